@@ -1,0 +1,1 @@
+"""AI agents registered by an org."""

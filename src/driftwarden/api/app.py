@@ -1,0 +1,58 @@
+"""create_app(): the FastAPI application with every domain mounted at /api/v1 and legacy /api."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy import Engine
+
+from driftwarden import __version__
+from driftwarden.agents import router as agents_router
+from driftwarden.api.context import RequestContextMiddleware
+from driftwarden.api.errors import install_error_handlers
+from driftwarden.api.idempotency import IdempotencyMiddleware
+from driftwarden.auth import router as auth_router
+from driftwarden.clock import Clock, SystemClock
+from driftwarden.contracts import router as contracts_router
+from driftwarden.db.engine import make_engine, make_session_factory
+from driftwarden.notifications import router as notifications_router
+from driftwarden.patterns import router as patterns_router
+from driftwarden.scheduler import router as scheduler_router
+from driftwarden.settings import Settings, get_settings
+from driftwarden.system import router as system_router
+
+DOMAIN_ROUTERS = (
+    auth_router.router,
+    system_router.router,
+    agents_router.router,
+    contracts_router.router,
+    patterns_router.router,
+    scheduler_router.router,
+    notifications_router.router,
+)
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings)
+    app = FastAPI(title="driftwarden", version=__version__, generate_unique_id_function=_operation_id,
+                  description="Finds contract drift in AI agents' bindings, files it, schedules it, alerts on it.")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.clock = clock or SystemClock()
+    install_error_handlers(app)
+    app.include_router(system_router.health_router)
+    for router in DOMAIN_ROUTERS:
+        app.include_router(router, prefix="/api/v1")
+        app.include_router(router, prefix="/api", include_in_schema=False)
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RequestContextMiddleware)  # added last = outermost
+    logging.getLogger("driftwarden").setLevel(settings.log_level.upper())
+    return app

@@ -1,0 +1,5 @@
+"""Import target for uvicorn workers: `uvicorn driftwarden.api.asgi:app`."""
+
+from driftwarden.api.app import create_app
+
+app = create_app()

@@ -1,0 +1,107 @@
+"""Outermost middleware: request id, version headers, last-resort 500, and the audit row."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from driftwarden.api.envelope import error_body
+from driftwarden.api.models import ApiAuditLog
+
+log = logging.getLogger("driftwarden.api")
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LEGACY_PREFIX = "/api/"
+CANONICAL_PREFIX = "/api/v1/"
+
+
+def _valid_request_id(value: str | None) -> bool:
+    return bool(value) and len(value) <= 128 and all(32 < ord(c) < 127 for c in value)
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        supplied = header(scope, b"x-request-id")
+        request_id = supplied if _valid_request_id(supplied) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        path: str = scope["path"]
+        legacy = path.startswith(LEGACY_PREFIX) and not path.startswith(CANONICAL_PREFIX)
+        started = time.perf_counter()
+        seen: dict[str, Any] = {"status": None, "body": b""}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers += [(b"x-request-id", request_id.encode()), (b"x-api-version", b"v1")]
+                if legacy:
+                    headers.append((b"deprecation", b"true"))
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and (seen["status"] or 0) >= 400:
+                if len(seen["body"]) < 65536:
+                    seen["body"] += message.get("body", b"")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            if seen["status"] is not None:
+                raise
+            body = json.dumps(error_body("INTERNAL_ERROR", "internal server error", {"request_id": request_id}))
+            await send_wrapper({"type": "http.response.start", "status": 500,
+                                "headers": [(b"content-type", b"application/json")]})
+            await send_wrapper({"type": "http.response.body", "body": body.encode()})
+        if scope["method"] in MUTATING and path.startswith("/api"):
+            latency_ms = (time.perf_counter() - started) * 1000
+            await run_in_threadpool(self._audit, scope, state, seen, latency_ms)
+
+    def _audit(self, scope: Scope, state: dict[str, Any], seen: dict[str, Any], latency_ms: float) -> None:
+        factory = _session_factory(scope)
+        if factory is None:
+            return
+        clock = scope["app"].state.clock
+        error_code = None
+        if seen["status"] and seen["status"] >= 400:
+            try:
+                error_code = json.loads(seen["body"])["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                error_code = None
+        row = ApiAuditLog(
+            request_id=state["request_id"], api_key_id=state.get("api_key_id"), org_id=state.get("org_id"),
+            method=scope["method"], path=scope["path"][:500], status_code=seen["status"] or 500,
+            error_code=state.get("audit_code") or error_code, latency_ms=round(latency_ms, 3),
+            idempotency_key=state.get("idempotency_key"), idempotent_replayed=bool(state.get("replayed")),
+            created_at=clock.now(),
+        )
+        try:
+            with factory() as session:
+                session.add(row)
+                session.commit()
+        except Exception:  # the response is already out; losing an audit row must be loud
+            log.exception("could not write audit row", extra={"request_id": state["request_id"]})
+
+
+def _session_factory(scope: Scope):  # type: ignore[no-untyped-def]
+    app = scope.get("app")
+    return getattr(getattr(app, "state", None), "session_factory", None)

@@ -1,0 +1,111 @@
+"""Dependencies routes declare by type: the session, the clock, the caller and its role."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Iterator
+
+from fastapi import Depends, Header, Query, Request
+from sqlalchemy.orm import Session
+
+from driftwarden.api.errors import ApiError
+from driftwarden.auth import keys
+from driftwarden.auth.models import Org
+from driftwarden.clock import Clock
+from driftwarden.settings import Settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.session_factory() as session:
+        yield session
+
+
+def get_clock(request: Request) -> Clock:
+    return request.app.state.clock
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    api_key_id: uuid.UUID
+    org_id: uuid.UUID | None
+    role: str
+    request_id: str
+
+    @property
+    def is_global(self) -> bool:
+        return self.org_id is None
+
+    def at_least(self, role: str) -> bool:
+        return keys.ROLE_RANK[self.role] >= keys.ROLE_RANK[role]
+
+
+def get_caller(request: Request, session: SessionDep, clock: ClockDep,
+               authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Caller:
+    token = keys.bearer_token(authorization)
+    key = keys.find_active_key(session, token=token, now=clock.now()) if token else None
+    if key is None:
+        raise ApiError(401, "UNAUTHORIZED", "a valid API key is required (Authorization: Bearer <key>)",
+                       headers={"WWW-Authenticate": "Bearer"})
+    request.state.api_key_id = key.id
+    if key.org_id is not None:
+        request.state.org_id = key.org_id
+    return Caller(api_key_id=key.id, org_id=key.org_id, role=key.role, request_id=request.state.request_id)
+
+
+def require_role(role: str):  # type: ignore[no-untyped-def]
+    def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+        if not caller.at_least(role):
+            raise ApiError(403, "FORBIDDEN", f"this action needs the {role} role",
+                           {"required_role": role, "actual_role": caller.role})
+        return caller
+
+    return check
+
+
+CallerDep = Annotated[Caller, Depends(require_role("viewer"))]
+MemberDep = Annotated[Caller, Depends(require_role("member"))]
+AdminDep = Annotated[Caller, Depends(require_role("admin"))]
+
+
+def resolve_org_id(session: Session, request: Request, caller: Caller, requested: uuid.UUID | None) -> uuid.UUID:
+    """The org a request acts on: the caller's own, or the one a global key names."""
+    if caller.org_id is not None:
+        if requested is not None and requested != caller.org_id:
+            raise ApiError(403, "ORG_FORBIDDEN", "this API key belongs to another org")
+        return caller.org_id
+    if requested is None:
+        raise ApiError(422, "VALIDATION_ERROR", "org_id is required with a global API key",
+                       [{"loc": ["org_id"], "msg": "field required for a global key", "type": "missing"}])
+    if session.get(Org, requested) is None:
+        raise ApiError(404, "ORG_NOT_FOUND", "org not found")
+    request.state.org_id = requested
+    return requested
+
+
+def org_scope(request: Request, session: SessionDep, caller: CallerDep,
+              org_id: Annotated[uuid.UUID | None, Query(description="Org to act on; defaults to the key's org.")] = None,
+              ) -> uuid.UUID:
+    return resolve_org_id(session, request, caller, org_id)
+
+
+OrgQueryDep = Annotated[uuid.UUID, Depends(org_scope)]
+
+
+class PageParams:
+    def __init__(self, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                 offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> None:
+        self.limit = limit
+        self.offset = offset
+
+
+PageDep = Annotated[PageParams, Depends()]

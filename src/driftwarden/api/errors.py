@@ -1,0 +1,66 @@
+"""Errors as envelopes: one exception type for the domain, handlers for the framework's."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from driftwarden.api.envelope import error_body
+
+log = logging.getLogger("driftwarden.api")
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR", 429: "TOO_MANY_REQUESTS", 503: "SERVICE_UNAVAILABLE",
+}
+
+
+class ApiError(Exception):
+    """Raised by services and routes; rendered as the error envelope."""
+
+    def __init__(self, status_code: int, code: str, message: str, details: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, f"{what.upper().replace(' ', '_')}_NOT_FOUND", f"{what} not found")
+
+
+def validation_error(message: str, details: Any = None) -> ApiError:
+    return ApiError(422, "VALIDATION_ERROR", message, details)
+
+
+def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Echo where and why, never the submitted value (it may be a secret).
+    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status_code,
+                            headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").lower()
+        return JSONResponse(error_body(code, message), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _clean_validation_errors(list(exc.errors()))
+        return JSONResponse(error_body("VALIDATION_ERROR", "request validation failed", details), status_code=422)

@@ -1,0 +1,228 @@
+"""Idempotency-Key handling (IETF draft), stored in the database so it holds across hosts.
+
+Any mutating request that carries the header is claimed here before the route runs; routes
+that must have a key declare `IdempotencyKeyRequired`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import Depends, Header
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from driftwarden.api.context import MUTATING, header
+from driftwarden.api.envelope import error_body
+from driftwarden.api.errors import ApiError
+from driftwarden.api.models import IdempotencyRecord
+from driftwarden.auth import keys
+
+KEPT_HEADERS = (b"content-type", b"location")
+
+
+def valid_key(value: str) -> bool:
+    return 1 <= len(value) <= 255 and all(32 <= ord(c) < 127 for c in value)
+
+
+def require_idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:
+    if idempotency_key is None:
+        raise ApiError(400, "IDEMPOTENCY_KEY_REQUIRED", "this endpoint requires an Idempotency-Key header")
+    return idempotency_key
+
+
+IdempotencyKeyRequired = Annotated[str, Depends(require_idempotency_key)]
+
+
+def request_fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
+    """Canonical hash of what makes two requests 'the same payload'."""
+    try:
+        canonical_body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
+    except ValueError:
+        canonical_body = body
+    canonical_query = "&".join(f"{k}={v}" for k, v in sorted(parse_qsl(query.decode("latin-1"), keep_blank_values=True)))
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), canonical_query.encode(), canonical_body):
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()
+
+
+@dataclass
+class Claim:
+    """Outcome of trying to claim a key: run the request, or answer with `response`."""
+
+    record_id: uuid.UUID | None = None
+    response: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
+    replayed: bool = False
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    return status, [(b"content-type", b"application/json")], json.dumps(error_body(code, message)).encode()
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = header(scope, b"idempotency-key") if scope["type"] == "http" else None
+        if key is None or scope["method"] not in MUTATING:
+            await self.app(scope, receive, send)
+            return
+        if not valid_key(key):
+            await _send(send, _error(400, "IDEMPOTENCY_KEY_INVALID", "Idempotency-Key must be 1-255 printable characters"))
+            return
+        api_key_id = await run_in_threadpool(_api_key_id, scope)
+        if api_key_id is None:  # unauthenticated: let the route answer 401, store nothing
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        state = scope.setdefault("state", {})
+        state["idempotency_key"] = key
+        fingerprint = request_fingerprint(scope["method"], scope["path"], scope.get("query_string", b""), body)
+        claim = await run_in_threadpool(_claim, scope, api_key_id, key, fingerprint)
+        if claim.response is not None:
+            state["replayed"] = claim.replayed
+            await _send(send, claim.response, replayed=claim.replayed)
+            return
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = [(k, v) for k, v in message.get("headers", []) if k.lower() in KEPT_HEADERS]
+            elif message["type"] == "http.response.body":
+                captured["body"] += message.get("body", b"")
+            await send(message)
+
+        try:
+            await self.app(scope, _replay_body(body), capture)
+        except BaseException:
+            await run_in_threadpool(_release, scope, claim.record_id)
+            raise
+        await run_in_threadpool(_finish, scope, claim.record_id, captured)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replay_body(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _send(send: Send, response: tuple[int, list[tuple[bytes, bytes]], bytes], *, replayed: bool = False) -> None:
+    status, headers, body = response
+    headers = list(headers) + ([(b"idempotent-replayed", b"true")] if replayed else [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _state(scope: Scope) -> Any:
+    return scope["app"].state
+
+
+def _api_key_id(scope: Scope) -> uuid.UUID | None:
+    token = keys.bearer_token(header(scope, b"authorization"))
+    if token is None:
+        return None
+    app_state = _state(scope)
+    with app_state.session_factory() as session:
+        key = keys.find_active_key(session, token=token, now=app_state.clock.now())
+        return key.id if key else None
+
+
+def _claim(scope: Scope, api_key_id: uuid.UUID, key: str, fingerprint: str) -> Claim:
+    app_state = _state(scope)
+    now = app_state.clock.now()
+    settings = app_state.settings
+    where = (IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.method == scope["method"],
+             IdempotencyRecord.path == scope["path"][:500], IdempotencyRecord.idempotency_key == key)
+    for _ in range(3):
+        with app_state.session_factory() as session:
+            record = IdempotencyRecord(
+                api_key_id=api_key_id, method=scope["method"], path=scope["path"][:500], idempotency_key=key,
+                request_hash=fingerprint, state="in_progress", created_at=now,
+                locked_until=now + timedelta(seconds=settings.idempotency_lease_seconds),
+                expires_at=now + timedelta(hours=settings.idempotency_ttl_hours))
+            session.add(record)
+            try:
+                session.commit()
+                return Claim(record_id=record.id)
+            except IntegrityError:
+                session.rollback()
+            existing = session.scalars(select(IdempotencyRecord).where(*where)).first()
+            if existing is None:
+                continue
+            if existing.expires_at <= now:
+                session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == existing.id,
+                                                                IdempotencyRecord.expires_at <= now))
+                session.commit()
+                continue
+            if existing.request_hash != fingerprint:
+                return Claim(response=_error(422, "IDEMPOTENCY_KEY_REUSED",
+                                             "this Idempotency-Key was used with a different request"))
+            if existing.state == "completed":
+                headers = [(k.encode(), v.encode()) for k, v in (existing.response_headers or {}).items()]
+                return Claim(response=(existing.response_status or 200, headers, existing.response_body or b""),
+                             replayed=True)
+            if existing.locked_until > now:
+                return Claim(response=_error(409, "IDEMPOTENCY_IN_PROGRESS",
+                                             "a request with this Idempotency-Key is still in progress"))
+            # The first request's lease lapsed (it crashed): take the key over, if nobody beat us to it.
+            taken = session.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.id == existing.id, IdempotencyRecord.state == "in_progress",
+                       IdempotencyRecord.locked_until == existing.locked_until)
+                .values(locked_until=now + timedelta(seconds=settings.idempotency_lease_seconds),
+                        request_hash=fingerprint))
+            session.commit()
+            if taken.rowcount == 1:
+                return Claim(record_id=existing.id)
+            return Claim(response=_error(409, "IDEMPOTENCY_IN_PROGRESS",
+                                         "a request with this Idempotency-Key is still in progress"))
+    return Claim(response=_error(409, "IDEMPOTENCY_IN_PROGRESS", "could not claim the Idempotency-Key; retry"))
+
+
+def _finish(scope: Scope, record_id: uuid.UUID | None, captured: dict[str, Any]) -> None:
+    if captured["status"] >= 500:  # never stored: the client may retry with the same key
+        _release(scope, record_id)
+        return
+    with _state(scope).session_factory() as session:
+        session.execute(
+            update(IdempotencyRecord).where(IdempotencyRecord.id == record_id)
+            .values(state="completed", response_status=captured["status"], response_body=captured["body"],
+                    response_headers={k.decode(): v.decode() for k, v in captured["headers"]}))
+        session.commit()
+
+
+def _release(scope: Scope, record_id: uuid.UUID | None) -> None:
+    with _state(scope).session_factory() as session:
+        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id,
+                                                        IdempotencyRecord.state == "in_progress"))
+        session.commit()

@@ -1,0 +1,1 @@
+"""Orgs, API keys and roles."""

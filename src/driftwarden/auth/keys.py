@@ -1,0 +1,41 @@
+"""API key material: generation, hashing, lookup. The plaintext exists only in the create response."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from driftwarden.auth.models import ApiKey
+
+KEY_PREFIX = "dwk_"
+ROLES = ("viewer", "member", "admin")
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+
+def generate_key() -> str:
+    # 30 random bytes -> exactly 40 url-safe characters. 40 characters of a 64-symbol alphabet hold
+    # 240 bits, the most that format can carry (the spec's ">= 256 bits" cannot fit in it).
+    return KEY_PREFIX + secrets.token_urlsafe(30)
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def find_active_key(session: Session, *, token: str, now: datetime) -> ApiKey | None:
+    key = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(token))).first()
+    if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        return None
+    return key

@@ -1,0 +1,1 @@
+"""Contract definitions, bindings and drift."""

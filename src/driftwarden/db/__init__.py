@@ -1,0 +1,1 @@
+"""Storage: engine, sessions, tables and the one Alembic migration tree."""

@@ -1,0 +1,52 @@
+"""Engine and session factory for SQLite (embedded) and Postgres (scale-out, pooler-safe)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from driftwarden.settings import Settings
+
+
+def make_engine(settings: Settings, *, null_pool: bool = False) -> Engine:
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    kwargs: dict = {
+        "pool_pre_ping": True,
+        # Supabase's transaction pooler (PgBouncer) cannot keep server-side prepared statements.
+        "connect_args": {"prepare_threshold": None, "connect_timeout": 10},
+    }
+    if null_pool:
+        kwargs["poolclass"] = NullPool
+    else:
+        kwargs.update(pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
+                      pool_timeout=settings.db_pool_timeout_seconds, pool_recycle=1800)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # Take transaction control from pysqlite so writers queue on BEGIN IMMEDIATE
+        # instead of failing with "database is locked" on a read-to-write upgrade.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,12 @@
+"""Import every domain's tables so Base.metadata knows them all (Alembic, test fixtures)."""
+
+from driftwarden.agents import models as agents_models  # noqa: F401
+from driftwarden.api import models as api_models  # noqa: F401
+from driftwarden.auth import models as auth_models  # noqa: F401
+from driftwarden.contracts import models as contracts_models  # noqa: F401
+from driftwarden.db.base import Base
+from driftwarden.notifications import models as notifications_models  # noqa: F401
+from driftwarden.patterns import models as patterns_models  # noqa: F401
+from driftwarden.scheduler import models as scheduler_models  # noqa: F401
+
+metadata = Base.metadata

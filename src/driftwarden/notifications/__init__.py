@@ -1,0 +1,1 @@
+"""Notifications: per-org endpoints and the durable outbox."""

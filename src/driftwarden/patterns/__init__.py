@@ -1,0 +1,1 @@
+"""Issue patterns: tracked problems with a lifecycle."""

@@ -1,0 +1,1 @@
+"""The contract drift scheduler: policy, triggers, summaries, anomaly alerts, watchdog."""

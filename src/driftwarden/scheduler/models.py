@@ -1,0 +1,108 @@
+"""Scheduler tables; names fixed by the runbook where it names them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from driftwarden.db.base import Base, id_column
+
+# A window may hold one claimed-or-executed, non-dry-run, unforced trigger.
+_CLAIMS_WINDOW = text("outcome IN ('running', 'executed') AND dry_run = false AND forced = false")
+
+
+class DriftPolicy(Base):
+    __tablename__ = "contract_drift_policies"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    enabled: Mapped[bool]
+    min_drift: Mapped[str] = mapped_column(String(16))
+    promote_to_patterns: Mapped[bool]
+    scan_limit: Mapped[int]
+    schedule_name: Mapped[str] = mapped_column(String(64))
+    schedule_window_minutes: Mapped[int]
+    alert_enabled: Mapped[bool]
+    alert_max_dedupe_hit_rate: Mapped[float]
+    alert_min_execution_rate: Mapped[float]
+    alert_cooldown_minutes: Mapped[int]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class TriggerRun(Base):
+    __tablename__ = "contract_drift_trigger_runs"
+    __table_args__ = (
+        Index("uq_contract_drift_trigger_runs_window_claim", "dedupe_key", unique=True,
+              sqlite_where=_CLAIMS_WINDOW, postgresql_where=_CLAIMS_WINDOW),
+        Index(None, "org_id", "schedule_name", "started_at"),
+    )
+
+    id: Mapped[uuid.UUID] = id_column()
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    schedule_name: Mapped[str] = mapped_column(String(64))
+    window_minutes: Mapped[int]
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    agent_id: Mapped[uuid.UUID | None]
+    dedupe_key: Mapped[str] = mapped_column(String(300))
+    # running | executed | deduped | failed | policy_disabled | promotion_disabled
+    outcome: Mapped[str] = mapped_column(String(32))
+    dry_run: Mapped[bool]
+    forced: Mapped[bool]
+    deduped_from_trigger_id: Mapped[uuid.UUID | None]
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    promote_result: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    duration_ms: Mapped[float | None]
+
+
+class TriggerAlertState(Base):
+    """Cooldown state: one row per org and schedule (runbook: contract_drift_trigger_alert_state)."""
+
+    __tablename__ = "contract_drift_trigger_alert_state"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    schedule_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alert_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    last_notified_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class NotifyEvent(Base):
+    __tablename__ = "contract_drift_notify_events"
+    __table_args__ = (Index(None, "org_id", "schedule_name", "created_at"),)
+
+    id: Mapped[uuid.UUID] = id_column()
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    schedule_name: Mapped[str] = mapped_column(String(64))
+    # sent | failed | suppressed | skipped | dry_run
+    outcome: Mapped[str] = mapped_column(String(16))
+    event_type: Mapped[str] = mapped_column(String(100))
+    anomaly_detected: Mapped[bool]
+    reasons: Mapped[list[Any]]
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    outbox_id: Mapped[uuid.UUID | None]
+    escalation_pattern_id: Mapped[uuid.UUID | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class ScheduleWatchState(Base):
+    """What the watchdog last said about a schedule, so each missed/recovered alert goes once."""
+
+    __tablename__ = "contract_drift_schedule_watch_state"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    schedule_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_status: Mapped[str] = mapped_column(String(16))
+    missed_notified_at: Mapped[datetime | None]
+    recovered_notified_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

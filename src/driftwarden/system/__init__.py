@@ -1,0 +1,1 @@
+"""System-wide operator surfaces: the audit log and health."""

@@ -1,0 +1,203 @@
+"""Test support: database targets, org/key factories, a live server and a local webhook receiver."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+
+import psycopg
+import uvicorn
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from driftwarden.auth import service as auth_service
+from driftwarden.db import migrate
+from driftwarden.db.engine import make_engine, make_session_factory
+from driftwarden.db.models import metadata
+from driftwarden.settings import Settings
+
+ON_POSTGRES = os.environ.get("RUN_DB_INTEGRATION") == "1"
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pg_admin_url() -> str:
+    return os.environ.get("DATABASE_URL") or os.environ.get("SUPABASE_DB_URL") or DEFAULT_PG_URL
+
+
+def _psycopg_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def create_pg_database(prefix: str = "dw_test") -> str:
+    """A fresh, migrated database on the server named by DATABASE_URL; returns its URL."""
+    base = make_url(Settings(DATABASE_URL=pg_admin_url()).database_url)
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_psycopg_url(base.render_as_string(hide_password=False)), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = base.set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def drop_pg_database(url: str) -> None:
+    target = make_url(url)
+    admin = _psycopg_url(make_url(Settings(DATABASE_URL=pg_admin_url()).database_url)
+                         .render_as_string(hide_password=False))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+
+
+def sqlite_template(directory: Path) -> Path:
+    path = directory / "template.db"
+    engine = create_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def fresh_sqlite(template: Path, directory: Path) -> str:
+    path = directory / "driftwarden.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+def truncate_all(engine: Engine) -> None:
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@dataclass
+class Tenant:
+    """An org with an API key of the given role; `headers` authenticate as that key."""
+
+    org_id: uuid.UUID | None
+    api_key: str
+    api_key_id: uuid.UUID
+    role: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+def make_tenant(engine: Engine, *, role: str = "admin", org_id: uuid.UUID | None = None,
+                global_key: bool = False, name: str = "Acme") -> Tenant:
+    now = datetime.now(timezone.utc)
+    with make_session_factory(engine)() as session:
+        if org_id is None and not global_key:
+            org_id = auth_service.create_org(session, name=name, slug=None, now=now).id
+        key, plaintext = auth_service.create_api_key(session, name=f"{role} key", org_id=org_id, role=role,
+                                                     expires_at=None, created_by=None, now=now)
+        session.commit()
+        return Tenant(org_id=org_id, api_key=plaintext, api_key_id=key.id, role=role)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """The app served by a real uvicorn on 127.0.0.1, in a thread of this process."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="off", limit_concurrency=200))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("live server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class WebhookReceiver:
+    """A local HTTP receiver whose answers are scripted: each request pops the next response."""
+
+    responses: list[tuple[int, dict[str, str], float]] = field(default_factory=list)
+    default: tuple[int, dict[str, str], float] = (200, {}, 0.0)
+    received: list[Received] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        receiver = self
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    status, headers, delay = receiver.responses.pop(0) if receiver.responses else receiver.default
+                if delay:
+                    time.sleep(delay)
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+
+    def __enter__(self) -> "WebhookReceiver":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+__all__ = ["ON_POSTGRES", "LiveServer", "Tenant", "WebhookReceiver", "make_engine", "make_tenant", "wait_for"]
