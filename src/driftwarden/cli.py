@@ -12,7 +12,7 @@ from driftwarden.db import migrate
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.notifications import cli as notifications_cli
 from driftwarden.scheduler import cli as scheduler_cli
-from driftwarden.settings import Settings, get_settings
+from driftwarden.settings import Settings
 
 app = typer.Typer(help="driftwarden: contract drift for AI agents.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -23,7 +23,7 @@ app.add_typer(db_app, name="db")
 def load_settings() -> Settings:
     """Settings, or a clear message naming the bad variable and exit 2."""
     try:
-        return get_settings()
+        return Settings()
     except Exception as exc:  # pydantic ValidationError names the variable
         typer.echo(f"driftwarden: invalid configuration: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -48,6 +48,7 @@ class RequestContextMiddleware:
         legacy = path.startswith(LEGACY_PREFIX) and not path.startswith(CANONICAL_PREFIX)
         started = time.perf_counter()
         seen: dict[str, Any] = {"status": None, "body": b""}
+        audited = scope["method"] in MUTATING and path.startswith("/api")
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -57,9 +58,13 @@ class RequestContextMiddleware:
                 if legacy:
                     headers.append((b"deprecation", b"true"))
                 message = {**message, "headers": headers}
-            elif message["type"] == "http.response.body" and (seen["status"] or 0) >= 400:
-                if len(seen["body"]) < 65536:
+            elif message["type"] == "http.response.body":
+                if (seen["status"] or 0) >= 400 and len(seen["body"]) < 65536:
                     seen["body"] += message.get("body", b"")
+                if audited and not message.get("more_body"):
+                    # Written before the last byte leaves, so a client that sees the response sees its row.
+                    latency_ms = (time.perf_counter() - started) * 1000
+                    await run_in_threadpool(self._audit, scope, state, seen, latency_ms)
             await send(message)
 
         try:
@@ -72,9 +77,6 @@ class RequestContextMiddleware:
             await send_wrapper({"type": "http.response.start", "status": 500,
                                 "headers": [(b"content-type", b"application/json")]})
             await send_wrapper({"type": "http.response.body", "body": body.encode()})
-        if scope["method"] in MUTATING and path.startswith("/api"):
-            latency_ms = (time.perf_counter() - started) * 1000
-            await run_in_threadpool(self._audit, scope, state, seen, latency_ms)
 
     def _audit(self, scope: Scope, state: dict[str, Any], seen: dict[str, Any], latency_ms: float) -> None:
         factory = _session_factory(scope)
