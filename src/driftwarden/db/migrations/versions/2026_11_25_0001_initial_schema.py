@@ -292,6 +292,7 @@ def upgrade() -> None:
     sa.Column('lease_expires_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_status_code', sa.Integer(), nullable=True),
     sa.Column('last_error', sa.String(length=2000), nullable=True),
+    sa.Column('last_error_code', sa.String(length=64), nullable=True),
     sa.Column('request_id', sa.String(length=128), nullable=True),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('dead_at', sa.DateTime(timezone=True), nullable=True),

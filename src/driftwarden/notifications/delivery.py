@@ -1,0 +1,244 @@
+"""Delivery: one signed HTTP attempt per claimed row, its outcome recorded, retries scheduled."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Sequence
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from driftwarden.clock import Clock
+from driftwarden.notifications import outbox, retry, signing
+from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
+from driftwarden.settings import Settings
+
+log = logging.getLogger("driftwarden.notifications")
+
+DEFAULT_LEASE_SECONDS = 60.0
+USER_AGENT = "driftwarden-webhooks/1"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed row, detached from its session, with what sending it needs."""
+
+    outbox_id: uuid.UUID
+    message_id: str
+    org_id: uuid.UUID | None
+    event_type: str
+    destination: str
+    endpoint_id: uuid.UUID | None
+    url: str
+    body: bytes
+    attempt_count: int
+    max_attempts: int
+    signing_secrets: tuple[str, ...]
+    blocked: str | None = None  # why it must not be sent (endpoint gone or disabled)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    outbox_id: uuid.UUID
+    message_id: str
+    sent: bool
+    status_code: int | None
+    error: str | None
+    attempt_count: int
+    destination: str
+    endpoint_id: uuid.UUID | None = None
+    status: str = "pending"
+    next_attempt_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"outbox_id": str(self.outbox_id), "message_id": self.message_id, "sent": self.sent,
+                "status_code": self.status_code, "error": self.error, "attempt_count": self.attempt_count,
+                "destination": self.destination, "endpoint_id": self.endpoint_id and str(self.endpoint_id),
+                "status": self.status,
+                "next_attempt_at": self.next_attempt_at and self.next_attempt_at.isoformat().replace("+00:00", "Z")}
+
+
+def jobs_for(session: Session, rows: Sequence[NotificationOutbox], *, settings: Settings, now: datetime) -> list[Job]:
+    """Attach signing secrets: the env secret, or the endpoint's (plus the previous one during rotation)."""
+    endpoint_ids = {r.endpoint_id for r in rows if r.endpoint_id is not None}
+    endpoints = {e.id: e for e in session.scalars(
+        select(NotificationEndpoint).where(NotificationEndpoint.id.in_(endpoint_ids)))} if endpoint_ids else {}
+    jobs = []
+    for row in rows:
+        url, found, blocked = row.url, (), None
+        if row.destination == outbox.ENV:
+            url = settings.notify_webhook_url or row.url
+            found = (settings.notify_webhook_secret,) if settings.notify_webhook_secret else ()
+        else:
+            endpoint = endpoints.get(row.endpoint_id)  # type: ignore[arg-type]
+            if endpoint is None:
+                blocked = "ENDPOINT_DELETED"
+            else:
+                url, found = endpoint.url, _endpoint_secrets(endpoint, now)
+                blocked = None if endpoint.enabled else "ENDPOINT_DISABLED"
+        jobs.append(Job(row.id, row.message_id, row.org_id, row.event_type, row.destination, row.endpoint_id, url,
+                        bytes(row.body), row.attempt_count, row.max_attempts, found, blocked))
+    return jobs
+
+
+def _endpoint_secrets(endpoint: NotificationEndpoint, now: datetime) -> tuple[str, ...]:
+    overlap = endpoint.previous_secret and endpoint.previous_secret_expires_at and \
+        endpoint.previous_secret_expires_at > now
+    return (endpoint.secret, endpoint.previous_secret) if overlap else (endpoint.secret,)  # type: ignore[return-value]
+
+
+def make_client(settings: Settings, *, max_connections: int = 20) -> httpx.Client:
+    """One pooled client per drainer; redirects are failures, never followed."""
+    return httpx.Client(timeout=settings.notify_webhook_timeout_seconds, follow_redirects=False,
+                        limits=httpx.Limits(max_connections=max_connections,
+                                            max_keepalive_connections=max_connections),
+                        headers={"user-agent": USER_AGENT})
+
+
+def attempt(client: httpx.Client, job: Job, *, now: datetime) -> retry.Attempt:
+    """POST the stored bytes once, signed for this attempt's timestamp."""
+    if job.blocked:
+        return retry.Attempt(None, job.blocked, f"not sent: {job.blocked.lower().replace('_', ' ')}")
+    headers = {"content-type": "application/json",
+               **signing.signature_headers(message_id=job.message_id, body=job.body, at=now,
+                                           signing_secrets=job.signing_secrets)}
+    started = time.perf_counter()
+    try:
+        response = client.post(job.url, content=job.body, headers=headers)
+    except httpx.TimeoutException as exc:
+        return retry.Attempt(None, "TIMEOUT", f"timed out ({type(exc).__name__})", None, _ms(started))
+    except httpx.HTTPError as exc:
+        return retry.Attempt(None, "CONNECTION_ERROR", f"connection error ({type(exc).__name__})", None, _ms(started))
+    code = response.status_code
+    if 200 <= code < 300:
+        return retry.Attempt(code, duration_ms=_ms(started))
+    error_code = "GONE" if code == 410 else f"HTTP_{code}"
+    return retry.Attempt(code, error_code, f"receiver answered {code}",
+                         retry.parse_retry_after(response.headers.get("retry-after"), now=now), _ms(started))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def conclude(job: Job, result: retry.Attempt, *, settings: Settings, now: datetime) -> outbox.Settlement:
+    """Turn an attempt into the row's new state; a blocked row is dead at once."""
+    if job.blocked:
+        decided = retry.Outcome("dead", None)
+    else:
+        decided = retry.decide(result, attempt_count=job.attempt_count, max_attempts=job.max_attempts,
+                               delays=settings.retry_delays, now=now)
+    _log_attempt(job, result, decided)
+    return outbox.Settlement(job.outbox_id, job.attempt_count, decided.status, decided.next_attempt_at,
+                             result.status_code, result.error_code, result.error)
+
+
+def _log_attempt(job: Job, result: retry.Attempt, decided: retry.Outcome) -> None:
+    """One structured line per attempt: never the body, the secret or the URL's path (it may hold a token)."""
+    parts = urlsplit(job.url)
+    log.info(json.dumps({
+        "event": "webhook_attempt", "outbox_id": str(job.outbox_id), "message_id": job.message_id,
+        "event_type": job.event_type, "org_id": job.org_id and str(job.org_id), "destination": job.destination,
+        "endpoint_id": job.endpoint_id and str(job.endpoint_id), "host": f"{parts.scheme}://{parts.netloc}",
+        "attempt": job.attempt_count, "max_attempts": job.max_attempts, "status_code": result.status_code,
+        "error_code": result.error_code, "duration_ms": result.duration_ms, "outcome": decided.status,
+        "next_attempt_at": decided.next_attempt_at and decided.next_attempt_at.isoformat()}))
+
+
+def record(session: Session, jobs: Sequence[Job], settlements: Sequence[outbox.Settlement], *, now: datetime) -> None:
+    """Store outcomes and disable every per-org endpoint that answered 410 Gone."""
+    outbox.settle(session, settlements, now=now)
+    gone = {j.endpoint_id for j, s in zip(jobs, settlements) if s.error_code == "GONE" and j.endpoint_id}
+    if gone:
+        session.execute(update(NotificationEndpoint).where(NotificationEndpoint.id.in_(gone))
+                        .values(enabled=False, disabled_reason="receiver answered 410 Gone", updated_at=now)
+                        .execution_options(synchronize_session=False))
+
+
+def to_result(job: Job, s: outbox.Settlement) -> DeliveryResult:
+    return DeliveryResult(job.outbox_id, job.message_id, s.status == "sent", s.status_code, s.error_code and (
+        f"{s.error_code}: {s.error}" if s.error else s.error_code), job.attempt_count, job.destination,
+        job.endpoint_id, s.status, s.next_attempt_at)
+
+
+def send_all(jobs: Sequence[Job], *, client: httpx.Client, settings: Settings, clock: Clock,
+             concurrency: int) -> list[outbox.Settlement]:
+    def one(job: Job) -> outbox.Settlement:
+        return conclude(job, attempt(client, job, now=clock.now()), settings=settings, now=clock.now())
+
+    if len(jobs) <= 1 or concurrency <= 1:
+        return [one(j) for j in jobs]
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(jobs)), thread_name_prefix="dw-deliver") as pool:
+        return list(pool.map(one, jobs))
+
+
+def run_batch(session_factory: sessionmaker[Session], *, settings: Settings, clock: Clock,
+              claim: Callable[[Session, datetime], list[NotificationOutbox]], concurrency: int = 8,
+              client: httpx.Client | None = None) -> list[DeliveryResult]:
+    """Claim (and commit the lease), send without holding a transaction, then record in one commit."""
+    with session_factory() as session:
+        now = clock.now()
+        jobs = jobs_for(session, claim(session, now), settings=settings, now=now)
+        session.commit()
+    if not jobs:
+        return []
+    owned = client is None
+    client = client or make_client(settings, max_connections=concurrency)
+    try:
+        settlements = send_all(jobs, client=client, settings=settings, clock=clock, concurrency=concurrency)
+    finally:
+        if owned:
+            client.close()
+    with session_factory() as session:
+        record(session, jobs, settlements, now=clock.now())
+        session.commit()
+    return [to_result(j, s) for j, s in zip(jobs, settlements)]
+
+
+def deliver_now(session_factory: sessionmaker[Session], *, outbox_ids: Sequence[uuid.UUID], settings: Settings,
+                clock: Clock) -> list[DeliveryResult]:
+    """Attempt these just-enqueued rows once, right away; a row another drainer holds is reported as is."""
+    ids = list(outbox_ids)
+    if not ids:
+        return []
+    results = run_batch(session_factory, settings=settings, clock=clock, concurrency=len(ids), claim=lambda s, now:
+                        outbox.claim(s, now=now, limit=len(ids), lease_seconds=_lease(settings), outbox_ids=ids))
+    done = {r.outbox_id for r in results}
+    missing = [i for i in ids if i not in done]
+    if missing:
+        with session_factory() as session:
+            rows = {r.id: r for r in session.scalars(select(NotificationOutbox).where(NotificationOutbox.id.in_(missing)))}
+        results += [_as_is(rows[i]) for i in missing if i in rows]
+    order = {outbox_id: n for n, outbox_id in enumerate(ids)}
+    return sorted(results, key=lambda r: order[r.outbox_id])
+
+
+def _as_is(row: NotificationOutbox) -> DeliveryResult:
+    error = None if row.status == "sent" else (
+        "NOTIFICATION_OUTBOX_IN_PROGRESS: another drainer is delivering it" if row.status == "sending"
+        else row.last_error_code)
+    return DeliveryResult(row.id, row.message_id, row.status == "sent", row.last_status_code, error,
+                          row.attempt_count, row.destination, row.endpoint_id, row.status, row.next_attempt_at)
+
+
+def _lease(settings: Settings) -> float:
+    """Long enough for one attempt plus slack, so a live drainer never loses its lease mid-request."""
+    return max(DEFAULT_LEASE_SECONDS, settings.notify_webhook_timeout_seconds * 2 + 10)
+
+
+def drain(session_factory: sessionmaker[Session], *, settings: Settings, clock: Clock, limit: int,
+          org_id: uuid.UUID | None = None, concurrency: int = 8) -> list[DeliveryResult]:
+    """Reap lapsed leases, then deliver up to `limit` due rows once each (the admin drain endpoint)."""
+    with session_factory() as session:
+        outbox.reap_expired_leases(session, now=clock.now())
+        session.commit()
+    return run_batch(session_factory, settings=settings, clock=clock, concurrency=concurrency, claim=lambda s, now:
+                     outbox.claim(s, now=now, limit=limit, lease_seconds=_lease(settings), org_id=org_id))

@@ -1,0 +1,131 @@
+"""Rendering an event once into the exact bytes every attempt sends (JSON or Slack)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, timezone
+from typing import Any, Callable
+
+EVENT_TYPES = (
+    "contract_drift.patterns_promoted",
+    "contract_drift.trigger_anomaly",
+    "contract_drift.schedule_missed",
+    "contract_drift.schedule_recovered",
+    "issue_pattern.status_changed",
+    "webhook.test",
+)
+FORMATS = ("json", "slack")
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, (date, uuid.UUID)):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"cannot encode {type(value).__name__} in a notification")
+
+
+def to_json_value(data: dict[str, Any]) -> dict[str, Any]:
+    """The data as plain JSON values (UUIDs and datetimes as strings), for storage and rendering."""
+    return json.loads(json.dumps(data, default=_default))
+
+
+def _dump(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=False).encode("utf-8")
+
+
+def render(fmt: str, *, event_type: str, data: dict[str, Any], now: datetime) -> bytes:
+    """The body for one destination format; these bytes are signed and sent unchanged."""
+    if fmt == "json":
+        return _dump({"type": event_type, "timestamp": iso(now), "data": data})
+    if fmt == "slack":
+        return _dump(slack_message(event_type, data, now))
+    raise ValueError(f"unknown notification format {fmt!r}")
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    value: Any = data
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _where(data: dict[str, Any]) -> str:
+    parts = [f"org `{data['org_id']}`"] if data.get("org_id") else []
+    if data.get("schedule_name"):
+        parts.append(f"schedule `{data['schedule_name']}`")
+    return " / ".join(parts) or "driftwarden"
+
+
+def _promoted(data: dict[str, Any]) -> tuple[str, str]:
+    created = data.get("created_pattern_count", len(data.get("pattern_ids") or []))
+    return (f"Contract drift filed as {created} new issue pattern(s) in {_where(data)}.",
+            "Review the new `contract_drift` patterns (GET /api/v1/patterns?primary_tag=contract_drift), "
+            "then preview and apply the upgrade or re-bind the affected agents.")
+
+
+def _anomaly(data: dict[str, Any]) -> tuple[str, str]:
+    reasons = ", ".join(data.get("reasons") or []) or "unknown reason"
+    rates = data.get("summary") or {}
+    return (f"The drift schedule in {_where(data)} looks unhealthy: {reasons} "
+            f"(execution rate {rates.get('execution_rate')}, dedupe hit rate {rates.get('dedupe_hit_rate')}).",
+            "Check the scheduler's recent triggers (GET /api/v1/system/contracts/drift/trigger-summary) and "
+            "its logs; a high dedupe rate means runs repeat inside one window, a low execution rate means "
+            "runs are skipped or failing.")
+
+
+def _missed(data: dict[str, Any]) -> tuple[str, str]:
+    return (f"The drift schedule in {_where(data)} has not run: {data.get('missed_windows', '?')} window(s) "
+            f"missed, last executed {data.get('last_executed_at') or 'never'}.",
+            "Check that the scheduler (GitHub Actions workflow, CronJob or `driftwarden worker --schedule`) "
+            "is enabled and running, then run it once by hand.")
+
+
+def _recovered(data: dict[str, Any]) -> tuple[str, str]:
+    return (f"The drift schedule in {_where(data)} is running again "
+            f"(last executed {data.get('last_executed_at') or 'just now'}).",
+            "Nothing to do; review findings from the missed windows if any.")
+
+
+def _status_changed(data: dict[str, Any]) -> tuple[str, str]:
+    title = data.get("title") or _get(data, "pattern", "title") or data.get("pattern_id") or "an issue pattern"
+    return (f"Issue pattern '{title}' moved from {data.get('from') or data.get('from_status')} "
+            f"to {data.get('to') or data.get('to_status')}.",
+            "Open the pattern to see its history and who owns the next step.")
+
+
+def _test(data: dict[str, Any]) -> tuple[str, str]:
+    return ("This is a test notification from driftwarden.",
+            "Nothing to do: if you can read this, the endpoint receives driftwarden notifications.")
+
+
+_SLACK_TEXT: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
+    "contract_drift.patterns_promoted": _promoted,
+    "contract_drift.trigger_anomaly": _anomaly,
+    "contract_drift.schedule_missed": _missed,
+    "contract_drift.schedule_recovered": _recovered,
+    "issue_pattern.status_changed": _status_changed,
+    "webhook.test": _test,
+}
+
+
+def slack_message(event_type: str, data: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A Slack incoming-webhook message: what happened, and what to do next."""
+    happened, next_step = _SLACK_TEXT.get(event_type, lambda d: (f"driftwarden event in {_where(d)}.",
+                                                                  "See the event data in driftwarden."))(data)
+    return {
+        "text": f"[driftwarden] {happened}",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": f"driftwarden: {event_type}"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*What happened:* {happened}"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*What to do next:* {next_step}"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{event_type} at {iso(now)}"}]},
+        ],
+    }

@@ -1,0 +1,33 @@
+"""Notification fixtures: a clock at real time (signatures are checked against the wall clock), a receiver."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Iterator
+
+import pytest
+
+from driftwarden.clock import FrozenClock
+from driftwarden.settings import Settings
+from tests.support import WebhookReceiver
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """Frozen, but at the real time, so the standardwebhooks verifier's 5-minute window accepts it."""
+    return FrozenClock(datetime.now(timezone.utc).replace(microsecond=0))
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as hook:
+        yield hook
+
+
+@pytest.fixture
+def settings(database_url: str, receiver: WebhookReceiver) -> Settings:
+    """The env default destination points at the local receiver, signed; retries 1,2,3 s."""
+    return Settings(DATABASE_URL=database_url, NOTIFY_RETRY_SCHEDULE="1,2,3", NOTIFY_WEBHOOK_URL=receiver.url,
+                    NOTIFY_WEBHOOK_SECRET=SECRET, NOTIFY_WEBHOOK_TIMEOUT_SECONDS=1)
