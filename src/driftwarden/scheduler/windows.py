@@ -1,0 +1,59 @@
+"""Pure rules of the trigger (SPEC §5.2): aligned windows, the dedupe key, outcome precedence."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+SETTLED_OUTCOMES = ("executed", "deduped", "failed", "policy_disabled", "promotion_disabled")
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+    minutes: int
+
+
+def window_for(now: datetime, window_minutes: int) -> Window:
+    """The aligned bucket containing `now`: floor(epoch / size) * size."""
+    if window_minutes <= 0:
+        raise ValueError("window_minutes must be positive")
+    size = window_minutes * 60
+    epoch_seconds = int((now - EPOCH).total_seconds() // 1)
+    start = EPOCH + timedelta(seconds=(epoch_seconds // size) * size)
+    return Window(start=start, end=start + timedelta(seconds=size), minutes=window_minutes)
+
+
+def iso_z(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dedupe_key(*, org_id: uuid.UUID | str, schedule_name: str, window: Window,
+               agent_id: uuid.UUID | str | None) -> str:
+    """`{org_id}:{schedule_name}:{window_minutes}:{window_start}:{agent_id or '*'}`."""
+    return f"{org_id}:{schedule_name}:{window.minutes}:{iso_z(window.start)}:{agent_id or '*'}"
+
+
+def gate_outcome(*, policy_enabled: bool, promote_to_patterns: bool, force: bool) -> str | None:
+    """Outcomes decided before the window is looked at (steps 1-2), or None to go on."""
+    if force:
+        return None
+    if not policy_enabled:
+        return "policy_disabled"
+    if not promote_to_patterns:
+        return "promotion_disabled"
+    return None
+
+
+def trigger_outcome(*, policy_enabled: bool, promote_to_patterns: bool, force: bool, dry_run: bool,
+                    window_executed: bool, promotion_ok: bool) -> str:
+    """The whole precedence of §5.2 as one rule (the service asks the database for `window_executed`)."""
+    gated = gate_outcome(policy_enabled=policy_enabled, promote_to_patterns=promote_to_patterns, force=force)
+    if gated is not None:
+        return gated
+    if window_executed and not force and not dry_run:
+        return "deduped"
+    return "executed" if promotion_ok else "failed"
