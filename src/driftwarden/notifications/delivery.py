@@ -210,7 +210,7 @@ def deliver_now(session_factory: sessionmaker[Session], *, outbox_ids: Sequence[
     if not ids:
         return []
     results = run_batch(session_factory, settings=settings, clock=clock, concurrency=len(ids), claim=lambda s, now:
-                        outbox.claim(s, now=now, limit=len(ids), lease_seconds=_lease(settings), outbox_ids=ids))
+                        outbox.claim(s, now=now, limit=len(ids), lease_seconds=lease_seconds_for(settings), outbox_ids=ids))
     done = {r.outbox_id for r in results}
     missing = [i for i in ids if i not in done]
     if missing:
@@ -229,7 +229,7 @@ def _as_is(row: NotificationOutbox) -> DeliveryResult:
                           row.attempt_count, row.destination, row.endpoint_id, row.status, row.next_attempt_at)
 
 
-def _lease(settings: Settings) -> float:
+def lease_seconds_for(settings: Settings) -> float:
     """Long enough for one attempt plus slack, so a live drainer never loses its lease mid-request."""
     return max(DEFAULT_LEASE_SECONDS, settings.notify_webhook_timeout_seconds * 2 + 10)
 
@@ -241,4 +241,4 @@ def drain(session_factory: sessionmaker[Session], *, settings: Settings, clock: 
         outbox.reap_expired_leases(session, now=clock.now())
         session.commit()
     return run_batch(session_factory, settings=settings, clock=clock, concurrency=concurrency, claim=lambda s, now:
-                     outbox.claim(s, now=now, limit=limit, lease_seconds=_lease(settings), org_id=org_id))
+                     outbox.claim(s, now=now, limit=limit, lease_seconds=lease_seconds_for(settings), org_id=org_id))

@@ -1,0 +1,97 @@
+"""Per-org webhook endpoints. Callers own the transaction: these functions add and flush only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from driftwarden.api.errors import ApiError
+from driftwarden.notifications import signing
+from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
+from driftwarden.notifications.schemas import EndpointCreate, EndpointRead, EndpointUpdate, EndpointWithSecret
+
+ROTATION_OVERLAP = timedelta(hours=24)
+SECRET_PREFIX_LEN = 10
+
+
+def read(endpoint: NotificationEndpoint, *, now: datetime) -> EndpointRead:
+    """The endpoint without its secret (only a prefix, to recognise it)."""
+    overlap = endpoint.previous_secret_expires_at
+    return EndpointRead(
+        id=endpoint.id, org_id=endpoint.org_id, url=endpoint.url, format=endpoint.format,
+        event_types=list(endpoint.event_types or []), enabled=endpoint.enabled, description=endpoint.description,
+        disabled_reason=endpoint.disabled_reason, secret_prefix=endpoint.secret[:SECRET_PREFIX_LEN],
+        previous_secret_expires_at=overlap if overlap and overlap > now else None,
+        created_at=endpoint.created_at, updated_at=endpoint.updated_at)
+
+
+def read_with_secret(endpoint: NotificationEndpoint, *, now: datetime) -> EndpointWithSecret:
+    return EndpointWithSecret(**read(endpoint, now=now).model_dump(), secret=endpoint.secret)
+
+
+def get_endpoint_or_404(session: Session, *, org_id: uuid.UUID | None, endpoint_id: uuid.UUID) -> NotificationEndpoint:
+    """The endpoint, if it belongs to `org_id` (None = any org, for a global key)."""
+    endpoint = session.get(NotificationEndpoint, endpoint_id)
+    if endpoint is None or (org_id is not None and endpoint.org_id != org_id):
+        raise ApiError(404, "NOTIFICATION_ENDPOINT_NOT_FOUND", "notification endpoint not found")
+    return endpoint
+
+
+def list_endpoints(session: Session, *, org_id: uuid.UUID, limit: int,
+                   offset: int) -> tuple[list[NotificationEndpoint], int]:
+    query = select(NotificationEndpoint).where(NotificationEndpoint.org_id == org_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(NotificationEndpoint.created_at, NotificationEndpoint.id)
+                           .limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def create_endpoint(session: Session, *, org_id: uuid.UUID, body: EndpointCreate, now: datetime) -> NotificationEndpoint:
+    endpoint = NotificationEndpoint(
+        org_id=org_id, url=body.url, format=body.format, event_types=list(dict.fromkeys(body.event_types)),
+        enabled=body.enabled, description=body.description, secret=signing.generate_secret(),
+        created_at=now, updated_at=now)
+    session.add(endpoint)
+    session.flush()
+    return endpoint
+
+
+def update_endpoint(session: Session, *, endpoint: NotificationEndpoint, body: EndpointUpdate,
+                    now: datetime) -> NotificationEndpoint:
+    """Apply the sent fields; a new URL also redirects this endpoint's undelivered messages."""
+    changes = body.model_dump(exclude_unset=True)
+    for field in ("url", "format", "enabled", "event_types"):
+        if field in changes and changes[field] is None:
+            raise ApiError(422, "VALIDATION_ERROR", f"{field} may not be null",
+                           [{"loc": ["body", field], "msg": "may not be null", "type": "value_error"}])
+    for field, value in changes.items():
+        setattr(endpoint, field, list(dict.fromkeys(value)) if field == "event_types" else value)
+    if changes.get("enabled") is True:
+        endpoint.disabled_reason = None
+    endpoint.updated_at = now
+    if "url" in changes:
+        session.execute(update(NotificationOutbox)
+                        .where(NotificationOutbox.endpoint_id == endpoint.id,
+                               NotificationOutbox.status.in_(("pending", "dead")))
+                        .values(url=endpoint.url, updated_at=now).execution_options(synchronize_session=False))
+    session.flush()
+    return endpoint
+
+
+def rotate_secret(session: Session, *, endpoint: NotificationEndpoint, now: datetime) -> NotificationEndpoint:
+    """New secret now; the old one keeps signing alongside it for 24 h so receivers can switch over."""
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
+    endpoint.secret = signing.generate_secret()
+    endpoint.updated_at = now
+    session.flush()
+    return endpoint
+
+
+def delete_endpoint(session: Session, *, endpoint: NotificationEndpoint) -> None:
+    """Undelivered messages stay in the outbox (endpoint_id becomes null) and die as ENDPOINT_DELETED."""
+    session.delete(endpoint)
+    session.flush()

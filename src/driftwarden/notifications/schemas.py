@@ -1,0 +1,157 @@
+"""Notification bodies: what a client sends apart from what it reads back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from driftwarden.notifications.formats import EVENT_TYPES
+
+EventType = Literal[
+    "contract_drift.patterns_promoted", "contract_drift.trigger_anomaly", "contract_drift.schedule_missed",
+    "contract_drift.schedule_recovered", "issue_pattern.status_changed", "webhook.test",
+]
+OutboxStatus = Literal["pending", "sending", "sent", "dead"]
+assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("url must be an http(s) URL")
+    return value
+
+
+class EndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_id: uuid.UUID | None = None
+    url: str = Field(max_length=2000)
+    format: Literal["json", "slack"] = "json"
+    event_types: list[EventType] = Field(default_factory=list, description="Empty = every event type.")
+    enabled: bool = True
+    description: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _http_url(value)
+
+
+class EndpointUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = Field(default=None, max_length=2000)
+    format: Literal["json", "slack"] | None = None
+    event_types: list[EventType] | None = None
+    enabled: bool | None = None
+    description: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
+
+
+class EndpointRead(BaseModel):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    url: str
+    format: str
+    event_types: list[str]
+    enabled: bool
+    description: str | None
+    disabled_reason: str | None
+    secret_prefix: str = Field(description="The first characters of the secret, for recognising it.")
+    previous_secret_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EndpointWithSecret(EndpointRead):
+    secret: str = Field(description="The signing secret; shown only here, on create and on rotate.")
+
+
+class DeliveryRead(BaseModel):
+    outbox_id: uuid.UUID
+    message_id: str
+    sent: bool
+    status_code: int | None
+    error: str | None
+    attempt_count: int
+    destination: str
+    endpoint_id: uuid.UUID | None
+    status: str
+    next_attempt_at: datetime | None
+
+
+class OutboxRead(BaseModel):
+    id: uuid.UUID
+    org_id: uuid.UUID | None
+    event_type: str
+    message_id: str
+    destination: str
+    endpoint_id: uuid.UUID | None
+    url_host: str = Field(description="Scheme and host only: a webhook URL's path can carry a token.")
+    format: str
+    status: str
+    attempt_count: int
+    max_attempts: int
+    next_attempt_at: datetime
+    lease_expires_at: datetime | None
+    last_status_code: int | None
+    last_error_code: str | None
+    last_error: str | None
+    request_id: str | None
+    sent_at: datetime | None
+    dead_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_id: uuid.UUID | None = None
+    limit: int = Field(default=20, ge=1, le=200)
+
+
+class DrainRead(BaseModel):
+    picked: int
+    sent: int
+    failed: int
+    dead: int
+    items: list[DeliveryRead]
+
+
+class Bucket(BaseModel):
+    bucket: str
+    count: int
+
+
+class ReasonGroup(BaseModel):
+    reason: str
+    count: int
+
+
+class DeadLetterSummary(BaseModel):
+    total_dead: int
+    oldest_dead_age_seconds: float | None
+    reason_groups: list[ReasonGroup]
+    age_buckets: list[Bucket]
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_id: uuid.UUID | None = None
+    event_type: EventType | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    dry_run: bool = False
+
+
+class ReplayRead(BaseModel):
+    selected_count: int
+    replayed_count: int
+    outbox_ids: list[uuid.UUID]
+    dry_run: bool

@@ -1,0 +1,136 @@
+"""The outbox drainer: keeps up to N deliveries in flight, records outcomes in batches, stops cleanly."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from driftwarden.clock import Clock
+from driftwarden.notifications import delivery, formats, outbox, retry
+from driftwarden.settings import Settings
+
+log = logging.getLogger("driftwarden.notifications.worker")
+
+REAP_EVERY_SECONDS = 1.0
+
+
+@dataclass
+class WorkerStats:
+    attempted: int = 0
+    sent: int = 0
+    retrying: int = 0
+    dead: int = 0
+    released: int = 0
+    reaped: int = 0
+
+
+@dataclass
+class WorkerConfig:
+    concurrency: int = 8
+    poll_interval: float = 1.0
+    lease_seconds: float = delivery.DEFAULT_LEASE_SECONDS
+    once: bool = False
+    shutdown_grace: float = 20.0
+
+
+def check_destination_settings(settings: Settings) -> list[str]:
+    """Problems with NOTIFY_WEBHOOK_* that pydantic cannot see on a single field, each naming its variable."""
+    problems = [f"NOTIFY_WEBHOOK_EVENTS: unknown event type {e!r} (known: {', '.join(formats.EVENT_TYPES)})"
+                for e in settings.webhook_event_filter if e not in formats.EVENT_TYPES]
+    if not settings.notify_webhook_url:
+        problems += [f"{name} is set but NOTIFY_WEBHOOK_URL is not" for name, value in (
+            ("NOTIFY_WEBHOOK_SECRET", settings.notify_webhook_secret),
+            ("NOTIFY_WEBHOOK_EVENTS", settings.notify_webhook_events.strip())) if value]
+    return problems
+
+
+@dataclass
+class Worker:
+    session_factory: sessionmaker[Session]
+    settings: Settings
+    clock: Clock
+    config: WorkerConfig = field(default_factory=WorkerConfig)
+    stop: threading.Event = field(default_factory=threading.Event)
+    stats: WorkerStats = field(default_factory=WorkerStats)
+
+    def run(self) -> WorkerStats:
+        """Drain until stopped (or, with `once`, until nothing is due); never drops a claimed row."""
+        client = delivery.make_client(self.settings, max_connections=self.config.concurrency)
+        pool = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="dw-worker")
+        inflight: dict[Future[outbox.Settlement], delivery.Job] = {}
+        try:
+            self._loop(client, pool, inflight)
+        finally:
+            self._shutdown(pool, inflight)
+            client.close()
+        return self.stats
+
+    def _loop(self, client, pool: ThreadPoolExecutor, inflight: dict) -> None:  # type: ignore[no-untyped-def]
+        last_reap = 0.0
+        while not self.stop.is_set():
+            if time.monotonic() - last_reap >= REAP_EVERY_SECONDS:
+                self._reap()
+                last_reap = time.monotonic()
+            free = self.config.concurrency - len(inflight)
+            claimed = self._claim(free) if free > 0 and (free * 2 >= self.config.concurrency or not inflight) else []
+            for job in claimed:
+                inflight[pool.submit(self._send, client, job)] = job
+            if not inflight:
+                if self.config.once:
+                    return
+                self.stop.wait(self.config.poll_interval)
+                continue
+            done, _ = wait(list(inflight), timeout=self.config.poll_interval, return_when=FIRST_COMPLETED)
+            self._record([(inflight.pop(f), f.result()) for f in done])
+
+    def _send(self, client, job: delivery.Job) -> outbox.Settlement:  # type: ignore[no-untyped-def]
+        try:
+            result = delivery.attempt(client, job, now=self.clock.now())
+        except Exception as exc:  # a bug must cost one attempt, not the worker (and its other leases)
+            log.exception("delivery attempt crashed", extra={"outbox_id": str(job.outbox_id)})
+            result = retry.Attempt(None, "INTERNAL_ERROR", f"attempt failed inside driftwarden ({type(exc).__name__})")
+        return delivery.conclude(job, result, settings=self.settings, now=self.clock.now())
+
+    def _reap(self) -> None:
+        with self.session_factory() as session:
+            self.stats.reaped += outbox.reap_expired_leases(session, now=self.clock.now())
+            session.commit()
+
+    def _claim(self, limit: int) -> list[delivery.Job]:
+        with self.session_factory() as session:
+            now = self.clock.now()
+            rows = outbox.claim(session, now=now, limit=limit, lease_seconds=self.config.lease_seconds)
+            jobs = delivery.jobs_for(session, rows, settings=self.settings, now=now)
+            session.commit()
+        return jobs
+
+    def _record(self, finished: Sequence[tuple[delivery.Job, outbox.Settlement]]) -> None:
+        if not finished:
+            return
+        jobs, settlements = [j for j, _ in finished], [s for _, s in finished]
+        with self.session_factory() as session:
+            delivery.record(session, jobs, settlements, now=self.clock.now())
+            session.commit()
+        self.stats.attempted += len(settlements)
+        self.stats.sent += sum(s.status == "sent" for s in settlements)
+        self.stats.retrying += sum(s.status == "pending" for s in settlements)
+        self.stats.dead += sum(s.status == "dead" for s in settlements)
+
+    def _shutdown(self, pool: ThreadPoolExecutor, inflight: dict) -> None:  # type: ignore[no-untyped-def]
+        """Let in-flight attempts finish within the grace period; hand back whatever is still held."""
+        if inflight:
+            done, pending = wait(list(inflight), timeout=self.config.shutdown_grace)
+            self._record([(inflight.pop(f), f.result()) for f in done if f.exception() is None])
+            held = [(job.outbox_id, job.attempt_count) for job in inflight.values()]
+            if held:
+                with self.session_factory() as session:
+                    outbox.release(session, held, now=self.clock.now())
+                    session.commit()
+                self.stats.released += len(held)
+        pool.shutdown(wait=False, cancel_futures=True)
