@@ -107,12 +107,13 @@ def list_outbox(session: SessionDep, caller: AdminDep, paging: PageDep,
 
 
 @router.post("/outbox/drain", name="drain_notification_outbox", response_model=Envelope[DrainRead])
-def drain_outbox(request: Request, caller: AdminDep, clock: ClockDep, settings: SettingsDep,
+def drain_outbox(request: Request, session: SessionDep, caller: AdminDep, clock: ClockDep, settings: SettingsDep,
                  body: DrainRequest | None = None,
                  limit: Annotated[int | None, Query(ge=1, le=200, description="Same as the body's limit.")] = None,
                  ) -> dict:
     """Deliver due messages once each, now; an org key drains only its own org's messages."""
     body = body or DrainRequest(**({"limit": limit} if limit is not None else {}))
+    session.commit()  # end the auth read: delivery uses its own transactions (SQLite allows one writer)
     results = delivery.drain(request.app.state.session_factory, settings=settings, clock=clock, limit=body.limit,
                              org_id=_visible_org(caller, body.org_id))
     return ok({"picked": len(results), "sent": sum(r.sent for r in results),
