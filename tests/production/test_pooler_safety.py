@@ -1,0 +1,94 @@
+"""SPEC §6.1: safe behind a transaction pooler, and a bounded pool per worker process."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+import driftwarden
+from tests.production.serve import ServeProcess, slow
+from tests.support import ON_POSTGRES, make_tenant
+
+SOURCE = Path(driftwarden.__file__).parent
+# Statements whose effect outlives the transaction: through a transaction pooler the next
+# transaction may run on another server connection, or someone else's transaction on this one.
+SESSION_STATE = {
+    "session-level advisory lock (use pg_advisory_xact_lock)": r"pg_(try_)?advisory_lock(_shared)?\s*\(",
+    "LISTEN/NOTIFY subscription": r"\bLISTEN\s+\w",
+    "named prepared statement": r"\bPREPARE\s+\w+\s+(AS|\()",
+    "session SET (use SET LOCAL)": r"[\"']\s*SET\s+(SESSION\s+)?(?!LOCAL\b)(ROLE|search_path|statement_timeout|TIME ZONE|application_name)\b",
+    "temporary table": r"\bCREATE\s+(GLOBAL\s+|LOCAL\s+)?TEMP(ORARY)?\s+TABLE",
+    "cursor WITH HOLD": r"\bWITH\s+HOLD\b",
+    "session set_config": r"set_config\s*\([^)]*,\s*false\s*\)",
+}
+
+
+def test_no_session_state_in_the_code() -> None:
+    found = []
+    for path in sorted(SOURCE.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        for what, pattern in SESSION_STATE.items():
+            for match in re.finditer(pattern, source, re.IGNORECASE):
+                line = source.count("\n", 0, match.start()) + 1
+                found.append(f"{path.relative_to(SOURCE)}:{line}: {what}")
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not ON_POSTGRES, reason="prepared statements are a Postgres matter")
+def test_no_server_side_prepared_statements_are_kept(engine: Engine) -> None:
+    with engine.connect() as conn:
+        for _ in range(12):  # psycopg would prepare after 5 runs of one query if prepare_threshold allowed it
+            conn.execute(text("SELECT count(*) FROM agents WHERE org_id IS NOT NULL")).scalar()
+        assert conn.scalar(text("SELECT count(*) FROM pg_prepared_statements")) == 0
+
+
+def _connections(engine: Engine, app_name: str, pooled: bool) -> int:
+    """Server connections of the app; behind a pooler, only those serving a transaction now."""
+    busy = " AND state <> 'idle'" if pooled else ""
+    with engine.connect() as conn:
+        return conn.scalar(text(f"SELECT count(*) FROM pg_stat_activity WHERE application_name = :n{busy}"),
+                           {"n": app_name}) or 0
+
+
+def _behind_pooler(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return conn.scalar(text("SELECT inet_server_port()")) != engine.url.port
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not ON_POSTGRES, reason="connection limits are a Postgres matter")
+@slow[0]
+def test_workers_share_a_bounded_number_of_connections(database_url: str, engine: Engine) -> None:
+    workers, pool_size, overflow = 2, 2, 1
+    app_name = f"dw_pool_{uuid.uuid4().hex[:8]}"
+    url = make_url(database_url).update_query_dict({"application_name": app_name}).render_as_string(False)
+    tenant, pooled = make_tenant(engine), _behind_pooler(engine)
+    env = {"DB_POOL_SIZE": str(pool_size), "DB_MAX_OVERFLOW": str(overflow), "DB_POOL_TIMEOUT_SECONDS": "30"}
+    peak, statuses, done = [0], [], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _connections(engine, app_name, pooled))
+
+    with ServeProcess(url, workers=workers, env=env) as server, httpx.Client(timeout=40) as client:
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        threads = [threading.Thread(target=lambda: statuses.extend(
+            client.get(f"{server.url}/api/v1/agents", headers=tenant.headers).status_code for _ in range(6)))
+            for _ in range(24)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        done.set()
+        sampler.join(timeout=5)
+    assert statuses == [200] * 144
+    assert 0 < peak[0] <= workers * (pool_size + overflow), peak[0]
