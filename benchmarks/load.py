@@ -1,0 +1,243 @@
+"""Load test: 4 API workers on Postgres through PgBouncer (transaction mode), 50 clients for 30 s.
+
+Mixes reads, writes and schedule runs; reports throughput, p50/p99 latency, errors, the peak of
+server connections, and checks that no acknowledged write was lost by counting rows afterwards.
+Bounded and local: 127.0.0.1 only. Creates and drops its own database and PgBouncer.
+
+    .venv/bin/python benchmarks/load.py [--clients 50] [--seconds 30] [--workers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from driftwarden.auth import service as auth_service
+from driftwarden.clock import SystemClock
+from driftwarden.db import migrate
+from driftwarden.db.engine import make_session_factory
+from driftwarden.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SCHEDULE_RUN = "/api/v1/system/contracts/drift/schedule-run"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def psycopg_url(url: str, database: str) -> str:
+    base = make_url(Settings(DATABASE_URL=url).database_url).set(drivername="postgresql", database=database)
+    return base.render_as_string(hide_password=False)
+
+
+class Database:
+    """A private database on the server named by DATABASE_URL, migrated, with an org and admin key."""
+
+    def __init__(self) -> None:
+        self.name = f"dw_load_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.direct = psycopg_url(ADMIN_URL, self.name)
+
+    def create(self) -> tuple[str, str]:
+        with psycopg.connect(psycopg_url(ADMIN_URL, "postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        engine = create_engine(self.direct.replace("postgresql://", "postgresql+psycopg://", 1))
+        migrate.upgrade(engine)
+        now = SystemClock().now()
+        with make_session_factory(engine)() as session:
+            org = auth_service.create_org(session, name="load", slug=None, now=now)
+            _, key = auth_service.create_api_key(session, name="load admin", org_id=org.id, role="admin",
+                                                 expires_at=None, created_by=None, now=now)
+            session.commit()
+        engine.dispose()
+        return str(org.id), key
+
+    def scalar(self, sql: str, *args: object) -> int:
+        with psycopg.connect(self.direct, autocommit=True) as conn:
+            return conn.execute(sql, args).fetchone()[0]  # type: ignore[index]
+
+    def drop(self) -> None:
+        with psycopg.connect(psycopg_url(ADMIN_URL, "postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class PgBouncer:
+    """scripts/ci/pgbouncer.sh on a free port, in a private state directory."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, "PGBOUNCER_PORT": str(self.port),
+                    "PGBOUNCER_DIR": tempfile.mkdtemp(prefix="dw-load-pgbouncer-")}
+
+    def __enter__(self) -> "PgBouncer":
+        subprocess.run([str(ROOT / "scripts/ci/pgbouncer.sh"), "start"], env=self.env, check=True,
+                       stdout=subprocess.DEVNULL)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run([str(ROOT / "scripts/ci/pgbouncer.sh"), "stop"], env=self.env, check=False)
+
+
+class Server:
+    """`driftwarden serve --workers N` against the pooler, with a bounded pool per worker."""
+
+    def __init__(self, database_url: str, workers: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "5",
+               "DB_MAX_OVERFLOW": "5", "DB_POOL_TIMEOUT_SECONDS": "30"}
+        self.log = tempfile.NamedTemporaryFile(prefix="dw-load-serve-", suffix=".log", delete=False)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "driftwarden.cli", "serve", "--port", str(self.port), "--workers", str(workers)],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def __enter__(self) -> "Server":
+        for _ in range(300):
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become ready; see {self.log.name}")
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.status: Counter[str] = Counter()
+        self.created: set[str] = set()
+        self.unknown_writes = 0
+
+
+async def one_request(client: httpx.AsyncClient, stats: Stats, kind: str, method: str, url: str,
+                      **kwargs: object) -> httpx.Response | None:
+    started = time.perf_counter()
+    try:
+        response = await client.request(method, url, **kwargs)  # type: ignore[arg-type]
+    except httpx.TransportError as exc:
+        stats.status[f"{kind} {type(exc).__name__}"] += 1
+        return None
+    stats.latency[kind].append(time.perf_counter() - started)
+    stats.status[f"{kind} {response.status_code}"] += 1
+    return response
+
+
+async def client_loop(client: httpx.AsyncClient, stats: Stats, org_id: str, agent_ids: list[str],
+                      deadline: float, with_schedule: bool) -> None:
+    rng = random.Random()
+    while time.monotonic() < deadline:
+        roll = rng.random()
+        if roll < 0.45:
+            await one_request(client, stats, "read", "GET", "/api/v1/agents", params={"limit": 20})
+        elif roll < 0.65:
+            await one_request(client, stats, "read", "GET", f"/api/v1/agents/{rng.choice(agent_ids)}")
+        elif roll < 0.90 or not with_schedule:
+            name = f"load-{uuid.uuid4().hex}"
+            response = await one_request(client, stats, "write", "POST", "/api/v1/agents", json={"name": name},
+                                         headers={"Idempotency-Key": uuid.uuid4().hex})
+            if response is None:
+                stats.unknown_writes += 1
+            elif response.status_code == 201:
+                stats.created.add(name)
+        else:
+            await one_request(client, stats, "schedule", "POST", SCHEDULE_RUN, json={"org_id": org_id},
+                              headers={"Idempotency-Key": uuid.uuid4().hex})
+
+
+def sample_connections(db: Database, stop: threading.Event, peak: list[int]) -> None:
+    while not stop.is_set():
+        peak[0] = max(peak[0], db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", db.name) - 1)
+        stop.wait(0.2)
+
+
+async def run_load(server: Server, key: str, org_id: str, clients: int, seconds: float) -> tuple[Stats, float]:
+    stats = Stats()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, limits=limits, timeout=60) as client:
+        seeded = [await client.post("/api/v1/agents", json={"name": f"seed-{i}"}) for i in range(20)]
+        agent_ids = [r.json()["data"]["id"] for r in seeded]
+        policy = await client.post("/api/v1/system/contracts/drift-policy", json={"enabled": True})
+        with_schedule = policy.status_code == 200
+        started = time.monotonic()
+        await asyncio.gather(*(client_loop(client, stats, org_id, agent_ids, started + seconds, with_schedule)
+                               for _ in range(clients)))
+        return stats, time.monotonic() - started
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) >= 2 else float("nan")
+
+
+def report(stats: Stats, elapsed: float, db: Database, peak: int, workers: int, clients: int) -> int:
+    every = [v for values in stats.latency.values() for v in values]
+    print(f"\n{clients} clients, {workers} workers, {elapsed:.1f} s, PgBouncer transaction mode")
+    print(f"throughput: {len(every) / elapsed:.1f} req/s ({len(every)} responses)")
+    print(f"latency all: p50 {pct(every, 50):.1f} ms  p99 {pct(every, 99):.1f} ms")
+    for kind, values in sorted(stats.latency.items()):
+        print(f"  {kind:9s} n={len(values):6d}  p50 {pct(values, 50):7.1f} ms  p99 {pct(values, 99):7.1f} ms")
+    print("statuses:", dict(sorted(stats.status.items())))
+    server_errors = sum(n for label, n in stats.status.items() if label.split()[-1].startswith("5"))
+    transport = sum(n for label, n in stats.status.items() if not label.split()[-1].isdigit())
+    stored = db.scalar("SELECT count(*) FROM agents WHERE name LIKE 'load-%%'")
+    lost = len(stats.created) - db.scalar("SELECT count(*) FROM agents WHERE name = ANY(%s)", list(stats.created))
+    print(f"5xx: {server_errors}  transport errors: {transport}  writes acknowledged: {len(stats.created)}  "
+          f"rows stored: {stored}  lost writes: {lost}  unknown-outcome writes: {stats.unknown_writes}")
+    print(f"peak server connections to the database (via PgBouncer): {peak}; "
+          f"client pool bound {workers} x (5 + 5) = {workers * 10}")
+    return 1 if server_errors or lost or transport else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    db = Database()
+    org_id, key = db.create()
+    try:
+        with PgBouncer() as bouncer:
+            pooled = f"postgresql://postgres@127.0.0.1:{bouncer.port}/{db.name}"
+            with Server(pooled, args.workers) as server:
+                stop, peak = threading.Event(), [0]
+                sampler = threading.Thread(target=sample_connections, args=(db, stop, peak), daemon=True)
+                sampler.start()
+                stats, elapsed = asyncio.run(run_load(server, key, org_id, args.clients, args.seconds))
+                stop.set()
+                sampler.join()
+            return report(stats, elapsed, db, peak[0], args.workers, args.clients)
+    finally:
+        db.drop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
