@@ -1,0 +1,217 @@
+"""Bulk import: upsert definitions, agents and bindings from one document, set-based, all or nothing.
+
+Everything is checked before anything is written; writes are bulk INSERTs and bulk UPDATEs by
+primary key, and existing rows are read in chunks, so 100 000 bindings take a few dozen statements.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from driftwarden.agents.models import Agent
+from driftwarden.api.errors import ApiError
+from driftwarden.contracts.models import ContractBinding, ContractDefinition
+from driftwarden.contracts.schemas import ImportAgent, ImportDefinition, ImportDocument
+from driftwarden.contracts.service import visible_to
+
+CHUNK = 1000  # ids per IN list: far below SQLite's and Postgres's bind-parameter limits
+DefKey = tuple[str, str]
+AGENT_FIELDS = ("name", "description", "agent_type", "status", "model", "metadata")
+DEFINITION_FIELDS = ("name", "description", "contract_version", "default_config", "is_active")
+
+
+def _chunks(values: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start:start + CHUNK]
+
+
+def _error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": ["body", *loc], "msg": msg, "type": kind}
+
+
+def _problems(doc: ImportDocument, known: set[DefKey]) -> list[dict[str, Any]]:
+    """Duplicates within the document and bindings to definitions that exist nowhere."""
+    problems: list[dict[str, Any]] = []
+    seen_defs: set[DefKey] = set()
+    for i, d in enumerate(doc.definitions):
+        if (d.definition_type, d.key) in seen_defs:
+            problems.append(_error(["definitions", i, "key"], f"duplicate definition {d.definition_type}:{d.key}",
+                                   "duplicate"))
+        seen_defs.add((d.definition_type, d.key))
+    known = known | seen_defs
+    seen_agents: set[str] = set()
+    for i, agent in enumerate(doc.agents):
+        if agent.external_id in seen_agents:
+            problems.append(_error(["agents", i, "external_id"], f"duplicate agent {agent.external_id!r}", "duplicate"))
+        seen_agents.add(agent.external_id)
+        seen_bindings: set[DefKey] = set()
+        for j, b in enumerate(agent.bindings):
+            ref = (b.definition_type, b.key)
+            if ref not in known:
+                problems.append(_error(["agents", i, "bindings", j, "key"],
+                                       f"no {b.definition_type} definition with key {b.key!r}", "unknown_definition"))
+            elif ref in seen_bindings:
+                problems.append(_error(["agents", i, "bindings", j, "key"], f"duplicate binding to {ref[0]}:{ref[1]}",
+                                       "duplicate"))
+            seen_bindings.add(ref)
+    return problems
+
+
+def _visible_definitions(session: Session, org_id: uuid.UUID) -> tuple[dict[DefKey, dict], dict[DefKey, dict]]:
+    """(org's own by type+key, builtins by type+key), as plain dicts."""
+    cols = (ContractDefinition.id, ContractDefinition.org_id, ContractDefinition.definition_type,
+            ContractDefinition.key, *(getattr(ContractDefinition, f) for f in DEFINITION_FIELDS))
+    own: dict[DefKey, dict] = {}
+    builtin: dict[DefKey, dict] = {}
+    for row in session.execute(select(*cols).where(visible_to(org_id))).mappings():
+        (own if row["org_id"] is not None else builtin)[(row["definition_type"], row["key"])] = dict(row)
+    return own, builtin
+
+
+def _changes(given: dict[str, Any], existing: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    return {f: given[f] for f in fields if f in given and given[f] != existing[f]}
+
+
+def _upsert_definitions(session: Session, org_id: uuid.UUID, items: list[ImportDefinition],
+                        own: dict[DefKey, dict], now: datetime) -> dict[str, Any]:
+    new_rows, updates, outcomes = [], [], []
+    for item in items:
+        ref = (item.definition_type, item.key)
+        given = {k: v for k, v in item.model_dump(include=set(DEFINITION_FIELDS)).items() if v is not None}
+        existing = own.get(ref)
+        if existing is None:
+            row = {"id": uuid.uuid4(), "org_id": org_id, "definition_type": ref[0], "key": ref[1],
+                   "default_config": {}, "is_active": True, "description": None, **given,
+                   "created_at": now, "updated_at": now}
+            new_rows.append(row)
+            outcome = "created"
+        else:
+            changes = _changes(given, existing, DEFINITION_FIELDS)
+            if changes:
+                updates.append({"id": existing["id"], **changes, "updated_at": now})
+            row, outcome = {**existing, **changes}, "updated" if changes else "unchanged"
+        own[ref] = row
+        outcomes.append({"id": row["id"], "definition_type": ref[0], "key": ref[1], "outcome": outcome})
+    _write(session, ContractDefinition, new_rows, updates)
+    return _tally(outcomes, items=outcomes)
+
+
+def _existing_agents(session: Session, org_id: uuid.UUID, external_ids: list[str]) -> dict[str, dict]:
+    cols = (Agent.id, Agent.external_id, Agent.name, Agent.description, Agent.agent_type, Agent.status,
+            Agent.model, Agent.metadata_.label("metadata"))
+    found: dict[str, dict] = {}
+    for chunk in _chunks(external_ids):
+        query = select(*cols).where(Agent.org_id == org_id, Agent.external_id.in_(chunk))
+        found.update((row["external_id"], dict(row)) for row in session.execute(query).mappings())
+    return found
+
+
+def _agent_row(org_id: uuid.UUID, agent: ImportAgent, given: dict[str, Any], now: datetime) -> dict[str, Any]:
+    row = {"id": uuid.uuid4(), "org_id": org_id, "external_id": agent.external_id, "description": None,
+           "agent_type": None, "status": "backlog", "model": None, "metadata_": {}, "created_at": now,
+           "updated_at": now, **given}
+    row["metadata_"] = row.pop("metadata", row["metadata_"])
+    return row
+
+
+def _upsert_agents(session: Session, org_id: uuid.UUID, agents: list[ImportAgent],
+                   now: datetime) -> tuple[dict[str, uuid.UUID], set[uuid.UUID], dict[str, Any]]:
+    """Returns (agent id by external_id, ids of agents that existed before, tally)."""
+    existing = _existing_agents(session, org_id, [a.external_id for a in agents])
+    new_rows, updates, outcomes, ids = [], [], [], {}
+    for agent in agents:
+        given = {k: v for k, v in agent.model_dump(include=set(AGENT_FIELDS)).items() if v is not None}
+        found = existing.get(agent.external_id)
+        if found is None:
+            new_rows.append(_agent_row(org_id, agent, given, now))
+            ids[agent.external_id] = new_rows[-1]["id"]
+            outcomes.append({"external_id": agent.external_id, "outcome": "created"})
+            continue
+        changes = _changes(given, found, AGENT_FIELDS)
+        if changes:
+            if "metadata" in changes:
+                changes["metadata_"] = changes.pop("metadata")
+            updates.append({"id": found["id"], **changes, "updated_at": now})
+        ids[agent.external_id] = found["id"]
+        outcomes.append({"external_id": agent.external_id, "outcome": "updated" if changes else "unchanged"})
+    _write(session, Agent, new_rows, updates)
+    tally = _tally(outcomes)
+    for outcome in ("created", "updated"):
+        tally[f"{outcome}_external_ids"] = [o["external_id"] for o in outcomes if o["outcome"] == outcome]
+    return ids, {e["id"] for e in existing.values()}, tally
+
+
+def _existing_bindings(session: Session, agent_ids: list[uuid.UUID]) -> dict[tuple[uuid.UUID, uuid.UUID], dict]:
+    cols = (ContractBinding.id, ContractBinding.agent_id, ContractBinding.definition_id, ContractBinding.enabled,
+            ContractBinding.config, ContractBinding.definition_contract_version)
+    found: dict[tuple[uuid.UUID, uuid.UUID], dict] = {}
+    for chunk in _chunks(agent_ids):
+        for row in session.execute(select(*cols).where(ContractBinding.agent_id.in_(chunk))).mappings():
+            found[(row["agent_id"], row["definition_id"])] = dict(row)
+    return found
+
+
+def _upsert_bindings(session: Session, org_id: uuid.UUID, doc: ImportDocument, agent_ids: dict[str, uuid.UUID],
+                     prior_agents: set[uuid.UUID], defs: dict[DefKey, dict], now: datetime) -> dict[str, Any]:
+    existing = _existing_bindings(session, sorted(prior_agents))
+    new_rows, updates, outcomes = [], [], []
+    for agent in doc.agents:
+        agent_id = agent_ids[agent.external_id]
+        for binding in agent.bindings:
+            definition = defs[(binding.definition_type, binding.key)]
+            given = {k: v for k, v in binding.model_dump(include={"enabled", "config"}).items() if v is not None}
+            if "definition_contract_version" in binding.model_fields_set:
+                given["definition_contract_version"] = binding.definition_contract_version
+            found = existing.get((agent_id, definition["id"]))
+            if found is None:
+                new_rows.append({"id": uuid.uuid4(), "org_id": org_id, "agent_id": agent_id,
+                                 "definition_id": definition["id"], "enabled": True, "config": {},
+                                 "definition_contract_version": definition["contract_version"], **given,
+                                 "created_at": now, "updated_at": now})
+                outcomes.append({"outcome": "created"})
+                continue
+            changes = _changes(given, found, ("enabled", "config", "definition_contract_version"))
+            if changes:
+                updates.append({"id": found["id"], **changes, "updated_at": now})
+            outcomes.append({"outcome": "updated" if changes else "unchanged"})
+    _write(session, ContractBinding, new_rows, updates)
+    return _tally(outcomes)
+
+
+def _write(session: Session, model: Any, new_rows: list[dict], updates: list[dict]) -> None:
+    """Bulk INSERT the new rows and bulk UPDATE the changed ones by primary key."""
+    for chunk in _chunks(new_rows):
+        session.execute(insert(model), chunk)
+    by_columns: dict[tuple[str, ...], list[dict]] = {}
+    for row in updates:  # executemany needs the same columns in every row
+        by_columns.setdefault(tuple(sorted(row)), []).append(row)
+    for rows in by_columns.values():
+        for chunk in _chunks(rows):
+            session.execute(update(model), chunk)
+
+
+def _tally(outcomes: list[dict], **extra: Any) -> dict[str, Any]:
+    counts = {name: sum(1 for o in outcomes if o["outcome"] == name) for name in ("created", "updated", "unchanged")}
+    return {**counts, **extra}
+
+
+def import_document(session: Session, *, org_id: uuid.UUID, doc: ImportDocument, now: datetime) -> dict[str, Any]:
+    """Upsert the document's contents into the org; 422 with every offending path, nothing written."""
+    own, builtin = _visible_definitions(session, org_id)
+    problems = _problems(doc, set(own) | set(builtin))
+    if problems:
+        raise ApiError(422, "VALIDATION_ERROR", f"import rejected: {len(problems)} problem(s)", problems)
+    try:
+        definitions = _upsert_definitions(session, org_id, doc.definitions, own, now)
+        agent_ids, prior, agents = _upsert_agents(session, org_id, doc.agents, now)
+        bindings = _upsert_bindings(session, org_id, doc, agent_ids, prior, {**builtin, **own}, now)
+        session.flush()
+    except IntegrityError as exc:  # a concurrent import or API call created one of the same rows first
+        raise ApiError(409, "IMPORT_CONFLICT", "a concurrent change created some of these rows; retry the import") from exc
+    return {"org_id": org_id, "definitions": definitions, "agents": agents, "bindings": bindings}

@@ -1,0 +1,251 @@
+"""Contract bodies: what a client sends (Create/Update/requests) apart from what it reads back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from driftwarden.agents.schemas import AgentStatus
+from driftwarden.contracts.drift import is_valid_version
+
+DefinitionType = Literal["gate", "evaluator", "run_type"]
+Drift = Literal["none", "warning", "breaking", "invalid"]
+KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+VERSION_FIELD = Field(min_length=1, max_length=256, description="SemVer 2.0.0, e.g. 1.4.2")
+
+
+class DefinitionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_id: uuid.UUID | None = None
+    definition_type: DefinitionType
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    contract_version: str = VERSION_FIELD
+    default_config: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = Field(default=None, max_length=5000)
+    builtin: bool = Field(default=False, description="Global admins only: visible to every org, immutable.")
+
+
+class DefinitionUpdate(BaseModel):
+    """The version is not here on purpose: it changes only through apply-upgrade."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    default_config: dict[str, Any] | None = None
+    is_active: bool | None = None
+
+
+class DefinitionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    org_id: uuid.UUID | None
+    builtin: bool
+    definition_type: DefinitionType
+    key: str
+    name: str
+    description: str | None
+    contract_version: str
+    default_config: dict[str, Any]
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class BindingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    definition_id: uuid.UUID
+    enabled: bool = True
+    config: dict[str, Any] = Field(default_factory=dict)
+    definition_contract_version: str | None = Field(
+        default=None, max_length=256,
+        description="Bound version to record (import/pin), stored as given; default: the definition's current.")
+
+
+class BindingRead(BaseModel):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    agent_id: uuid.UUID
+    definition_id: uuid.UUID
+    definition_type: DefinitionType
+    definition_key: str
+    enabled: bool
+    config: dict[str, Any]
+    definition_contract_version: str | None
+    current_contract_version: str
+    drift: Drift
+    reason: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class DriftItemRead(BaseModel):
+    binding_id: uuid.UUID
+    agent_id: uuid.UUID
+    agent_name: str
+    definition_id: uuid.UUID
+    definition_type: DefinitionType
+    definition_key: str
+    bound_contract_version: str | None
+    current_contract_version: str | None
+    drift: Drift
+    reason: str
+    enabled: bool
+
+
+class DriftCounts(BaseModel):
+    none: int
+    warning: int
+    breaking: int
+    invalid: int
+
+
+class DriftScanRead(BaseModel):
+    checked_agent_count: int
+    checked_binding_count: int
+    counts: DriftCounts
+    breaking_count: int
+    warning_count: int
+    invalid_count: int
+    total_count: int
+    count: int
+    limit: int
+    offset: int
+    items: list[DriftItemRead]
+
+
+class UpgradePreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_id: uuid.UUID | None = None
+    definition_id: uuid.UUID
+    target_contract_version: str = VERSION_FIELD
+    include_items: bool = True
+    max_items: int = Field(default=200, ge=1, le=1000)
+
+
+class ApplyUpgradeRequest(UpgradePreviewRequest):
+    rollout_mode: Literal["definition_only", "sync_bindings"] = "definition_only"
+
+
+class UpgradeItemRead(BaseModel):
+    binding_id: uuid.UUID
+    agent_id: uuid.UUID
+    agent_name: str
+    enabled: bool
+    bound_contract_version: str | None
+    current_contract_version: str
+    target_contract_version: str
+    drift: Drift
+    reason: str
+
+
+class UpgradePreviewRead(BaseModel):
+    definition_id: uuid.UUID
+    definition_type: DefinitionType
+    definition_key: str
+    current_contract_version: str
+    target_contract_version: str
+    status: Literal["safe", "risky"]
+    binding_count: int
+    breaking_count: int
+    warning_count: int
+    invalid_count: int
+    unchanged_count: int
+    items: list[UpgradeItemRead]
+
+
+class ApplyUpgradeRead(BaseModel):
+    definition: DefinitionRead
+    rollout_mode: Literal["definition_only", "sync_bindings"]
+    previous_contract_version: str
+    bindings_updated: int
+    preview: UpgradePreviewRead
+
+
+def _semver(value: str) -> str:
+    if not is_valid_version(value):
+        raise ValueError(f"{value!r} is not a valid SemVer 2.0.0 version")
+    return value
+
+
+class ImportDefinition(BaseModel):
+    """A definition in an import document; matched by (definition_type, key) within the org."""
+
+    model_config = ConfigDict(extra="forbid")
+    definition_type: DefinitionType
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    contract_version: str = VERSION_FIELD
+    default_config: dict[str, Any] | None = None
+    description: str | None = Field(default=None, max_length=5000)
+    is_active: bool | None = None
+
+    _check_version = field_validator("contract_version")(_semver)
+
+
+class ImportBinding(BaseModel):
+    """A binding of the enclosing agent; the definition is the org's own (type, key), else the builtin."""
+
+    model_config = ConfigDict(extra="forbid")
+    definition_type: DefinitionType
+    key: str = Field(pattern=KEY_PATTERN)
+    enabled: bool | None = None
+    config: dict[str, Any] | None = None
+    definition_contract_version: str | None = Field(
+        default=None, max_length=256, description="Bound version, stored as given; new bindings default to current.")
+
+
+class ImportAgent(BaseModel):
+    """An agent in an import document; matched by `external_id` within the org."""
+
+    model_config = ConfigDict(extra="forbid")
+    external_id: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    agent_type: str | None = Field(default=None, max_length=100)
+    status: AgentStatus | None = None
+    model: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, Any] | None = None
+    bindings: list[ImportBinding] = Field(default_factory=list, max_length=1000)
+
+
+class ImportDocument(BaseModel):
+    """Definitions, agents and their bindings to upsert in one all-or-nothing transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+    org_id: uuid.UUID | None = None
+    definitions: list[ImportDefinition] = Field(default_factory=list, max_length=10_000)
+    agents: list[ImportAgent] = Field(default_factory=list, max_length=20_000)
+
+
+class ImportTally(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+
+
+class ImportDefinitionOutcome(BaseModel):
+    id: uuid.UUID
+    definition_type: DefinitionType
+    key: str
+    outcome: Literal["created", "updated", "unchanged"]
+
+
+class ImportDefinitionsResult(ImportTally):
+    items: list[ImportDefinitionOutcome]
+
+
+class ImportAgentsResult(ImportTally):
+    created_external_ids: list[str]
+    updated_external_ids: list[str]
+
+
+class ImportResult(BaseModel):
+    org_id: uuid.UUID
+    dry_run: bool
+    definitions: ImportDefinitionsResult
+    agents: ImportAgentsResult
+    bindings: ImportTally

@@ -1,0 +1,113 @@
+"""Upgrade preview and apply (SPEC §4.6): the drift every binding would have at a target version.
+
+Like the scan, bindings are grouped by bound version in SQL, each distinct version is classified
+once against the target, and only the requested items are read, highest severity first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import false, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from driftwarden.agents.models import Agent
+from driftwarden.contracts import service
+from driftwarden.contracts.drift import DRIFT_LEVELS, classify
+from driftwarden.contracts.models import ContractBinding, ContractDefinition
+from driftwarden.contracts.schemas import ApplyUpgradeRequest, UpgradePreviewRequest
+
+
+def _bound_filter(bounds: list[str | None]) -> Any:
+    column = ContractBinding.definition_contract_version
+    values = [b for b in bounds if b is not None]
+    clauses = ([column.in_(values)] if values else []) + ([column.is_(None)] if None in bounds else [])
+    return or_(*clauses) if clauses else false()
+
+
+def _bounds_by_level(session: Session, where: tuple, target: str) -> tuple[dict[str, list], dict[str, int]]:
+    column = ContractBinding.definition_contract_version
+    bounds: dict[str, list[str | None]] = defaultdict(list)
+    counts = dict.fromkeys(DRIFT_LEVELS, 0)
+    for bound, n in session.execute(select(column, func.count()).where(*where).group_by(column)):
+        level = classify(bound, target).drift
+        bounds[level].append(bound)
+        counts[level] += n
+    return bounds, counts
+
+
+def _items(session: Session, where: tuple, bounds: dict[str, list], counts: dict[str, int], *,
+           definition: ContractDefinition, target: str, max_items: int) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for level in reversed(DRIFT_LEVELS):
+        if len(items) >= max_items or not counts[level]:
+            continue
+        query = (select(ContractBinding.id, ContractBinding.agent_id, Agent.name, ContractBinding.enabled,
+                        ContractBinding.definition_contract_version)
+                 .join(Agent, Agent.id == ContractBinding.agent_id)
+                 .where(*where, _bound_filter(bounds[level]))
+                 .order_by(Agent.name, ContractBinding.id).limit(max_items - len(items)))
+        for binding_id, agent_id, agent_name, enabled, bound in session.execute(query):
+            result = classify(bound, target)
+            items.append({"binding_id": binding_id, "agent_id": agent_id, "agent_name": agent_name,
+                          "enabled": enabled, "bound_contract_version": bound,
+                          "current_contract_version": definition.contract_version,
+                          "target_contract_version": target, "drift": result.drift, "reason": result.reason})
+    return items
+
+
+def preview(session: Session, *, org_id: uuid.UUID, definition: ContractDefinition, target: str,
+            include_items: bool = True, max_items: int = 200) -> dict[str, Any]:
+    """What every binding of `definition` in the org would drift to if its version became `target`."""
+    where = (ContractBinding.definition_id == definition.id, ContractBinding.org_id == org_id)
+    bounds, counts = _bounds_by_level(session, where, target)
+    items = (_items(session, where, bounds, counts, definition=definition, target=target, max_items=max_items)
+             if include_items else [])
+    risky = counts["breaking"] or counts["invalid"]
+    return {"definition_id": definition.id, "definition_type": definition.definition_type,
+            "definition_key": definition.key, "current_contract_version": definition.contract_version,
+            "target_contract_version": target, "status": "risky" if risky else "safe",
+            "binding_count": sum(counts.values()), "breaking_count": counts["breaking"],
+            "warning_count": counts["warning"], "invalid_count": counts["invalid"],
+            "unchanged_count": counts["none"], "items": items}
+
+
+def preview_upgrade(session: Session, *, org_id: uuid.UUID, body: UpgradePreviewRequest) -> dict[str, Any]:
+    service.require_version(body.target_contract_version, field="target_contract_version")
+    definition = service.get_definition_or_404(session, org_id=org_id, definition_id=body.definition_id)
+    return preview(session, org_id=org_id, definition=definition, target=body.target_contract_version,
+                   include_items=body.include_items, max_items=body.max_items)
+
+
+def _lock_definition(session: Session, *, org_id: uuid.UUID, definition_id: uuid.UUID) -> ContractDefinition:
+    """Row-lock the definition so concurrent upgrades of it apply one after the other."""
+    service.get_definition_or_404(session, org_id=org_id, definition_id=definition_id)
+    definition = session.scalars(select(ContractDefinition).where(ContractDefinition.id == definition_id)
+                                 .with_for_update().execution_options(populate_existing=True)).one()
+    service.ensure_mutable(definition)
+    return definition
+
+
+def apply_upgrade(session: Session, *, org_id: uuid.UUID, body: ApplyUpgradeRequest, now: datetime) -> dict[str, Any]:
+    """Move the definition to the target version; with `sync_bindings` re-bind every binding to it."""
+    target = service.require_version(body.target_contract_version, field="target_contract_version")
+    definition = _lock_definition(session, org_id=org_id, definition_id=body.definition_id)
+    previous = definition.contract_version
+    definition.contract_version, definition.updated_at = target, now
+    updated = 0
+    if body.rollout_mode == "sync_bindings":
+        column = ContractBinding.definition_contract_version
+        result = session.execute(
+            update(ContractBinding)
+            .where(ContractBinding.definition_id == definition.id, or_(column.is_(None), column != target))
+            .values(definition_contract_version=target, updated_at=now)
+            .execution_options(synchronize_session=False))
+        updated = result.rowcount or 0
+    session.flush()
+    after = preview(session, org_id=org_id, definition=definition, target=target,
+                    include_items=body.include_items, max_items=body.max_items)
+    return {"definition": service.definition_read(definition), "rollout_mode": body.rollout_mode,
+            "previous_contract_version": previous, "bindings_updated": updated, "preview": after}
