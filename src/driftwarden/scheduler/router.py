@@ -1,9 +1,133 @@
-"""HTTP for the scheduler domain."""
+"""HTTP for the scheduler domain: policy, trigger, summary, anomaly notify, schedule run (SPEC §5)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
 
-from driftwarden.api.envelope import ERROR_RESPONSES
+from fastapi import APIRouter, Query, Request
+from sqlalchemy.orm import Session
 
-router = APIRouter(responses=ERROR_RESPONSES)
+from driftwarden.agents import service as agents_service
+from driftwarden.api.deps import AdminDep, Caller, ClockDep, SessionDep, SettingsDep, resolve_org_id
+from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, ok
+from driftwarden.api.idempotency import IdempotencyKeyRequired
+from driftwarden.clock import Clock
+from driftwarden.scheduler import notify as notify_service
+from driftwarden.scheduler import policy as policy_service
+from driftwarden.scheduler import summary as summary_service
+from driftwarden.scheduler import trigger as trigger_service
+from driftwarden.scheduler.schemas import (AlertDeliveryRead, NotifyCreate, NotifyRead, PolicyRead, PolicyUpdate,
+                                           ScheduleRunCreate, ScheduleRunRead, SummaryRead, TriggerCreate,
+                                           TriggerRead)
+from driftwarden.settings import Settings
+
+router = APIRouter(prefix="/system/contracts", tags=["scheduler"], responses=ERROR_RESPONSES)
+ScheduleQuery = Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+                                            description="Omit for all schedules (reported as `_all`).")]
+WindowDays = Annotated[int, Query(ge=1, le=365)]
+
+
+def _org(session: Session, request: Request, caller: Caller, org_id: uuid.UUID | None,
+         agent_id: uuid.UUID | None = None) -> uuid.UUID:
+    """The org acted on; a named agent must belong to it."""
+    resolved = resolve_org_id(session, request, caller, org_id)
+    if agent_id is not None:
+        agents_service.get_agent_or_404(session, org_id=resolved, agent_id=agent_id)
+    return resolved
+
+
+@router.get("/drift-policy", name="get_drift_policy", response_model=Envelope[PolicyRead])
+def get_drift_policy(request: Request, session: SessionDep, caller: AdminDep,
+                     org_id: Annotated[uuid.UUID | None, Query()] = None) -> dict:
+    org = _org(session, request, caller, org_id)
+    return ok(policy_service.effective_policy(session, org_id=org))
+
+
+@router.post("/drift-policy", name="update_drift_policy", response_model=Envelope[PolicyRead])
+def update_drift_policy(body: PolicyUpdate, request: Request, session: SessionDep, caller: AdminDep,
+                        clock: ClockDep) -> dict:
+    org = _org(session, request, caller, body.org_id)
+    result = policy_service.update_policy(session, org_id=org, body=body, now=clock.now())
+    session.commit()
+    return ok(result)
+
+
+def _trigger(session: Session, request: Request, caller: Caller, *, org_id: uuid.UUID, body: TriggerCreate,
+             settings: Settings, clock: Clock) -> TriggerRead:
+    """Run and commit one trigger (the commit ends the window claim's transaction)."""
+    policy = policy_service.effective_policy(session, org_id=org_id)
+    ctx = trigger_service.TriggerContext(now=clock.now(), settings=settings, request_id=caller.request_id,
+                                         idempotency_key=request.headers.get("idempotency-key"),
+                                         api_key_id=caller.api_key_id)
+    result = trigger_service.run_trigger(session, org_id=org_id, body=body, policy=policy, ctx=ctx)
+    session.commit()
+    return result
+
+
+@router.post("/drift/trigger", name="trigger_contract_drift", response_model=Envelope[TriggerRead])
+def trigger_contract_drift(body: TriggerCreate, request: Request, session: SessionDep, caller: AdminDep,
+                           settings: SettingsDep, clock: ClockDep, _key: IdempotencyKeyRequired) -> dict:
+    org = _org(session, request, caller, body.org_id, body.agent_id)
+    return ok(_trigger(session, request, caller, org_id=org, body=body, settings=settings, clock=clock))
+
+
+@router.get("/drift/trigger-summary", name="get_trigger_summary", response_model=Envelope[SummaryRead])
+def get_trigger_summary(request: Request, session: SessionDep, caller: AdminDep, clock: ClockDep,
+                        org_id: Annotated[uuid.UUID | None, Query()] = None, schedule_name: ScheduleQuery = None,
+                        window_days: WindowDays = 30, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
+    org = _org(session, request, caller, org_id)
+    return ok(summary_service.trigger_summary(session, org_id=org, schedule_name=schedule_name,
+                                              window_days=window_days, now=clock.now(), limit=limit))
+
+
+def _notify(session: Session, request: Request, *, org_id: uuid.UUID, body: NotifyCreate, settings: Settings,
+            clock: Clock) -> NotifyRead:
+    """Plan and commit the outbox rows, deliver, record; sets the audit code."""
+    policy = policy_service.effective_policy(session, org_id=org_id)
+    request_id = request.state.request_id
+    plan = notify_service.plan_notify(session, org_id=org_id, schedule_name=body.schedule_name,
+                                      agent_id=body.agent_id, window_days=body.window_days, dry_run=body.dry_run,
+                                      force_notify=body.force_notify, policy=policy, now=clock.now(),
+                                      settings=settings, request_id=request_id)
+    session.commit()
+    deliveries = notify_service.deliver(plan, session_factory=request.app.state.session_factory,
+                                        settings=settings, clock=clock)
+    result = notify_service.finish_notify(session, plan=plan, deliveries=deliveries, now=clock.now(),
+                                          request_id=request_id)
+    session.commit()
+    request.state.audit_code = f"CONTRACT_DRIFT_ANOMALY_NOTIFY_{result.outcome.upper()}"
+    return result
+
+
+@router.post("/drift/trigger-summary/notify", name="notify_trigger_anomaly", response_model=Envelope[NotifyRead])
+def notify_trigger_anomaly(body: NotifyCreate, request: Request, session: SessionDep, caller: AdminDep,
+                           settings: SettingsDep, clock: ClockDep, _key: IdempotencyKeyRequired) -> dict:
+    org = _org(session, request, caller, body.org_id, body.agent_id)
+    return ok(_notify(session, request, org_id=org, body=body, settings=settings, clock=clock))
+
+
+@router.get("/drift/trigger-alert-delivery", name="get_trigger_alert_delivery",
+            response_model=Envelope[AlertDeliveryRead])
+def get_trigger_alert_delivery(request: Request, session: SessionDep, caller: AdminDep, clock: ClockDep,
+                               org_id: Annotated[uuid.UUID | None, Query()] = None,
+                               schedule_name: ScheduleQuery = None, window_days: WindowDays = 30) -> dict:
+    org = _org(session, request, caller, org_id)
+    return ok(summary_service.alert_delivery(session, org_id=org, schedule_name=schedule_name,
+                                             window_days=window_days, now=clock.now()))
+
+
+@router.post("/drift/schedule-run", name="run_contract_drift_schedule", response_model=Envelope[ScheduleRunRead])
+def run_contract_drift_schedule(body: ScheduleRunCreate, request: Request, session: SessionDep, caller: AdminDep,
+                                settings: SettingsDep, clock: ClockDep, _key: IdempotencyKeyRequired) -> dict:
+    """The one call a scheduler makes: §5.2 then §5.4 with the same dry_run and agent."""
+    org = _org(session, request, caller, body.org_id, body.agent_id)
+    trigger_body = TriggerCreate(**body.model_dump(include=set(TriggerCreate.model_fields) - {"org_id"}))
+    trigger = _trigger(session, request, caller, org_id=org, body=trigger_body, settings=settings, clock=clock)
+    notify_body = NotifyCreate(schedule_name=trigger.schedule_name, agent_id=body.agent_id,
+                               window_days=body.summary_window_days, dry_run=body.dry_run,
+                               force_notify=body.force_notify)
+    notified = _notify(session, request, org_id=org, body=notify_body, settings=settings, clock=clock)
+    return ok(ScheduleRunRead(org_id=org, schedule_name=trigger.schedule_name,
+                              window_minutes=trigger.window_minutes, summary_window_days=body.summary_window_days,
+                              dry_run=body.dry_run, trigger=trigger, notify=notified))

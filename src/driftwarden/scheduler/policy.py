@@ -1,0 +1,39 @@
+"""The per-org drift policy (SPEC §5.1). Callers own the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from driftwarden.scheduler.models import DriftPolicy
+from driftwarden.scheduler.schemas import PolicyFields, PolicyRead, PolicyUpdate
+
+FIELDS = tuple(PolicyFields.model_fields)
+
+
+def effective_policy(session: Session, *, org_id: uuid.UUID) -> PolicyRead:
+    """The org's policy, or the defaults (`is_default: true`) when it has none."""
+    row = session.get(DriftPolicy, org_id)
+    if row is None:
+        return PolicyRead(org_id=org_id, is_default=True, **PolicyFields().model_dump())
+    return PolicyRead(org_id=org_id, is_default=False, created_at=row.created_at, updated_at=row.updated_at,
+                      **{name: getattr(row, name) for name in FIELDS})
+
+
+def update_policy(session: Session, *, org_id: uuid.UUID, body: PolicyUpdate, now: datetime) -> PolicyRead:
+    """Upsert: given fields replace the current (or default) values, the rest stay."""
+    current = effective_policy(session, org_id=org_id)
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True, exclude={"org_id"}).items() if v is not None}
+    merged = PolicyFields(**{**current.model_dump(include=set(FIELDS)), **changes})
+    row = session.get(DriftPolicy, org_id)
+    if row is None:
+        row = DriftPolicy(org_id=org_id, created_at=now, updated_at=now, **merged.model_dump())
+        session.add(row)
+    else:
+        for name, value in merged.model_dump().items():
+            setattr(row, name, value)
+        row.updated_at = now
+    session.flush()
+    return effective_policy(session, org_id=org_id)

@@ -1,0 +1,219 @@
+"""Scheduler bodies: what a client sends apart from what it reads back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MinDrift = Literal["warning", "breaking", "invalid"]
+
+
+class PolicyFields(BaseModel):
+    enabled: bool = False
+    min_drift: MinDrift = "breaking"
+    promote_to_patterns: bool = True
+    scan_limit: int = Field(default=200, ge=1, le=1000)
+    schedule_name: str = Field(default="daily", pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    schedule_window_minutes: int = Field(default=1440, ge=5, le=10080)
+    alert_enabled: bool = False
+    alert_max_dedupe_hit_rate: float = Field(default=0.7, ge=0, le=1)
+    alert_min_execution_rate: float = Field(default=0.5, ge=0, le=1)
+    alert_cooldown_minutes: int = Field(default=60, ge=0, le=10080)
+
+
+class PolicyUpdate(BaseModel):
+    """Fields left out keep their current (or default) value."""
+
+    model_config = ConfigDict(extra="forbid")
+    org_id: uuid.UUID | None = None
+    enabled: bool | None = None
+    min_drift: MinDrift | None = None
+    promote_to_patterns: bool | None = None
+    scan_limit: int | None = Field(default=None, ge=1, le=1000)
+    schedule_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    schedule_window_minutes: int | None = Field(default=None, ge=5, le=10080)
+    alert_enabled: bool | None = None
+    alert_max_dedupe_hit_rate: float | None = Field(default=None, ge=0, le=1)
+    alert_min_execution_rate: float | None = Field(default=None, ge=0, le=1)
+    alert_cooldown_minutes: int | None = Field(default=None, ge=0, le=10080)
+
+
+class PolicyRead(PolicyFields):
+    org_id: uuid.UUID
+    is_default: bool
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class TriggerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_id: uuid.UUID | None = None
+    schedule_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    window_minutes: int | None = Field(default=None, ge=5, le=10080)
+    dry_run: bool = False
+    force: bool = False
+    agent_id: uuid.UUID | None = None
+    min_drift: MinDrift | None = None
+    limit: int | None = Field(default=None, ge=1, le=1000)
+
+
+class TriggerRead(BaseModel):
+    trigger_id: uuid.UUID
+    outcome: Literal["executed", "deduped", "failed", "policy_disabled", "promotion_disabled"]
+    executed: bool
+    deduped: bool
+    dry_run: bool
+    forced: bool
+    schedule_name: str
+    window_minutes: int
+    window_start: datetime
+    window_end: datetime
+    dedupe_key: str
+    deduped_from_trigger_id: uuid.UUID | None
+    promote: dict[str, Any] | None
+    error: str | None
+
+
+class TriggerItem(BaseModel):
+    id: uuid.UUID
+    schedule_name: str
+    window_minutes: int
+    window_start: datetime
+    agent_id: uuid.UUID | None
+    dedupe_key: str
+    outcome: str
+    dry_run: bool
+    forced: bool
+    deduped_from_trigger_id: uuid.UUID | None
+    request_id: str | None
+    idempotency_key: str | None
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: float | None
+
+
+class SummaryRead(BaseModel):
+    org_id: uuid.UUID
+    schedule_name: str
+    window_days: int
+    trigger_count: int
+    executed_count: int
+    deduped_count: int
+    failed_count: int
+    policy_disabled_count: int
+    promotion_disabled_count: int
+    dry_run_count: int
+    execution_rate: float | None
+    dedupe_hit_rate: float | None
+    last_triggered_at: datetime | None
+    last_executed_at: datetime | None
+    items: list[TriggerItem] | None = None
+
+
+class NotifyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_id: uuid.UUID | None = None
+    schedule_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    agent_id: uuid.UUID | None = None
+    window_days: int = Field(default=30, ge=1, le=365)
+    dry_run: bool = True
+    force_notify: bool = False
+
+
+class Delivery(BaseModel):
+    outbox_id: uuid.UUID | None
+    message_id: str | None
+    destination: str | None
+    sent: bool
+    status_code: int | None
+    error: str | None
+    attempt_count: int
+
+
+class NotificationRead(BaseModel):
+    sent: bool
+    event_type: str
+    outbox_id: uuid.UUID | None
+    message_id: str | None
+    attempt_count: int
+    status_code: int | None
+    error: str | None
+    deliveries: list[Delivery]
+
+
+class EscalationRead(BaseModel):
+    id: uuid.UUID
+    created: bool
+    reused: bool
+    primary_tag: str
+    priority: str
+    status: str
+
+
+class Thresholds(BaseModel):
+    alert_enabled: bool
+    alert_max_dedupe_hit_rate: float
+    alert_min_execution_rate: float
+    alert_cooldown_minutes: int
+
+
+class NotifyRead(BaseModel):
+    anomaly_detected: bool
+    reasons: list[str]
+    fingerprint: str
+    outcome: Literal["sent", "failed", "suppressed", "skipped", "dry_run"]
+    would_outcome: Literal["send", "skipped", "suppressed"] = Field(
+        description="What a non-dry run would have done (equals the decision on real runs).")
+    notified: bool
+    suppressed: bool
+    cooldown_until: datetime | None
+    notification: NotificationRead | None
+    escalation_pattern: EscalationRead | None
+    summary: SummaryRead
+    thresholds: Thresholds
+
+
+class AlertDeliveryRead(BaseModel):
+    org_id: uuid.UUID
+    schedule_name: str
+    window_days: int
+    total_notify_events: int
+    sent_count: int
+    failed_count: int
+    suppressed_count: int
+    skipped_count: int
+    dry_run_count: int
+    last_event_at: datetime | None
+    last_sent_at: datetime | None
+    last_failed_at: datetime | None
+    last_suppressed_at: datetime | None
+    last_notified_at: datetime | None
+    alert_fingerprint: str | None
+
+
+class ScheduleRunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_id: uuid.UUID
+    schedule_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    window_minutes: int | None = Field(default=None, ge=5, le=10080)
+    summary_window_days: int = Field(default=30, ge=1, le=365)
+    dry_run: bool = False
+    force: bool = False
+    force_notify: bool = False
+    agent_id: uuid.UUID | None = None
+    min_drift: MinDrift | None = None
+    limit: int | None = Field(default=None, ge=1, le=1000)
+
+
+class ScheduleRunRead(BaseModel):
+    org_id: uuid.UUID
+    schedule_name: str
+    window_minutes: int
+    summary_window_days: int
+    dry_run: bool
+    trigger: TriggerRead
+    notify: NotifyRead

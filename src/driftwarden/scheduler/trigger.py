@@ -1,0 +1,134 @@
+"""The trigger (SPEC §5.2): one executed promotion per window, claimed through a unique index.
+
+The claim is the `running` row inserted under the partial unique index
+`uq_contract_drift_trigger_runs_window_claim`, in the same transaction that runs the promotion and
+turns the row into `executed` (or `failed`). A racer's insert waits on the index until the
+claimant commits, then conflicts (the window was executed: the racer records `deduped`) or
+succeeds (the claimant failed, or died and its transaction was rolled back). A `running` claim
+is therefore never visible to other transactions and cannot go stale.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi.encoders import jsonable_encoder
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from driftwarden.patterns import service as patterns_service
+from driftwarden.scheduler import windows
+from driftwarden.scheduler.models import TriggerRun
+from driftwarden.scheduler.schemas import PolicyRead, TriggerCreate, TriggerRead
+from driftwarden.settings import Settings
+
+log = logging.getLogger("driftwarden.scheduler")
+CLAIM_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class TriggerContext:
+    """Who asked, for the record."""
+
+    now: datetime
+    settings: Settings
+    request_id: str | None = None
+    idempotency_key: str | None = None
+    api_key_id: uuid.UUID | None = None
+
+
+def run_trigger(session: Session, *, org_id: uuid.UUID, body: TriggerCreate, policy: PolicyRead,
+                ctx: TriggerContext) -> TriggerRead:
+    """Decide and record one trigger; the caller commits."""
+    schedule = body.schedule_name or policy.schedule_name
+    window = windows.window_for(ctx.now, body.window_minutes or policy.schedule_window_minutes)
+    key = windows.dedupe_key(org_id=org_id, schedule_name=schedule, window=window, agent_id=body.agent_id)
+    row = TriggerRun(org_id=org_id, schedule_name=schedule, window_minutes=window.minutes,
+                     window_start=window.start, window_end=window.end, agent_id=body.agent_id, dedupe_key=key,
+                     outcome="running", dry_run=body.dry_run, forced=body.force, request_id=ctx.request_id,
+                     idempotency_key=ctx.idempotency_key, started_at=ctx.now)
+    gated = windows.gate_outcome(policy_enabled=policy.enabled, promote_to_patterns=policy.promote_to_patterns,
+                                 force=body.force)
+    if gated is not None:
+        return _settle(session, row, outcome=gated, ctx=ctx)
+    if body.dry_run or body.force:
+        session.add(row)
+        session.flush()
+        return _promote(session, row, org_id=org_id, body=body, ctx=ctx)
+    winner = _claim(session, row)
+    if winner is not None:
+        row.deduped_from_trigger_id = winner
+        return _settle(session, row, outcome="deduped", ctx=ctx)
+    return _promote(session, row, org_id=org_id, body=body, ctx=ctx)
+
+
+def _executed_in_window(session: Session, dedupe_key: str) -> uuid.UUID | None:
+    """The trigger that already executed this window for real, if any."""
+    return session.scalar(
+        select(TriggerRun.id).where(TriggerRun.dedupe_key == dedupe_key, TriggerRun.outcome == "executed",
+                                    TriggerRun.dry_run.is_(False))
+        .order_by(TriggerRun.started_at).limit(1))
+
+
+def _claim(session: Session, row: TriggerRun) -> uuid.UUID | None:
+    """Insert the `running` claim; returns the winner's id when the window is already taken."""
+    for _ in range(CLAIM_ATTEMPTS):
+        winner = _executed_in_window(session, row.dedupe_key)
+        if winner is not None:
+            return winner
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+            return None
+        except IntegrityError:
+            if row in session:
+                session.expunge(row)
+            log.info("window claim conflict", extra={"dedupe_key": row.dedupe_key})
+    winner = _executed_in_window(session, row.dedupe_key)
+    if winner is None:
+        raise RuntimeError("could not claim the trigger window; retry")
+    return winner
+
+
+def _promote(session: Session, row: TriggerRun, *, org_id: uuid.UUID, body: TriggerCreate,
+             ctx: TriggerContext) -> TriggerRead:
+    """Run §4.7 inside a savepoint: its failure is recorded, not raised."""
+    started = time.perf_counter()
+    try:
+        with session.begin_nested():
+            result = patterns_service.promote_drift(
+                session, org_id=org_id, agent_id=body.agent_id, min_drift=body.min_drift, limit=body.limit,
+                dry_run=body.dry_run, auto_resolve=True, now=ctx.now, settings=ctx.settings,
+                request_id=ctx.request_id, api_key_id=ctx.api_key_id)
+    except Exception as exc:  # the record says why; the window stays open for a retry
+        log.warning("drift promotion failed", exc_info=True, extra={"dedupe_key": row.dedupe_key})
+        row.error = f"{type(exc).__name__}: {exc}"[:2000]
+        return _settle(session, row, outcome="failed", ctx=ctx, started=started)
+    row.promote_result = jsonable_encoder(result)
+    return _settle(session, row, outcome="executed", ctx=ctx, started=started)
+
+
+def _settle(session: Session, row: TriggerRun, *, outcome: str, ctx: TriggerContext,
+            started: float | None = None) -> TriggerRead:
+    row.outcome = outcome
+    row.finished_at = ctx.now
+    row.duration_ms = round((time.perf_counter() - started) * 1000, 3) if started is not None else 0.0
+    if row not in session:
+        session.add(row)
+    session.flush()
+    return read(row)
+
+
+def read(row: TriggerRun) -> TriggerRead:
+    return TriggerRead(
+        trigger_id=row.id, outcome=row.outcome, executed=row.outcome == "executed",
+        deduped=row.outcome == "deduped", dry_run=row.dry_run, forced=row.forced, schedule_name=row.schedule_name,
+        window_minutes=row.window_minutes, window_start=row.window_start, window_end=row.window_end,
+        dedupe_key=row.dedupe_key, deduped_from_trigger_id=row.deduped_from_trigger_id,
+        promote=row.promote_result, error=row.error)

@@ -1,0 +1,97 @@
+"""§5.6: the one call a scheduler makes, with the runbook's six signals at their exact paths."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from driftwarden.db.engine import make_session_factory
+from driftwarden.patterns.models import IssuePattern
+from driftwarden.scheduler.models import NotifyEvent, TriggerRun
+from tests.scheduler.conftest import ok_data, post, seed_drift, set_policy
+
+SIGNALS = [("trigger", "executed"), ("trigger", "deduped"), ("notify", "anomaly_detected"), ("notify", "notified"),
+           ("notify", "notification", "sent"), ("notify", "escalation_pattern")]
+
+
+def _signal(data: dict, path: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    for part in path:
+        data = data[part] if data is not None else None
+    return data
+
+
+def _count(engine: Engine, model, *where) -> int:  # type: ignore[no-untyped-def]
+    with make_session_factory(engine)() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def test_schedule_run_shape_and_signals(client: TestClient, admin, engine: Engine) -> None:
+    agent_id = seed_drift(engine, admin.org_id)
+    set_policy(client, admin, enabled=True, alert_enabled=True)
+    response = post(client, admin, "/drift/schedule-run", {"org_id": str(admin.org_id), "agent_id": str(agent_id)})
+    data = ok_data(response)
+    assert {k: data[k] for k in ("org_id", "schedule_name", "window_minutes", "summary_window_days", "dry_run")} == {
+        "org_id": str(admin.org_id), "schedule_name": "daily", "window_minutes": 1440, "summary_window_days": 30,
+        "dry_run": False}
+    assert [_signal(data, s) for s in SIGNALS] == [True, False, False, False, None, None]
+    assert data["trigger"]["promote"]["created_pattern_count"] == 2  # the policy min_drift: breaking only
+    assert data["notify"]["outcome"] == "skipped" and data["notify"]["summary"]["trigger_count"] == 1
+    assert "items" not in data["notify"]["summary"] or data["notify"]["summary"]["items"] is None
+
+
+def test_replay_and_new_key_dedupes_then_alerts(client: TestClient, admin, engine: Engine, receiver) -> None:
+    seed_drift(engine, admin.org_id)
+    set_policy(client, admin, enabled=True, alert_enabled=True, alert_max_dedupe_hit_rate=0.5,
+               alert_min_execution_rate=0.0)
+    body = {"org_id": str(admin.org_id)}
+    first = post(client, admin, "/drift/schedule-run", body, key="nightly-2026-11-25")
+    replay = post(client, admin, "/drift/schedule-run", body, key="nightly-2026-11-25")
+    assert replay.headers["idempotent-replayed"] == "true" and replay.json() == first.json()
+    assert _count(engine, TriggerRun) == 1
+    second = ok_data(post(client, admin, "/drift/schedule-run", body, key="nightly-2026-11-25-retry"))
+    assert second["trigger"]["deduped"] is True
+    assert second["trigger"]["deduped_from_trigger_id"] == first.json()["data"]["trigger"]["trigger_id"]
+    assert second["notify"]["anomaly_detected"] is True and second["notify"]["notified"] is True
+    assert second["notify"]["notification"]["sent"] is True and second["notify"]["escalation_pattern"] is None
+    assert len(receiver.received) == 1
+    third = ok_data(post(client, admin, "/drift/schedule-run", body))
+    assert third["trigger"]["deduped"] is True and third["notify"]["outcome"] == "suppressed"
+
+
+def test_failed_notification_escalates_to_the_agent(client: TestClient, admin, engine: Engine, receiver) -> None:
+    agent_id = seed_drift(engine, admin.org_id)
+    set_policy(client, admin, enabled=True, alert_enabled=True)
+    receiver.default = (502, {}, 0.0)
+    body = {"org_id": str(admin.org_id), "agent_id": str(agent_id), "force_notify": True}
+    data = ok_data(post(client, admin, "/drift/schedule-run", body))
+    assert data["notify"]["notification"]["sent"] is False and data["notify"]["notified"] is False
+    escalation = data["notify"]["escalation_pattern"]
+    assert escalation["created"] is True and escalation["priority"] == "high"
+    with make_session_factory(engine)() as session:
+        pattern = session.scalars(
+            select(IssuePattern).where(IssuePattern.primary_tag == "contract_drift_alert_delivery")).one()
+    assert pattern.agent_id == agent_id
+
+
+def test_dry_run_writes_nothing_but_its_records(client: TestClient, admin, engine: Engine, receiver) -> None:
+    seed_drift(engine, admin.org_id)
+    set_policy(client, admin, enabled=True, alert_enabled=True)
+    body = {"org_id": str(admin.org_id), "dry_run": True, "force_notify": True, "min_drift": "warning"}
+    data = ok_data(post(client, admin, "/drift/schedule-run", body))
+    assert data["dry_run"] is True and data["trigger"]["dry_run"] is True
+    assert data["trigger"]["promote"]["created_pattern_count"] == 3
+    assert data["notify"]["outcome"] == "dry_run" and data["notify"]["notification"] is None
+    assert _count(engine, IssuePattern) == 0 and receiver.received == []
+    assert _count(engine, TriggerRun) == 1 and _count(engine, NotifyEvent) == 1
+    real = ok_data(post(client, admin, "/drift/schedule-run", {"org_id": str(admin.org_id)}))
+    assert real["trigger"]["executed"] is True  # the dry run did not take the window
+
+
+def test_org_id_is_required_and_validated(client: TestClient, admin) -> None:
+    missing = post(client, admin, "/drift/schedule-run", {})
+    assert missing.status_code == 422 and missing.json()["error"]["details"][0]["loc"] == ["body", "org_id"]
+    unknown = post(client, admin, "/drift/schedule-run", {"org_id": str(admin.org_id), "min_drift": "none"})
+    assert unknown.status_code == 422
+    legacy = client.post("/api/system/contracts/drift/schedule-run", headers=admin.headers,
+                         json={"org_id": str(admin.org_id)})
+    assert legacy.status_code == 400 and legacy.json()["error"]["code"] == "IDEMPOTENCY_KEY_REQUIRED"
