@@ -1,0 +1,209 @@
+"""The scheduler's HTTP client: what scripts/run_contract_drift_schedule.sh does, in Python.
+
+Same environment variables, same validation (exit 2 before any request), same deterministic
+Idempotency-Key, retries of network errors and 5xx/429 with the same key, same exit codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import httpx
+from tenacity import (RetryCallState, Retrying, retry_if_exception_type, retry_if_result, stop_after_attempt,
+                      stop_after_delay, wait_exponential)
+
+EXIT_OK, EXIT_API_FAILED, EXIT_BAD_INPUT, EXIT_NOTIFY_FAILED = 0, 1, 2, 3
+RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+SIGNAL_PATHS = ("data.trigger.executed", "data.trigger.deduped", "data.notify.anomaly_detected",
+                "data.notify.notified", "data.notify.notification.sent", "data.notify.escalation_pattern")
+_OPTIONAL = (("SCHEDULE_NAME", "schedule_name", str), ("WINDOW_MINUTES", "window_minutes", int),
+             ("SUMMARY_WINDOW_DAYS", "summary_window_days", int), ("DRY_RUN", "dry_run", bool),
+             ("FORCE", "force", bool), ("FORCE_NOTIFY", "force_notify", bool), ("AGENT_ID", "agent_id", str),
+             ("MIN_DRIFT", "min_drift", str), ("LIMIT", "limit", int))
+_RANGES = {"WINDOW_MINUTES": (5, 10080), "SUMMARY_WINDOW_DAYS": (1, 365), "LIMIT": (1, 1000)}
+
+
+class InputError(ValueError):
+    """Bad configuration, reported before any request is made."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    url: str
+    api_key: str
+    body: dict[str, Any]
+    idempotency_key: str
+    max_retries: int = 4
+    retry_max_seconds: float = 120.0
+    timeout_seconds: float = 300.0
+
+
+def _uuid(name: str, value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as exc:
+        raise InputError(f"{name} must be a UUID, got {value!r}") from exc
+
+
+def _optional(name: str, value: str, kind: type) -> Any:
+    if kind is bool:
+        if value not in ("true", "false"):
+            raise InputError(f"{name} must be true or false, got {value!r}")
+        return value == "true"
+    if kind is int:
+        if not value.isdigit():
+            raise InputError(f"{name} must be a whole number, got {value!r}")
+        low, high = _RANGES[name]
+        if not low <= int(value) <= high:
+            raise InputError(f"{name} must be {low}-{high}, got {value!r}")
+        return int(value)
+    if name == "MIN_DRIFT" and value not in ("warning", "breaking", "invalid"):
+        raise InputError(f"MIN_DRIFT must be warning, breaking or invalid, got {value!r}")
+    if name == "SCHEDULE_NAME" and not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", value):
+        raise InputError(f"SCHEDULE_NAME must match ^[a-z0-9][a-z0-9_.-]{{0,63}}$, got {value!r}")
+    if name == "AGENT_ID":
+        _uuid(name, value)
+    return value
+
+
+def request_body(env: Mapping[str, str]) -> dict[str, Any]:
+    """The JSON body: ORG_ID plus every optional variable that is set (unset ones: the policy decides)."""
+    org_id = env.get("ORG_ID") or ""
+    if not org_id:
+        raise InputError("ORG_ID is required")
+    _uuid("ORG_ID", org_id)
+    body: dict[str, Any] = {"org_id": org_id}
+    for name, field, kind in _OPTIONAL:
+        if env.get(name):
+            body[field] = _optional(name, env[name], kind)
+    return body
+
+
+def idempotency_key(body: Mapping[str, Any], *, now: float) -> str:
+    """sha256 of the canonical body and the current window: a re-run replays, a different request doesn't."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    size = int(body.get("window_minutes", 1440)) * 60
+    window_start = int(now) // size * size
+    return "drift-schedule-" + hashlib.sha256(f"{canonical}|{window_start}".encode()).hexdigest()
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name) or str(default)
+    if not value.isdigit():
+        raise InputError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def config_from_env(env: Mapping[str, str], *, now: float | None = None) -> RunConfig:
+    """Validate the runbook's variables; raises InputError naming the bad one."""
+    base_url, prefix, api_key = env.get("BASE_URL") or "", env.get("API_PREFIX") or "/api", env.get("API_KEY") or ""
+    if not base_url:
+        raise InputError("BASE_URL is required (e.g. http://127.0.0.1:8001)")
+    if not re.fullmatch(r"https?://\S+", base_url):
+        raise InputError(f"BASE_URL must be an http(s) URL, got {base_url!r}")
+    if not re.fullmatch(r"/[A-Za-z0-9/_.-]*", prefix):
+        raise InputError(f"API_PREFIX must start with '/', got {prefix!r}")
+    if not api_key:
+        raise InputError("API_KEY is required (an admin API key)")
+    body = request_body(env)
+    key = env.get("IDEMPOTENCY_KEY") or idempotency_key(body, now=time.time() if now is None else now)
+    if not re.fullmatch(r"[ -~]{1,255}", key):
+        raise InputError("IDEMPOTENCY_KEY must be 1-255 printable characters")
+    url = f"{base_url.rstrip('/')}{prefix.rstrip('/')}/system/contracts/drift/schedule-run"
+    return RunConfig(url=url, api_key=api_key, body=body, idempotency_key=key,
+                     max_retries=_whole(env, "MAX_RETRIES", 4), retry_max_seconds=_whole(env, "RETRY_MAX_SECONDS", 120),
+                     timeout_seconds=_whole(env, "REQUEST_TIMEOUT_SECONDS", 300))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: int | None
+    document: Any
+    replayed: bool
+    error: str | None = None
+
+
+def _retry_status(response: httpx.Response) -> bool:
+    return response.status_code in RETRY_STATUSES
+
+
+def _last(state: RetryCallState) -> Any:
+    """After the last attempt: the last response, or the last network error re-raised."""
+    return state.outcome.result() if state.outcome else None  # type: ignore[union-attr]
+
+
+def call(config: RunConfig, *, transport: httpx.BaseTransport | None = None) -> RunResult:
+    """POST once, retrying network errors and 5xx/429 with exponential backoff and the same key."""
+    headers = {"Authorization": f"Bearer {config.api_key}", "Idempotency-Key": config.idempotency_key}
+    retrying = Retrying(
+        retry=retry_if_exception_type(httpx.TransportError) | retry_if_result(_retry_status),
+        stop=stop_after_attempt(config.max_retries + 1) | stop_after_delay(config.retry_max_seconds),
+        wait=wait_exponential(multiplier=1, max=30), retry_error_callback=_last)
+    with httpx.Client(timeout=config.timeout_seconds, transport=transport) as http:
+        try:
+            response = retrying(http.post, config.url, json=config.body, headers=headers)
+        except httpx.TransportError as exc:
+            return RunResult(status=None, document=None, replayed=False,
+                             error=f"could not reach {config.url} ({type(exc).__name__}) after "
+                                   f"{config.max_retries} retries; check the API (uvicorn.log) and BASE_URL")
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    return RunResult(status=response.status_code, document=document,
+                     replayed=response.headers.get("idempotent-replayed") == "true")
+
+
+def signals(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The runbook's six signals, by their exact paths."""
+    found: dict[str, Any] = {}
+    for path in SIGNAL_PATHS:
+        value: Any = {"data": data}
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        found[path] = value
+    return found
+
+
+def is_success(result: RunResult) -> bool:
+    """A 2xx with an ok envelope: the signals can be read."""
+    doc = result.document
+    return result.status is not None and 200 <= result.status < 300 and isinstance(doc, dict) and bool(doc.get("ok"))
+
+
+def outcome(result: RunResult) -> tuple[int, str]:
+    """Exit code and a one-line message, as the script decides them."""
+    if result.status is None:
+        return EXIT_API_FAILED, f"API call failed: {result.error}"
+    doc = result.document if isinstance(result.document, dict) else {}
+    if not 200 <= result.status < 300 or not doc.get("ok"):
+        error = doc.get("error") or {}
+        return EXIT_API_FAILED, (f"API call failed: HTTP {result.status} {error.get('code', 'NO_ENVELOPE')}: "
+                                 f"{error.get('message', 'unexpected response')}")
+    data = doc["data"]
+    notification = (data.get("notify") or {}).get("notification") or {}
+    escalation = (data.get("notify") or {}).get("escalation_pattern")
+    if notification and notification.get("sent") is False and escalation:
+        return EXIT_NOTIFY_FAILED, (f"notification failed ({notification.get('error')}); "
+                                    f"escalation pattern {escalation.get('id')}")
+    if (data.get("trigger") or {}).get("outcome") == "failed":
+        return EXIT_API_FAILED, f"trigger failed: {data['trigger'].get('error')}"
+    return EXIT_OK, "schedule run ok"
+
+
+def signal_line(data: Mapping[str, Any]) -> str:
+    def fmt(value: Any) -> str:
+        if isinstance(value, Mapping):
+            return str(value.get("id", "set"))
+        return "null" if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
+
+    parts = [f"{path.removeprefix('data.')}={fmt(value)}" for path, value in signals(data).items()]
+    parts += [f"trigger.outcome={(data.get('trigger') or {}).get('outcome')}",
+              f"notify.outcome={(data.get('notify') or {}).get('outcome')}"]
+    return " ".join(parts)

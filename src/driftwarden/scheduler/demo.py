@@ -1,0 +1,198 @@
+"""`driftwarden demo`: a demo org with drift, the API on SQLite, one real schedule run, its signals.
+
+Everything goes through the same paths production uses: the HTTP API served by uvicorn, the
+contracts import endpoint, the schedule-run client of `driftwarden schedule-run`, and a signed
+webhook delivered to a local receiver.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import typer
+import uvicorn
+
+from driftwarden.api.app import create_app
+from driftwarden.auth import service as auth_service
+from driftwarden.db import migrate
+from driftwarden.db.engine import make_engine, make_session_factory
+from driftwarden.scheduler import client
+from driftwarden.settings import Settings
+
+DEMO_IMPORT: dict[str, Any] = {
+    "definitions": [
+        {"definition_type": "gate", "key": "pii-filter", "name": "PII filter", "contract_version": "2.0.0"},
+        {"definition_type": "evaluator", "key": "toxicity", "name": "Toxicity evaluator", "contract_version": "1.5.0"},
+        {"definition_type": "run_type", "key": "nightly-eval", "name": "Nightly eval", "contract_version": "0.4.0"},
+    ],
+    "agents": [
+        {"external_id": "support-bot", "name": "support-bot", "status": "production", "bindings": [
+            {"definition_type": "gate", "key": "pii-filter", "definition_contract_version": "1.4.2"},
+            {"definition_type": "evaluator", "key": "toxicity", "definition_contract_version": "1.3.0"}]},
+        {"external_id": "billing-agent", "name": "billing-agent", "status": "production", "bindings": [
+            {"definition_type": "run_type", "key": "nightly-eval", "definition_contract_version": "0.3.1"},
+            {"definition_type": "gate", "key": "pii-filter", "definition_contract_version": "v1.2"}]},
+        {"external_id": "research-agent", "name": "research-agent", "status": "testing", "bindings": [
+            {"definition_type": "gate", "key": "pii-filter", "definition_contract_version": "2.0.0"},
+            {"definition_type": "evaluator", "key": "toxicity", "definition_contract_version": "1.5.0"}]},
+    ],
+}
+
+
+class _Receiver:
+    """A local webhook receiver that accepts (204) and keeps what it got."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def _serving(settings: Settings) -> Iterator[str]:
+    """The API under uvicorn on a free 127.0.0.1 port, in a background thread."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the demo API did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _bootstrap(settings: Settings) -> tuple[str, str]:
+    """Migrate and create the demo org with an admin key (what `driftwarden bootstrap` does)."""
+    engine = make_engine(settings, null_pool=True)
+    try:
+        migrate.upgrade(engine)
+        now = datetime.now(timezone.utc)
+        with make_session_factory(engine)() as session:
+            org = auth_service.create_org(session, name="Demo org", slug=None, now=now)
+            _, api_key = auth_service.create_api_key(session, name="demo admin", org_id=org.id, role="admin",
+                                                     expires_at=None, created_by=None, now=now)
+            session.commit()
+        return str(org.id), api_key
+    finally:
+        engine.dispose()
+
+
+def _checked(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 300:
+        raise RuntimeError(f"{response.request.method} {response.request.url.path}: HTTP {response.status_code} "
+                           f"{response.text[:300]}")
+    return response.json()["data"]
+
+
+def _seed(http: httpx.Client, org_id: str) -> None:
+    """Definitions, agents and drifted bindings through the import endpoint; the policy through its own."""
+    _checked(http.post("/api/v1/contracts/import", json={"org_id": org_id, **DEMO_IMPORT},
+                       headers={"Idempotency-Key": f"demo-import-{org_id}"}))
+    _checked(http.post("/api/v1/system/contracts/drift-policy",
+                       json={"org_id": org_id, "enabled": True, "min_drift": "warning", "alert_enabled": True}))
+
+
+def _signed_ok(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """Verify a delivery as any Standard Webhooks receiver would."""
+    from standardwebhooks.webhooks import Webhook
+
+    try:
+        Webhook(secret).verify(body, headers)
+        return True
+    except Exception:
+        return False
+
+
+def _report(result: client.RunResult, scan: dict[str, Any], receiver: _Receiver, secret: str) -> int:
+    """Print the six signals and a short human summary; 0 when the demo showed what it promises."""
+    if not client.is_success(result):
+        typer.echo(f"schedule-run failed: {client.outcome(result)[1]}", err=True)
+        return 1
+    data = result.document["data"]
+    typer.echo(f"\nschedule-run: HTTP {result.status}, trigger {data['trigger']['outcome']}, "
+               f"notify {data['notify']['outcome']}\n\nsignals:")
+    for path, value in client.signals(data).items():
+        typer.echo(f"  {path:<34} {'null' if value is None else str(value).lower() if isinstance(value, bool) else value}")
+    promote = data["trigger"]["promote"] or {}
+    counts = scan["counts"]
+    anomaly_hooks = [(h, b) for h, b in receiver.received if b"contract_drift.trigger_anomaly" in b]
+    signed = bool(anomaly_hooks) and _signed_ok(secret, *anomaly_hooks[0])
+    typer.echo("\nsummary:")
+    typer.echo(f"  drift found:      {scan['total_count']} findings ({counts['breaking']} breaking, "
+               f"{counts['warning']} warning, {counts['invalid']} invalid) in {scan['checked_binding_count']} "
+               f"bindings of {scan['checked_agent_count']} agents")
+    typer.echo(f"  patterns created: {promote.get('created_pattern_count', 0)} "
+               f"(eligible {promote.get('eligible_item_count', 0)}, reused {promote.get('reused_pattern_count', 0)})")
+    typer.echo(f"  alert delivered:  {'yes' if anomaly_hooks else 'no'} - contract_drift.trigger_anomaly to "
+               f"{receiver.url} ({'signature verified' if signed else 'signature NOT verified'}; FORCE_NOTIFY=true, "
+               "since a first run of a healthy schedule has no anomaly to report)")
+    ok = data["trigger"]["executed"] and promote.get("created_pattern_count", 0) > 0 and signed
+    return 0 if ok and data["notify"]["notification"]["sent"] else 1
+
+
+def run(*, db: Path | None, keep: bool) -> int:
+    """Set up, run one schedule run over HTTP, report, tear down."""
+    workdir = Path(tempfile.mkdtemp(prefix="driftwarden-demo-"))
+    db_path = db or workdir / "driftwarden-demo.db"
+    receiver = _Receiver()
+    receiver.thread.start()
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    settings = Settings(DATABASE_URL=f"sqlite:///{db_path}", NOTIFY_WEBHOOK_URL=receiver.url,
+                        NOTIFY_WEBHOOK_SECRET=secret, NOTIFY_WEBHOOK_TIMEOUT_SECONDS=5, LOG_LEVEL="WARNING")
+    try:
+        org_id, api_key = _bootstrap(settings)
+        with _serving(settings) as base_url:
+            typer.echo(f"driftwarden demo\n  database: {db_path}\n  API:      {base_url}\n  webhook:  {receiver.url}")
+            with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60) as http:
+                _seed(http, org_id)
+                typer.echo(f"  seeded:   org {org_id}: 3 agents, 3 definitions, 6 bindings; policy enabled")
+                env = {"BASE_URL": base_url, "API_PREFIX": "/api/v1", "API_KEY": api_key, "ORG_ID": org_id,
+                       "FORCE_NOTIFY": "true", "MIN_DRIFT": "warning", "MAX_RETRIES": "1"}
+                result = client.call(client.config_from_env(env))
+                scan = _checked(http.get("/api/v1/contracts/drift", params={"org_id": org_id}))
+        return _report(result, scan, receiver, secret)
+    finally:
+        receiver.httpd.shutdown()
+        receiver.httpd.server_close()
+        if keep or db is not None:
+            typer.echo(f"  kept:     {db_path}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
