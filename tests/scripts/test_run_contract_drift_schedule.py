@@ -1,0 +1,134 @@
+"""§6.3: scripts/run_contract_drift_schedule.sh against a live API, run as the runbook runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from driftwarden.scheduler import client
+from tests.scheduler.conftest import seed_drift
+from tests.support import LiveServer, WebhookReceiver, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "run_contract_drift_schedule.sh"
+KEY_LINE = re.compile(r"Idempotency-Key: (\S+)\)")
+
+
+def run_script(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    return subprocess.run(["bash", str(SCRIPT)], env={**base, **env}, capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture
+def live(app, engine: Engine, admin, client):  # type: ignore[no-untyped-def]
+    """The API on a real port, with drift and an enabled, alerting policy."""
+    seed_drift(engine, admin.org_id)
+    response = client.post("/api/v1/system/contracts/drift-policy", headers=admin.headers,
+                           json={"enabled": True, "alert_enabled": True})
+    assert response.status_code == 200
+    with LiveServer(app) as server:
+        yield {"BASE_URL": server.url, "API_KEY": admin.api_key, "ORG_ID": str(admin.org_id),
+               "API_PREFIX": "/api/v1"}
+
+
+BAD_INPUTS = [
+    ({"BASE_URL": ""}, "BASE_URL is required"),
+    ({"BASE_URL": "ftp://x"}, "BASE_URL must be an http(s) URL"),
+    ({"API_KEY": ""}, "API_KEY is required"),
+    ({"ORG_ID": ""}, "ORG_ID is required"),
+    ({"ORG_ID": "acme"}, "ORG_ID must be a UUID"),
+    ({"API_PREFIX": "api"}, "API_PREFIX must start with '/'"),
+    ({"DRY_RUN": "yes"}, "DRY_RUN must be true or false"),
+    ({"FORCE": "TRUE"}, "FORCE must be true or false"),
+    ({"FORCE_NOTIFY": "1"}, "FORCE_NOTIFY must be true or false"),
+    ({"WINDOW_MINUTES": "1h"}, "WINDOW_MINUTES must be a whole number"),
+    ({"WINDOW_MINUTES": "4"}, "WINDOW_MINUTES must be 5-10080"),
+    ({"SUMMARY_WINDOW_DAYS": "-1"}, "SUMMARY_WINDOW_DAYS must be a whole number"),
+    ({"SUMMARY_WINDOW_DAYS": "366"}, "SUMMARY_WINDOW_DAYS must be 1-365"),
+    ({"LIMIT": "0"}, "LIMIT must be 1-1000"),
+    ({"LIMIT": "ten"}, "LIMIT must be a whole number"),
+    ({"MIN_DRIFT": "major"}, "MIN_DRIFT must be warning, breaking or invalid"),
+    ({"SCHEDULE_NAME": "Daily Run"}, "SCHEDULE_NAME must match"),
+    ({"AGENT_ID": "bot-1"}, "AGENT_ID must be a UUID"),
+    ({"MAX_RETRIES": "many"}, "MAX_RETRIES must be a whole number"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), BAD_INPUTS)
+def test_bad_input_exits_2_before_any_request(override: dict[str, str], message: str, receiver) -> None:
+    env = {"BASE_URL": receiver.url.removesuffix("/hook"), "API_KEY": "dwk_x", "ORG_ID": str(uuid.uuid4()),
+           **override}
+    result = run_script(env)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and result.stdout == ""
+    assert receiver.received == []  # the stand-in API saw no request
+    with pytest.raises(client.InputError, match=re.escape(message)):
+        client.config_from_env(env)
+
+
+def test_success_replay_outputs_and_a_deliberately_different_request(live, tmp_path: Path, receiver) -> None:
+    env = {**live, "OUTPUT_FILE": str(tmp_path / "response.json"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    first = run_script(env)
+    assert first.returncode == 0, first.stderr
+    response = json.loads((tmp_path / "response.json").read_text())
+    assert response["data"]["trigger"]["executed"] is True
+    assert "signals: trigger.executed=true trigger.deduped=false notify.anomaly_detected=false" in first.stdout
+    summary = (tmp_path / "summary.md").read_text()
+    for path in client.SIGNAL_PATHS:
+        assert f"`{path}`" in summary
+    replay = run_script(env)
+    assert replay.returncode == 0 and "replayed the first response" in replay.stderr
+    assert json.loads((tmp_path / "response.json").read_text()) == response
+    key = KEY_LINE.search(first.stderr).group(1)  # type: ignore[union-attr]
+    assert KEY_LINE.search(replay.stderr).group(1) == key  # type: ignore[union-attr]
+    body = {"org_id": live["ORG_ID"]}
+    assert key == client.idempotency_key(body, now=time.time())  # the CLI derives the same key
+    forced = run_script({**env, "FORCE": "true"})
+    assert forced.returncode == 0 and "replayed" not in forced.stderr
+    assert KEY_LINE.search(forced.stderr).group(1) != key  # type: ignore[union-attr]
+    assert json.loads((tmp_path / "response.json").read_text())["data"]["trigger"]["forced"] is True
+    deduped = run_script({**env, "IDEMPOTENCY_KEY": "operator-rerun-1"})
+    assert deduped.returncode == 0 and "trigger.deduped=true" in deduped.stdout
+
+
+def test_failed_notification_exits_3(live, receiver: WebhookReceiver) -> None:
+    receiver.default = (500, {}, 0.0)
+    result = run_script({**live, "FORCE_NOTIFY": "true"})
+    assert result.returncode == 3, result.stderr
+    assert "notification.sent=false" in result.stdout and "notification failed" in result.stderr
+    assert re.search(r"escalation_pattern=[0-9a-f-]{36}", result.stdout)
+
+
+def test_api_down_exits_1_with_a_clear_message() -> None:
+    env = {"BASE_URL": f"http://127.0.0.1:{free_port()}", "API_KEY": "dwk_x", "ORG_ID": str(uuid.uuid4()),
+           "MAX_RETRIES": "1"}
+    result = run_script(env)
+    assert result.returncode == 1
+    assert "API call failed: could not reach" in result.stderr and "uvicorn.log" in result.stderr
+
+
+def test_http_error_exits_1_with_status_and_code(live) -> None:
+    result = run_script({**live, "API_KEY": "dwk_wrong"})
+    assert result.returncode == 1
+    assert "API call failed: HTTP 401 UNAUTHORIZED" in result.stderr
+
+
+def test_5xx_is_retried_with_the_same_key(receiver) -> None:
+    receiver.responses.append((503, {}, 0.0))
+    env = {"BASE_URL": receiver.url.removesuffix("/hook"), "API_KEY": "dwk_x", "ORG_ID": str(uuid.uuid4()),
+           "MAX_RETRIES": "1"}
+    result = run_script(env)
+    paths = {r.path for r in receiver.received}
+    keys = {r.headers["idempotency-key"] for r in receiver.received}
+    assert len(receiver.received) == 2 and len(keys) == 1
+    assert paths == {"/api/system/contracts/drift/schedule-run"}
+    assert result.returncode == 1 and "HTTP 200 NO_ENVELOPE" in result.stderr  # the fake's 200 is not an envelope
