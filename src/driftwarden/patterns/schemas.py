@@ -1,0 +1,129 @@
+"""Pattern and promotion bodies: what a client sends apart from what it reads back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PatternStatus = Literal["detected", "diagnosed", "assigned", "in_progress", "fixed", "verifying", "resolved",
+                        "regressed", "wont_fix"]
+Priority = Literal["critical", "high", "medium", "low"]
+MinDrift = Literal["warning", "breaking", "invalid"]
+TAG_PATTERN = r"^[a-z0-9][a-z0-9_.:-]{0,99}$"
+Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
+
+
+class PatternCreate(BaseModel):
+    """POST /agents/{agent_id}/patterns: the agent comes from the path."""
+
+    model_config = ConfigDict(extra="forbid")
+    org_id: uuid.UUID | None = None
+    title: str = Field(min_length=1, max_length=500)
+    primary_tag: str = Field(pattern=TAG_PATTERN)
+    related_tags: list[Tag] = Field(default_factory=list, max_length=50)
+    priority: Priority = "medium"
+    owner: str | None = Field(default=None, min_length=1, max_length=200)
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    dedupe_key: str | None = Field(default=None, min_length=1, max_length=500,
+                                   description="At most one open pattern per org and dedupe_key.")
+    note: str | None = Field(default=None, max_length=2000, description="Recorded in the first history entry.")
+
+
+class OrgPatternCreate(PatternCreate):
+    """POST /patterns: agent_id null makes an org-level pattern."""
+
+    agent_id: uuid.UUID | None = None
+
+
+class PatternUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    priority: Priority | None = None
+    owner: str | None = Field(default=None, max_length=200, description="null or empty clears the owner.")
+    related_tags: list[Tag] | None = Field(default=None, max_length=50)
+    status: PatternStatus | None = None
+    note: str | None = Field(default=None, max_length=2000, description="Why the status changed (history).")
+    force: bool = Field(default=False, description="Allow a jump the lifecycle forbids (global admins only).")
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    from_: PatternStatus | None = Field(alias="from")
+    to: PatternStatus
+    at: datetime
+    by_api_key_id: uuid.UUID | None = None
+    note: str | None = None
+    forced: bool = False
+
+
+class PatternRead(BaseModel):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    title: str
+    primary_tag: str
+    related_tags: list[str]
+    status: PatternStatus
+    is_open: bool
+    priority: Priority
+    owner: str | None
+    evidence: dict[str, Any]
+    dedupe_key: str | None
+    occurrence_count: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    status_history: list[HistoryEntry]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> "PatternRead":
+        return cls(id=row.id, org_id=row.org_id, agent_id=row.agent_id, title=row.title,
+                   primary_tag=row.primary_tag, related_tags=row.related_tags, status=row.status,
+                   is_open=row.status not in ("resolved", "wont_fix"), priority=row.priority, owner=row.owner,
+                   evidence=row.evidence, dedupe_key=row.dedupe_key, occurrence_count=row.occurrence_count,
+                   first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at,
+                   status_history=[HistoryEntry.model_validate(e) for e in row.status_history],
+                   created_at=row.created_at, updated_at=row.updated_at)
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_id: uuid.UUID | None = None
+    agent_id: uuid.UUID | None = None
+    min_drift: MinDrift | None = Field(default=None, description="Default: the policy's, else breaking.")
+    limit: int | None = Field(default=None, ge=1, le=1000, description="Default: the policy's scan_limit, else 200.")
+    dry_run: bool = False
+    auto_resolve: bool = True
+
+
+class QueuedNotification(BaseModel):
+    event_type: str
+    queued: bool
+    outbox_ids: list[uuid.UUID]
+    skipped_reason: Literal["dry_run", "nothing_created", "nothing_resolved", "no_destination"] | None = None
+
+
+class PromotionNotification(QueuedNotification):
+    status_changed: QueuedNotification | None = Field(
+        default=None, description="The issue_pattern.status_changed message for auto-resolved patterns.")
+
+
+class PromoteResult(BaseModel):
+    org_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    min_drift: MinDrift
+    limit: int
+    dry_run: bool
+    auto_resolve: bool
+    scanned_item_count: int
+    eligible_item_count: int
+    created_pattern_count: int
+    reused_pattern_count: int
+    resolved_pattern_count: int
+    pattern_ids: list[uuid.UUID]
+    resolved_pattern_ids: list[uuid.UUID]
+    notification: PromotionNotification
