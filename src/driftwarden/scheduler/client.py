@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import httpx
 from tenacity import (RetryCallState, Retrying, retry_if_exception_type, retry_if_result, stop_after_attempt,
@@ -138,13 +138,14 @@ def _last(state: RetryCallState) -> Any:
     return state.outcome.result() if state.outcome else None  # type: ignore[union-attr]
 
 
-def call(config: RunConfig, *, transport: httpx.BaseTransport | None = None) -> RunResult:
+def call(config: RunConfig, *, transport: httpx.BaseTransport | None = None,
+         sleep: Callable[[float], None] = time.sleep) -> RunResult:
     """POST once, retrying network errors and 5xx/429 with exponential backoff and the same key."""
     headers = {"Authorization": f"Bearer {config.api_key}", "Idempotency-Key": config.idempotency_key}
     retrying = Retrying(
         retry=retry_if_exception_type(httpx.TransportError) | retry_if_result(_retry_status),
         stop=stop_after_attempt(config.max_retries + 1) | stop_after_delay(config.retry_max_seconds),
-        wait=wait_exponential(multiplier=1, max=30), retry_error_callback=_last)
+        wait=wait_exponential(multiplier=1, max=30), retry_error_callback=_last, sleep=sleep)
     with httpx.Client(timeout=config.timeout_seconds, transport=transport) as http:
         try:
             response = retrying(http.post, config.url, json=config.body, headers=headers)
