@@ -64,6 +64,8 @@ class Settings(BaseSettings):
                                          description="How long an idempotency record is kept.")
     idempotency_lease_seconds: float = Field(default=300.0, gt=0, validation_alias="IDEMPOTENCY_LEASE_SECONDS",
                                              description="After this, a key whose request crashed is released.")
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, validation_alias="MAX_REQUEST_BYTES",
+                                   description="Largest request body accepted (bulk imports are the big ones).")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL", description="Python log level.")
 
     @field_validator("database_url")

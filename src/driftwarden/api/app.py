@@ -12,6 +12,7 @@ from driftwarden import __version__
 from driftwarden.agents import router as agents_router
 from driftwarden.api.context import RequestContextMiddleware
 from driftwarden.api.errors import install_error_handlers
+from driftwarden.api.guard import InputGuardMiddleware
 from driftwarden.api.idempotency import IdempotencyMiddleware
 from driftwarden.auth import router as auth_router
 from driftwarden.clock import Clock, SystemClock
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.include_router(router, prefix="/api/v1")
         app.include_router(router, prefix="/api", include_in_schema=False)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)  # added last = outermost
     logging.getLogger("driftwarden").setLevel(settings.log_level.upper())
     return app

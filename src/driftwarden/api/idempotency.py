@@ -46,7 +46,7 @@ def request_fingerprint(method: str, path: str, query: bytes, body: bytes) -> st
     """Canonical hash of what makes two requests 'the same payload'."""
     try:
         canonical_body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
-    except ValueError:
+    except (ValueError, RecursionError):
         canonical_body = body
     canonical_query = "&".join(f"{k}={v}" for k, v in sorted(parse_qsl(query.decode("latin-1"), keep_blank_values=True)))
     digest = hashlib.sha256()
