@@ -21,6 +21,7 @@ class Operation:
     path_params: tuple[str, ...]
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
     has_body: bool = False
+    body_required: bool = False
 
     def url(self, **values: str) -> str:
         """The path with every parameter filled (a random UUID unless given)."""
@@ -51,7 +52,7 @@ def _operation(path: str, method: str, spec: dict[str, Any]) -> Operation:
         method=method.upper(), path=path, operation_id=spec["operationId"],
         path_params=tuple(p["name"] for p in params if p["in"] == "path"),
         query={p["name"]: _schema_of(p) for p in params if p["in"] == "query"},
-        has_body="requestBody" in spec)
+        has_body="requestBody" in spec, body_required=spec.get("requestBody", {}).get("required", False))
 
 
 @lru_cache(maxsize=1)
