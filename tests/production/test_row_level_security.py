@@ -107,11 +107,16 @@ def test_downgrade_disables_and_upgrade_restores_rls() -> None:
     url = support.create_pg_database(prefix="dw_rls")
     engine = create_engine(url)
     try:
-        assert _rls_flags(engine) == {True}
+        _grant_like_supabase(engine)
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO orgs (id, name, slug, created_at) "
+                              "VALUES (gen_random_uuid(), 'o', 'o', now())"))
+        assert _rls_flags(engine) == {True} and _counts(engine, "anon")["orgs"] == 0
         migrate.downgrade(engine, "0001")
-        assert _rls_flags(engine) == {False}
+        # Without RLS the same grants expose the row: the zero above is RLS's doing.
+        assert _rls_flags(engine) == {False} and _counts(engine, "anon")["orgs"] == 1
         migrate.upgrade(engine)
-        assert _rls_flags(engine) == {True}
+        assert _rls_flags(engine) == {True} and _counts(engine, "anon")["orgs"] == 0
     finally:
         engine.dispose()
         support.drop_pg_database(url)
