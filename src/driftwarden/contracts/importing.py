@@ -10,7 +10,8 @@ import uuid
 from datetime import datetime
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import insert, select, update
+from psycopg.types.json import Jsonb
+from sqlalchemy import insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,7 @@ from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.schemas import ImportAgent, ImportDefinition, ImportDocument
 from driftwarden.contracts.service import visible_to
 
-CHUNK = 1000  # ids per IN list: far below SQLite's and Postgres's bind-parameter limits
+CHUNK = 1000  # ids per IN list, rows per INSERT: far below SQLite's and Postgres's bind-parameter limits
 DefKey = tuple[str, str]
 AGENT_FIELDS = ("name", "description", "agent_type", "status", "model", "metadata")
 DEFINITION_FIELDS = ("name", "description", "contract_version", "default_config", "is_active")
@@ -185,15 +186,29 @@ def _upsert_bindings(session: Session, org_id: uuid.UUID, doc: ImportDocument, a
 
 
 def _write(session: Session, model: Any, new_rows: list[dict], updates: list[dict]) -> None:
-    """Bulk INSERT the new rows and bulk UPDATE the changed ones by primary key."""
-    for chunk in _chunks(new_rows):
-        session.execute(insert(model), chunk)
+    """Bulk-load the new rows (COPY on Postgres, executemany on SQLite), bulk UPDATE the changed ones by key."""
+    columns = {attr.key: attr.columns[0].key for attr in inspect(model).column_attrs}
+    rows = [{columns[k]: v for k, v in row.items()} for row in new_rows]
+    if rows and session.get_bind().dialect.name == "postgresql":
+        _copy(session, model.__table__, rows)
+    elif rows:
+        session.execute(insert(model.__table__), rows)
     by_columns: dict[tuple[str, ...], list[dict]] = {}
     for row in updates:  # executemany needs the same columns in every row
         by_columns.setdefault(tuple(sorted(row)), []).append(row)
     for rows in by_columns.values():
         for chunk in _chunks(rows):
             session.execute(update(model), chunk)
+
+
+def _copy(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """COPY FROM STDIN in the session's own transaction: the fastest way Postgres loads rows."""
+    names = [c.key for c in table.columns]
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    quoted = ", ".join(f'"{n}"' for n in names)
+    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([Jsonb(v) if isinstance(v, (dict, list)) else v for v in (row.get(n) for n in names)])
 
 
 def _tally(outcomes: list[dict], **extra: Any) -> dict[str, Any]:
