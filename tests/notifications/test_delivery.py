@@ -61,6 +61,7 @@ def test_timeout_is_retried(session_factory, settings, clock, admin, receiver) -
     [result] = _deliver(session_factory, settings, clock, [outbox_id])
     assert not result.sent and result.status_code is None and result.error.startswith("TIMEOUT")
     assert row(session_factory, outbox_id).status == "pending"
+    verified(receiver.received[0], SECRET)  # it did arrive, signed; only the answer came too late
 
 
 def test_connection_refused_and_redirect_are_failures(session_factory, database_url, clock, admin) -> None:
@@ -76,6 +77,7 @@ def test_redirect_is_not_followed(session_factory, settings, clock, admin, recei
     [outbox_id] = enqueue(session_factory, settings, clock, admin.org_id)
     [result] = _deliver(session_factory, settings, clock, [outbox_id])
     assert not result.sent and result.status_code == 302 and len(receiver.received) == 1
+    verified(receiver.received[0], SECRET)
 
 
 def test_429_retry_after_is_honoured_when_longer(session_factory, settings, clock, admin, receiver) -> None:
@@ -89,6 +91,8 @@ def test_429_retry_after_is_honoured_when_longer(session_factory, settings, cloc
     clock.advance(seconds=61)
     [retried] = delivery.drain(session_factory, settings=settings, clock=clock, limit=10)
     assert retried.sent
+    for got in receiver.received:
+        verified(got, SECRET)
 
 
 def test_410_kills_the_message_and_disables_the_endpoint(client, session_factory, settings, clock, admin,
