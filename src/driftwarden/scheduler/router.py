@@ -90,7 +90,8 @@ def _notify(session: Session, request: Request, *, org_id: uuid.UUID, body: Noti
                                       agent_id=body.agent_id, window_days=body.window_days, dry_run=body.dry_run,
                                       force_notify=body.force_notify, policy=policy, now=clock.now(),
                                       settings=settings, request_id=request_id)
-    session.commit()
+    if plan.outbox_ids:  # the messages must be committed before anyone delivers them
+        session.commit()
     deliveries = notify_service.deliver(plan, session_factory=request.app.state.session_factory,
                                         settings=settings, clock=clock)
     result = notify_service.finish_notify(session, plan=plan, deliveries=deliveries, now=clock.now(),
