@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Iterable, Iterator
 
+import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
@@ -227,6 +228,6 @@ def import_document(session: Session, *, org_id: uuid.UUID, doc: ImportDocument,
         agent_ids, prior, agents = _upsert_agents(session, org_id, doc.agents, now)
         bindings = _upsert_bindings(session, org_id, doc, agent_ids, prior, {**builtin, **own}, now)
         session.flush()
-    except IntegrityError as exc:  # a concurrent import or API call created one of the same rows first
+    except (IntegrityError, psycopg.errors.IntegrityError) as exc:  # a concurrent import or call created a row first
         raise ApiError(409, "IMPORT_CONFLICT", "a concurrent change created some of these rows; retry the import") from exc
     return {"org_id": org_id, "definitions": definitions, "agents": agents, "bindings": bindings}
