@@ -12,6 +12,7 @@ import time
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from driftwarden.cli import app as cli_app
@@ -81,6 +82,28 @@ def test_worker_once_logs_one_line_per_attempt_without_secrets(settings, clock, 
     assert all(line["host"].startswith("http://127.0.0.1:") for line in lines)
     text = caplog.text
     assert SECRET not in text and "/hook" not in text and '"n": 1' not in text and '"n":1' not in text
+
+
+def test_worker_rides_out_a_database_outage(settings, clock, receiver, admin, session_factory) -> None:
+    """The call that records the outcome fails once: the result is kept and recorded later, not resent."""
+    [outbox_id] = enqueue(session_factory, settings, clock, admin.org_id)
+    calls = {"n": 0}
+
+    def flaky():  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:  # 1 = reap, 2 = claim, 3 = record
+            raise OperationalError("UPDATE notification_outbox", {}, Exception("server closed the connection"))
+        return session_factory()
+
+    worker = Worker(flaky, settings, clock, WorkerConfig(concurrency=2, poll_interval=0.02))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        assert wait_for(lambda: row(session_factory, outbox_id).status == "sent", timeout=10)
+    finally:
+        worker.stop.set()
+        thread.join(timeout=10)
+    assert calls["n"] > 3 and len(receiver.received) == 1 and worker.stats.sent == 1
 
 
 def _worker_process(settings, *args: str) -> subprocess.Popen:  # type: ignore[type-arg, no-untyped-def]

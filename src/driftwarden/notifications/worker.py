@@ -9,6 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from driftwarden.clock import Clock
@@ -58,6 +59,8 @@ class Worker:
     config: WorkerConfig = field(default_factory=WorkerConfig)
     stop: threading.Event = field(default_factory=threading.Event)
     stats: WorkerStats = field(default_factory=WorkerStats)
+    _finished: list[tuple[delivery.Job, outbox.Settlement]] = field(default_factory=list, init=False)
+    _last_reap: float = field(default=0.0, init=False)
 
     def run(self) -> WorkerStats:
         """Drain until stopped (or, with `once`, until nothing is due); never drops a claimed row."""
@@ -72,22 +75,41 @@ class Worker:
         return self.stats
 
     def _loop(self, client, pool: ThreadPoolExecutor, inflight: dict) -> None:  # type: ignore[no-untyped-def]
-        last_reap = 0.0
+        """Keep going through database outages: finished attempts wait in memory until they can be recorded."""
         while not self.stop.is_set():
-            if time.monotonic() - last_reap >= REAP_EVERY_SECONDS:
-                self._reap()
-                last_reap = time.monotonic()
-            free = self.config.concurrency - len(inflight)
-            claimed = self._claim(free) if free > 0 and (free * 2 >= self.config.concurrency or not inflight) else []
-            for job in claimed:
-                inflight[pool.submit(self._send, client, job)] = job
-            if not inflight:
-                if self.config.once:
+            try:
+                if not self._step(client, pool, inflight):
                     return
+            except DBAPIError:
+                if self.config.once:
+                    raise
+                log.exception("outbox database unavailable; retrying in %.1fs", self.config.poll_interval)
                 self.stop.wait(self.config.poll_interval)
-                continue
-            done, _ = wait(list(inflight), timeout=self.config.poll_interval, return_when=FIRST_COMPLETED)
-            self._record([(inflight.pop(f), f.result()) for f in done])
+
+    def _step(self, client, pool: ThreadPoolExecutor, inflight: dict) -> bool:  # type: ignore[no-untyped-def]
+        """One round: record, reap, top up the in-flight deliveries, wait. False when drained (--once)."""
+        self._flush_finished()
+        if time.monotonic() - self._last_reap >= REAP_EVERY_SECONDS:
+            self._reap()
+            self._last_reap = time.monotonic()
+        free = self.config.concurrency - len(inflight)
+        claimed = self._claim(free) if free > 0 and (free * 2 >= self.config.concurrency or not inflight) else []
+        for job in claimed:
+            inflight[pool.submit(self._send, client, job)] = job
+        if not inflight:
+            if self.config.once:
+                return False
+            self.stop.wait(self.config.poll_interval)
+            return True
+        done, _ = wait(list(inflight), timeout=self.config.poll_interval, return_when=FIRST_COMPLETED)
+        self._finished += [(inflight.pop(f), f.result()) for f in done]
+        self._flush_finished()
+        return True
+
+    def _flush_finished(self) -> None:
+        if self._finished:
+            self._record(self._finished)
+            self._finished = []
 
     def _send(self, client, job: delivery.Job) -> outbox.Settlement:  # type: ignore[no-untyped-def]
         try:
@@ -125,12 +147,17 @@ class Worker:
     def _shutdown(self, pool: ThreadPoolExecutor, inflight: dict) -> None:  # type: ignore[no-untyped-def]
         """Let in-flight attempts finish within the grace period; hand back whatever is still held."""
         if inflight:
-            done, pending = wait(list(inflight), timeout=self.config.shutdown_grace)
-            self._record([(inflight.pop(f), f.result()) for f in done if f.exception() is None])
+            done, _ = wait(list(inflight), timeout=self.config.shutdown_grace)
+            self._finished += [(inflight.pop(f), f.result()) for f in done]
+        try:
+            self._flush_finished()
             held = [(job.outbox_id, job.attempt_count) for job in inflight.values()]
             if held:
                 with self.session_factory() as session:
                     outbox.release(session, held, now=self.clock.now())
                     session.commit()
                 self.stats.released += len(held)
-        pool.shutdown(wait=False, cancel_futures=True)
+        except DBAPIError:  # the leases lapse on their own; another drainer will pick the rows up
+            log.exception("could not record or release held messages on shutdown")
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
