@@ -84,6 +84,15 @@ def test_every_event_renders_in_both_formats(event_type: str) -> None:
         formats.render("xml", event_type=event_type, data=data, now=NOW)
 
 
+def test_slack_names_the_created_patterns_and_the_callers_next_steps() -> None:
+    created = [{"title": f"Contract drift (breaking): gate 'g{n}' 1.0.0 → 2.0.0"} for n in range(7)]
+    slack = json.loads(formats.render("slack", event_type="contract_drift.patterns_promoted", now=NOW, data={
+        "created_pattern_count": 7, "created_patterns": created, "next_steps": "Page the owning team."}))
+    happened, next_step = (b["text"]["text"] for b in slack["blocks"][1:3])
+    assert "7 new issue pattern(s)" in happened and "gate 'g4'" in happened and "gate 'g5'" not in happened
+    assert "and 2 more" in happened and next_step.startswith("*What to do next:* Page the owning team.")
+
+
 def test_values_are_made_json() -> None:
     import uuid
 

@@ -16,6 +16,7 @@ EVENT_TYPES = (
     "webhook.test",
 )
 FORMATS = ("json", "slack")
+SLACK_TEXT_MAX = 3000  # Slack rejects a section whose text is longer
 
 
 def iso(moment: datetime) -> str:
@@ -66,7 +67,9 @@ def _where(data: dict[str, Any]) -> str:
 
 def _promoted(data: dict[str, Any]) -> tuple[str, str]:
     created = data.get("created_pattern_count", len(data.get("pattern_ids") or []))
-    return (f"Contract drift filed as {created} new issue pattern(s) in {_where(data)}.",
+    titles = [p.get("title") for p in data.get("created_patterns") or [] if isinstance(p, dict) and p.get("title")]
+    listed = "".join(f"\n• {t}" for t in titles[:5]) + (f"\n… and {len(titles) - 5} more" if len(titles) > 5 else "")
+    return (f"Contract drift filed as {created} new issue pattern(s) in {_where(data)}.{listed}",
             "Review the new `contract_drift` patterns (GET /api/v1/patterns?primary_tag=contract_drift), "
             "then preview and apply the upgrade or re-bind the affected agents.")
 
@@ -120,12 +123,14 @@ def slack_message(event_type: str, data: dict[str, Any], now: datetime) -> dict[
     """A Slack incoming-webhook message: what happened, and what to do next."""
     happened, next_step = _SLACK_TEXT.get(event_type, lambda d: (f"driftwarden event in {_where(d)}.",
                                                                   "See the event data in driftwarden."))(data)
+    if isinstance(data.get("next_steps"), str) and data["next_steps"]:
+        next_step = f"{data['next_steps']} {next_step}"
     return {
         "text": f"[driftwarden] {happened}",
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": f"driftwarden: {event_type}"}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*What happened:* {happened}"}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*What to do next:* {next_step}"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*What happened:* {happened}"[:SLACK_TEXT_MAX]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*What to do next:* {next_step}"[:SLACK_TEXT_MAX]}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{event_type} at {iso(now)}"}]},
         ],
     }
