@@ -31,6 +31,8 @@ def test_endpoint_lifecycle_and_secret_hygiene(client, admin, receiver) -> None:
     patched = client.patch(f"{BASE}/endpoints/{created['id']}", headers=admin.headers,
                            json={"enabled": False, "event_types": []}).json()["data"]
     assert patched["enabled"] is False and patched["event_types"] == [] and "secret" not in patched
+    refused = client.post(f"{BASE}/endpoints/{created['id']}/test", headers=admin.headers)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "NOTIFICATION_ENDPOINT_DISABLED"
     bad = [client.post(f"{BASE}/endpoints", headers=admin.headers, json={"url": "ftp://x"}),
            client.post(f"{BASE}/endpoints", headers=admin.headers, json={"url": receiver.url, "format": "xml"}),
            client.post(f"{BASE}/endpoints", headers=admin.headers, json={"url": receiver.url, "event_types": ["x"]}),
@@ -164,3 +166,16 @@ def test_bulk_replay(client, engine, session_factory, settings, clock, admin, re
     assert client.post(f"{BASE}/outbox/drain", headers=admin.headers).json()["data"]["sent"] == 3
     left = client.get(f"{BASE}/outbox/dead-letter-summary", headers=admin.headers).json()["data"]
     assert left["total_dead"] == 1 and left["reason_groups"] == [{"reason": "TIMEOUT", "count": 1}]
+
+
+def test_fixing_an_endpoint_url_redirects_its_waiting_messages(client, session_factory, settings, clock, admin,
+                                                               receiver) -> None:
+    created = _endpoint(client, admin, "http://127.0.0.1:9/wrong", event_types=["contract_drift.schedule_missed"])
+    failed = client.post(f"{BASE}/endpoints/{created['id']}/test", headers=admin.headers).json()["data"]
+    assert failed["status"] == "pending" and failed["error"].startswith("CONNECTION_ERROR")
+    client.patch(f"{BASE}/endpoints/{created['id']}", headers=admin.headers, json={"url": receiver.url})
+    retried = client.post(f"{BASE}/outbox/{failed['outbox_id']}/retry", headers={**admin.headers, "Idempotency-Key": "k"})
+    assert retried.json()["data"]["status"] == "pending"
+    assert client.post(f"{BASE}/outbox/drain", headers=admin.headers).json()["data"]["sent"] == 1
+    [got] = receiver.received
+    assert got.headers["webhook-id"] == failed["message_id"] and verified(got, created["secret"])["type"] == "webhook.test"
