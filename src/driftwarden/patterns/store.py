@@ -8,11 +8,12 @@ per pattern. Locks are always taken in dedupe_key order so concurrent writers ca
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any, Iterable, Iterator, Sequence
 
-from sqlalchemy import String, Table, cast, false, func, literal, select, update
+from sqlalchemy import String, Table, cast, false, func, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -42,21 +43,39 @@ def new_row(*, org_id: uuid.UUID, agent_id: uuid.UUID | None, title: str, primar
             "created_at": now, "updated_at": now}
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(TABLE)
-
-
 def insert_open(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Insert new open patterns; returns the dedupe_keys actually inserted (others were taken)."""
-    inserted: set[str] = set()
-    ordered = sorted(rows, key=lambda row: row["dedupe_key"])
-    for chunk in chunks(ordered):
-        statement = (_insert(session).values(list(chunk))
-                     .on_conflict_do_nothing(index_elements=["org_id", "dedupe_key"], index_where=_OPEN)
-                     .returning(TABLE.c.dedupe_key))
-        inserted.update(session.scalars(statement))
-    return inserted
+    """Insert new open patterns in dedupe_key order; returns the keys inserted (the others were taken)."""
+    if not rows:
+        return set()
+    ordered = sorted(rows, key=lambda row: row["dedupe_key"] or "")
+    if session.get_bind().dialect.name == "postgresql":
+        return _insert_open_pg(session, ordered)
+    statement = (sqlite.insert(TABLE).on_conflict_do_nothing(index_elements=["org_id", "dedupe_key"],
+                                                             index_where=_OPEN)
+                 .returning(TABLE.c.dedupe_key))
+    # One executemany, which SQLAlchemy sends as multi-row INSERTs ("insertmanyvalues").
+    return set(session.scalars(statement, ordered))
+
+
+def _insert_open_pg(session: Session, ordered: Sequence[dict[str, Any]]) -> set[str]:
+    """All rows as one JSON parameter: at 10 000 rows, binding 17 parameters per row costs seconds."""
+    columns = [column.name for column in TABLE.columns]
+    record = ", ".join(f"{name} {TABLE.c[name].type.compile(dialect=postgresql.dialect())}" for name in columns)
+    statement = text(
+        f"INSERT INTO issue_patterns ({', '.join(columns)}) "
+        f"SELECT {', '.join('r.' + name for name in columns)} "
+        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({record}) ORDER BY r.dedupe_key "
+        f"ON CONFLICT (org_id, dedupe_key) WHERE {_OPEN.text} DO NOTHING RETURNING dedupe_key")
+    payload = json.dumps([{name: row[name] for name in columns} for row in ordered], default=_json_default)
+    return set(session.scalars(statement, {"rows": payload}))
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
 
 
 def lock_open(session: Session, *, org_id: uuid.UUID, keys: Iterable[str]) -> dict[str, uuid.UUID]:
