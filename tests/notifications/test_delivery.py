@@ -140,6 +140,8 @@ def test_destinations_filters_and_formats(session_factory, database_url, clock, 
     assert "execution_rate_low" in message["text"]
     assert any("What to do next" in b.get("text", {}).get("text", "") for b in message["blocks"])
     assert enqueue(session_factory, Settings(DATABASE_URL=database_url), clock, admin.org_id) == []
+    with pytest.raises(ValueError, match="unknown notification event type"):
+        enqueue(session_factory, filtered, clock, admin.org_id, "contract_drift.trigger_anomally")
 
 
 def test_deliver_now_reports_rows_another_drainer_holds(session_factory, settings, clock, admin, receiver) -> None:

@@ -57,6 +57,8 @@ def enqueue(session: Session, *, org_id: uuid.UUID, event_type: str, data: dict[
             settings: Settings, request_id: str | None = None,
             endpoint_id: uuid.UUID | None = None) -> list[NotificationOutbox]:
     """One pending row per matching destination, in the caller's transaction; [] when none is configured."""
+    if event_type not in formats.EVENT_TYPES:  # a typo here would silently bypass every event filter
+        raise ValueError(f"unknown notification event type {event_type!r}")
     payload = formats.to_json_value(data)
     bodies: dict[str, bytes] = {}
     rows = []
