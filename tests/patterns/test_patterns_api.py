@@ -12,7 +12,7 @@ API = "/api/v1"
 FLOW = ["diagnosed", "assigned", "in_progress", "fixed", "verifying", "resolved"]
 
 
-def _create(client: TestClient, who, agent_id=None, **fields) -> dict:  # type: ignore[no-untyped-def]
+def _create(client: TestClient, who, agent_id=None, **fields) -> dict:
     body = {"title": "PII leaks in summaries", "primary_tag": "pii_leak", **fields}
     path = f"{API}/agents/{agent_id}/patterns" if agent_id else f"{API}/patterns"
     response = client.post(path, headers=who.headers, json=body)
@@ -20,11 +20,11 @@ def _create(client: TestClient, who, agent_id=None, **fields) -> dict:  # type: 
     return response.json()["data"]
 
 
-def _patch(client: TestClient, who, pattern_id: str, **body):  # type: ignore[no-untyped-def]
+def _patch(client: TestClient, who, pattern_id: str, **body):
     return client.patch(f"{API}/patterns/{pattern_id}", headers=who.headers, json=body)
 
 
-def test_create_read_and_filter(client: TestClient, member, world) -> None:  # type: ignore[no-untyped-def]
+def test_create_read_and_filter(client: TestClient, member, world) -> None:
     bot, other = world.agent("bot"), world.agent("other")
     agent_level = _create(client, member, bot, priority="high", related_tags=["gate:pii"], evidence={"n": 3})
     assert agent_level["agent_id"] == str(bot) and agent_level["status"] == "detected" and agent_level["is_open"]
@@ -51,7 +51,7 @@ def test_create_read_and_filter(client: TestClient, member, world) -> None:  # t
     assert got == org_level
 
 
-def test_org_isolation_and_roles(client: TestClient, admin, member, world, engine) -> None:  # type: ignore[no-untyped-def]
+def test_org_isolation_and_roles(client: TestClient, admin, member, world, engine) -> None:
     pattern = _create(client, member, world.agent("bot"))
     stranger = make_tenant(engine, role="admin", name="Other")
     assert client.get(f"{API}/patterns/{pattern['id']}", headers=stranger.headers).status_code == 404
@@ -64,7 +64,7 @@ def test_org_isolation_and_roles(client: TestClient, admin, member, world, engin
     assert other_agent.status_code == 404
 
 
-def test_dedupe_key_allows_one_open_pattern(client: TestClient, member, world) -> None:  # type: ignore[no-untyped-def]
+def test_dedupe_key_allows_one_open_pattern(client: TestClient, member, world) -> None:
     bot = world.agent("bot")
     first = _create(client, member, bot, dedupe_key="pii:bot")
     again = client.post(f"{API}/agents/{bot}/patterns", headers=member.headers,
@@ -79,7 +79,7 @@ def test_dedupe_key_allows_one_open_pattern(client: TestClient, member, world) -
 
 
 def test_full_flow_regression_and_wont_fix_are_recorded_and_notified(client: TestClient, member, world,
-                                                                     clock) -> None:  # type: ignore[no-untyped-def]
+                                                                     clock) -> None:
     pattern = _create(client, member, world.agent("bot"))
     steps = [(s, None) for s in FLOW] + [("regressed", "came back"), ("in_progress", None), ("assigned", "back"),
                                          ("wont_fix", "accepted risk")]
@@ -105,7 +105,7 @@ def test_full_flow_regression_and_wont_fix_are_recorded_and_notified(client: Tes
     assert last["data"]["to"] == "wont_fix" and last["data"]["note"] == "accepted risk"
 
 
-def test_forbidden_jumps_are_409_and_change_nothing(client: TestClient, member, world) -> None:  # type: ignore[no-untyped-def]
+def test_forbidden_jumps_are_409_and_change_nothing(client: TestClient, member, world) -> None:
     pattern = _create(client, member, world.agent("bot"))
     for target in ("resolved", "fixed", "regressed", "verifying"):
         response = _patch(client, member, pattern["id"], status=target, note="skip ahead")
@@ -120,7 +120,7 @@ def test_forbidden_jumps_are_409_and_change_nothing(client: TestClient, member, 
     assert len(world.outbox("issue_pattern.status_changed")) == 1
 
 
-def test_force_only_by_a_global_admin(client: TestClient, admin, member, world, global_admin) -> None:  # type: ignore[no-untyped-def]
+def test_force_only_by_a_global_admin(client: TestClient, admin, member, world, global_admin) -> None:
     pattern = _create(client, member, world.agent("bot"))
     for who in (member, admin):
         denied = _patch(client, who, pattern["id"], status="resolved", force=True)
@@ -138,7 +138,7 @@ def test_force_only_by_a_global_admin(client: TestClient, admin, member, world, 
 
 
 def test_reopening_onto_a_taken_dedupe_key_is_409(client: TestClient, member, world, global_admin,
-                                                   admin) -> None:  # type: ignore[no-untyped-def]
+                                                   admin) -> None:
     bot = world.agent("bot")
     old = _create(client, member, bot, dedupe_key="k")
     for status in FLOW:
@@ -151,7 +151,7 @@ def test_reopening_onto_a_taken_dedupe_key_is_409(client: TestClient, member, wo
     assert client.get(f"{API}/patterns/{new['id']}", headers=member.headers).json()["data"]["is_open"]
 
 
-def test_patch_fields_and_validation(client: TestClient, member, world) -> None:  # type: ignore[no-untyped-def]
+def test_patch_fields_and_validation(client: TestClient, member, world) -> None:
     pattern = _create(client, member, world.agent("bot"), owner="ana")
     changed = _patch(client, member, pattern["id"], title="New title", priority="critical", owner="",
                      related_tags=["a", "b:c"])

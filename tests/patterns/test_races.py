@@ -36,7 +36,7 @@ def _race(session_factory: Any, work: Callable[[Any], Any]) -> list[Any]:
         return list(pool.map(run, range(WORKERS)))
 
 
-def test_eight_concurrent_promotions_make_one_open_pattern_per_finding(session_factory, settings, world) -> None:  # type: ignore[no-untyped-def]
+def test_eight_concurrent_promotions_make_one_open_pattern_per_finding(session_factory, settings, world) -> None:
     definitions = [world.definition(f"def-{n}", "2.0.0") for n in range(5)]
     for n in range(12):
         agent = world.agent(f"agent-{n:02d}")
@@ -56,7 +56,7 @@ def test_eight_concurrent_promotions_make_one_open_pattern_per_finding(session_f
     assert len(promoted) == sum(1 for r in results if r["created_pattern_count"])
 
 
-def test_eight_concurrent_upserts_converge(session_factory, world) -> None:  # type: ignore[no-untyped-def]
+def test_eight_concurrent_upserts_converge(session_factory, world) -> None:
     agent = world.agent("bot")
     results = _race(session_factory, lambda session: patterns_service.upsert_open_pattern(
         session, org_id=world.org_id, agent_id=agent, dedupe_key="contract_drift_alert_delivery:x:daily",

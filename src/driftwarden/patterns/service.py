@@ -17,7 +17,8 @@ from driftwarden.patterns.promotion import promote_drift
 from driftwarden.patterns.schemas import PatternCreate, PatternUpdate
 from driftwarden.settings import Settings
 
-__all__ = ["create_pattern", "get_pattern", "get_pattern_or_404", "list_patterns", "promote_drift", "update_pattern", "upsert_open_pattern"]
+__all__ = ["create_pattern", "get_pattern", "get_pattern_or_404", "list_patterns", "promote_drift", "update_pattern",
+           "upsert_open_pattern"]
 
 
 def get_pattern(session: Session, *, org_id: uuid.UUID, pattern_id: uuid.UUID,
@@ -56,8 +57,8 @@ def create_pattern(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID |
                    now: datetime, api_key_id: uuid.UUID | None) -> IssuePattern:
     """A new pattern; 409 when an open one already holds its dedupe_key."""
     row = store.new_row(org_id=org_id, agent_id=agent_id, title=body.title, primary_tag=body.primary_tag,
-                          priority=body.priority, evidence=body.evidence, dedupe_key=body.dedupe_key, now=now,
-                          related_tags=body.related_tags, owner=body.owner, api_key_id=api_key_id, note=body.note)
+                        priority=body.priority, evidence=body.evidence, dedupe_key=body.dedupe_key, now=now,
+                        related_tags=body.related_tags, owner=body.owner, api_key_id=api_key_id, note=body.note)
     if body.dedupe_key is not None and not store.insert_open(session, [row]):
         existing = store.lock_open(session, org_id=org_id, keys=[body.dedupe_key])
         raise ApiError(409, "PATTERN_EXISTS", "an open pattern with this dedupe_key already exists",
@@ -79,8 +80,8 @@ def upsert_open_pattern(session: Session, *, org_id: uuid.UUID, agent_id: uuid.U
     the conflict, lock the winner's row and bump it.
     """
     row = store.new_row(org_id=org_id, agent_id=agent_id, title=title, primary_tag=primary_tag,
-                          priority=priority, evidence=evidence, dedupe_key=dedupe_key, now=now,
-                          related_tags=related_tags)
+                        priority=priority, evidence=evidence, dedupe_key=dedupe_key, now=now,
+                        related_tags=related_tags)
     created = bool(store.insert_open(session, [row]))
     pattern_id = row["id"] if created else store.lock_open(session, org_id=org_id, keys=[dedupe_key])[dedupe_key]
     pattern = session.scalars(select(IssuePattern).where(IssuePattern.id == pattern_id)

@@ -104,13 +104,14 @@ def _history_append(session: Session, *, to_status: str, at: datetime, by_api_ke
                     note: str) -> Any:
     """SQL that appends one history entry whose `from` is each row's own current status."""
     by = str(by_api_key_id) if by_api_key_id else None
-    fields = [("from", TABLE.c.status), ("to", cast(literal(to_status), String)), ("at", cast(literal(iso(at)), String)),
-              ("by_api_key_id", cast(literal(by), String)), ("note", cast(literal(note), String))]
+    constants = {"to": to_status, "at": iso(at), "by_api_key_id": by, "note": note}
+    pairs: list[Any] = ["from", TABLE.c.status]
+    for name, value in constants.items():
+        pairs += [name, cast(literal(value), String)]
     if session.get_bind().dialect.name == "postgresql":
-        entry = func.jsonb_build_object(*[part for name, value in fields for part in (name, value)],
-                                        "forced", false())
+        entry = func.jsonb_build_object(*pairs, "forced", false())
         return TABLE.c.status_history.op("||")(func.jsonb_build_array(entry))
-    entry = func.json_object(*[part for name, value in fields for part in (name, value)], "forced", func.json("false"))
+    entry = func.json_object(*pairs, "forced", func.json("false"))
     return func.json_insert(TABLE.c.status_history, "$[#]", entry)
 
 
