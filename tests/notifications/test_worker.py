@@ -19,7 +19,7 @@ from driftwarden.cli import app as cli_app
 from driftwarden.clock import SystemClock
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.notifications.models import NotificationOutbox
-from driftwarden.notifications.worker import Worker, WorkerConfig
+from driftwarden.notifications.worker import Periodic, Worker, WorkerConfig
 from driftwarden.settings import get_settings
 from tests.notifications.conftest import SECRET
 from tests.notifications.helpers import enqueue, row, verified
@@ -104,6 +104,27 @@ def test_worker_rides_out_a_database_outage(settings, clock, receiver, admin, se
         worker.stop.set()
         thread.join(timeout=10)
     assert calls["n"] > 3 and len(receiver.received) == 1 and worker.stats.sent == 1
+
+
+def test_periodic_jobs_run_between_rounds_and_cannot_stop_the_drain(settings, clock, receiver, admin,
+                                                                    session_factory) -> None:
+    ticks: list[float] = []
+
+    def broken() -> None:
+        raise RuntimeError("watchdog bug")
+
+    worker = Worker(session_factory, settings, clock, WorkerConfig(poll_interval=0.02), periodic=[
+        Periodic("tick", 0.05, lambda: ticks.append(time.monotonic())), Periodic("broken", 0.05, broken)])
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        assert wait_for(lambda: len(ticks) >= 3, timeout=5)
+        [outbox_id] = enqueue(session_factory, settings, clock, admin.org_id)
+        assert wait_for(lambda: row(session_factory, outbox_id).status == "sent", timeout=5)
+    finally:
+        worker.stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive() and min(b - a for a, b in zip(ticks, ticks[1:])) >= 0.045
 
 
 def _worker_process(settings, *args: str) -> subprocess.Popen:  # type: ignore[type-arg, no-untyped-def]

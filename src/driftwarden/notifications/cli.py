@@ -76,7 +76,9 @@ def worker(concurrency: int = typer.Option(8, min=1, max=256, help="deliveries i
     from driftwarden.clock import SystemClock
     from driftwarden.db.engine import make_engine, make_session_factory
     from driftwarden.notifications import delivery
-    from driftwarden.notifications.worker import Worker, WorkerConfig, check_destination_settings
+    from driftwarden.notifications.worker import (
+        PERIODIC_FACTORIES, Worker, WorkerConfig, check_destination_settings,
+    )
 
     settings = load_settings()
     problems = check_destination_settings(settings)
@@ -90,7 +92,9 @@ def worker(concurrency: int = typer.Option(8, min=1, max=256, help="deliveries i
                           lease_seconds=lease_seconds or delivery.lease_seconds_for(settings),
                           shutdown_grace=settings.notify_webhook_timeout_seconds + 5
                           if shutdown_grace is None else shutdown_grace)
-    runner = Worker(make_session_factory(engine), settings, SystemClock(), config)
+    session_factory, clock = make_session_factory(engine), SystemClock()
+    runner = Worker(session_factory, settings, clock, config,
+                    periodic=[factory(session_factory, settings, clock) for factory in PERIODIC_FACTORIES])
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: runner.stop.set())
     stats = runner.run()

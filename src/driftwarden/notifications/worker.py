@@ -7,7 +7,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,6 +40,26 @@ class WorkerConfig:
     shutdown_grace: float = 20.0
 
 
+@dataclass
+class Periodic:
+    """A job the worker runs between drain rounds, every `every_seconds` (the schedule watchdog, say)."""
+
+    name: str
+    every_seconds: float
+    run: Callable[[], None]
+    next_at: float = 0.0
+
+
+PeriodicFactory = Callable[[sessionmaker, Settings, Clock], Periodic]
+# Other domains add jobs here (from their cli.register); `driftwarden worker` builds one of each.
+PERIODIC_FACTORIES: list[PeriodicFactory] = []
+
+
+def register_periodic(factory: PeriodicFactory) -> None:
+    if factory not in PERIODIC_FACTORIES:
+        PERIODIC_FACTORIES.append(factory)
+
+
 def check_destination_settings(settings: Settings) -> list[str]:
     """Problems with NOTIFY_WEBHOOK_* that pydantic cannot see on a single field, each naming its variable."""
     problems = [f"NOTIFY_WEBHOOK_EVENTS: unknown event type {e!r} (known: {', '.join(formats.EVENT_TYPES)})"
@@ -59,6 +79,7 @@ class Worker:
     config: WorkerConfig = field(default_factory=WorkerConfig)
     stop: threading.Event = field(default_factory=threading.Event)
     stats: WorkerStats = field(default_factory=WorkerStats)
+    periodic: list[Periodic] = field(default_factory=list)
     _finished: list[tuple[delivery.Job, outbox.Settlement]] = field(default_factory=list, init=False)
     _last_reap: float = field(default=0.0, init=False)
 
@@ -89,6 +110,7 @@ class Worker:
     def _step(self, client, pool: ThreadPoolExecutor, inflight: dict) -> bool:  # type: ignore[no-untyped-def]
         """One round: record, reap, top up the in-flight deliveries, wait. False when drained (--once)."""
         self._flush_finished()
+        self._run_periodic()
         if time.monotonic() - self._last_reap >= REAP_EVERY_SECONDS:
             self._reap()
             self._last_reap = time.monotonic()
@@ -105,6 +127,17 @@ class Worker:
         self._finished += [(inflight.pop(f), f.result()) for f in done]
         self._flush_finished()
         return True
+
+    def _run_periodic(self) -> None:
+        """Due jobs run here, in the loop's thread; a failing job is logged and tried again next time."""
+        for job in self.periodic:
+            if time.monotonic() < job.next_at:
+                continue
+            job.next_at = time.monotonic() + job.every_seconds
+            try:
+                job.run()
+            except Exception:
+                log.exception("periodic job %s failed", job.name)
 
     def _flush_finished(self) -> None:
         if self._finished:
