@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from driftwarden.scheduler.models import DriftPolicy
@@ -29,11 +30,16 @@ def update_policy(session: Session, *, org_id: uuid.UUID, body: PolicyUpdate, no
     merged = PolicyFields(**{**current.model_dump(include=set(FIELDS)), **changes})
     row = session.get(DriftPolicy, org_id)
     if row is None:
-        row = DriftPolicy(org_id=org_id, created_at=now, updated_at=now, **merged.model_dump())
-        session.add(row)
-    else:
-        for name, value in merged.model_dump().items():
-            setattr(row, name, value)
-        row.updated_at = now
+        try:
+            with session.begin_nested():  # a concurrent first write wins the insert; we update after it
+                session.add(DriftPolicy(org_id=org_id, created_at=now, updated_at=now, **merged.model_dump()))
+            return effective_policy(session, org_id=org_id)
+        except IntegrityError:
+            row = session.get(DriftPolicy, org_id)
+            if row is None:
+                raise
+    for name, value in merged.model_dump().items():
+        setattr(row, name, value)
+    row.updated_at = now
     session.flush()
     return effective_policy(session, org_id=org_id)
