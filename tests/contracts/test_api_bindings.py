@@ -70,3 +70,14 @@ def test_other_orgs_cannot_see_or_bind(client: TestClient, admin: Any, engine: A
     viewer = make_tenant(engine, role="viewer", org_id=admin.org_id)
     error(client.post(f"{API}/agents/{bot['id']}/bindings", headers=viewer.headers,
                       json={"definition_id": gate["id"]}), 403, "FORBIDDEN")
+
+
+def test_global_key_names_the_org_in_the_body(client: TestClient, admin: Any, global_admin: Any) -> None:
+    gate, bot = definition(client, admin, "g", "1.0.0"), agent(client, admin, "bot")
+    url = f"{API}/agents/{bot['id']}/bindings"
+    error(client.post(url, headers=global_admin.headers, json={"definition_id": gate["id"]}), 422, "VALIDATION_ERROR")
+    created = data(client.post(url, headers=global_admin.headers,
+                               json={"definition_id": gate["id"], "org_id": str(admin.org_id)}), 201)
+    assert created["org_id"] == str(admin.org_id)
+    listed = data(client.get(url, headers=global_admin.headers, params={"org_id": str(admin.org_id)}))
+    assert [b["id"] for b in listed["items"]] == [created["id"]]

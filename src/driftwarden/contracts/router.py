@@ -91,8 +91,9 @@ def update_definition(definition_id: uuid.UUID, body: DefinitionUpdate, request:
 
 @router.post(BINDINGS, name="upsert_agent_binding", status_code=201, tags=["bindings"],
              response_model=Envelope[BindingRead], responses={200: {"description": "An existing binding was updated"}})
-def upsert_binding(agent_id: uuid.UUID, body: BindingCreate, response: Response, session: SessionDep,
-                   org_id: OrgQueryDep, caller: MemberDep, clock: ClockDep) -> dict:
+def upsert_binding(agent_id: uuid.UUID, body: BindingCreate, request: Request, response: Response,
+                   session: SessionDep, caller: MemberDep, clock: ClockDep) -> dict:
+    org_id = resolve_org_id(session, request, caller, body.org_id)
     binding, definition, created = contracts_service.upsert_binding(session, org_id=org_id, agent_id=agent_id,
                                                                     body=body, now=clock.now())
     session.commit()

@@ -57,6 +57,7 @@ class DefinitionRead(BaseModel):
 
 class BindingCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    org_id: uuid.UUID | None = None
     definition_id: uuid.UUID
     enabled: bool = True
     config: dict[str, Any] = Field(default_factory=dict)
