@@ -96,7 +96,9 @@ class TriggerItem(BaseModel):
     duration_ms: float | None
 
 
-class SummaryRead(BaseModel):
+class SummaryCore(BaseModel):
+    """The §5.3 counts and rates, without the recent items (what the notify response embeds)."""
+
     org_id: uuid.UUID
     schedule_name: str
     window_days: int
@@ -111,6 +113,9 @@ class SummaryRead(BaseModel):
     dedupe_hit_rate: float | None
     last_triggered_at: datetime | None
     last_executed_at: datetime | None
+
+
+class SummaryRead(SummaryCore):
     items: list[TriggerItem] | None = None
 
 
@@ -173,7 +178,7 @@ class NotifyRead(BaseModel):
     cooldown_until: datetime | None
     notification: NotificationRead | None
     escalation_pattern: EscalationRead | None
-    summary: SummaryRead
+    summary: SummaryCore
     thresholds: Thresholds
 
 
