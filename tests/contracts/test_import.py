@@ -140,3 +140,31 @@ def test_cli_import(fmt: str, tmp_path: Path, admin: Any, settings: Any, client:
     assert _tallies(json.loads(done.stdout)) == ((2, 0, 0), (2, 0, 0), (3, 0, 0))
     assert rejected.exit_code == 2 and "definitions[0].contract_version" in rejected.output
     assert data(client.get(f"{API}/agents", headers=admin.headers))["total_count"] == 2
+
+
+def test_import_is_set_based(client: TestClient, admin: Any, engine: Any) -> None:
+    """The number of statements does not grow with the number of agents and bindings."""
+    from sqlalchemy import event
+
+    def doc(prefix: str, n: int) -> dict[str, Any]:
+        base = _doc()
+        base["agents"] = [{"external_id": f"{prefix}{i}", "name": f"{prefix}{i}", "bindings": [
+            {"definition_type": "gate", "key": "pii-filter", "definition_contract_version": f"1.{i}.0"},
+            {"definition_type": "evaluator", "key": "tone"}]} for i in range(n)]
+        return base
+
+    data(client.post(URL, headers=admin.headers, json={**_doc(), "agents": []}))  # the definitions, once
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    counts = []
+    for prefix, n in (("small", 3), ("large", 120)):
+        statements.clear()
+        result = data(client.post(URL, headers=admin.headers, json=doc(prefix, n)))
+        assert result["agents"]["created"] == n and result["bindings"]["created"] == 2 * n
+        counts.append(len(statements))
+    changed = doc("large", 120)
+    for agent_doc in changed["agents"]:
+        agent_doc["bindings"][1]["enabled"] = False
+    statements.clear()
+    assert data(client.post(URL, headers=admin.headers, json=changed))["bindings"]["updated"] == 120
+    assert counts[0] == counts[1] and len(statements) <= counts[1] + 2, (counts, len(statements))
