@@ -83,7 +83,8 @@ def register(app: typer.Typer) -> None:
     @app.command("import")
     def import_file(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
                                                 help="YAML or JSON document: definitions, agents, bindings"),
-                    org_id: uuid.UUID | None = typer.Option(None, "--org-id", help="org to import into (else the document's org_id)"),
+                    org_id: uuid.UUID | None = typer.Option(None, "--org-id",
+                                                            help="org to import into (else the document's org_id)"),
                     dry_run: bool = typer.Option(False, "--dry-run", help="check and count, write nothing")) -> None:
         """Upsert definitions, agents (by external_id) and bindings from FILE, all or nothing."""
         doc = _validate(file)

@@ -239,5 +239,6 @@ def import_document(session: Session, *, org_id: uuid.UUID, doc: ImportDocument,
         bindings = _upsert_bindings(session, org_id, doc, agent_ids, prior, {**builtin, **own}, now)
         session.flush()
     except (IntegrityError, psycopg.errors.IntegrityError) as exc:  # a concurrent import or call created a row first
-        raise ApiError(409, "IMPORT_CONFLICT", "a concurrent change created some of these rows; retry the import") from exc
+        raise ApiError(409, "IMPORT_CONFLICT",
+                       "a concurrent change created some of these rows; retry the import") from exc
     return {"org_id": org_id, "definitions": definitions, "agents": agents, "bindings": bindings}

@@ -24,6 +24,7 @@ from driftwarden.contracts.schemas import (ApplyUpgradeRead, ApplyUpgradeRequest
 
 router = APIRouter(responses=ERROR_RESPONSES)
 DEFINITIONS = "/contracts/definitions"
+OrgParam = Annotated[uuid.UUID | None, Query(description="Org to act on; defaults to the key's org.")]
 BINDINGS = "/agents/{agent_id}/bindings"
 
 
@@ -34,12 +35,14 @@ def _reject_builtin(session: Session, definition_id: uuid.UUID) -> None:
         contracts_service.ensure_mutable(definition)
 
 
-def _definition_owner(session: SessionDep, request: Request, caller: Caller, body: DefinitionCreate) -> uuid.UUID | None:
+def _definition_owner(session: Session, request: Request, caller: Caller,
+                      body: DefinitionCreate) -> uuid.UUID | None:
     if not body.builtin:
         return resolve_org_id(session, request, caller, body.org_id)
     if not (caller.is_global and caller.at_least("admin")):
         raise ApiError(403, "FORBIDDEN", "only a global admin key may create builtin definitions",
-                       {"required_role": "admin (global)", "actual_role": f"{caller.role} ({'global' if caller.is_global else 'org'})"})
+                       {"required_role": "admin (global)",
+                        "actual_role": f"{caller.role} ({'global' if caller.is_global else 'org'})"})
     if body.org_id is not None:
         raise ApiError(422, "VALIDATION_ERROR", "a builtin definition belongs to no org",
                        [{"loc": ["body", "org_id"], "msg": "must be null when builtin is true", "type": "value_error"}])
@@ -79,8 +82,7 @@ def get_definition(definition_id: uuid.UUID, session: SessionDep, org_id: OrgQue
               response_model=Envelope[DefinitionRead])
 def update_definition(definition_id: uuid.UUID, body: DefinitionUpdate, request: Request, session: SessionDep,
                       caller: MemberDep, clock: ClockDep,
-                      org_id: Annotated[uuid.UUID | None, Query(description="Org to act on; defaults to the key's org.")] = None,
-                      ) -> dict:
+                      org_id: OrgParam = None) -> dict:
     _reject_builtin(session, definition_id)
     scope = resolve_org_id(session, request, caller, org_id)
     definition = contracts_service.get_definition_or_404(session, org_id=scope, definition_id=definition_id)
