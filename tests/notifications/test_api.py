@@ -179,3 +179,17 @@ def test_fixing_an_endpoint_url_redirects_its_waiting_messages(client, session_f
     assert client.post(f"{BASE}/outbox/drain", headers=admin.headers).json()["data"]["sent"] == 1
     [got] = receiver.received
     assert got.headers["webhook-id"] == failed["message_id"] and verified(got, created["secret"])["type"] == "webhook.test"
+
+
+def test_global_admin_acts_on_any_org_and_the_audit_row_names_it(client, admin, global_admin, receiver) -> None:
+    created = _endpoint(client, admin, receiver.url)
+    assert client.get(f"{BASE}/endpoints", headers=global_admin.headers).status_code == 422  # must name the org
+    listed = client.get(f"{BASE}/endpoints", headers=global_admin.headers, params={"org_id": str(admin.org_id)})
+    assert listed.json()["data"]["total_count"] == 1
+    rotated = client.post(f"{BASE}/endpoints/{created['id']}/rotate-secret", headers=global_admin.headers)
+    assert rotated.status_code == 200
+    audit = client.get("/api/v1/system/audit-logs", headers=global_admin.headers,
+                       params={"org_id": str(admin.org_id), "path": "rotate-secret"}).json()["data"]
+    assert audit["total_count"] == 1 and audit["items"][0]["api_key_id"] == str(global_admin.api_key_id)
+    assert rotated.json()["data"]["secret"] not in client.get(
+        "/api/v1/system/audit-logs", headers=global_admin.headers).text

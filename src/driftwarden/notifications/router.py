@@ -31,6 +31,13 @@ def _visible_org(caller: Caller, org_id: uuid.UUID | None) -> uuid.UUID | None:
     return org_id
 
 
+def _endpoint(session, request: Request, caller: Caller, endpoint_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """The caller's endpoint (404 for another org's); its org goes on the audit row."""
+    endpoint = endpoints_service.get_endpoint_or_404(session, org_id=caller.org_id, endpoint_id=endpoint_id)
+    request.state.org_id = endpoint.org_id
+    return endpoint
+
+
 @router.get("/endpoints", name="list_notification_endpoints", response_model=Envelope[Page[EndpointRead]])
 def list_endpoints(request: Request, session: SessionDep, caller: AdminDep, clock: ClockDep, paging: PageDep,
                    org_id: Annotated[uuid.UUID | None, Query()] = None) -> dict:
@@ -52,17 +59,18 @@ def create_endpoint(body: EndpointCreate, request: Request, session: SessionDep,
 
 
 @router.patch("/endpoints/{endpoint_id}", name="update_notification_endpoint", response_model=Envelope[EndpointRead])
-def update_endpoint(endpoint_id: uuid.UUID, body: EndpointUpdate, session: SessionDep, caller: AdminDep,
-                    clock: ClockDep) -> dict:
-    endpoint = endpoints_service.get_endpoint_or_404(session, org_id=caller.org_id, endpoint_id=endpoint_id)
+def update_endpoint(endpoint_id: uuid.UUID, body: EndpointUpdate, request: Request, session: SessionDep,
+                    caller: AdminDep, clock: ClockDep) -> dict:
+    endpoint = _endpoint(session, request, caller, endpoint_id)
     endpoints_service.update_endpoint(session, endpoint=endpoint, body=body, now=clock.now())
     session.commit()
     return ok(endpoints_service.read(endpoint, now=clock.now()))
 
 
 @router.delete("/endpoints/{endpoint_id}", name="delete_notification_endpoint", response_model=Envelope[EndpointRead])
-def delete_endpoint(endpoint_id: uuid.UUID, session: SessionDep, caller: AdminDep, clock: ClockDep) -> dict:
-    endpoint = endpoints_service.get_endpoint_or_404(session, org_id=caller.org_id, endpoint_id=endpoint_id)
+def delete_endpoint(endpoint_id: uuid.UUID, request: Request, session: SessionDep, caller: AdminDep,
+                    clock: ClockDep) -> dict:
+    endpoint = _endpoint(session, request, caller, endpoint_id)
     gone = endpoints_service.read(endpoint, now=clock.now())
     endpoints_service.delete_endpoint(session, endpoint=endpoint)
     session.commit()
@@ -71,8 +79,9 @@ def delete_endpoint(endpoint_id: uuid.UUID, session: SessionDep, caller: AdminDe
 
 @router.post("/endpoints/{endpoint_id}/rotate-secret", name="rotate_notification_endpoint_secret",
              response_model=Envelope[EndpointWithSecret])
-def rotate_secret(endpoint_id: uuid.UUID, session: SessionDep, caller: AdminDep, clock: ClockDep) -> dict:
-    endpoint = endpoints_service.get_endpoint_or_404(session, org_id=caller.org_id, endpoint_id=endpoint_id)
+def rotate_secret(endpoint_id: uuid.UUID, request: Request, session: SessionDep, caller: AdminDep,
+                  clock: ClockDep) -> dict:
+    endpoint = _endpoint(session, request, caller, endpoint_id)
     endpoints_service.rotate_secret(session, endpoint=endpoint, now=clock.now())
     session.commit()
     return ok(endpoints_service.read_with_secret(endpoint, now=clock.now()))
@@ -82,10 +91,9 @@ def rotate_secret(endpoint_id: uuid.UUID, session: SessionDep, caller: AdminDep,
 def test_endpoint(endpoint_id: uuid.UUID, request: Request, session: SessionDep, caller: AdminDep,
                   clock: ClockDep, settings: SettingsDep) -> dict:
     """Queue a `webhook.test` for this endpoint only and attempt it at once (it retries like any message)."""
-    endpoint = endpoints_service.get_endpoint_or_404(session, org_id=caller.org_id, endpoint_id=endpoint_id)
+    endpoint = _endpoint(session, request, caller, endpoint_id)
     if not endpoint.enabled:
         raise ApiError(409, "NOTIFICATION_ENDPOINT_DISABLED", "enable the endpoint before testing it")
-    request.state.org_id = endpoint.org_id
     rows = outbox.enqueue(session, org_id=endpoint.org_id, event_type="webhook.test", now=clock.now(),
                           settings=settings, request_id=caller.request_id, endpoint_id=endpoint.id,
                           data={"endpoint_id": str(endpoint.id), "message": "driftwarden test notification"})
@@ -129,10 +137,11 @@ def dead_letter_summary(session: SessionDep, caller: AdminDep, clock: ClockDep,
 
 
 @router.post("/outbox/{outbox_id}/retry", name="retry_notification_outbox", response_model=Envelope[OutboxRead])
-def retry_outbox(outbox_id: uuid.UUID, session: SessionDep, caller: AdminDep, clock: ClockDep,
+def retry_outbox(outbox_id: uuid.UUID, request: Request, session: SessionDep, caller: AdminDep, clock: ClockDep,
                  _key: IdempotencyKeyRequired) -> dict:
     row = outbox_service.retry_outbox(session, org_id=caller.org_id, outbox_id=outbox_id, now=clock.now())
     session.commit()
+    request.state.org_id = row.org_id
     return ok(outbox_service.read(row))
 
 
