@@ -164,9 +164,10 @@ def record(session: Session, jobs: Sequence[Job], settlements: Sequence[outbox.S
 
 
 def to_result(job: Job, s: outbox.Settlement) -> DeliveryResult:
-    return DeliveryResult(job.outbox_id, job.message_id, s.status == "sent", s.status_code, s.error_code and (
-        f"{s.error_code}: {s.error}" if s.error else s.error_code), job.attempt_count, job.destination,
-        job.endpoint_id, s.status, s.next_attempt_at)
+    """What the caller of deliver_now sees; `error` reads "<CODE>: <text>"."""
+    error = f"{s.error_code}: {s.error}" if s.error_code and s.error else s.error_code
+    return DeliveryResult(job.outbox_id, job.message_id, s.status == "sent", s.status_code, error,
+                          job.attempt_count, job.destination, job.endpoint_id, s.status, s.next_attempt_at)
 
 
 def send_all(jobs: Sequence[Job], *, client: httpx.Client, settings: Settings, clock: Clock,
