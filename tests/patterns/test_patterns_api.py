@@ -57,6 +57,9 @@ def test_org_isolation_and_roles(client: TestClient, admin, member, world, engin
     assert client.get(f"{API}/patterns/{pattern['id']}", headers=stranger.headers).status_code == 404
     assert _patch(client, stranger, pattern["id"], status="diagnosed").status_code == 404
     viewer = make_tenant(engine, role="viewer", org_id=admin.org_id)
+    assert client.get(f"{API}/patterns/{pattern['id']}", headers=viewer.headers).status_code == 200
+    assert client.post(f"{API}/patterns", headers=viewer.headers, json={"title": "t", "primary_tag": "t"}
+                       ).status_code == 403
     denied = _patch(client, viewer, pattern["id"], status="diagnosed")
     assert denied.status_code == 403 and denied.json()["error"]["details"]["required_role"] == "member"
     other_agent = client.post(f"{API}/agents/{world.agent('x')}/patterns", headers=stranger.headers,

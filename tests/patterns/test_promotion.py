@@ -7,10 +7,11 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from driftwarden.api.models import ApiAuditLog
 from driftwarden.db.engine import make_session_factory
+from driftwarden.db.models import metadata
 from driftwarden.notifications.models import NotificationOutbox
 from driftwarden.patterns.models import IssuePattern
 from driftwarden.patterns.promotion import dedupe_key
@@ -114,8 +115,9 @@ def test_dry_run_writes_nothing(client: TestClient, member, world, drifted, engi
             rows = session.execute(select(IssuePattern.id, IssuePattern.status, IssuePattern.occurrence_count,
                                           IssuePattern.updated_at, IssuePattern.last_seen_at,
                                           IssuePattern.status_history).order_by(IssuePattern.id)).all()
-            outbox = session.execute(select(NotificationOutbox.id)).all()
-            return [tuple(r) for r in rows], len(outbox)
+            counts = {table.name: session.scalar(select(func.count()).select_from(table))
+                      for table in metadata.sorted_tables if table.name != "api_audit_logs"}
+            return [tuple(r) for r in rows], counts
 
     before, audited = snapshot(), world.count(ApiAuditLog)
     clock.advance(hours=1)
