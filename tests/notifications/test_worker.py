@@ -131,6 +131,20 @@ def test_periodic_jobs_run_between_rounds_and_cannot_stop_the_drain(settings, cl
     assert not thread.is_alive() and min(b - a for a, b in zip(ticks, ticks[1:])) >= 0.045
 
 
+def test_stop_releases_what_outlives_the_grace_period(settings, clock, receiver, admin, session_factory) -> None:
+    receiver.responses.append((200, {}, 2.0))
+    [outbox_id] = enqueue(session_factory, settings, clock, admin.org_id)
+    worker = Worker(session_factory, settings, clock, WorkerConfig(poll_interval=0.02, shutdown_grace=0.1))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    assert wait_for(lambda: len(receiver.received) == 1, timeout=5)
+    worker.stop.set()
+    thread.join(timeout=5)
+    released = row(session_factory, outbox_id)
+    assert not thread.is_alive() and worker.stats.released == 1
+    assert released.status == "pending" and released.lease_expires_at is None and released.attempt_count == 1
+
+
 def _worker_process(settings, *args: str) -> subprocess.Popen:  # type: ignore[type-arg, no-untyped-def]
     env = {**os.environ, "DATABASE_URL": settings.database_url, "NOTIFY_WEBHOOK_URL": settings.notify_webhook_url,
            "NOTIFY_WEBHOOK_SECRET": SECRET, "NOTIFY_RETRY_SCHEDULE": "1,2,3", "NOTIFY_WEBHOOK_TIMEOUT_SECONDS": "10"}
