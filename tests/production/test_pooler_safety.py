@@ -52,7 +52,8 @@ def test_no_server_side_prepared_statements_are_kept(engine: Engine) -> None:
 
 def _connections(engine: Engine, app_name: str, pooled: bool) -> int:
     """Server connections of the app; behind a pooler, only those serving a transaction now."""
-    busy = " AND state <> 'idle'" if pooled else ""
+    # A pooler's server connection keeps the last client's application_name, this one's included.
+    busy = " AND state <> 'idle' AND pid <> pg_backend_pid()" if pooled else ""
     with engine.connect() as conn:
         return conn.scalar(text(f"SELECT count(*) FROM pg_stat_activity WHERE application_name = :n{busy}"),
                            {"n": app_name}) or 0
