@@ -1,8 +1,9 @@
 """The drift scan (SPEC §4.5): a handful of queries whatever the number of bindings.
 
-Versions repeat heavily, so SQL groups bindings by (current, bound) pair and counts them; each
-distinct pair is classified once in Python; then only the requested page of items is read,
-severity level by level, filtering rows by that level's pairs and ordering in SQL.
+Versions repeat heavily, so SQL groups bindings by (definition, bound version) and counts them;
+each distinct pair is classified once in Python against the definition's current version (read
+from the small definitions table); then only the requested page of items is read, severity level
+by level, filtering rows by that level's pairs and ordering in SQL.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from driftwarden.agents.models import Agent
 from driftwarden.contracts.drift import DRIFT_LEVELS, SEVERITY, classify
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 
-Pair = tuple[str | None, str | None]  # (current, bound)
+Pair = tuple[uuid.UUID, str | None]  # (definition id, bound version)
 
 
 @dataclass(frozen=True)
@@ -72,53 +73,60 @@ class DriftScan:
         return self.counts["invalid"]
 
 
-def _scope(query: Select, *, org_id: uuid.UUID, agent_id: uuid.UUID | None, definition_type: str | None,
-           enabled_only: bool) -> Select:
+def _scope(query: Select, *, org_id: uuid.UUID, agent_id: uuid.UUID | None,
+           definition_ids: list[uuid.UUID] | None, enabled_only: bool) -> Select:
     query = query.where(ContractBinding.org_id == org_id)
     if agent_id is not None:
         query = query.where(ContractBinding.agent_id == agent_id)
-    if definition_type is not None:
-        query = query.where(ContractDefinition.definition_type == definition_type)
+    if definition_ids is not None:
+        query = query.where(ContractBinding.definition_id.in_(definition_ids))
     if enabled_only:
         query = query.where(ContractBinding.enabled.is_(True))
     return query
 
 
-def _pairs_by_level(session: Session, scope: dict[str, Any]) -> tuple[dict[str, list[Pair]], dict[str, int]]:
-    """Group the scope by version pair in SQL; classify each distinct pair once."""
-    current, bound = ContractDefinition.contract_version, ContractBinding.definition_contract_version
-    query = (select(current, bound, func.count()).select_from(ContractBinding)
-             .join(ContractDefinition, ContractDefinition.id == ContractBinding.definition_id)
-             .group_by(current, bound))
+def _current_versions(session: Session, *, org_id: uuid.UUID, definition_type: str | None) -> dict[uuid.UUID, str]:
+    """Current version of every definition the org can bind (its own and the builtins): a small table."""
+    query = select(ContractDefinition.id, ContractDefinition.contract_version).where(
+        or_(ContractDefinition.org_id == org_id, ContractDefinition.org_id.is_(None)))
+    if definition_type is not None:
+        query = query.where(ContractDefinition.definition_type == definition_type)
+    return {row[0]: row[1] for row in session.execute(query)}
+
+
+def _pairs_by_level(session: Session, scope: dict[str, Any],
+                    currents: dict[uuid.UUID, str]) -> tuple[dict[str, list[Pair]], dict[str, int]]:
+    """Group the scope by (definition, bound version) in SQL; classify each distinct pair once."""
+    definition, bound = ContractBinding.definition_id, ContractBinding.definition_contract_version
+    query = select(definition, bound, func.count()).group_by(definition, bound)
     pairs: dict[str, list[Pair]] = defaultdict(list)
     counts = dict.fromkeys(DRIFT_LEVELS, 0)
-    for cur, bnd, n in session.execute(_scope(query, **scope)):
-        level = classify(bnd, cur).drift
-        pairs[level].append((cur, bnd))
+    for definition_id, bnd, n in session.execute(_scope(query, **scope)):
+        level = classify(bnd, currents.get(definition_id)).drift
+        pairs[level].append((definition_id, bnd))
         counts[level] += n
     return pairs, counts
 
 
 def _agent_count(session: Session, scope: dict[str, Any]) -> int:
-    query = (select(func.count(func.distinct(ContractBinding.agent_id))).select_from(ContractBinding)
-             .join(ContractDefinition, ContractDefinition.id == ContractBinding.definition_id))
-    return session.scalar(_scope(query, **scope)) or 0
+    """Agents with a binding in scope; DISTINCT in a subquery hashes where count(DISTINCT) would sort."""
+    distinct_agents = _scope(select(ContractBinding.agent_id), **scope).distinct().subquery()
+    return session.scalar(select(func.count()).select_from(distinct_agents)) or 0
 
 
-def _pair_filter(pairs: list[Pair]):  # type: ignore[no-untyped-def]
-    """SQL condition matching rows whose (current, bound) pair is one of `pairs`."""
-    by_current: dict[str | None, set[str | None]] = defaultdict(set)
-    for cur, bnd in pairs:
-        by_current[cur].add(bnd)
+def _pair_filter(pairs: list[Pair]) -> Any:
+    """SQL condition matching rows whose (definition, bound version) is one of `pairs`."""
+    by_definition: dict[uuid.UUID, set[str | None]] = defaultdict(set)
+    for definition_id, bnd in pairs:
+        by_definition[definition_id].add(bnd)
     bound = ContractBinding.definition_contract_version
     clauses = []
-    for cur, bounds in by_current.items():
+    for definition_id, bounds in by_definition.items():
         values = sorted(b for b in bounds if b is not None)
         matches = [bound.in_(values)] if values else []
         if None in bounds:
             matches.append(bound.is_(None))
-        current = ContractDefinition.contract_version
-        clauses.append(and_(current.is_(None) if cur is None else current == cur, or_(*matches)))
+        clauses.append(and_(ContractBinding.definition_id == definition_id, or_(*matches)))
     return or_(*clauses) if clauses else false()
 
 
@@ -157,9 +165,10 @@ def scan_drift(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | Non
                definition_type: str | None = None, min_drift: str = "warning", include_healthy: bool = False,
                enabled_only: bool = False, limit: int | None = 200, offset: int = 0) -> DriftScan:
     """Scan every binding in scope; `limit=None` returns all matching items."""
-    scope = {"org_id": org_id, "agent_id": agent_id, "definition_type": definition_type,
-             "enabled_only": enabled_only}
-    pairs, counts = _pairs_by_level(session, scope)
+    currents = _current_versions(session, org_id=org_id, definition_type=definition_type)
+    scope = {"org_id": org_id, "agent_id": agent_id, "enabled_only": enabled_only,
+             "definition_ids": None if definition_type is None else list(currents)}
+    pairs, counts = _pairs_by_level(session, scope, currents)
     levels = included_levels(min_drift, include_healthy)
     scan = DriftScan(checked_agent_count=_agent_count(session, scope), checked_binding_count=sum(counts.values()),
                      counts=counts, total_count=sum(counts[lvl] for lvl in levels))
