@@ -92,7 +92,8 @@ def update_definition(definition_id: uuid.UUID, body: DefinitionUpdate, request:
 
 
 @router.post(BINDINGS, name="upsert_agent_binding", status_code=201, tags=["bindings"],
-             response_model=Envelope[BindingRead], responses={200: {"description": "An existing binding was updated"}})
+             response_model=Envelope[BindingRead],
+             responses={200: {"model": Envelope[BindingRead], "description": "An existing binding was updated"}})
 def upsert_binding(agent_id: uuid.UUID, body: BindingCreate, request: Request, response: Response,
                    session: SessionDep, caller: MemberDep, clock: ClockDep) -> dict:
     org_id = resolve_org_id(session, request, caller, body.org_id)
