@@ -70,3 +70,7 @@ def test_bad_configuration_names_the_variable(monkeypatch) -> None:
     monkeypatch.setenv("NOTIFY_WEBHOOK_FORMAT", "xml")
     result = runner.invoke(app, ["db", "current"])
     assert result.exit_code == 2 and "NOTIFY_WEBHOOK_FORMAT" in result.output
+    monkeypatch.delenv("NOTIFY_WEBHOOK_FORMAT")
+    monkeypatch.setenv("NOTIFY_WEBHOOK_EVENTS", "contract_drift.nonsense")
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 2 and "NOTIFY_WEBHOOK_EVENTS" in result.output

@@ -20,13 +20,20 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
-def load_settings() -> Settings:
+def load_settings(*, check_destinations: bool = False) -> Settings:
     """Settings, or a clear message naming the bad variable and exit 2."""
+    from driftwarden.notifications.worker import check_destination_settings
+
     try:
-        return Settings()
+        settings = Settings()
     except Exception as exc:  # pydantic ValidationError names the variable
         typer.echo(f"driftwarden: invalid configuration: {exc}", err=True)
         raise typer.Exit(2) from exc
+    problems = check_destination_settings(settings) if check_destinations else []
+    if problems:
+        typer.echo("driftwarden: invalid configuration: " + "; ".join(problems), err=True)
+        raise typer.Exit(2)
+    return settings
 
 
 def ensure_schema(settings: Settings) -> None:
@@ -68,7 +75,7 @@ def serve(host: str = "127.0.0.1", port: int = 8001,
     """Serve the API with uvicorn. SQLite is migrated on start; Postgres must already be current."""
     import uvicorn
 
-    settings = load_settings()
+    settings = load_settings(check_destinations=True)
     ensure_schema(settings)
     uvicorn.run("driftwarden.api.asgi:app", host=host, port=port, workers=workers,
                 timeout_graceful_shutdown=graceful_seconds, log_level=settings.log_level.lower())
