@@ -100,6 +100,15 @@ def test_invalid_import_names_every_path_and_writes_nothing(client: TestClient, 
     assert data(client.get(f"{API}/contracts/definitions", headers=admin.headers))["total_count"] == 0
 
 
+def test_document_size_is_bounded(client: TestClient, admin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from driftwarden.contracts import schemas
+
+    monkeypatch.setattr(schemas, "MAX_IMPORT_BINDINGS", 2)
+    too_big = error(client.post(URL, headers=admin.headers, json=_doc()), 422, "VALIDATION_ERROR")
+    assert "split the import" in too_big["details"][0]["msg"]
+    assert data(client.get(f"{API}/agents", headers=admin.headers))["total_count"] == 0
+
+
 def test_dry_run_roles_and_isolation(client: TestClient, admin: Any, engine: Any, global_admin: Any) -> None:
     dry = data(client.post(URL, headers=admin.headers, json=_doc(), params={"dry_run": "true"}))
     assert dry["dry_run"] is True and _tallies(dry) == ((2, 0, 0), (2, 0, 0), (3, 0, 0))

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from driftwarden.agents.schemas import AgentStatus
 from driftwarden.contracts.drift import is_valid_version
@@ -14,6 +14,7 @@ from driftwarden.contracts.drift import is_valid_version
 DefinitionType = Literal["gate", "evaluator", "run_type"]
 Drift = Literal["none", "warning", "breaking", "invalid"]
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+MAX_IMPORT_BINDINGS = 200_000
 VERSION_FIELD = Field(min_length=1, max_length=256, description="SemVer 2.0.0, e.g. 1.4.2")
 
 
@@ -220,6 +221,14 @@ class ImportDocument(BaseModel):
     org_id: uuid.UUID | None = None
     definitions: list[ImportDefinition] = Field(default_factory=list, max_length=10_000)
     agents: list[ImportAgent] = Field(default_factory=list, max_length=20_000)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "ImportDocument":
+        """One transaction holds the whole document, so its size is bounded; split larger fleets."""
+        total = sum(len(agent.bindings) for agent in self.agents)
+        if total > MAX_IMPORT_BINDINGS:
+            raise ValueError(f"{total} bindings in one document; at most {MAX_IMPORT_BINDINGS}, split the import")
+        return self
 
 
 class ImportTally(BaseModel):
