@@ -1,7 +1,8 @@
 """Bulk import: upsert definitions, agents and bindings from one document, set-based, all or nothing.
 
-Everything is checked before anything is written; writes are bulk INSERTs and bulk UPDATEs by
-primary key, and existing rows are read in chunks, so 100 000 bindings take a few dozen statements.
+Everything is checked before anything is written. Existing rows are read in chunks, new rows are
+bulk-loaded (COPY on Postgres, one executemany on SQLite) and changed rows are bulk UPDATEs by
+primary key, so the statement count does not grow with the number of rows.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.schemas import ImportAgent, ImportBinding, ImportDefinition, ImportDocument
 from driftwarden.contracts.service import visible_to
 
-CHUNK = 1000  # ids per IN list, rows per INSERT: far below SQLite's and Postgres's bind-parameter limits
+CHUNK = 1000  # ids per IN list / rows per UPDATE batch: far below SQLite's and Postgres's parameter limits
 DefKey = tuple[str, str]
 AGENT_FIELDS = ("name", "description", "agent_type", "status", "model", "metadata")
 DEFINITION_FIELDS = ("name", "description", "contract_version", "default_config", "is_active")
