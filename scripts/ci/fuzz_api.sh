@@ -14,6 +14,7 @@ cd "$(dirname "$0")/../.."
 work="$(mktemp -d -t driftwarden-fuzz.XXXXXX)"
 report_dir="${FUZZ_REPORT_DIR:-$work}"
 mkdir -p "$report_dir"
+report_dir="$(cd "$report_dir" && pwd)"
 export DATABASE_URL="${FUZZ_DATABASE_URL:-sqlite:///${work}/fuzz.db}"
 unset SUPABASE_DB_URL
 port="${FUZZ_PORT:-$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
@@ -54,12 +55,14 @@ done
 # schemas, envelopes everywhere); set FUZZ_EXCLUDE_CHECKS=positive_data_acceptance to include them.
 # Added check: driftwarden_envelope (scripts/ci/fuzz_hooks.py) - the envelope on every response.
 status=0
-PYTHONPATH="$PWD:$PWD/scripts/ci" SCHEMATHESIS_HOOKS=fuzz_hooks .venv/bin/schemathesis --no-color run "http://127.0.0.1:${port}/openapi.json" \
+repo="$PWD"
+# Run from the temp dir: schemathesis keeps a cache (.schemathesis/) in its working directory.
+(cd "$work" && PYTHONPATH="$repo:$repo/scripts/ci" SCHEMATHESIS_HOOKS=fuzz_hooks "$repo/.venv/bin/schemathesis" --no-color run "http://127.0.0.1:${port}/openapi.json" \
   --checks all --exclude-checks "${FUZZ_EXCLUDE_CHECKS:-positive_data_acceptance,allow_header_conformance,unsupported_method}" \
   -H "Authorization: Bearer ${api_key}" \
   --max-examples "${FUZZ_MAX_EXAMPLES:-30}" --seed "${FUZZ_SEED:-20261125}" \
   --request-timeout 20 --workers 2 --generation-database none \
-  --report junit --report-junit-path "$report_dir/schemathesis-junit.xml" || status=$?
+  --report junit --report-junit-path "$report_dir/schemathesis-junit.xml") || status=$?
 if grep -q "Traceback" "$report_dir/serve.log"; then
   echo "fuzz_api.sh: the server logged tracebacks:" >&2
   grep -B2 -A30 "Traceback" "$report_dir/serve.log" | head -200 >&2
