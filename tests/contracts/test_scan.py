@@ -106,3 +106,24 @@ def test_query_count_does_not_grow_with_bindings(seeder: Seeder, session_factory
     assert len(scan.items) == 40 and scan.counts == {"none": 10, "warning": 10, "breaking": 10, "invalid": 10}
     # definitions, grouped counts, agent count, then one page query per severity level returned
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) <= 3 + 4
+
+
+def test_many_distinct_versions_take_the_streamed_path(seeder: Seeder, session_factory: Any,
+                                                       monkeypatch: Any) -> None:
+    """Build metadata per binding makes every pair distinct: the page is picked from the ordered stream."""
+    from driftwarden.contracts import scan as scan_module
+
+    _world(seeder)
+    gate = seeder.definition("unique", "3.0.0")
+    for n in range(12):
+        seeder.bind(seeder.agent(f"u{n:02d}"), gate, f"{2 + n % 2}.0.0+sha.{n:04x}")
+    pages = [(limit, offset, healthy) for limit in (1, 4, None) for offset in (0, 3, 9) for healthy in (False, True)]
+    with session_factory() as session:
+        in_sql = [_keys(scan_drift(session, org_id=seeder.org_id, limit=lim, offset=off, include_healthy=h))
+                  for lim, off, h in pages]
+        monkeypatch.setattr(scan_module, "MAX_PAIRS_IN_SQL", 0)
+        streamed = [_keys(scan_drift(session, org_id=seeder.org_id, limit=lim, offset=off, include_healthy=h))
+                    for lim, off, h in pages]
+    assert streamed == in_sql
+    assert in_sql[pages.index((None, 0, True))].count(("breaking", "u00", "unique")) == 1
+    assert sum(len(p) for p in in_sql) > 50

@@ -21,6 +21,13 @@ from driftwarden.contracts.drift import DRIFT_LEVELS, SEVERITY, classify
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 
 Pair = tuple[uuid.UUID, str | None]  # (definition id, bound version)
+# Beyond this many distinct pairs in one level, an IN list would be huge: pick the page from a stream.
+MAX_PAIRS_IN_SQL = 1000
+ITEM_COLUMNS = (ContractBinding.id, ContractBinding.agent_id, Agent.name, ContractBinding.definition_id,
+                ContractDefinition.definition_type, ContractDefinition.key,
+                ContractBinding.definition_contract_version, ContractDefinition.contract_version,
+                ContractBinding.enabled)
+ITEM_ORDER = (Agent.name, ContractDefinition.key, ContractBinding.id)
 
 
 @dataclass(frozen=True)
@@ -130,21 +137,47 @@ def _pair_filter(pairs: list[Pair]) -> Any:
     return or_(*clauses) if clauses else false()
 
 
+def _joined(*columns: Any) -> Select:
+    return (select(*columns).select_from(ContractBinding)
+            .join(ContractDefinition, ContractDefinition.id == ContractBinding.definition_id)
+            .join(Agent, Agent.id == ContractBinding.agent_id))
+
+
 def _item_rows(session: Session, scope: dict[str, Any], pairs: list[Pair], *, limit: int | None,
                offset: int) -> list[Any]:
-    query = (select(ContractBinding.id, ContractBinding.agent_id, Agent.name, ContractBinding.definition_id,
-                    ContractDefinition.definition_type, ContractDefinition.key,
-                    ContractBinding.definition_contract_version, ContractDefinition.contract_version,
-                    ContractBinding.enabled)
-             .select_from(ContractBinding)
-             .join(ContractDefinition, ContractDefinition.id == ContractBinding.definition_id)
-             .join(Agent, Agent.id == ContractBinding.agent_id)
-             .where(_pair_filter(pairs))
-             .order_by(Agent.name, ContractDefinition.key, ContractBinding.id)
-             .offset(offset))
+    """The level's rows in page order: filtered by its pairs in SQL, or picked from a stream when too many."""
+    if len(pairs) > MAX_PAIRS_IN_SQL:
+        return _item_rows_streamed(session, scope, set(pairs), limit=limit, offset=offset)
+    query = _joined(*ITEM_COLUMNS).where(_pair_filter(pairs)).order_by(*ITEM_ORDER).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     return list(session.execute(_scope(query, **scope)))
+
+
+def _item_rows_streamed(session: Session, scope: dict[str, Any], pairs: set[Pair], *, limit: int | None,
+                        offset: int) -> list[Any]:
+    """For levels with many distinct versions (say build metadata per binding): walk the ordered ids."""
+    stream = _scope(_joined(ContractBinding.id, ContractBinding.definition_id,
+                            ContractBinding.definition_contract_version).order_by(*ITEM_ORDER), **scope)
+    ids: list[uuid.UUID] = []
+    result = session.execute(stream, execution_options={"yield_per": 5000})
+    try:
+        for binding_id, definition_id, bound in result:
+            if (definition_id, bound) not in pairs:
+                continue
+            if offset:
+                offset -= 1
+                continue
+            ids.append(binding_id)
+            if limit is not None and len(ids) >= limit:
+                break
+    finally:
+        result.close()
+    rows: dict[uuid.UUID, Any] = {}
+    for start in range(0, len(ids), 1000):
+        query = _joined(*ITEM_COLUMNS).where(ContractBinding.id.in_(ids[start:start + 1000]))
+        rows.update((row[0], row) for row in session.execute(query))
+    return [rows[binding_id] for binding_id in ids]
 
 
 def _to_item(row: Any) -> DriftItem:
