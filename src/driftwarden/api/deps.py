@@ -51,15 +51,18 @@ class Caller:
 
 def get_caller(request: Request, session: SessionDep, clock: ClockDep,
                authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Caller:
-    token = keys.bearer_token(authorization)
-    key = keys.find_active_key(session, token=token, now=clock.now()) if token else None
+    key: keys.KeyIdentity | None = getattr(request.state, "authenticated_key", None)
+    if key is None:
+        token = keys.bearer_token(authorization)
+        row = keys.find_active_key(session, token=token, now=clock.now()) if token else None
+        key = keys.KeyIdentity.of(row) if row else None
     if key is None:
         raise ApiError(401, "UNAUTHORIZED", "a valid API key is required (Authorization: Bearer <key>)",
                        headers={"WWW-Authenticate": "Bearer"})
-    request.state.api_key_id = key.id
+    request.state.api_key_id = key.api_key_id
     if key.org_id is not None:
         request.state.org_id = key.org_id
-    return Caller(api_key_id=key.id, org_id=key.org_id, role=key.role, request_id=request.state.request_id)
+    return Caller(api_key_id=key.api_key_id, org_id=key.org_id, role=key.role, request_id=request.state.request_id)
 
 
 def require_role(role: str):  # type: ignore[no-untyped-def]

@@ -84,12 +84,13 @@ class IdempotencyMiddleware:
         if owner is None:  # unauthenticated: let the route answer 401, store nothing
             await self.app(scope, receive, send)
             return
-        api_key_id, org_id = owner
+        api_key_id = owner.api_key_id
         body = await _read_body(receive)
         state = scope.setdefault("state", {})
-        state.update(idempotency_key=key, api_key_id=api_key_id)
-        if org_id is not None:
-            state["org_id"] = org_id
+        # get_caller reuses this instead of looking the key up a second time.
+        state.update(idempotency_key=key, api_key_id=api_key_id, authenticated_key=owner)
+        if owner.org_id is not None:
+            state["org_id"] = owner.org_id
         fingerprint = request_fingerprint(scope["method"], scope["path"], scope.get("query_string", b""), body)
         claim = await run_in_threadpool(_claim, scope, api_key_id, key, fingerprint)
         if claim.response is not None:
@@ -150,15 +151,15 @@ def _state(scope: Scope) -> Any:
     return scope["app"].state
 
 
-def _key_owner(scope: Scope) -> tuple[uuid.UUID, uuid.UUID | None] | None:
-    """The calling API key's id and org, or None when the caller is not authenticated."""
+def _key_owner(scope: Scope) -> keys.KeyIdentity | None:
+    """The calling API key, or None when the caller is not authenticated."""
     token = keys.bearer_token(header(scope, b"authorization"))
     if token is None:
         return None
     app_state = _state(scope)
     with app_state.session_factory() as session:
         key = keys.find_active_key(session, token=token, now=app_state.clock.now())
-        return (key.id, key.org_id) if key else None
+        return keys.KeyIdentity.of(key) if key else None
 
 
 def _claim(scope: Scope, api_key_id: uuid.UUID, key: str, fingerprint: str) -> Claim:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -14,6 +16,19 @@ from driftwarden.auth.models import ApiKey
 KEY_PREFIX = "dwk_"
 ROLES = ("viewer", "member", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+
+@dataclass(frozen=True)
+class KeyIdentity:
+    """What a request needs to know about the key that authenticated it."""
+
+    api_key_id: uuid.UUID
+    org_id: uuid.UUID | None
+    role: str
+
+    @classmethod
+    def of(cls, key: ApiKey) -> "KeyIdentity":
+        return cls(api_key_id=key.id, org_id=key.org_id, role=key.role)
 
 
 def generate_key() -> str:
