@@ -89,3 +89,14 @@ def test_apply_rules(client: TestClient, admin: Any, engine: Any) -> None:
     assert data(client.post(PREVIEW, headers=viewer.headers, json={"definition_id": gate["id"],
                                                                     "target_contract_version": "2.0.0"}))["status"] == "safe"
     assert data(client.get(f"{API}/contracts/definitions/{gate['id']}", headers=admin.headers))["contract_version"] == "1.0.0"
+
+
+def test_preview_with_many_distinct_versions(client: TestClient, admin: Any, monkeypatch: Any) -> None:
+    from driftwarden.contracts import upgrades
+
+    gate = _fleet(client, admin)
+    body = {"definition_id": gate["id"], "target_contract_version": "1.5.0", "max_items": 3}
+    in_sql = data(client.post(PREVIEW, headers=admin.headers, json=body))
+    monkeypatch.setattr(upgrades, "MAX_PAIRS_IN_SQL", 0)
+    streamed = data(client.post(PREVIEW, headers=admin.headers, json=body))
+    assert streamed == in_sql and [i["agent_name"] for i in streamed["items"]] == ["d", "e", "a"]

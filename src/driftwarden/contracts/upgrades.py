@@ -18,6 +18,7 @@ from driftwarden.agents.models import Agent
 from driftwarden.contracts import service
 from driftwarden.contracts.drift import DRIFT_LEVELS, classify
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
+from driftwarden.contracts.scan import MAX_PAIRS_IN_SQL
 from driftwarden.contracts.schemas import ApplyUpgradeRequest, UpgradePreviewRequest
 
 
@@ -39,18 +40,36 @@ def _bounds_by_level(session: Session, where: tuple, target: str) -> tuple[dict[
     return bounds, counts
 
 
+def _level_rows(session: Session, where: tuple, bounds: list[str | None], *, level: str, target: str,
+                wanted: int) -> list[Any]:
+    """Up to `wanted` rows of one level in page order; an IN list unless the level has too many versions."""
+    query = (select(ContractBinding.id, ContractBinding.agent_id, Agent.name, ContractBinding.enabled,
+                    ContractBinding.definition_contract_version)
+             .join(Agent, Agent.id == ContractBinding.agent_id).where(*where)
+             .order_by(Agent.name, ContractBinding.id))
+    if len(bounds) <= MAX_PAIRS_IN_SQL:
+        query = query.where(_bound_filter(bounds)).limit(wanted)
+    rows: list[Any] = []
+    result = session.execute(query, execution_options={"yield_per": 5000})
+    try:
+        for row in result:
+            if classify(row[4], target).drift == level:
+                rows.append(row)
+                if len(rows) >= wanted:
+                    break
+    finally:
+        result.close()
+    return rows
+
+
 def _items(session: Session, where: tuple, bounds: dict[str, list], counts: dict[str, int], *,
            definition: ContractDefinition, target: str, max_items: int) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for level in reversed(DRIFT_LEVELS):
         if len(items) >= max_items or not counts[level]:
             continue
-        query = (select(ContractBinding.id, ContractBinding.agent_id, Agent.name, ContractBinding.enabled,
-                        ContractBinding.definition_contract_version)
-                 .join(Agent, Agent.id == ContractBinding.agent_id)
-                 .where(*where, _bound_filter(bounds[level]))
-                 .order_by(Agent.name, ContractBinding.id).limit(max_items - len(items)))
-        for binding_id, agent_id, agent_name, enabled, bound in session.execute(query):
+        rows = _level_rows(session, where, bounds[level], level=level, target=target, wanted=max_items - len(items))
+        for binding_id, agent_id, agent_name, enabled, bound in rows:
             result = classify(bound, target)
             items.append({"binding_id": binding_id, "agent_id": agent_id, "agent_name": agent_name,
                           "enabled": enabled, "bound_contract_version": bound,
