@@ -172,9 +172,25 @@ async def client_loop(client: httpx.AsyncClient, stats: Stats, org_id: str, agen
                               headers={"Idempotency-Key": uuid.uuid4().hex})
 
 
-def sample_connections(db: Database, stop: threading.Event, peak: list[int]) -> None:
+def pooler_clients(port: int, database: str) -> tuple[int, int]:
+    """(client connections into PgBouncer, of which waiting for a server) for one database."""
+    out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "pgbouncer",
+                          "-A", "-F", "|", "-c", "SHOW POOLS"], capture_output=True, text=True, check=True).stdout
+    header, *rows = out.strip().splitlines()
+    names = header.split("|")
+    for row in rows:
+        values = dict(zip(names, row.split("|")))
+        if values.get("database") == database:
+            return int(values["cl_active"]) + int(values["cl_waiting"]), int(values["cl_waiting"])
+    return 0, 0
+
+
+def sample_connections(db: Database, bouncer_port: int, stop: threading.Event, peak: list[int]) -> None:
+    """peak = [server connections, clients into the pooler, clients waiting for a server]."""
     while not stop.is_set():
-        peak[0] = max(peak[0], db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", db.name) - 1)
+        servers = db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", db.name) - 1
+        clients, waiting = pooler_clients(bouncer_port, db.name)
+        peak[:] = [max(peak[0], servers), max(peak[1], clients), max(peak[2], waiting)]
         stop.wait(0.2)
 
 
@@ -197,7 +213,7 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) >= 2 else float("nan")
 
 
-def report(stats: Stats, elapsed: float, db: Database, peak: int, workers: int, clients: int) -> int:
+def report(stats: Stats, elapsed: float, db: Database, peak: list[int], workers: int, clients: int) -> int:
     every = [v for values in stats.latency.values() for v in values]
     print(f"\n{clients} clients, {workers} workers, {elapsed:.1f} s, PgBouncer transaction mode")
     print(f"throughput: {len(every) / elapsed:.1f} req/s ({len(every)} responses)")
@@ -211,8 +227,8 @@ def report(stats: Stats, elapsed: float, db: Database, peak: int, workers: int, 
     lost = len(stats.created) - db.scalar("SELECT count(*) FROM agents WHERE name = ANY(%s)", list(stats.created))
     print(f"5xx: {server_errors}  transport errors: {transport}  writes acknowledged: {len(stats.created)}  "
           f"rows stored: {stored}  lost writes: {lost}  unknown-outcome writes: {stats.unknown_writes}")
-    print(f"peak server connections to the database (via PgBouncer): {peak}; "
-          f"client pool bound {workers} x (5 + 5) = {workers * 10}")
+    print(f"peak connections: {peak[1]} from the workers into PgBouncer (bound {workers} x (5 + 5) = "
+          f"{workers * 10}), {peak[2]} of them waiting; {peak[0]} from PgBouncer to PostgreSQL (pool 20)")
     return 1 if server_errors or lost or transport else 0
 
 
@@ -228,13 +244,14 @@ def main() -> int:
         with PgBouncer() as bouncer:
             pooled = f"postgresql://postgres@127.0.0.1:{bouncer.port}/{db.name}"
             with Server(pooled, args.workers) as server:
-                stop, peak = threading.Event(), [0]
-                sampler = threading.Thread(target=sample_connections, args=(db, stop, peak), daemon=True)
+                stop, peak = threading.Event(), [0, 0, 0]
+                sampler = threading.Thread(target=sample_connections, args=(db, bouncer.port, stop, peak),
+                                           daemon=True)
                 sampler.start()
                 stats, elapsed = asyncio.run(run_load(server, key, org_id, args.clients, args.seconds))
                 stop.set()
                 sampler.join()
-            return report(stats, elapsed, db, peak[0], args.workers, args.clients)
+            return report(stats, elapsed, db, peak, args.workers, args.clients)
     finally:
         db.drop()
 
