@@ -29,7 +29,9 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Closed when the route returns, before the response (and its audit row) goes out: an open
+# SQLite transaction would otherwise hold the write lock the audit insert needs.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 

@@ -146,9 +146,7 @@ def scan_drift(session: SessionDep, org_id: OrgQueryDep,
              response_model=Envelope[UpgradePreviewRead])
 def preview_upgrade(body: UpgradePreviewRequest, request: Request, session: SessionDep, caller: CallerDep) -> dict:
     org_id = resolve_org_id(session, request, caller, body.org_id)
-    result = upgrades.preview_upgrade(session, org_id=org_id, body=body)
-    session.rollback()  # read-only: end the transaction before the audit row is written (SQLite locks on BEGIN)
-    return ok(result)
+    return ok(upgrades.preview_upgrade(session, org_id=org_id, body=body))
 
 
 @router.post("/contracts/apply-upgrade", name="apply_contract_upgrade", tags=["upgrades"],
