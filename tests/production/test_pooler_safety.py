@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 import driftwarden
-from tests.production.serve import ServeProcess, slow
+from tests.production.serve import ServeProcess
 from tests.support import ON_POSTGRES, make_tenant
 
 SOURCE = Path(driftwarden.__file__).parent
@@ -61,12 +61,12 @@ def _connections(engine: Engine, app_name: str, pooled: bool) -> int:
 
 def _behind_pooler(engine: Engine) -> bool:
     with engine.connect() as conn:
-        return conn.scalar(text("SELECT inet_server_port()")) != engine.url.port
+        return conn.scalar(text("SELECT inet_server_port()")) != (engine.url.port or 5432)
 
 
 @pytest.mark.integration
 @pytest.mark.skipif(not ON_POSTGRES, reason="connection limits are a Postgres matter")
-@slow[0]
+@pytest.mark.slow
 def test_workers_share_a_bounded_number_of_connections(database_url: str, engine: Engine) -> None:
     workers, pool_size, overflow = 2, 2, 1
     app_name = f"dw_pool_{uuid.uuid4().hex[:8]}"
