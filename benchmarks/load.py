@@ -232,11 +232,22 @@ def report(stats: Stats, elapsed: float, db: Database, peak: list[int], workers:
     return 1 if server_errors or lost or transport else 0
 
 
+def ratios(one: Stats, one_elapsed: float, many: Stats, many_elapsed: float, clients: int) -> None:
+    """How the same server scales from one client to many."""
+    one_all = [v for values in one.latency.values() for v in values]
+    many_all = [v for values in many.latency.values() for v in values]
+    gain = (len(many_all) / many_elapsed) / (len(one_all) / one_elapsed)
+    print(f"one client alone: {len(one_all) / one_elapsed:.1f} req/s, p50 {pct(one_all, 50):.1f} ms; "
+          f"{clients} clients: {gain:.1f}x the throughput, p50 {pct(many_all, 50) / pct(one_all, 50):.1f}x "
+          f"the latency")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--baseline-seconds", type=float, default=5.0, help="one client first, for ratios")
     args = parser.parse_args()
     db = Database()
     org_id, key = db.create()
@@ -247,11 +258,15 @@ def main() -> int:
                 stop, peak = threading.Event(), [0, 0, 0]
                 sampler = threading.Thread(target=sample_connections, args=(db, bouncer.port, stop, peak),
                                            daemon=True)
+                one, one_elapsed = asyncio.run(run_load(server, key, org_id, 1, args.baseline_seconds))
                 sampler.start()
                 stats, elapsed = asyncio.run(run_load(server, key, org_id, args.clients, args.seconds))
                 stop.set()
                 sampler.join()
-            return report(stats, elapsed, db, peak, args.workers, args.clients)
+            stats.created |= one.created
+            status = report(stats, elapsed, db, peak, args.workers, args.clients)
+            ratios(one, one_elapsed, stats, elapsed, args.clients)
+            return status
     finally:
         db.drop()
 
