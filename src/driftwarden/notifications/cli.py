@@ -70,14 +70,16 @@ def worker(concurrency: int = typer.Option(8, min=1, max=256, help="deliveries i
            lease_seconds: Optional[float] = typer.Option(
                None, min=1, help="how long a claimed message stays ours (default: max(60, 2×timeout+10))"),
            shutdown_grace: Optional[float] = typer.Option(
-               None, min=0, help="on SIGTERM, how long in-flight attempts may finish (default: timeout+5)")) -> None:
-    """Drain the notification outbox with bounded concurrency; SIGTERM finishes or releases what it holds."""
+               None, min=0, help="on SIGTERM, how long in-flight attempts may finish (default: timeout+5)"),
+           schedule: bool = typer.Option(False, "--schedule",
+                                         help="also run every enabled org's drift schedule as each window opens")) -> None:
+    """Drain the outbox, watch the drift schedules; SIGTERM finishes or releases what it holds."""
     from driftwarden.cli import ensure_schema, load_settings
     from driftwarden.clock import SystemClock
     from driftwarden.db.engine import make_engine, make_session_factory
     from driftwarden.notifications import delivery
     from driftwarden.notifications.worker import (
-        PERIODIC_FACTORIES, Worker, WorkerConfig, check_destination_settings,
+        Worker, WorkerConfig, check_destination_settings, periodic_jobs,
     )
 
     settings = load_settings()
@@ -94,7 +96,7 @@ def worker(concurrency: int = typer.Option(8, min=1, max=256, help="deliveries i
                           if shutdown_grace is None else shutdown_grace)
     session_factory, clock = make_session_factory(engine), SystemClock()
     runner = Worker(session_factory, settings, clock, config,
-                    periodic=[factory(session_factory, settings, clock) for factory in PERIODIC_FACTORIES])
+                    periodic=periodic_jobs(session_factory, settings, clock, schedule=schedule))
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: runner.stop.set())
     stats = runner.run()

@@ -53,11 +53,21 @@ class Periodic:
 PeriodicFactory = Callable[[sessionmaker, Settings, Clock], Periodic]
 # Other domains add jobs here (from their cli.register); `driftwarden worker` builds one of each.
 PERIODIC_FACTORIES: list[PeriodicFactory] = []
+# Jobs only `driftwarden worker --schedule` runs (the built-in scheduler of SPEC §8.2).
+SCHEDULE_FACTORIES: list[PeriodicFactory] = []
 
 
-def register_periodic(factory: PeriodicFactory) -> None:
-    if factory not in PERIODIC_FACTORIES:
-        PERIODIC_FACTORIES.append(factory)
+def register_periodic(factory: PeriodicFactory, *, schedule_only: bool = False) -> None:
+    registry = SCHEDULE_FACTORIES if schedule_only else PERIODIC_FACTORIES
+    if factory not in registry:
+        registry.append(factory)
+
+
+def periodic_jobs(session_factory: sessionmaker, settings: Settings, clock: Clock, *,
+                  schedule: bool) -> list[Periodic]:
+    """One job from each registered factory; the schedule-only ones with `--schedule`."""
+    factories = PERIODIC_FACTORIES + (SCHEDULE_FACTORIES if schedule else [])
+    return [factory(session_factory, settings, clock) for factory in factories]
 
 
 def check_destination_settings(settings: Settings) -> list[str]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 
-from driftwarden.scheduler import client
+from driftwarden.notifications.worker import register_periodic
+from driftwarden.scheduler import autorun, client, watchdog
 
 
 def schedule_run() -> None:
@@ -57,6 +58,8 @@ def demo(db: Path | None = typer.Option(None, help="SQLite file to use; default:
 
 
 def register(app: typer.Typer) -> None:
-    """Add this domain's commands to `app`."""
+    """Add this domain's commands to `app`, and its jobs to `driftwarden worker`."""
     app.command("schedule-run")(schedule_run)
     app.command("demo")(demo)
+    register_periodic(watchdog.periodic)
+    register_periodic(autorun.periodic, schedule_only=True)

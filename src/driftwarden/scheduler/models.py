@@ -102,7 +102,13 @@ class ScheduleWatchState(Base):
 
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
     schedule_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # new | up | late | down: the status the watchdog last acted on (moved by conditional UPDATEs)
     last_status: Mapped[str] = mapped_column(String(16))
+    down_since: Mapped[datetime | None]
+    # the current outage's missed alert: queued | sent | failed | suppressed | skipped
+    missed_alert: Mapped[str | None] = mapped_column(String(16))
+    # cooldown of the missed alert (SPEC §5.4 rules, kept apart from the anomaly's cooldown)
+    alert_fingerprint: Mapped[str | None] = mapped_column(String(64))
     missed_notified_at: Mapped[datetime | None]
     recovered_notified_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]

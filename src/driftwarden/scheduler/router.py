@@ -1,4 +1,4 @@
-"""HTTP for the scheduler domain: policy, trigger, summary, anomaly notify, schedule run (SPEC §5)."""
+"""HTTP for the scheduler domain: policy, trigger, summary, anomaly notify, schedule run, status (SPEC §5, §8)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ from driftwarden.api.deps import AdminDep, Caller, ClockDep, SessionDep, Setting
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, ok
 from driftwarden.api.idempotency import IdempotencyKeyRequired
 from driftwarden.clock import Clock
-from driftwarden.scheduler import notify as notify_service
+from driftwarden.scheduler import autorun
 from driftwarden.scheduler import policy as policy_service
 from driftwarden.scheduler import summary as summary_service
-from driftwarden.scheduler import trigger as trigger_service
 from driftwarden.scheduler.schemas import (AlertDeliveryRead, NotifyCreate, NotifyRead, PolicyRead, PolicyUpdate,
-                                           ScheduleRunCreate, ScheduleRunRead, SummaryRead, TriggerCreate,
-                                           TriggerRead)
+                                           ScheduleRunCreate, ScheduleRunRead, ScheduleStatusList, SummaryRead,
+                                           TriggerCreate, TriggerRead)
 from driftwarden.settings import Settings
 
 router = APIRouter(prefix="/system/contracts", tags=["scheduler"], responses=ERROR_RESPONSES)
@@ -55,14 +54,10 @@ def update_drift_policy(body: PolicyUpdate, request: Request, session: SessionDe
 
 def _trigger(session: Session, request: Request, caller: Caller, *, org_id: uuid.UUID, body: TriggerCreate,
              settings: Settings, clock: Clock) -> TriggerRead:
-    """Run and commit one trigger (the commit ends the window claim's transaction)."""
-    policy = policy_service.effective_policy(session, org_id=org_id)
-    ctx = trigger_service.TriggerContext(now=clock.now(), settings=settings, request_id=caller.request_id,
-                                         idempotency_key=request.headers.get("idempotency-key"),
-                                         api_key_id=caller.api_key_id)
-    result = trigger_service.run_trigger(session, org_id=org_id, body=body, policy=policy, ctx=ctx)
-    session.commit()
-    return result
+    """Run and commit one trigger (the same path as the built-in scheduler's)."""
+    return autorun.run_trigger(session, org_id=org_id, body=body, settings=settings, clock=clock,
+                               request_id=caller.request_id, idempotency_key=request.headers.get("idempotency-key"),
+                               api_key_id=caller.api_key_id)
 
 
 @router.post("/drift/trigger", name="trigger_contract_drift", response_model=Envelope[TriggerRead])
@@ -77,26 +72,20 @@ def get_trigger_summary(request: Request, session: SessionDep, caller: AdminDep,
                         org_id: Annotated[uuid.UUID | None, Query()] = None, schedule_name: ScheduleQuery = None,
                         window_days: WindowDays = 30, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
     org = _org(session, request, caller, org_id)
-    return ok(summary_service.trigger_summary(session, org_id=org, schedule_name=schedule_name,
-                                              window_days=window_days, now=clock.now(), limit=limit))
+    now = clock.now()
+    result = summary_service.trigger_summary(session, org_id=org, schedule_name=schedule_name,
+                                             window_days=window_days, now=now, limit=limit)
+    policy = policy_service.effective_policy(session, org_id=org)
+    [result.schedule_status] = summary_service.schedule_statuses(session, org_id=org, policy=policy, now=now,
+                                                                 schedule_name=schedule_name or policy.schedule_name)
+    return ok(result)
 
 
 def _notify(session: Session, request: Request, *, org_id: uuid.UUID, body: NotifyCreate, settings: Settings,
             clock: Clock) -> NotifyRead:
-    """Plan and commit the outbox rows, deliver, record; sets the audit code."""
-    policy = policy_service.effective_policy(session, org_id=org_id)
-    request_id = request.state.request_id
-    plan = notify_service.plan_notify(session, org_id=org_id, schedule_name=body.schedule_name,
-                                      agent_id=body.agent_id, window_days=body.window_days, dry_run=body.dry_run,
-                                      force_notify=body.force_notify, policy=policy, now=clock.now(),
-                                      settings=settings, request_id=request_id)
-    if plan.outbox_ids:  # the messages must be committed before anyone delivers them
-        session.commit()
-    deliveries = notify_service.deliver(plan, session_factory=request.app.state.session_factory,
-                                        settings=settings, clock=clock)
-    result = notify_service.finish_notify(session, plan=plan, deliveries=deliveries, now=clock.now(),
-                                          request_id=request_id)
-    session.commit()
+    """Plan, commit, deliver, record (the built-in scheduler's path too); sets the audit code."""
+    result = autorun.run_notify(session, session_factory=request.app.state.session_factory, org_id=org_id,
+                                body=body, settings=settings, clock=clock, request_id=request.state.request_id)
     request.state.audit_code = f"CONTRACT_DRIFT_ANOMALY_NOTIFY_{result.outcome.upper()}"
     return result
 
@@ -123,12 +112,20 @@ def run_contract_drift_schedule(body: ScheduleRunCreate, request: Request, sessi
                                 settings: SettingsDep, clock: ClockDep, _key: IdempotencyKeyRequired) -> dict:
     """The one call a scheduler makes: §5.2 then §5.4 with the same dry_run and agent."""
     org = _org(session, request, caller, body.org_id, body.agent_id)
-    trigger_body = TriggerCreate(**body.model_dump(include=set(TriggerCreate.model_fields) - {"org_id"}))
-    trigger = _trigger(session, request, caller, org_id=org, body=trigger_body, settings=settings, clock=clock)
-    notify_body = NotifyCreate(schedule_name=trigger.schedule_name, agent_id=body.agent_id,
-                               window_days=body.summary_window_days, dry_run=body.dry_run,
-                               force_notify=body.force_notify)
-    notified = _notify(session, request, org_id=org, body=notify_body, settings=settings, clock=clock)
-    return ok(ScheduleRunRead(org_id=org, schedule_name=trigger.schedule_name,
-                              window_minutes=trigger.window_minutes, summary_window_days=body.summary_window_days,
-                              dry_run=body.dry_run, trigger=trigger, notify=notified))
+    result = autorun.schedule_run(session, session_factory=request.app.state.session_factory, org_id=org,
+                                  body=body, settings=settings, clock=clock, request_id=caller.request_id,
+                                  idempotency_key=request.headers.get("idempotency-key"),
+                                  api_key_id=caller.api_key_id)
+    request.state.audit_code = f"CONTRACT_DRIFT_ANOMALY_NOTIFY_{result.notify.outcome.upper()}"
+    return ok(result)
+
+
+@router.get("/drift/schedule-status", name="get_schedule_status", response_model=Envelope[ScheduleStatusList])
+def get_schedule_status(request: Request, session: SessionDep, caller: AdminDep, clock: ClockDep,
+                        org_id: Annotated[uuid.UUID | None, Query()] = None) -> dict:
+    """§8.1: every schedule of the org (the policy's, and each name with triggers): new, up, late or down."""
+    org = _org(session, request, caller, org_id)
+    policy = policy_service.effective_policy(session, org_id=org)
+    items = summary_service.schedule_statuses(session, org_id=org, policy=policy, now=clock.now())
+    return ok(ScheduleStatusList(org_id=org, policy_enabled=policy.enabled,
+                                 policy_schedule_name=policy.schedule_name, items=items, count=len(items)))

@@ -115,8 +115,38 @@ class SummaryCore(BaseModel):
     last_executed_at: datetime | None
 
 
+class ScheduleStatusRead(BaseModel):
+    """§8.1: whether a schedule still runs; `watched` when the watchdog alerts on it."""
+
+    schedule_name: str
+    status: Literal["new", "up", "late", "down"]
+    window_minutes: int
+    grace_minutes: float
+    last_executed_at: datetime | None
+    last_window_start: datetime | None
+    expected_by: datetime | None = Field(
+        description="When the next execution is due: `late` after it, `down` grace_minutes later; null while `new`.")
+    missed_windows: int | None = Field(description="Whole windows since the last execution; null while `new`.")
+    is_policy_schedule: bool
+    watched: bool = Field(description="The policy is enabled and this is its schedule: the watchdog alerts on it.")
+    watchdog_status: str | None = Field(description="What the watchdog last recorded (its alerting state).")
+    down_since: datetime | None
+    missed_notified_at: datetime | None
+    recovered_notified_at: datetime | None
+
+
+class ScheduleStatusList(BaseModel):
+    org_id: uuid.UUID
+    policy_enabled: bool
+    policy_schedule_name: str
+    items: list[ScheduleStatusRead]
+    count: int
+
+
 class SummaryRead(SummaryCore):
     items: list[TriggerItem] | None = None
+    schedule_status: ScheduleStatusRead | None = Field(
+        default=None, description="§8.1 status of the schedule named, or of the policy's schedule for `_all`.")
 
 
 class NotifyCreate(BaseModel):

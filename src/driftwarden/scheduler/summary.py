@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, and_, case, func, literal, select, union
 from sqlalchemy.orm import Session
 
 from driftwarden.db.base import UTCDateTime
+from driftwarden.scheduler import status as status_rules
 from driftwarden.scheduler.anomaly import ALL_SCHEDULES
-from driftwarden.scheduler.models import NotifyEvent, TriggerAlertState, TriggerRun
-from driftwarden.scheduler.schemas import AlertDeliveryRead, SummaryRead, TriggerItem
+from driftwarden.scheduler.models import NotifyEvent, ScheduleWatchState, TriggerAlertState, TriggerRun
+from driftwarden.scheduler.schemas import (AlertDeliveryRead, PolicyRead, ScheduleStatusRead, SummaryRead,
+                                           TriggerItem)
 
 TRIGGER_OUTCOMES = ("executed", "deduped", "failed", "policy_disabled", "promotion_disabled")
 NOTIFY_OUTCOMES = ("sent", "failed", "suppressed", "skipped", "dry_run")
@@ -74,3 +78,60 @@ def alert_delivery(session: Session, *, org_id: uuid.UUID, schedule_name: str | 
         last_notified_at=state.last_notified_at if state else None,
         alert_fingerprint=state.alert_fingerprint if state else None,
         **row)
+
+
+def newest_trigger_value(column, *, org_id, schedule_name, executed_only: bool):  # type: ignore[no-untyped-def]
+    """`column` of the schedule's newest real trigger (executed only, or any), as a correlated subquery.
+
+    Walks the (org_id, schedule_name, started_at) index backwards, so it stops at the newest match.
+    """
+    where = [TriggerRun.org_id == org_id, TriggerRun.schedule_name == schedule_name,
+             TriggerRun.dry_run.is_(False)]
+    if executed_only:
+        where.append(TriggerRun.outcome == "executed")
+    return select(column).where(*where).order_by(TriggerRun.started_at.desc()).limit(1).scalar_subquery()
+
+
+def schedule_statuses(session: Session, *, org_id: uuid.UUID, policy: PolicyRead, now: datetime,
+                      schedule_name: str | None = None) -> list[ScheduleStatusRead]:
+    """§8.1 for one schedule, or for the policy's plus every schedule name with triggers: one query."""
+    names = select(literal(schedule_name or policy.schedule_name, String(64)).label("name"))
+    if schedule_name is None:
+        names = union(select(TriggerRun.schedule_name.label("name")).where(TriggerRun.org_id == org_id), names)
+    name = names.subquery().c.name
+    newest = {"org_id": org_id, "schedule_name": name}
+    watch = ScheduleWatchState
+    query = (select(name, newest_trigger_value(TriggerRun.window_start, executed_only=True, **newest).label("ws"),
+                    newest_trigger_value(TriggerRun.started_at, executed_only=True, **newest).label("at"),
+                    newest_trigger_value(TriggerRun.window_minutes, executed_only=False, **newest).label("minutes"),
+                    watch.last_status, watch.down_since, watch.missed_notified_at, watch.recovered_notified_at)
+             .outerjoin(watch, and_(watch.org_id == org_id, watch.schedule_name == name)).order_by(name))
+    items = []
+    for row in session.execute(query):
+        is_policy = row.name == policy.schedule_name
+        minutes = policy.schedule_window_minutes if is_policy or row.minutes is None else row.minutes
+        computed = status_rules.schedule_status(window_minutes=minutes, last_window_start=_utc(row.ws), now=now,
+                                                last_executed_at=_utc(row.at))
+        items.append(status_read(row.name, computed, is_policy=is_policy, watched=is_policy and policy.enabled,
+                                 watch=row._asdict()))
+    return items
+
+
+def _utc(value: Any) -> datetime | None:
+    """Scalar subqueries lose the column type; SQLite then hands back naive UTC text or datetimes."""
+    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
+
+
+def status_read(name: str, computed: status_rules.ScheduleStatus, *, is_policy: bool, watched: bool,
+                watch: dict[str, Any]) -> ScheduleStatusRead:
+    return ScheduleStatusRead(
+        schedule_name=name, status=computed.status, window_minutes=computed.window_minutes,
+        grace_minutes=computed.grace_minutes, last_executed_at=computed.last_executed_at,
+        last_window_start=computed.last_window_start, expected_by=computed.expected_by,
+        missed_windows=computed.missed_windows, is_policy_schedule=is_policy, watched=watched,
+        watchdog_status=watch.get("last_status"), down_since=_utc(watch.get("down_since")),
+        missed_notified_at=_utc(watch.get("missed_notified_at")),
+        recovered_notified_at=_utc(watch.get("recovered_notified_at")))
