@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from driftwarden.clock import Clock
+from driftwarden.db import models as _all_tables  # noqa: F401  (the worker's ORM flushes need every FK target)
 from driftwarden.notifications import outbox
 from driftwarden.notifications.worker import Periodic
 from driftwarden.patterns.models import IssuePattern
