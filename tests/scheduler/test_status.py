@@ -73,8 +73,8 @@ def test_several_missed_windows_stay_down_even_early_in_a_window() -> None:
 
 def test_explicit_grace_and_last_executed_at_pass_through() -> None:
     at = T0 - timedelta(days=2, minutes=-3)
-    result = schedule_status(window_minutes=1440, last_window_start=T0 - timedelta(days=2), now=T0 + timedelta(minutes=30),
-                             grace_minutes=20, last_executed_at=at)
+    result = schedule_status(window_minutes=1440, last_window_start=T0 - timedelta(days=2),
+                             now=T0 + timedelta(minutes=30), grace_minutes=20, last_executed_at=at)
     assert result.status == "down" and result.grace_minutes == 20 and result.last_executed_at == at
     assert _at(1440, 2, 19.99, grace=20).status == "late"
 

@@ -71,8 +71,8 @@ def worker(concurrency: int = typer.Option(8, min=1, max=256, help="deliveries i
                None, min=1, help="how long a claimed message stays ours (default: max(60, 2×timeout+10))"),
            shutdown_grace: Optional[float] = typer.Option(
                None, min=0, help="on SIGTERM, how long in-flight attempts may finish (default: timeout+5)"),
-           schedule: bool = typer.Option(False, "--schedule",
-                                         help="also run every enabled org's drift schedule as each window opens")) -> None:
+           schedule: bool = typer.Option(
+               False, "--schedule", help="also run every enabled org's drift schedule as each window opens")) -> None:
     """Drain the outbox, watch the drift schedules; SIGTERM finishes or releases what it holds."""
     from driftwarden.cli import ensure_schema, load_settings
     from driftwarden.clock import SystemClock

@@ -121,9 +121,10 @@ def retry_after(window: windows.Window) -> timedelta:
 
 def due_runs(session: Session, *, now: datetime, delay: Delay) -> list[DueRun]:
     """Enabled orgs whose current window has opened (plus delay), has not executed, and is not backing off."""
-    policies = session.execute(select(DriftPolicy.org_id, DriftPolicy.schedule_name, DriftPolicy.schedule_window_minutes)
-                               .where(DriftPolicy.enabled.is_(True), DriftPolicy.promote_to_patterns.is_(True))
-                               .order_by(DriftPolicy.org_id)).all()
+    policies = session.execute(
+        select(DriftPolicy.org_id, DriftPolicy.schedule_name, DriftPolicy.schedule_window_minutes)
+        .where(DriftPolicy.enabled.is_(True), DriftPolicy.promote_to_patterns.is_(True))
+        .order_by(DriftPolicy.org_id)).all()
     candidates: dict[str, DueRun] = {}
     for org_id, name, minutes in policies:
         window = windows.window_for(now, minutes)
@@ -202,8 +203,9 @@ def _run_one(session_factory: sessionmaker[Session], run: DueRun, *, settings: S
 
 
 def _log_fields(run: DueRun, request_id: str, outcome: str, notify_outcome: str) -> dict[str, Any]:
-    return {"event": "scheduled_run", "org_id": str(run.org_id), "schedule_name": run.schedule_name, "request_id": request_id,
-            "window_start": windows.iso_z(run.window.start), "outcome": outcome, "notify_outcome": notify_outcome}
+    return {"event": "scheduled_run", "org_id": str(run.org_id), "schedule_name": run.schedule_name,
+            "request_id": request_id, "window_start": windows.iso_z(run.window.start), "outcome": outcome,
+            "notify_outcome": notify_outcome}
 
 
 def periodic(session_factory: sessionmaker[Session], settings: Settings, clock: Clock) -> Periodic:
