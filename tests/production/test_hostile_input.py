@@ -12,7 +12,7 @@ from tests.production.envelope import envelope_problems
 from tests.production.openapi_ops import Operation, operations
 
 MALFORMED_BODIES = (b'{"', b"[]", b"null", b'"text"', b"1e999999", b'{"a": NaN}', b"\xff\xfe\x00garbage",
-                    b'{"name": "' + b"x" * 1_000_000 + b'"}')
+                    b'{"name": "' + b"x" * 100_000 + b'"}')
 KEYED_BODIES = (b'{"', b"[]", b"\xff\xfe\x00garbage")  # the idempotency middleware hashes the body first
 HOSTILE_BY_TYPE = {
     "integer": ("99999999999999999999999999", "-99999999999999999999", "NaN"),
