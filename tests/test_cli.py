@@ -39,9 +39,8 @@ def test_db_current_reports_behind_and_upgrade_fixes_it(database_url: str, monke
     assert runner.invoke(app, ["db", "current"]).exit_code == 0
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
     migrate.downgrade(engine, "0001")
-    if migrate.head_revision() != "0001":
-        behind = runner.invoke(app, ["db", "current"])
-        assert behind.exit_code == 1 and "(behind)" in behind.stdout
+    behind = runner.invoke(app, ["db", "current"])
+    assert behind.exit_code == 1 and "(behind)" in behind.stdout
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     assert migrate.is_at_head(engine)
     engine.dispose()
@@ -52,9 +51,8 @@ def test_postgres_schema_behind_is_refused(database_url: str, monkeypatch) -> No
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
-    head = migrate.head_revision()
     result = runner.invoke(app, ["bootstrap", "--org-name", "x"])
-    if ON_POSTGRES and head != "0001":
+    if ON_POSTGRES:
         assert result.exit_code == 1 and "driftwarden db upgrade" in result.output
     else:
         assert result.exit_code == 0  # SQLite migrates itself

@@ -47,18 +47,12 @@ done
 # Excluded checks, and why (docs/deployment.md, "Fuzzing"):
 #  positive_data_acceptance: schema-valid input is legitimately refused by business rules the
 #    schema cannot express (ids that do not exist -> 404, duplicates -> 409, wrong org -> 403).
-#  allow_header_conformance: a 405's Allow header lists only the methods of the first route that
-#    matched the path (Starlette), not all of them; reported for api/errors.py, not a 5xx.
-#  unsupported_method: an undeclared method carrying an invalid Idempotency-Key gets 400
-#    IDEMPOTENCY_KEY_INVALID before routing could answer 405; reported for api/idempotency.py.
-# Both are HTTP-conformance defects in the foundation, outside this run's bar (no 5xx, documented
-# schemas, envelopes everywhere); set FUZZ_EXCLUDE_CHECKS=positive_data_acceptance to include them.
 # Added check: driftwarden_envelope (scripts/ci/fuzz_hooks.py) - the envelope on every response.
 status=0
 repo="$PWD"
 # Run from the temp dir: schemathesis keeps a cache (.schemathesis/) in its working directory.
 (cd "$work" && PYTHONPATH="$repo:$repo/scripts/ci" SCHEMATHESIS_HOOKS=fuzz_hooks "$repo/.venv/bin/schemathesis" --no-color run "http://127.0.0.1:${port}/openapi.json" \
-  --checks all --exclude-checks "${FUZZ_EXCLUDE_CHECKS:-positive_data_acceptance,allow_header_conformance,unsupported_method}" \
+  --checks all --exclude-checks "${FUZZ_EXCLUDE_CHECKS:-positive_data_acceptance}" \
   -H "Authorization: Bearer ${api_key}" \
   --max-examples "${FUZZ_MAX_EXAMPLES:-30}" --seed "${FUZZ_SEED:-20261125}" \
   --request-timeout 20 --workers 2 --generation-database none \

@@ -25,6 +25,9 @@ def test_envelope_on_404_405_422_401(client: TestClient, admin) -> None:
         "ok": False, "error": {"code": "NOT_FOUND", "message": "Not Found", "details": None}}
     wrong_method = client.delete("/api/v1/agents", headers=admin.headers)
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert wrong_method.headers["allow"] == "GET, POST"
+    keyed = client.put("/api/v1/agents", headers={**admin.headers, "Idempotency-Key": "\x01bad"})
+    assert keyed.status_code == 405
     invalid = client.post("/api/v1/agents", headers=admin.headers, json={"name": ""})
     assert invalid.status_code == 422
     assert invalid.json()["error"]["code"] == "VALIDATION_ERROR"

@@ -18,6 +18,7 @@ from fastapi import Depends, Header
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from driftwarden.api.context import MUTATING, header
@@ -74,7 +75,7 @@ class IdempotencyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = header(scope, b"idempotency-key") if scope["type"] == "http" else None
-        if key is None or scope["method"] not in MUTATING:
+        if key is None or scope["method"] not in MUTATING or not _routed(scope):
             await self.app(scope, receive, send)
             return
         if not valid_key(key):
@@ -113,6 +114,11 @@ class IdempotencyMiddleware:
             await run_in_threadpool(_release, scope, claim.record_id)
             raise
         await run_in_threadpool(_finish, scope, claim.record_id, captured)
+
+
+def _routed(scope: Scope) -> bool:
+    """Whether a route takes this method at this path; if not, the app answers 404/405 itself."""
+    return any(route.matches(scope)[0] is Match.FULL for route in scope["app"].router.routes)
 
 
 async def _read_body(receive: Receive) -> bytes:
