@@ -62,10 +62,11 @@ class InputGuardMiddleware:
         if problem is not None:
             await _refuse(send, *problem)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A receive() that hands the already-read body to the app once, then defers to the real one."""
     sent = False
 
     async def replay() -> Message:

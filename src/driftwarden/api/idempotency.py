@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from driftwarden.api.context import MUTATING, header
 from driftwarden.api.envelope import error_body
 from driftwarden.api.errors import ApiError
+from driftwarden.api.guard import replay_body
 from driftwarden.api.models import IdempotencyRecord
 from driftwarden.auth import keys
 
@@ -109,7 +110,7 @@ class IdempotencyMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, _replay_body(body), capture)
+            await self.app(scope, replay_body(body, receive), capture)
         except BaseException:
             await run_in_threadpool(_release, scope, claim.record_id)
             raise
@@ -131,19 +132,6 @@ async def _read_body(receive: Receive) -> bytes:
         if not message.get("more_body"):
             break
     return b"".join(chunks)
-
-
-def _replay_body(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    return receive
 
 
 async def _send(send: Send, response: tuple[int, list[tuple[bytes, bytes]], bytes], *, replayed: bool = False) -> None:
