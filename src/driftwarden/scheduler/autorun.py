@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from driftwarden.clock import Clock
 from driftwarden.db import models as _all_tables  # noqa: F401  (the worker's ORM flushes need every FK target)
@@ -33,13 +33,13 @@ from driftwarden.scheduler import windows
 from driftwarden.scheduler.models import DriftPolicy, TriggerRun
 from driftwarden.scheduler.schemas import (NotifyCreate, NotifyRead, ScheduleRunCreate, ScheduleRunRead,
                                            TriggerCreate, TriggerRead)
+from driftwarden.scheduler.summary import newest_trigger_value
 from driftwarden.settings import Settings
 
 log = logging.getLogger("driftwarden.scheduler.autorun")
 EVERY_SECONDS = 15.0
 MAX_DELAY_SECONDS = 60.0
 TICK_BUDGET_SECONDS = 30.0
-CHUNK = 500
 
 
 def run_trigger(session: Session, *, org_id: uuid.UUID, body: TriggerCreate, settings: Settings, clock: Clock,
@@ -120,39 +120,29 @@ def retry_after(window: windows.Window) -> timedelta:
 
 
 def due_runs(session: Session, *, now: datetime, delay: Delay) -> list[DueRun]:
-    """Enabled orgs whose current window has opened (plus delay), has not executed, and is not backing off."""
-    policies = session.execute(
-        select(DriftPolicy.org_id, DriftPolicy.schedule_name, DriftPolicy.schedule_window_minutes)
+    """Enabled orgs whose window has opened (plus delay), has not executed, and is not pausing after a failure.
+
+    One query: each policy joined to its schedule's newest org-wide trigger (key, outcome, time).
+    """
+    last = aliased(TriggerRun)
+    newest = newest_trigger_value(TriggerRun.id, org_id=DriftPolicy.org_id, schedule_name=DriftPolicy.schedule_name,
+                                  executed_only=False, org_wide_only=True)
+    rows = session.execute(
+        select(DriftPolicy.org_id, DriftPolicy.schedule_name, DriftPolicy.schedule_window_minutes,
+               last.dedupe_key, last.outcome, last.started_at)
+        .select_from(DriftPolicy).outerjoin(last, last.id == newest)
         .where(DriftPolicy.enabled.is_(True), DriftPolicy.promote_to_patterns.is_(True))
         .order_by(DriftPolicy.org_id)).all()
-    candidates: dict[str, DueRun] = {}
-    for org_id, name, minutes in policies:
-        window = windows.window_for(now, minutes)
-        if now >= window.start + timedelta(seconds=delay(org_id, window)):
-            key = windows.dedupe_key(org_id=org_id, schedule_name=name, window=window, agent_id=None)
-            candidates[key] = DueRun(org_id, name, window)
     due = []
-    keys = list(candidates)
-    for start in range(0, len(keys), CHUNK):
-        chunk = {k: candidates[k] for k in keys[start:start + CHUNK]}
-        seen = _window_triggers(session, chunk)
-        for key, run in chunk.items():
-            executed, last_started = seen.get(key, (False, None))
-            if not executed and (last_started is None or now - last_started >= retry_after(run.window)):
-                due.append(run)
+    for org_id, name, minutes, last_key, last_outcome, last_started in rows:
+        window = windows.window_for(now, minutes)
+        if now < window.start + timedelta(seconds=delay(org_id, window)):
+            continue
+        if last_key == windows.dedupe_key(org_id=org_id, schedule_name=name, window=window, agent_id=None):
+            if last_outcome in ("executed", "deduped") or now - last_started < retry_after(window):
+                continue
+        due.append(DueRun(org_id, name, window))
     return due
-
-
-def _window_triggers(session: Session, chunk: dict[str, DueRun]) -> dict[str, tuple[bool, datetime | None]]:
-    """Per dedupe key of these windows: executed yet, and when it was last tried (one query)."""
-    earliest = min(run.window.start for run in chunk.values())
-    rows = session.execute(
-        select(TriggerRun.dedupe_key, func.max(case((TriggerRun.outcome == "executed", 1), else_=0)),
-               func.max(TriggerRun.started_at))
-        .where(TriggerRun.org_id.in_({run.org_id for run in chunk.values()}), TriggerRun.started_at >= earliest,
-               TriggerRun.dry_run.is_(False), TriggerRun.dedupe_key.in_(list(chunk)))
-        .group_by(TriggerRun.dedupe_key)).all()
-    return {key: (bool(executed), last) for key, executed, last in rows}
 
 
 @dataclass

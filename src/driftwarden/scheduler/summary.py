@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, case, func, literal, select, union
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from driftwarden.db.base import UTCDateTime
 from driftwarden.scheduler import status as status_rules
@@ -80,7 +80,8 @@ def alert_delivery(session: Session, *, org_id: uuid.UUID, schedule_name: str | 
         **row)
 
 
-def newest_trigger_value(column, *, org_id, schedule_name, executed_only: bool):  # type: ignore[no-untyped-def]
+def newest_trigger_value(column, *, org_id, schedule_name, executed_only: bool,  # type: ignore[no-untyped-def]
+                         org_wide_only: bool = False):
     """`column` of the schedule's newest real trigger (executed only, or any), as a correlated subquery.
 
     Walks the (org_id, schedule_name, started_at) index backwards, so it stops at the newest match.
@@ -89,6 +90,8 @@ def newest_trigger_value(column, *, org_id, schedule_name, executed_only: bool):
              TriggerRun.dry_run.is_(False)]
     if executed_only:
         where.append(TriggerRun.outcome == "executed")
+    if org_wide_only:
+        where.append(TriggerRun.agent_id.is_(None))
     return select(column).where(*where).order_by(TriggerRun.started_at.desc()).limit(1).scalar_subquery()
 
 
@@ -98,31 +101,27 @@ def schedule_statuses(session: Session, *, org_id: uuid.UUID, policy: PolicyRead
     names = select(literal(schedule_name or policy.schedule_name, String(64)).label("name"))
     if schedule_name is None:
         names = union(select(TriggerRun.schedule_name.label("name")).where(TriggerRun.org_id == org_id), names)
-    name = names.subquery().c.name
-    newest = {"org_id": org_id, "schedule_name": name}
-    watch = ScheduleWatchState
-    query = (select(name, newest_trigger_value(TriggerRun.window_start, executed_only=True, **newest).label("ws"),
-                    newest_trigger_value(TriggerRun.started_at, executed_only=True, **newest).label("at"),
-                    newest_trigger_value(TriggerRun.window_minutes, executed_only=False, **newest).label("minutes"),
+    names = names.subquery()
+    name = names.c.name
+    executed, latest, watch = aliased(TriggerRun), aliased(TriggerRun), ScheduleWatchState
+    query = (select(name, executed.window_start.label("ws"), executed.started_at.label("at"),
+                    latest.window_minutes.label("minutes"),
                     watch.last_status, watch.down_since, watch.missed_notified_at, watch.recovered_notified_at)
+             .select_from(names)
+             .outerjoin(executed, executed.id == newest_trigger_value(
+                 TriggerRun.id, org_id=org_id, schedule_name=name, executed_only=True))
+             .outerjoin(latest, latest.id == newest_trigger_value(
+                 TriggerRun.id, org_id=org_id, schedule_name=name, executed_only=False))
              .outerjoin(watch, and_(watch.org_id == org_id, watch.schedule_name == name)).order_by(name))
     items = []
     for row in session.execute(query):
         is_policy = row.name == policy.schedule_name
         minutes = policy.schedule_window_minutes if is_policy or row.minutes is None else row.minutes
-        computed = status_rules.schedule_status(window_minutes=minutes, last_window_start=_utc(row.ws), now=now,
-                                                last_executed_at=_utc(row.at))
+        computed = status_rules.schedule_status(window_minutes=minutes, last_window_start=row.ws, now=now,
+                                                last_executed_at=row.at)
         items.append(status_read(row.name, computed, is_policy=is_policy, watched=is_policy and policy.enabled,
                                  watch=row._asdict()))
     return items
-
-
-def _utc(value: Any) -> datetime | None:
-    """Scalar subqueries lose the column type; SQLite then hands back naive UTC text or datetimes."""
-    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
-        return value
-    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
 
 
 def status_read(name: str, computed: status_rules.ScheduleStatus, *, is_policy: bool, watched: bool,
@@ -132,6 +131,6 @@ def status_read(name: str, computed: status_rules.ScheduleStatus, *, is_policy: 
         grace_minutes=computed.grace_minutes, last_executed_at=computed.last_executed_at,
         last_window_start=computed.last_window_start, expected_by=computed.expected_by,
         missed_windows=computed.missed_windows, is_policy_schedule=is_policy, watched=watched,
-        watchdog_status=watch.get("last_status"), down_since=_utc(watch.get("down_since")),
-        missed_notified_at=_utc(watch.get("missed_notified_at")),
-        recovered_notified_at=_utc(watch.get("recovered_notified_at")))
+        watchdog_status=watch.get("last_status"), down_since=watch.get("down_since"),
+        missed_notified_at=watch.get("missed_notified_at"),
+        recovered_notified_at=watch.get("recovered_notified_at"))

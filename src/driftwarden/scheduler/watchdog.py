@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, exists, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from driftwarden.clock import Clock
 from driftwarden.db import models as _all_tables  # noqa: F401  (the worker's ORM flushes need every FK target)
@@ -81,10 +81,12 @@ class WatchReport:
 
 def watched_schedules(session: Session, *, now: datetime) -> list[Watched]:
     """Every enabled policy's schedule, its last execution and its watch state: one query."""
-    keys = {"org_id": DriftPolicy.org_id, "schedule_name": DriftPolicy.schedule_name, "executed_only": True}
-    query = (select(DriftPolicy, newest_trigger_value(TriggerRun.window_start, **keys),
-                    newest_trigger_value(TriggerRun.started_at, **keys),
+    last = aliased(TriggerRun)
+    newest = newest_trigger_value(TriggerRun.id, org_id=DriftPolicy.org_id, schedule_name=DriftPolicy.schedule_name,
+                                  executed_only=True)
+    query = (select(DriftPolicy, last.window_start, last.started_at,
                     W.last_status, W.missed_alert, W.alert_fingerprint, W.missed_notified_at, W.down_since)
+             .select_from(DriftPolicy).outerjoin(last, last.id == newest)
              .outerjoin(W, and_(W.org_id == DriftPolicy.org_id, W.schedule_name == DriftPolicy.schedule_name))
              .where(DriftPolicy.enabled.is_(True)).order_by(DriftPolicy.org_id))
     found = []

@@ -1,0 +1,164 @@
+"""Schedule watchdog and built-in scheduler benchmark (SPEC §8): the every-minute cost over many orgs.
+
+Creates a private Postgres database (DATABASE_URL or postgresql://postgres@127.0.0.1:5432/postgres),
+seeds `--orgs` orgs with an enabled hourly policy and `--history` past hourly executions each (5 %
+of the orgs stopped three windows ago), then times, with the statements each issues:
+
+* the first watchdog tick (a watch row per org, the `up` ones recorded in bulk, one alert per
+  stopped org: claim, outbox, a delivery attempt that fails fast, escalation);
+* the steady tick every worker repeats each minute (nothing changed);
+* the built-in scheduler's due check when every window already ran;
+* `schedule-status` for one org (its policy schedule plus nine other names with history).
+
+It repeats the steady tick and the due check with a quarter of the orgs to show the statement
+count does not grow with the orgs, and drops the database.
+
+    .venv/bin/python benchmarks/watchdog.py [--orgs 2000] [--history 100] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import psycopg
+from sqlalchemy import Engine, event, insert
+from sqlalchemy.engine import make_url
+
+from driftwarden.auth.models import Org
+from driftwarden.clock import FrozenClock
+from driftwarden.db import migrate
+from driftwarden.db.engine import make_engine, make_session_factory
+from driftwarden.scheduler import autorun, policy, summary, watchdog, windows
+from driftwarden.scheduler.models import DriftPolicy, TriggerRun
+from driftwarden.settings import Settings
+
+ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+NOW = datetime(2026, 11, 25, 12, 30, tzinfo=timezone.utc)
+HOUR = timedelta(hours=1)
+
+
+def create_database() -> str:
+    base = make_url(Settings(DATABASE_URL=ADMIN_URL).database_url)
+    name = f"dw_bench_watchdog_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    with psycopg.connect(ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def _runs(org_id: uuid.UUID, name: str, *, history: int, stopped: bool) -> list[dict[str, Any]]:
+    """Hourly executions (and a deduped call after each), newest in this window unless stopped."""
+    current = windows.window_for(NOW, 60).start - (3 * HOUR if stopped else timedelta())
+    rows = []
+    for n in range(history):
+        start = current - n * HOUR
+        key = windows.dedupe_key(org_id=org_id, schedule_name=name, agent_id=None,
+                                 window=windows.Window(start=start, end=start + HOUR, minutes=60))
+        for outcome, at in (("executed", start + timedelta(minutes=1)), ("deduped", start + timedelta(minutes=2))):
+            rows.append({"id": uuid.uuid4(), "org_id": org_id, "schedule_name": name, "window_minutes": 60,
+                         "window_start": start, "window_end": start + HOUR, "agent_id": None,
+                         "dedupe_key": key, "outcome": outcome,
+                         "dry_run": False, "forced": False, "started_at": at, "finished_at": at})
+    return rows
+
+
+def seed(engine: Engine, *, orgs: int, history: int) -> list[uuid.UUID]:
+    org_ids = [uuid.uuid4() for _ in range(orgs)]
+    defaults = policy.PolicyFields(enabled=True, schedule_name="hourly", schedule_window_minutes=60,
+                                   alert_enabled=True).model_dump()
+    with engine.begin() as conn:
+        conn.execute(insert(Org), [{"id": o, "name": f"org {n}", "slug": f"org-{o.hex[:12]}", "created_at": NOW}
+                                   for n, o in enumerate(org_ids)])
+        conn.execute(insert(DriftPolicy), [{"org_id": o, "created_at": NOW, "updated_at": NOW, **defaults}
+                                           for o in org_ids])
+        for n, org_id in enumerate(org_ids):
+            rows = _runs(org_id, "hourly", history=history, stopped=n % 20 == 0)
+            if n == 0:
+                rows += [r for k in range(9) for r in _runs(org_id, f"extra-{k}", history=history // 4, stopped=False)]
+            conn.execute(insert(TriggerRun), rows)
+    return org_ids
+
+
+def timed(engine: Engine, work: Callable[[], Any]) -> tuple[float, int, Any]:
+    """Seconds, statements issued, result."""
+    statements: list[str] = []
+    listener = lambda _conn, _cursor, statement, *_: statements.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        started = time.perf_counter()
+        result = work()
+        return time.perf_counter() - started, len(statements), result
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+def median_of(engine: Engine, work: Callable[[], Any], runs: int) -> tuple[float, int]:
+    samples = [timed(engine, work) for _ in range(runs)]
+    return statistics.median(s[0] for s in samples), samples[-1][1]
+
+
+def measure(engine: Engine, *, runs: int, org_id: uuid.UUID) -> dict[str, tuple[float, int]]:
+    factory = make_session_factory(engine)
+    settings = Settings(DATABASE_URL=str(engine.url), NOTIFY_WEBHOOK_URL="http://127.0.0.1:9/unreachable",
+                        NOTIFY_WEBHOOK_TIMEOUT_SECONDS=1)
+    clock = FrozenClock(NOW)
+
+    def due() -> int:
+        with factory() as session:
+            return len(autorun.due_runs(session, now=NOW, delay=lambda *_: 0.0))
+
+    def status() -> int:
+        with factory() as session:
+            org_policy = policy.effective_policy(session, org_id=org_id)
+            return len(summary.schedule_statuses(session, org_id=org_id, policy=org_policy, now=NOW))
+
+    first = timed(engine, lambda: watchdog.tick(factory, settings=settings, clock=clock))
+    print(f"first tick: {len(first[2].alerts)} missed alerts ({first[2].quiet} quiet changes, "
+          f"{first[2].checked} schedules checked)")
+    return {"first tick": first[:2],
+            "steady tick": median_of(engine, lambda: watchdog.tick(factory, settings=settings, clock=clock), runs),
+            "autorun due check": median_of(engine, due, runs),
+            "schedule-status (10 names)": median_of(engine, status, runs)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orgs", type=int, default=2000)
+    parser.add_argument("--history", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    results = {}
+    for orgs in (args.orgs // 4, args.orgs):
+        url = create_database()
+        try:
+            engine = make_engine(Settings(DATABASE_URL=url))
+            migrate.upgrade(engine)
+            started = time.perf_counter()
+            org_ids = seed(engine, orgs=orgs, history=args.history)
+            print(f"seeded {orgs} orgs x {args.history} hourly windows ({orgs * args.history * 2} trigger rows) "
+                  f"in {time.perf_counter() - started:.1f}s")
+            results[orgs] = measure(engine, runs=args.runs, org_id=org_ids[0])
+            engine.dispose()
+        finally:
+            drop_database(url)
+    small, large = results[args.orgs // 4], results[args.orgs]
+    print(f"\n{'':32} {args.orgs // 4:>8} orgs {'':>6} {args.orgs:>8} orgs   time ratio  statements ratio")
+    for name in large:
+        (t1, s1), (t2, s2) = small[name], large[name]
+        print(f"{name:32} {t1 * 1000:8.1f} ms {s1:5d} st {t2 * 1000:8.1f} ms {s2:5d} st "
+              f"{t2 / t1:10.2f} {s2 / max(s1, 1):10.2f}")
+    print(f"\nload average: {os.getloadavg()[0]:.1f} (2 shared cores; figures are noisy)")
+
+
+if __name__ == "__main__":
+    main()
