@@ -184,6 +184,24 @@ def test_disabled_policy_is_not_watched_and_starts_afresh(client: TestClient, ad
     assert _tick(session_factory, settings, clock) == [("missed", "sent")]
 
 
+def test_an_alert_that_cannot_be_queued_leaves_the_change_for_the_next_tick(
+        client: TestClient, admin, hourly, engine: Engine, session_factory, settings, clock, receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The claim and the outbox rows commit together: no claimed outage without its message."""
+    _go_down(client, admin, clock)
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("outbox unavailable")
+
+    monkeypatch.setattr(watchdog.outbox, "enqueue", broken)
+    report = watchdog.tick(session_factory, settings=settings, clock=clock)
+    assert (report.errors, report.alerts) == (1, [])
+    [state] = _rows(engine, ScheduleWatchState)
+    assert state.last_status == "new" and _rows(engine, NotifyEvent) == []
+    monkeypatch.undo()
+    assert _tick(session_factory, settings, clock) == [("missed", "sent")]
+
+
 def test_two_watchdogs_that_read_the_same_state_alert_once(client: TestClient, admin, hourly, engine: Engine,
                                                            session_factory, settings, clock, receiver) -> None:
     """Both read `late`; only the first conditional UPDATE from `late` to `down` matches."""

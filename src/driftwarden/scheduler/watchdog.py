@@ -40,6 +40,7 @@ EVERY_SECONDS = 60.0
 MISSED_EVENT, RECOVERED_EVENT = "contract_drift.schedule_missed", "contract_drift.schedule_recovered"
 MISSED_REASON, RECOVERED_REASON = "schedule_missed", "schedule_recovered"
 SUMMARY_WINDOW_DAYS = 30
+CHUNK = 1000  # rows per bulk statement: SQLite allows 32 766 bound parameters
 NEXT_STEPS = ("GET /api/v1/system/contracts/drift/schedule-status shows every schedule's status; "
               "see 'Schedule watchdog' in docs/runbook.md.")
 W = ScheduleWatchState
@@ -76,6 +77,7 @@ class Alert:
 class WatchReport:
     checked: int = 0
     quiet: int = 0
+    errors: int = 0
     alerts: list[Alert] = field(default_factory=list)
 
 
@@ -111,10 +113,16 @@ def tick(session_factory: sessionmaker[Session], *, settings: Settings, clock: C
         session.commit()
     report = WatchReport(checked=len(watched), quiet=len(quiet))
     for item in watched:
-        if item.action in ("missed", "recovered"):
+        if item.action not in ("missed", "recovered"):
+            continue
+        try:
             alert = _alert(session_factory, item, settings=settings, clock=clock)
-            if alert is not None:
-                report.alerts.append(alert)
+        except Exception:  # logged; the others go on, and a change left unclaimed is retried next tick
+            report.errors += 1
+            log.exception(json.dumps({"event": "schedule_alert_error", "org_id": str(item.policy.org_id)}))
+            continue
+        if alert is not None:
+            report.alerts.append(alert)
     return report
 
 
@@ -132,7 +140,8 @@ def _insert_missing(session: Session, missing: list[Watched], *, now: datetime) 
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     rows = [{"org_id": w.policy.org_id, "schedule_name": w.policy.schedule_name, "last_status": "new",
              "updated_at": now} for w in missing]
-    session.execute(dialect.insert(W).values(rows).on_conflict_do_nothing())
+    for start in range(0, len(rows), CHUNK):
+        session.execute(dialect.insert(W).values(rows[start:start + CHUNK]).on_conflict_do_nothing())
 
 
 def _record_quiet(session: Session, quiet: list[Watched], *, now: datetime) -> None:
@@ -142,8 +151,9 @@ def _record_quiet(session: Session, quiet: list[Watched], *, now: datetime) -> N
         groups.setdefault((w.last_status or "new", w.status.status), []).append(
             (w.policy.org_id, w.policy.schedule_name))
     for (old, new), keys in groups.items():
-        session.execute(update(W).where(tuple_(W.org_id, W.schedule_name).in_(keys), W.last_status == old)
-                        .values(last_status=new, updated_at=now))
+        for start in range(0, len(keys), CHUNK):
+            session.execute(update(W).where(tuple_(W.org_id, W.schedule_name).in_(keys[start:start + CHUNK]),
+                                            W.last_status == old).values(last_status=new, updated_at=now))
 
 
 def _alert(session_factory: sessionmaker[Session], item: Watched, *, settings: Settings,
