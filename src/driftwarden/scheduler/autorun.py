@@ -120,7 +120,7 @@ def retry_after(window: windows.Window) -> timedelta:
 
 
 def due_runs(session: Session, *, now: datetime, delay: Delay) -> list[DueRun]:
-    """Enabled orgs whose window has opened (plus delay), has not executed, and is not pausing after a failure.
+    """Enabled orgs whose window opened (plus delay) and has not executed, unless it just failed.
 
     One query: each policy joined to its schedule's newest org-wide trigger (key, outcome, time).
     """
@@ -139,7 +139,9 @@ def due_runs(session: Session, *, now: datetime, delay: Delay) -> list[DueRun]:
         if now < window.start + timedelta(seconds=delay(org_id, window)):
             continue
         if last_key == windows.dedupe_key(org_id=org_id, schedule_name=name, window=window, agent_id=None):
-            if last_outcome in ("executed", "deduped") or now - last_started < retry_after(window):
+            if last_outcome in ("executed", "deduped"):
+                continue
+            if last_outcome == "failed" and now - last_started < retry_after(window):
                 continue
         due.append(DueRun(org_id, name, window))
     return due
