@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from driftwarden.auth import service as auth_service

@@ -9,6 +9,7 @@ import typer
 from driftwarden.clock import SystemClock
 from driftwarden.contracts import cli as contracts_cli
 from driftwarden.db import migrate
+from driftwarden.db import models as _every_table  # noqa: F401  (ORM flushes need every FK target known)
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.notifications import cli as notifications_cli
 from driftwarden.scheduler import cli as scheduler_cli

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 import httpx
-import pytest
 from sqlalchemy import Engine, func, select, text
 
 from driftwarden.agents.models import Agent

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from driftwarden.api.app import create_app
 from driftwarden.api.models import ApiAuditLog

@@ -24,7 +24,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from driftwarden.clock import Clock
-from driftwarden.db import models as _all_tables  # noqa: F401  (the worker's ORM flushes need every FK target)
 from driftwarden.notifications.worker import Periodic
 from driftwarden.scheduler import notify as notify_service
 from driftwarden.scheduler import policy as policy_service

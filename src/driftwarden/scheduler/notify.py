@@ -99,13 +99,14 @@ def deliver(plan: NotifyPlan, *, session_factory: Any, settings: Settings, clock
                      status_code=r.status_code, error=r.error, attempt_count=r.attempt_count) for r in results]
 
 
-def _notification(deliveries: list[Delivery]) -> NotificationRead:
+def notification_of(deliveries: list[Delivery], *, event_type: str = EVENT_TYPE) -> NotificationRead:
+    """The response's `notification`: sent only when every destination accepted the message."""
     if not deliveries:
-        return NotificationRead(sent=False, event_type=EVENT_TYPE, outbox_id=None, message_id=None, attempt_count=0,
+        return NotificationRead(sent=False, event_type=event_type, outbox_id=None, message_id=None, attempt_count=0,
                                 status_code=None, error=DESTINATION_MISSING, deliveries=[])
     failed = next((d for d in deliveries if not d.sent), None)
     lead = failed or deliveries[0]
-    return NotificationRead(sent=failed is None, event_type=EVENT_TYPE, outbox_id=lead.outbox_id,
+    return NotificationRead(sent=failed is None, event_type=event_type, outbox_id=lead.outbox_id,
                             message_id=lead.message_id, attempt_count=lead.attempt_count,
                             status_code=lead.status_code, error=lead.error, deliveries=deliveries)
 
@@ -114,7 +115,7 @@ def finish_notify(session: Session, *, plan: NotifyPlan, deliveries: list[Delive
                   request_id: str | None) -> NotifyRead:
     """Steps 5-7: cooldown state, escalation, the notify event; the caller commits."""
     action = plan.decision.action
-    notification = _notification(deliveries) if action == "send" else None
+    notification = notification_of(deliveries) if action == "send" else None
     outcome = action if notification is None else ("sent" if notification.sent else "failed")
     cooldown_ends = plan.cooldown_ends
     escalation = None
@@ -122,7 +123,7 @@ def finish_notify(session: Session, *, plan: NotifyPlan, deliveries: list[Delive
         _record_sent(session, plan=plan, now=now)
         cooldown_ends = now + timedelta(minutes=plan.thresholds.alert_cooldown_minutes)
     elif outcome == "failed":
-        escalation = _escalate(session, plan=plan, notification=notification, now=now, request_id=request_id)
+        escalation = escalate(session, plan=plan, notification=notification, now=now, request_id=request_id)
     session.add(NotifyEvent(
         org_id=plan.org_id, schedule_name=plan.schedule_name, outcome=outcome, event_type=EVENT_TYPE,
         anomaly_detected=bool(plan.reasons), reasons=plan.reasons, fingerprint=plan.fingerprint,
@@ -156,12 +157,12 @@ def _record_sent(session: Session, *, plan: NotifyPlan, now: datetime) -> None:
         return
 
 
-def _escalate(session: Session, *, plan: NotifyPlan, notification: NotificationRead, now: datetime,
-              request_id: str | None) -> EscalationRead:
+def escalate(session: Session, *, plan: NotifyPlan, notification: NotificationRead, now: datetime,
+             request_id: str | None) -> EscalationRead:
     """Create or reuse the one open alert-delivery pattern of this org and schedule."""
     evidence = {"error": notification.error, "status_code": notification.status_code,
                 "outbox_id": str(notification.outbox_id) if notification.outbox_id else None,
-                "event_type": EVENT_TYPE, "schedule_name": plan.schedule_name, "reasons": plan.reasons,
+                "event_type": notification.event_type, "schedule_name": plan.schedule_name, "reasons": plan.reasons,
                 "fingerprint": plan.fingerprint, "request_id": request_id, "failed_at": now.isoformat()}
     pattern, created = patterns_service.upsert_open_pattern(
         session, org_id=plan.org_id, agent_id=plan.agent_id,

@@ -5,7 +5,7 @@ state (`contract_drift_schedule_watch_state`); the status rules are pure (`statu
 change is claimed with a conditional UPDATE from the old status to the new one, so when several
 workers watch at once exactly one of them wins each transition and sends its alert. The claim
 and the outbox rows commit together; delivery, escalation (§5.4 step 6, through
-`notify._escalate`) and the notify event follow, as in the anomaly notify. The missed alert's
+`notify.escalate`) and the notify event follow, as in the anomaly notify. The missed alert's
 cooldown and fingerprint live in the watch-state row, apart from the anomaly's cooldown.
 """
 
@@ -23,15 +23,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from driftwarden.clock import Clock
-from driftwarden.db import models as _all_tables  # noqa: F401  (the worker's ORM flushes need every FK target)
 from driftwarden.notifications import outbox
 from driftwarden.notifications.worker import Periodic
-from driftwarden.patterns.models import IssuePattern
 from driftwarden.scheduler import anomaly, notify
 from driftwarden.scheduler import status as status_rules
 from driftwarden.scheduler.models import DriftPolicy, NotifyEvent, ScheduleWatchState, TriggerRun
 from driftwarden.scheduler.policy import FIELDS as POLICY_FIELDS
-from driftwarden.scheduler.schemas import Delivery, EscalationRead, NotificationRead, PolicyRead, Thresholds
+from driftwarden.scheduler.schemas import Delivery, EscalationRead, PolicyRead, Thresholds
 from driftwarden.scheduler.summary import newest_trigger_value, trigger_summary
 from driftwarden.settings import Settings
 
@@ -242,8 +240,7 @@ def _finish(session: Session, item: Watched, plan: notify.NotifyPlan, deliveries
             now: datetime, request_id: str) -> Alert:
     """Cooldown state on `sent`, escalation on a failed missed alert, and the notify event."""
     event_type, action = _event_type(item), plan.decision.action
-    notification = (notify._notification(deliveries).model_copy(update={"event_type": event_type})
-                    if action == "send" else None)
+    notification = notify.notification_of(deliveries, event_type=event_type) if action == "send" else None
     outcome = action if notification is None else ("sent" if notification.sent else "failed")
     escalation = None
     values: dict[str, Any] = {}
@@ -252,7 +249,8 @@ def _finish(session: Session, item: Watched, plan: notify.NotifyPlan, deliveries
         if outcome == "sent":
             values.update(missed_notified_at=now, alert_fingerprint=plan.fingerprint)
         elif outcome == "failed" and notification is not None:
-            escalation = _escalate(session, plan, notification, now=now, request_id=request_id)
+            escalation = notify.escalate(session, plan=plan, notification=notification, now=now,
+                                         request_id=request_id)
     elif outcome == "sent":
         values["recovered_notified_at"] = now
     if values:
@@ -267,17 +265,6 @@ def _finish(session: Session, item: Watched, plan: notify.NotifyPlan, deliveries
         request_id=request_id, created_at=now))
     session.flush()
     return Alert(plan.org_id, plan.schedule_name, event_type, outcome, escalation)
-
-
-def _escalate(session: Session, plan: notify.NotifyPlan, notification: NotificationRead, *, now: datetime,
-              request_id: str) -> EscalationRead:
-    """§5.4 step 6 through the anomaly notify's own escalation; the evidence names the missed event."""
-    escalation = notify._escalate(session, plan=plan, notification=notification, now=now, request_id=request_id)
-    pattern = session.get(IssuePattern, escalation.id)
-    if pattern is not None:
-        pattern.evidence = {**pattern.evidence, "event_type": notification.event_type}
-        session.flush()
-    return escalation
 
 
 def periodic(session_factory: sessionmaker[Session], settings: Settings, clock: Clock) -> Periodic:
