@@ -26,14 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 from sqlalchemy import Uuid, bindparam, event, text
-from sqlalchemy.engine import make_url
 
 from driftwarden.auth import service as auth_service
 from driftwarden.clock import SystemClock
 from driftwarden.contracts.service import scan_drift
-from driftwarden.db import migrate
+from driftwarden.db import migrate, scratch
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.settings import Settings
 
@@ -91,19 +89,13 @@ class Target:
 
     def __init__(self, backend: str) -> None:
         self.backend = backend
-        self.pg_name = f"dw_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        if backend == "postgres":
-            base = make_url(Settings(DATABASE_URL=ADMIN_URL).database_url)
-            self.admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-            self.url = base.set(database=self.pg_name).render_as_string(hide_password=False)
-        else:
-            self.dir = tempfile.mkdtemp(prefix="dw-bench-")
-            self.url = f"sqlite:///{self.dir}/bench.db"
+        self.url = ""
 
     def create(self) -> tuple[str, str]:
         if self.backend == "postgres":
-            with psycopg.connect(self.admin, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.pg_name}"')
+            self.url = scratch.create_database("dw_bench_scan", server=ADMIN_URL)
+        else:
+            self.url = f"sqlite:///{tempfile.mkdtemp(prefix='dw-bench-')}/bench.db"
         engine = make_engine(Settings(DATABASE_URL=self.url), null_pool=True)
         migrate.upgrade(engine)
         now = SystemClock().now()
@@ -116,9 +108,8 @@ class Target:
         return str(org.id), key
 
     def drop(self) -> None:
-        if self.backend == "postgres":
-            with psycopg.connect(self.admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+        if self.backend == "postgres" and self.url:
+            scratch.drop_database(self.url, server=ADMIN_URL)
 
 
 class Server:

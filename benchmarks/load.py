@@ -30,9 +30,8 @@ from sqlalchemy.engine import make_url
 
 from driftwarden.auth import service as auth_service
 from driftwarden.clock import SystemClock
-from driftwarden.db import migrate
+from driftwarden.db import scratch
 from driftwarden.db.engine import make_session_factory
-from driftwarden.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -47,23 +46,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def psycopg_url(url: str, database: str) -> str:
-    base = make_url(Settings(DATABASE_URL=url).database_url).set(drivername="postgresql", database=database)
-    return base.render_as_string(hide_password=False)
-
-
 class Database:
     """A private database on the server named by DATABASE_URL, migrated, with an org and admin key."""
 
     def __init__(self) -> None:
-        self.name = f"dw_load_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        self.direct = psycopg_url(ADMIN_URL, self.name)
+        self.url = scratch.create_database("dw_load", server=ADMIN_URL)
+        self.name = make_url(self.url).database
+        self.direct = scratch.libpq_url(ADMIN_URL, self.name)
 
     def create(self) -> tuple[str, str]:
-        with psycopg.connect(psycopg_url(ADMIN_URL, "postgres"), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        engine = create_engine(self.direct.replace("postgresql://", "postgresql+psycopg://", 1))
-        migrate.upgrade(engine)
+        engine = create_engine(self.url)
         now = SystemClock().now()
         with make_session_factory(engine)() as session:
             org = auth_service.create_org(session, name="load", slug=None, now=now)
@@ -78,8 +70,7 @@ class Database:
             return conn.execute(sql, args).fetchone()[0]  # type: ignore[index]
 
     def drop(self) -> None:
-        with psycopg.connect(psycopg_url(ADMIN_URL, "postgres"), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        scratch.drop_database(self.url, server=ADMIN_URL)
 
 
 class PgBouncer:

@@ -13,17 +13,14 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import psycopg
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from driftwarden.auth import service as auth_service
-from driftwarden.db import migrate
+from driftwarden.db import scratch
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.notifications import outbox
 from driftwarden.notifications.models import NotificationOutbox
@@ -65,25 +62,8 @@ class Receiver:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
 
 
-def create_database() -> str:
-    base = make_url(Settings(DATABASE_URL=os.environ.get("DATABASE_URL",
-                                                         "postgresql://postgres@127.0.0.1:5432/postgres")).database_url)
-    name = f"dw_bench_outbox_{uuid.uuid4().hex[:8]}"
-    admin = base.render_as_string(hide_password=False).replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = base.set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    return url
 
 
-def drop_database(url: str) -> None:
-    target = make_url(url)
-    admin = target.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
 
 
 def enqueue_all(settings: Settings, count: int) -> float:
@@ -110,7 +90,7 @@ def sent_count(settings: Settings) -> int:
 
 def run(messages: int, workers: int, concurrency: int) -> None:
     receiver = Receiver()
-    url = create_database()
+    url = scratch.create_database("dw_bench_outbox")
     env = {**os.environ, "DATABASE_URL": url, "NOTIFY_WEBHOOK_URL": receiver.url,
            "NOTIFY_WEBHOOK_SECRET": generate_secret(), "LOG_LEVEL": "WARNING"}
     settings = Settings(DATABASE_URL=url, NOTIFY_WEBHOOK_URL=receiver.url, NOTIFY_WEBHOOK_SECRET=env["NOTIFY_WEBHOOK_SECRET"])
@@ -131,7 +111,7 @@ def run(messages: int, workers: int, concurrency: int) -> None:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=30)
-        drop_database(url)
+        scratch.drop_database(url)
     rate = messages / elapsed
     duplicates = sum(c - 1 for c in receiver.ids.values() if c > 1)
     print(f"delivered {messages} signed webhooks through {workers} workers x {concurrency} in flight: "

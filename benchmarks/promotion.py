@@ -12,42 +12,29 @@ prints the figures against the targets (first <= 5 s, second <= 3 s) and drops t
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-import psycopg
 from sqlalchemy import Engine, delete, event, insert, select, update
-from sqlalchemy.engine import make_url
 
 from driftwarden.agents.models import Agent
 from driftwarden.auth.models import Org
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.service import scan_drift
-from driftwarden.db import migrate
+from driftwarden.db import scratch
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.patterns import service as patterns_service
 from driftwarden.patterns.models import IssuePattern
 from driftwarden.settings import Settings
 
-ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TARGETS = {"first": 5.0, "second": 3.0}
 
 
-def create_database() -> str:
-    base = make_url(Settings(DATABASE_URL=ADMIN_URL).database_url)
-    name = f"dw_bench_promotion_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return base.set(database=name).render_as_string(hide_password=False)
 
 
-def drop_database(url: str) -> None:
-    with psycopg.connect(ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 def seed(engine: Engine, *, agents: int, per_agent: int, now: datetime) -> uuid.UUID:
@@ -145,11 +132,10 @@ def main() -> None:
     parser.add_argument("--per-agent", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    url = create_database()
+    url = scratch.create_database("dw_bench_promotion")
     settings = Settings(DATABASE_URL=url)
     engine = make_engine(settings)
     try:
-        migrate.upgrade(engine)
         now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
         org_id = seed(engine, agents=args.agents, per_agent=args.per_agent, now=now)
         findings = args.agents * args.per_agent
@@ -157,7 +143,7 @@ def main() -> None:
         report(runs, findings, [run["scan"] for run in runs])
     finally:
         engine.dispose()
-        drop_database(url)
+        scratch.drop_database(url)
 
 
 if __name__ == "__main__":

@@ -17,14 +17,11 @@ import uuid
 from datetime import datetime, timezone
 
 import httpx
-import psycopg
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 from driftwarden.agents.models import Agent
 from driftwarden.auth import service as auth_service
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
-from driftwarden.db import migrate
+from driftwarden.db import scratch
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.settings import Settings
 
@@ -32,24 +29,8 @@ TARGET_MS = 25.0
 PATH = "/api/v1/system/contracts/drift/schedule-run"
 
 
-def create_database() -> tuple[str, str]:
-    """A fresh, migrated database; returns (its URL, the admin URL to drop it with)."""
-    admin = make_url(Settings(DATABASE_URL=os.environ.get("DATABASE_URL") or
-                              "postgresql://postgres@127.0.0.1:5432/postgres").database_url)
-    name = f"dw_bench_schedule_{uuid.uuid4().hex[:8]}"
-    plain = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    return url, plain
 
 
-def drop_database(url: str, admin_plain: str) -> None:
-    with psycopg.connect(admin_plain, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 def seed(url: str, *, agents: int, bindings: int) -> tuple[str, str]:
@@ -127,7 +108,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=200)
     parser.add_argument("--bindings", type=int, default=5)
     args = parser.parse_args()
-    url, admin_plain = create_database()
+    url = scratch.create_database("dw_bench_schedule")
     process = None
     try:
         org_id, key = seed(url, agents=args.agents, bindings=args.bindings)
@@ -155,7 +136,7 @@ def main() -> None:
         if process is not None:
             process.terminate()
             process.wait(timeout=20)
-        drop_database(url, admin_plain)
+        scratch.drop_database(url)
 
 
 def _free_port() -> int:

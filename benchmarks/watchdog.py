@@ -26,34 +26,22 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-import psycopg
 from sqlalchemy import Engine, event, insert
-from sqlalchemy.engine import make_url
 
 from driftwarden.auth.models import Org
 from driftwarden.clock import FrozenClock
-from driftwarden.db import migrate
+from driftwarden.db import scratch
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.scheduler import autorun, policy, summary, watchdog, windows
 from driftwarden.scheduler.models import DriftPolicy, TriggerRun
 from driftwarden.settings import Settings
 
-ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 NOW = datetime(2026, 11, 25, 12, 30, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
 
 
-def create_database() -> str:
-    base = make_url(Settings(DATABASE_URL=ADMIN_URL).database_url)
-    name = f"dw_bench_watchdog_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return base.set(database=name).render_as_string(hide_password=False)
 
 
-def drop_database(url: str) -> None:
-    with psycopg.connect(ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 def _runs(org_id: uuid.UUID, name: str, *, history: int, stopped: bool) -> list[dict[str, Any]]:
@@ -139,10 +127,9 @@ def main() -> None:
     args = parser.parse_args()
     results = {}
     for orgs in (args.orgs // 4, args.orgs):
-        url = create_database()
+        url = scratch.create_database("dw_bench_watchdog")
         try:
             engine = make_engine(Settings(DATABASE_URL=url))
-            migrate.upgrade(engine)
             started = time.perf_counter()
             org_ids = seed(engine, orgs=orgs, history=args.history)
             print(f"seeded {orgs} orgs x {args.history} hourly windows ({orgs * args.history * 2} trigger rows) "
@@ -150,7 +137,7 @@ def main() -> None:
             results[orgs] = measure(engine, runs=args.runs, org_id=org_ids[0])
             engine.dispose()
         finally:
-            drop_database(url)
+            scratch.drop_database(url)
     small, large = results[args.orgs // 4], results[args.orgs]
     print(f"\n{'':32} {args.orgs // 4:>8} orgs {'':>6} {args.orgs:>8} orgs   time ratio  statements ratio")
     for name in large:

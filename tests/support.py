@@ -14,48 +14,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
-import psycopg
 import uvicorn
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 
 from driftwarden.auth import service as auth_service
-from driftwarden.db import migrate
+from driftwarden.db import migrate, scratch
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.db.models import metadata
-from driftwarden.settings import Settings
 
 ON_POSTGRES = os.environ.get("RUN_DB_INTEGRATION") == "1"
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def pg_admin_url() -> str:
-    return os.environ.get("DATABASE_URL") or os.environ.get("SUPABASE_DB_URL") or DEFAULT_PG_URL
-
-
-def _psycopg_url(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def create_pg_database(prefix: str = "dw_test") -> str:
     """A fresh, migrated database on the server named by DATABASE_URL; returns its URL."""
-    base = make_url(Settings(DATABASE_URL=pg_admin_url()).database_url)
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_psycopg_url(base.render_as_string(hide_password=False)), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = base.set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    return url
+    return scratch.create_database(prefix)
 
 
 def drop_pg_database(url: str) -> None:
-    target = make_url(url)
-    admin = _psycopg_url(make_url(Settings(DATABASE_URL=pg_admin_url()).database_url)
-                         .render_as_string(hide_password=False))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    scratch.drop_database(url)
 
 
 def sqlite_template(directory: Path) -> Path:
