@@ -28,8 +28,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Uuid, bindparam, event, text
 
-from driftwarden.auth import service as auth_service
-from driftwarden.clock import SystemClock
+from common import org_with_admin_key
 from driftwarden.contracts.service import scan_drift
 from driftwarden.db import migrate, scratch
 from driftwarden.db.engine import make_engine, make_session_factory
@@ -98,14 +97,10 @@ class Target:
             self.url = f"sqlite:///{tempfile.mkdtemp(prefix='dw-bench-')}/bench.db"
         engine = make_engine(Settings(DATABASE_URL=self.url), null_pool=True)
         migrate.upgrade(engine)
-        now = SystemClock().now()
-        with make_session_factory(engine)() as session:
-            org = auth_service.create_org(session, name="bench", slug=None, now=now)
-            _, key = auth_service.create_api_key(session, name="bench", org_id=org.id, role="admin",
-                                                 expires_at=None, created_by=None, now=now)
-            session.commit()
-        engine.dispose()
-        return str(org.id), key
+        try:
+            return org_with_admin_key(engine, name="bench")
+        finally:
+            engine.dispose()
 
     def drop(self) -> None:
         if self.backend == "postgres" and self.url:

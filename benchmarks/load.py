@@ -28,10 +28,8 @@ import psycopg
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from driftwarden.auth import service as auth_service
-from driftwarden.clock import SystemClock
+from common import org_with_admin_key
 from driftwarden.db import scratch
-from driftwarden.db.engine import make_session_factory
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -56,14 +54,10 @@ class Database:
 
     def create(self) -> tuple[str, str]:
         engine = create_engine(self.url)
-        now = SystemClock().now()
-        with make_session_factory(engine)() as session:
-            org = auth_service.create_org(session, name="load", slug=None, now=now)
-            _, key = auth_service.create_api_key(session, name="load admin", org_id=org.id, role="admin",
-                                                 expires_at=None, created_by=None, now=now)
-            session.commit()
-        engine.dispose()
-        return str(org.id), key
+        try:
+            return org_with_admin_key(engine, name="load")
+        finally:
+            engine.dispose()
 
     def scalar(self, sql: str, *args: object) -> int:
         with psycopg.connect(self.direct, autocommit=True) as conn:

@@ -16,10 +16,11 @@ import statistics
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
-from sqlalchemy import Engine, delete, event, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
+from common import timed
 from driftwarden.agents.models import Agent
 from driftwarden.auth.models import Org
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
@@ -59,17 +60,6 @@ def seed(engine: Engine, *, agents: int, per_agent: int, now: datetime) -> uuid.
     return org_id
 
 
-def timed(engine: Engine, work: Callable[[], Any]) -> tuple[float, int, Any]:
-    """Seconds, statements issued, result."""
-    statements: list[str] = []
-    listener = lambda _conn, _cursor, statement, *_: statements.append(statement)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        started = time.perf_counter()
-        result = work()
-        return time.perf_counter() - started, len(statements), result
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
 
 
 def promote(engine: Engine, settings: Settings, org_id: uuid.UUID, now: datetime, *, limit: int,

@@ -26,8 +26,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, insert
 
+from common import timed
 from driftwarden.auth.models import Org
 from driftwarden.clock import FrozenClock
 from driftwarden.db import scratch
@@ -77,17 +78,6 @@ def seed(engine: Engine, *, orgs: int, history: int) -> list[uuid.UUID]:
     return org_ids
 
 
-def timed(engine: Engine, work: Callable[[], Any]) -> tuple[float, int, Any]:
-    """Seconds, statements issued, result."""
-    statements: list[str] = []
-    listener = lambda _conn, _cursor, statement, *_: statements.append(statement)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        started = time.perf_counter()
-        result = work()
-        return time.perf_counter() - started, len(statements), result
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
 
 
 def median_of(engine: Engine, work: Callable[[], Any], runs: int) -> tuple[float, int]:
