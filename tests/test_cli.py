@@ -72,3 +72,13 @@ def test_bad_configuration_names_the_variable(monkeypatch) -> None:
     monkeypatch.setenv("NOTIFY_WEBHOOK_EVENTS", "contract_drift.nonsense")
     result = runner.invoke(app, ["serve"])
     assert result.exit_code == 2 and "NOTIFY_WEBHOOK_EVENTS" in result.output
+
+
+def test_bootstrap_can_pin_the_runbooks_dev_key(database_url: str, client, monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    result = runner.invoke(app, ["bootstrap", "--org-name", "Dev", "--api-key", "dev_plain_key_001"])
+    assert result.exit_code == 0 and "API_KEY=dev_plain_key_001" in result.stdout
+    assert client.get("/api/v1/agents", headers={"Authorization": "Bearer dev_plain_key_001"}).status_code == 200
+    again = runner.invoke(app, ["bootstrap", "--org-name", "Dev2", "--api-key", "dev_plain_key_001"])
+    assert again.exit_code == 2 and "already in use" in again.output
+    assert runner.invoke(app, ["bootstrap", "--org-name", "x", "--api-key", "short"]).exit_code == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from sqlalchemy.exc import IntegrityError
 
 from driftwarden.clock import SystemClock
 from driftwarden.contracts import cli as contracts_cli
@@ -84,20 +85,30 @@ def serve(host: str = "127.0.0.1", port: int = 8001,
 
 @app.command()
 def bootstrap(org_name: str = typer.Option(..., "--org-name", help="name of the org to create"),
-              global_key: bool = typer.Option(False, "--global", help="make the admin key global (all orgs)")) -> None:
+              global_key: bool = typer.Option(False, "--global", help="make the admin key global (all orgs)"),
+              api_key: str | None = typer.Option(
+                  None, "--api-key", help="use this plaintext instead of a generated key (local development "
+                  "only, e.g. the runbook's dev_plain_key_001; 16-200 printable characters)")) -> None:
     """Create an org and an admin key; prints ORG_ID=… and API_KEY=… lines for eval or $GITHUB_ENV."""
     from driftwarden.auth import service as auth_service
 
+    if api_key is not None and not (16 <= len(api_key) <= 200 and all(32 < ord(c) < 127 for c in api_key)):
+        typer.echo("driftwarden: --api-key must be 16-200 printable characters without spaces", err=True)
+        raise typer.Exit(2)
     settings = load_settings()
     ensure_schema(settings)
     engine = make_engine(settings, null_pool=True)
     now = SystemClock().now()
     with make_session_factory(engine)() as session:
-        org = auth_service.create_org(session, name=org_name, slug=None, now=now)
-        _, plaintext = auth_service.create_api_key(
-            session, name=f"{org_name} bootstrap admin", org_id=None if global_key else org.id, role="admin",
-            expires_at=None, created_by=None, now=now)
-        session.commit()
+        try:
+            org = auth_service.create_org(session, name=org_name, slug=None, now=now)
+            _, plaintext = auth_service.create_api_key(
+                session, name=f"{org_name} bootstrap admin", org_id=None if global_key else org.id, role="admin",
+                expires_at=None, created_by=None, now=now, plaintext=api_key)
+            session.commit()
+        except IntegrityError:
+            typer.echo("driftwarden: that --api-key is already in use", err=True)
+            raise typer.Exit(2) from None
     sys.stdout.write(f"ORG_ID={org.id}\nAPI_KEY={plaintext}\n")
 
 

@@ -51,9 +51,10 @@ def key_status(key: ApiKey, now: datetime) -> str:
 
 
 def create_api_key(session: Session, *, name: str, org_id: uuid.UUID | None, role: str,
-                   expires_at: datetime | None, created_by: uuid.UUID | None, now: datetime) -> tuple[ApiKey, str]:
-    """Returns the row and the plaintext, which is never stored."""
-    plaintext = keys.generate_key()
+                   expires_at: datetime | None, created_by: uuid.UUID | None, now: datetime,
+                   plaintext: str | None = None) -> tuple[ApiKey, str]:
+    """Returns the row and the plaintext, which is never stored. `plaintext` pins a known dev key (CLI only)."""
+    plaintext = plaintext or keys.generate_key()
     key = ApiKey(name=name, org_id=org_id, role=role, key_hash=keys.hash_key(plaintext),
                  key_prefix=plaintext[:12], expires_at=expires_at, created_by_api_key_id=created_by,
                  created_at=now)
