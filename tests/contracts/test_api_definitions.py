@@ -78,3 +78,18 @@ def test_org_isolation(client: TestClient, admin: Any, engine: Any) -> None:
     denied = error(client.post(URL, headers=viewer.headers, json={"definition_type": "gate", "key": "v", "name": "V",
                                                                   "contract_version": "1.0.0"}), 403, "FORBIDDEN")
     assert denied["details"] == {"required_role": "member", "actual_role": "viewer"}
+
+
+def test_an_empty_version_is_not_valid_semver(client: TestClient, admin: Any) -> None:
+    """§4.3/§4.6: "" is a version string that is not SemVer, so it gets the SemVer error code, not a type error."""
+    body = {"definition_type": "gate", "key": "g", "name": "G", "contract_version": ""}
+    invalid = error(client.post(URL, headers=admin.headers, json=body), 422, "CONTRACT_VERSION_INVALID")
+    assert invalid["details"][0]["loc"] == ["body", "contract_version"]
+    gate = definition(client, admin, "g", "1.0.0")
+    for path, headers in ((f"{API}/contracts/upgrade-preview", admin.headers),
+                          (f"{API}/contracts/apply-upgrade", {**admin.headers, "Idempotency-Key": "empty-target"})):
+        target = error(client.post(path, headers=headers, json={"definition_id": gate["id"],
+                                                                "target_contract_version": ""}),
+                       422, "CONTRACT_VERSION_INVALID")
+        assert target["details"][0]["loc"] == ["body", "target_contract_version"]
+    assert data(client.get(f"{URL}/{gate['id']}", headers=admin.headers))["contract_version"] == "1.0.0"

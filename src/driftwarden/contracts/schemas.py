@@ -15,7 +15,8 @@ DefinitionType = Literal["gate", "evaluator", "run_type"]
 Drift = Literal["none", "warning", "breaking", "invalid"]
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 MAX_IMPORT_BINDINGS = 200_000
-VERSION_FIELD = Field(min_length=1, max_length=256, description="SemVer 2.0.0, e.g. 1.4.2")
+# No min_length: "" is a string that is not SemVer, so it gets CONTRACT_VERSION_INVALID like any other.
+VERSION_FIELD = Field(max_length=256, description="SemVer 2.0.0, e.g. 1.4.2")
 
 
 class DefinitionCreate(BaseModel):
