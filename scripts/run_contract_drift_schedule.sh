@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One contract drift schedule run: POST {BASE_URL}{API_PREFIX}/system/contracts/drift/schedule-run.
-# Operator's guide: docs/runbook.md. Needs bash, curl and python3.
+# Operator's guide: docs/runbook.md. Needs bash, curl (7.71 or later) and python3.
 #
 # Exit codes: 0 success; 1 the API call failed (or its trigger failed); 2 bad input, before any
 # request; 3 the anomaly notification failed and an escalation pattern was raised.
@@ -51,7 +51,8 @@ validate() {
 }
 
 # The body (unset optional values left out, so the policy decides) and its deterministic key:
-# sha256 of the canonical body and the current window, so a re-run of the same job replays.
+# sha256 of the canonical body and the current window (WINDOW_MINUTES, else the policy's window in
+# KEY_WINDOW_MINUTES), so a re-run of the same job replays.
 body_and_key() {
   python3 - <<'PY'
 import hashlib, json, os, time
@@ -65,11 +66,40 @@ for name, field, kind in [("SCHEDULE_NAME", "schedule_name", str), ("WINDOW_MINU
     if value is not None:
         body[field] = value == "true" if kind is bool else kind(value)
 canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-size = int(body.get("window_minutes", 1440)) * 60
+size = int(body.get("window_minutes") or env("KEY_WINDOW_MINUTES") or 1440) * 60
 window_start = int(time.time()) // size * size
 key = env("IDEMPOTENCY_KEY") or "drift-schedule-" + hashlib.sha256(f"{canonical}|{window_start}".encode()).hexdigest()
 print(canonical)
 print(key)
+PY
+}
+
+unreachable() {
+  echo "$NAME: API call failed: could not reach $1 (curl exit $2 after $MAX_RETRIES retries); check the API (uvicorn.log) and BASE_URL" >&2
+  exit 1
+}
+
+# The window the server will use when WINDOW_MINUTES is unset: the org policy's schedule_window_minutes.
+policy_window() {
+  local workdir="$1" url status rc=0
+  url="${BASE_URL%/}${API_PREFIX%/}/system/contracts/drift-policy"
+  status="$(curl -sS -G "$url" --data-urlencode "org_id=$ORG_ID" -H @"$workdir/auth" -o "$workdir/policy.json" \
+    -w '%{http_code}' "${RETRY_OPTS[@]}")" || rc=$?
+  (( rc == 0 )) || unreachable "$url" "$rc"
+  python3 - "$status" "$workdir/policy.json" "$NAME" <<'PY'
+import json, sys
+status, path, name = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+try:
+    doc = json.load(open(path))
+except (OSError, ValueError):
+    doc = None
+if 200 <= status < 300 and isinstance(doc, dict) and doc.get("ok"):
+    print(int(doc["data"]["schedule_window_minutes"]))
+    sys.exit(0)
+err = (doc.get("error") or {}) if isinstance(doc, dict) else {}
+print(f"{name}: API call failed: HTTP {status} {err.get('code', 'NO_ENVELOPE')}: "
+      f"{err.get('message', 'unexpected response')} (reading the drift policy's window)", file=sys.stderr)
+sys.exit(1)
 PY
 }
 
@@ -115,24 +145,26 @@ PY
 
 main() {
   validate
-  local lines body key url workdir status rc=0
-  lines="$(body_and_key)"
-  body="$(head -n1 <<<"$lines")"
-  key="$(tail -n1 <<<"$lines")"
-  url="${BASE_URL%/}${API_PREFIX%/}/system/contracts/drift/schedule-run"
+  local lines body key url workdir status window="" rc=0
+  # curl retries every network error (refused, reset, empty reply, timeout) and 408/429/500/502/503/504
+  # with exponential backoff, the same key each time.
+  RETRY_OPTS=(--retry "$MAX_RETRIES" --retry-all-errors --retry-connrefused --retry-max-time "$RETRY_MAX_SECONDS"
+    --max-time "$REQUEST_TIMEOUT_SECONDS")
   workdir="$(mktemp -d)"
   trap 'rm -rf "$workdir"' EXIT
   printf '%s' "$API_KEY" | sed 's/^/Authorization: Bearer /' >"$workdir/auth"
+  if [[ -z "${IDEMPOTENCY_KEY:-}" && -z "${WINDOW_MINUTES:-}" ]]; then
+    window="$(policy_window "$workdir")" || exit 1
+  fi
+  lines="$(KEY_WINDOW_MINUTES="$window" body_and_key)"
+  body="$(head -n1 <<<"$lines")"
+  key="$(tail -n1 <<<"$lines")"
+  url="${BASE_URL%/}${API_PREFIX%/}/system/contracts/drift/schedule-run"
   echo "$NAME: POST $url (Idempotency-Key: $key)" >&2
-  # curl retries network errors and 408/429/500/502/503/504 with exponential backoff, same key each time.
   status="$(curl -sS -X POST "$url" -H @"$workdir/auth" -H "Content-Type: application/json" \
     -H "Idempotency-Key: $key" --data-binary "$body" -o "$workdir/response.json" -D "$workdir/headers" \
-    -w '%{http_code}' --retry "$MAX_RETRIES" --retry-connrefused --retry-max-time "$RETRY_MAX_SECONDS" \
-    --max-time "$REQUEST_TIMEOUT_SECONDS")" || rc=$?
-  if (( rc != 0 )); then
-    echo "$NAME: API call failed: could not reach $url (curl exit $rc after $MAX_RETRIES retries); check the API (uvicorn.log) and BASE_URL" >&2
-    exit 1
-  fi
+    -w '%{http_code}' "${RETRY_OPTS[@]}")" || rc=$?
+  (( rc == 0 )) || unreachable "$url" "$rc"
   [[ -z "${OUTPUT_FILE:-}" ]] || cp "$workdir/response.json" "$OUTPUT_FILE"
   cat "$workdir/response.json"; echo
   grep -qi '^idempotent-replayed: *true' "$workdir/headers" && echo "$NAME: replayed the first response for this key" >&2

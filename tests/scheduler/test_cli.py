@@ -111,3 +111,40 @@ def test_client_does_not_retry_a_4xx() -> None:
     config = client.RunConfig(url="http://127.0.0.1:9/x", api_key="k", body={}, idempotency_key="k1")
     result = client.call(config, transport=httpx.MockTransport(handler), sleep=lambda _s: None)
     assert len(seen) == 1 and client.outcome(result) == (1, "API call failed: HTTP 422 VALIDATION_ERROR: bad")
+
+
+def test_client_keys_each_policy_window_apart_when_window_minutes_is_unset() -> None:
+    """An hourly policy with WINDOW_MINUTES unset: the next hour's run gets a new key (not a day-long replay)."""
+    org = str(uuid.uuid4())
+    sent: list[tuple[str, str, str | None]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append((request.method, request.url.path, request.headers.get("idempotency-key")))
+        if request.method == "GET":
+            assert request.url.params["org_id"] == org
+            return httpx.Response(200, json={"ok": True, "data": {"schedule_window_minutes": 60}})
+        return httpx.Response(200, json={"ok": True, "data": {}})
+
+    config = client.config_from_env({"BASE_URL": "http://127.0.0.1:9", "API_KEY": "k", "ORG_ID": org})
+    assert config.idempotency_key is None and "window_minutes" not in config.body
+    day = 1_764_028_800  # a whole UTC day
+    for now in (day + 10, day + 3599, day + 3610):
+        assert client.is_success(client.call(config, transport=httpx.MockTransport(handler), now=now))
+    assert [(m, p) for m, p, _ in sent] == [("GET", "/api/system/contracts/drift-policy"),
+                                            ("POST", "/api/system/contracts/drift/schedule-run")] * 3
+    first, same_hour, next_hour = (key for method, _, key in sent if method == "POST")
+    assert first == same_hour == client.idempotency_key({"org_id": org}, now=day, window_minutes=60)
+    assert next_hour != first
+
+
+def test_client_reports_a_failed_policy_read_without_posting() -> None:
+    methods: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        methods.append(request.method)
+        return httpx.Response(403, json={"ok": False, "error": {"code": "FORBIDDEN", "message": "admin required"}})
+
+    config = client.config_from_env({"BASE_URL": "http://127.0.0.1:9", "API_KEY": "k", "ORG_ID": str(uuid.uuid4())})
+    result = client.call(config, transport=httpx.MockTransport(handler), sleep=lambda _s: None)
+    assert methods == ["GET"]
+    assert client.outcome(result) == (1, "API call failed: HTTP 403 FORBIDDEN: admin required")

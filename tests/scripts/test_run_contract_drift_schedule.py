@@ -6,8 +6,10 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -132,10 +134,79 @@ def test_http_error_exits_1_with_status_and_code(live) -> None:
 def test_5xx_is_retried_with_the_same_key(receiver) -> None:
     receiver.responses.append((503, {}, 0.0))
     env = {"BASE_URL": receiver.url.removesuffix("/hook"), "API_KEY": "dwk_x", "ORG_ID": str(uuid.uuid4()),
-           "MAX_RETRIES": "1"}
+           "MAX_RETRIES": "1", "WINDOW_MINUTES": "1440"}  # a set window: no policy read from the stand-in
     result = run_script(env)
     paths = {r.path for r in receiver.received}
     keys = {r.headers["idempotency-key"] for r in receiver.received}
     assert len(receiver.received) == 2 and len(keys) == 1
     assert paths == {"/api/system/contracts/drift/schedule-run"}
     assert result.returncode == 1 and "HTTP 200 NO_ENVELOPE" in result.stderr  # the fake's 200 is not an envelope
+
+
+@pytest.fixture
+def five_minute_policy(live, client, admin):  # type: ignore[no-untyped-def]
+    """The live org's policy runs on 5-minute windows."""
+    response = client.post("/api/v1/system/contracts/drift-policy", headers=admin.headers,
+                           json={"schedule_window_minutes": 5})
+    assert response.status_code == 200, response.text
+    return live
+
+
+def test_key_window_is_the_policys_when_window_minutes_is_unset(five_minute_policy, tmp_path: Path) -> None:
+    """A 5-minute policy: the derived key changes every 5 minutes, as the server's window does (not daily).
+
+    Run with the default (legacy) API_PREFIX `/api`, as the workflow runs it.
+    """
+    env = {k: v for k, v in five_minute_policy.items() if k != "API_PREFIX"}
+    before = time.time()
+    result = run_script({**env, "OUTPUT_FILE": str(tmp_path / "response.json")})
+    after = time.time()
+    assert result.returncode == 0, result.stderr
+    assert f"POST {env['BASE_URL']}/api/system/contracts/drift/schedule-run " in result.stderr
+    assert json.loads((tmp_path / "response.json").read_text())["data"]["window_minutes"] == 5
+    key = KEY_LINE.search(result.stderr).group(1)  # type: ignore[union-attr]
+    body = {"org_id": five_minute_policy["ORG_ID"]}
+    assert key in {client.idempotency_key(body, now=t, window_minutes=5) for t in (before, after)}
+
+
+class _DropsFirstRequest(BaseHTTPRequestHandler):
+    """A stand-in API whose first answer is lost: the connection closes with no response at all."""
+
+    seen: list[str] = []
+    ANSWER = json.dumps({"ok": True, "data": {
+        "schedule_name": "daily", "dry_run": False, "trigger": {"executed": True, "deduped": False, "outcome": "executed"},
+        "notify": {"anomaly_detected": False, "notified": False, "notification": None, "escalation_pattern": None,
+                   "outcome": "skipped"}}}).encode()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.seen.append(self.headers["Idempotency-Key"])
+        if len(self.seen) == 1:
+            self.close_connection = True  # curl: "Empty reply from server" (exit 52)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.ANSWER)))
+        self.end_headers()
+        self.wfile.write(self.ANSWER)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.mark.slow
+@slow
+def test_a_dropped_connection_is_retried_with_the_same_key() -> None:
+    _DropsFirstRequest.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _DropsFirstRequest)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        env = {"BASE_URL": f"http://127.0.0.1:{server.server_address[1]}", "API_KEY": "dwk_x",
+               "ORG_ID": str(uuid.uuid4()), "WINDOW_MINUTES": "1440", "MAX_RETRIES": "2"}
+        result = run_script(env)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 0, result.stderr
+    assert len(_DropsFirstRequest.seen) == 2 and len(set(_DropsFirstRequest.seen)) == 1
+    assert "signals: trigger.executed=true" in result.stdout

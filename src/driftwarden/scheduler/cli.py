@@ -20,8 +20,8 @@ def schedule_run() -> None:
     except client.InputError as exc:
         typer.echo(f"driftwarden schedule-run: {exc}", err=True)
         raise typer.Exit(client.EXIT_BAD_INPUT) from exc
-    typer.echo(f"driftwarden schedule-run: POST {config.url} (Idempotency-Key: {config.idempotency_key})", err=True)
-    result = client.call(config)
+    result = client.call(config, announce=lambda url, key: typer.echo(
+        f"driftwarden schedule-run: POST {url} (Idempotency-Key: {key})", err=True))
     if result.document is not None:
         text = json.dumps(result.document)
         sys.stdout.write(text + "\n")

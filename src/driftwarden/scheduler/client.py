@@ -1,7 +1,8 @@
 """The scheduler's HTTP client: what scripts/run_contract_drift_schedule.sh does, in Python.
 
 Same environment variables, same validation (exit 2 before any request), same deterministic
-Idempotency-Key, retries of network errors and 5xx/429 with the same key, same exit codes.
+Idempotency-Key (per window of the request, or of the org's policy when WINDOW_MINUTES is unset),
+retries of network errors and 5xx/429 with the same key, same exit codes.
 """
 
 from __future__ import annotations
@@ -38,10 +39,15 @@ class RunConfig:
     url: str
     api_key: str
     body: dict[str, Any]
-    idempotency_key: str
+    idempotency_key: str | None  # None: derived at call time, over the policy's window
     max_retries: int = 4
     retry_max_seconds: float = 120.0
     timeout_seconds: float = 300.0
+
+    @property
+    def policy_url(self) -> str:
+        """Where the org's drift policy (and so its window) is read."""
+        return self.url.removesuffix("/drift/schedule-run") + "/drift-policy"
 
 
 def _uuid(name: str, value: str) -> str:
@@ -85,10 +91,13 @@ def request_body(env: Mapping[str, str]) -> dict[str, Any]:
     return body
 
 
-def idempotency_key(body: Mapping[str, Any], *, now: float) -> str:
-    """sha256 of the canonical body and the current window: a re-run replays, a different request doesn't."""
+def idempotency_key(body: Mapping[str, Any], *, now: float, window_minutes: int | None = None) -> str:
+    """sha256 of the canonical body and the current window: a re-run replays, a different request doesn't.
+
+    The window is the body's `window_minutes`, else `window_minutes` (the policy's, which the server uses).
+    """
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    size = int(body.get("window_minutes", 1440)) * 60
+    size = int(body.get("window_minutes") or window_minutes or 1440) * 60
     window_start = int(now) // size * size
     return "drift-schedule-" + hashlib.sha256(f"{canonical}|{window_start}".encode()).hexdigest()
 
@@ -112,9 +121,11 @@ def config_from_env(env: Mapping[str, str], *, now: float | None = None) -> RunC
     if not api_key:
         raise InputError("API_KEY is required (an admin API key)")
     body = request_body(env)
-    key = env.get("IDEMPOTENCY_KEY") or idempotency_key(body, now=time.time() if now is None else now)
-    if not re.fullmatch(r"[ -~]{1,255}", key):
+    key = env.get("IDEMPOTENCY_KEY") or None
+    if key is not None and not re.fullmatch(r"[ -~]{1,255}", key):
         raise InputError("IDEMPOTENCY_KEY must be 1-255 printable characters")
+    if key is None and "window_minutes" in body:
+        key = idempotency_key(body, now=time.time() if now is None else now)
     url = f"{base_url.rstrip('/')}{prefix.rstrip('/')}/system/contracts/drift/schedule-run"
     return RunConfig(url=url, api_key=api_key, body=body, idempotency_key=key,
                      max_retries=_whole(env, "MAX_RETRIES", 4), retry_max_seconds=_whole(env, "RETRY_MAX_SECONDS", 120),
@@ -138,27 +149,56 @@ def _last(state: RetryCallState) -> Any:
     return state.outcome.result() if state.outcome else None  # type: ignore[union-attr]
 
 
-def call(config: RunConfig, *, transport: httpx.BaseTransport | None = None,
-         sleep: Callable[[float], None] = time.sleep) -> RunResult:
-    """POST once, retrying network errors and 5xx/429 with exponential backoff and the same key."""
-    headers = {"Authorization": f"Bearer {config.api_key}", "Idempotency-Key": config.idempotency_key}
-    retrying = Retrying(
+def _retrying(config: RunConfig, sleep: Callable[[float], None]) -> Retrying:
+    return Retrying(
         retry=retry_if_exception_type(httpx.TransportError) | retry_if_result(_retry_status),
         stop=stop_after_attempt(config.max_retries + 1) | stop_after_delay(config.retry_max_seconds),
         wait=wait_exponential(multiplier=1, max=30), retry_error_callback=_last, sleep=sleep)
-    with httpx.Client(timeout=config.timeout_seconds, transport=transport) as http:
-        try:
-            response = retrying(http.post, config.url, json=config.body, headers=headers)
-        except httpx.TransportError as exc:
-            return RunResult(status=None, document=None, replayed=False,
-                             error=f"could not reach {config.url} ({type(exc).__name__}) after "
-                                   f"{config.max_retries} retries; check the API (uvicorn.log) and BASE_URL")
+
+
+def _policy_window(http: httpx.Client, config: RunConfig, sleep: Callable[[float], None]) -> int | RunResult:
+    """The policy's `schedule_window_minutes` (the window the server will use), or the failed read."""
+    response = _retrying(config, sleep)(http.get, config.policy_url, params={"org_id": config.body["org_id"]},
+                                        headers={"Authorization": f"Bearer {config.api_key}"})
+    result = _result(response)
+    if not is_success(result):
+        return result
+    return int(result.document["data"]["schedule_window_minutes"])
+
+
+def _result(response: httpx.Response) -> RunResult:
     try:
         document = response.json()
     except ValueError:
         document = None
     return RunResult(status=response.status_code, document=document,
                      replayed=response.headers.get("idempotent-replayed") == "true")
+
+
+def call(config: RunConfig, *, transport: httpx.BaseTransport | None = None,
+         sleep: Callable[[float], None] = time.sleep, now: float | None = None,
+         announce: Callable[[str, str], None] | None = None) -> RunResult:
+    """POST once, retrying network errors and 5xx/429 with exponential backoff and the same key.
+
+    Without a key, it is derived first over the policy's window (read with the same retries).
+    """
+    with httpx.Client(timeout=config.timeout_seconds, transport=transport) as http:
+        try:
+            key = config.idempotency_key
+            if key is None:
+                window = _policy_window(http, config, sleep)
+                if isinstance(window, RunResult):
+                    return window
+                key = idempotency_key(config.body, now=time.time() if now is None else now, window_minutes=window)
+            if announce is not None:
+                announce(config.url, key)
+            headers = {"Authorization": f"Bearer {config.api_key}", "Idempotency-Key": key}
+            response = _retrying(config, sleep)(http.post, config.url, json=config.body, headers=headers)
+        except httpx.TransportError as exc:
+            return RunResult(status=None, document=None, replayed=False,
+                             error=f"could not reach {config.url} ({type(exc).__name__}) after "
+                                   f"{config.max_retries} retries; check the API (uvicorn.log) and BASE_URL")
+    return _result(response)
 
 
 def signals(data: Mapping[str, Any]) -> dict[str, Any]:
