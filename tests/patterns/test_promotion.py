@@ -45,7 +45,7 @@ def drifted(world):
 
 def test_first_promotion_creates_second_reuses(client: TestClient, member, world, drifted, clock) -> None:
     first = _promote(client, member, min_drift="warning")
-    assert (first["scanned_item_count"], first["eligible_item_count"]) == (4, 3)
+    assert (first["scanned_item_count"], first["eligible_item_count"]) == (5, 3)  # the disabled one is scanned too
     assert (first["created_pattern_count"], first["reused_pattern_count"], first["resolved_pattern_count"]) == (3, 0, 0)
     patterns = {p.dedupe_key: p for p in world.patterns()}
     breaking = patterns[f"contract_drift:{drifted['breaking']}:1.4.2:2.0.0"]
@@ -141,6 +141,16 @@ def test_disabled_bindings_are_never_promoted(client: TestClient, member, world,
     assert not any(str(drifted["disabled"]) in key for key in keys)
     assert result["eligible_item_count"] == 3
     assert not any(p.evidence["enabled"] is False for p in world.patterns())
+
+
+def test_scanned_count_includes_disabled_bindings(client: TestClient, member, world, drifted) -> None:
+    """§4.5/§4.7: disabled bindings are scanned (and reported) but never promoted."""
+    scan = client.get("/api/v1/contracts/drift", headers=member.headers).json()["data"]
+    dry = _promote(client, member, min_drift="warning", dry_run=True)
+    assert dry["scanned_item_count"] == scan["checked_binding_count"] == 5
+    bob = drifted["agents"][1]  # invalid (enabled), healthy (enabled), breaking (disabled)
+    scoped = _promote(client, member, min_drift="warning", agent_id=str(bob))
+    assert (scoped["scanned_item_count"], scoped["eligible_item_count"], scoped["created_pattern_count"]) == (3, 1, 1)
 
 
 def test_limit_keeps_the_most_severe(client: TestClient, member, world, drifted) -> None:

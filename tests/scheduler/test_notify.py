@@ -191,3 +191,19 @@ def test_notify_and_schedule_run_need_admin(client: TestClient, admin, engine: E
     response = post(client, viewer, path, {"org_id": str(admin.org_id)})
     assert response.status_code == 403
     assert _rows(engine, NotifyEvent) == []
+
+
+def test_alert_delivery_without_a_schedule_counts_every_schedule(client: TestClient, admin, engine: Engine,
+                                                                 receiver) -> None:
+    """§5.5 with `schedule_name` omitted reads like §5.3: all schedules, reported as `_all`."""
+    _anomalous_window(client, admin, engine)
+    sent = _notify(client, admin, dry_run=False)
+    _notify(client, admin, schedule_name="hourly")  # a dry run of another schedule
+    everything = ok_data(client.get(f"{PREFIX}/drift/trigger-alert-delivery", headers=admin.headers))
+    assert everything["schedule_name"] == "_all"
+    assert (everything["total_notify_events"], everything["sent_count"], everything["dry_run_count"]) == (2, 1, 1)
+    assert everything["last_sent_at"] == everything["last_notified_at"] == "2026-11-25T12:00:00Z"
+    assert everything["alert_fingerprint"] == sent["fingerprint"]
+    hourly = ok_data(client.get(f"{PREFIX}/drift/trigger-alert-delivery", headers=admin.headers,
+                                params={"schedule_name": "hourly"}))
+    assert (hourly["total_notify_events"], hourly["sent_count"], hourly["last_notified_at"]) == (1, 0, None)

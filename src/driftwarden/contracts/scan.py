@@ -66,6 +66,8 @@ class DriftScan:
     counts: dict[str, int]
     total_count: int
     items: list[DriftItem] = field(default_factory=list)
+    # Every binding in scope, disabled ones included (differs from checked_binding_count under enabled_only).
+    scanned_binding_count: int = 0
 
     @property
     def breaking_count(self) -> int:
@@ -102,17 +104,26 @@ def _current_versions(session: Session, *, org_id: uuid.UUID, definition_type: s
 
 
 def _pairs_by_level(session: Session, scope: dict[str, Any],
-                    currents: dict[uuid.UUID, str]) -> tuple[dict[str, list[Pair]], dict[str, int]]:
-    """Group the scope by (definition, bound version) in SQL; classify each distinct pair once."""
-    definition, bound = ContractBinding.definition_id, ContractBinding.definition_contract_version
-    query = select(definition, bound, func.count()).group_by(definition, bound)
-    pairs: dict[str, list[Pair]] = defaultdict(list)
+                    currents: dict[uuid.UUID, str]) -> tuple[dict[str, list[Pair]], dict[str, int], int]:
+    """Group the scope by (definition, bound version, enabled) in SQL; classify each distinct pair once.
+
+    Levels count enabled bindings only under `enabled_only`; the last value counts every binding in
+    scope, disabled ones too (they are scanned, just never promoted), at no extra statement.
+    """
+    definition, bound, enabled = (ContractBinding.definition_id, ContractBinding.definition_contract_version,
+                                  ContractBinding.enabled)
+    query = select(definition, bound, enabled, func.count()).group_by(definition, bound, enabled)
+    pairs: dict[str, dict[Pair, None]] = defaultdict(dict)  # ordered set: a pair may come enabled and disabled
     counts = dict.fromkeys(DRIFT_LEVELS, 0)
-    for definition_id, bnd, n in session.execute(_scope(query, **scope)):
+    every = 0
+    for definition_id, bnd, is_enabled, n in session.execute(_scope(query, **{**scope, "enabled_only": False})):
+        every += n
+        if scope["enabled_only"] and not is_enabled:
+            continue
         level = classify(bnd, currents.get(definition_id)).drift
-        pairs[level].append((definition_id, bnd))
+        pairs[level][(definition_id, bnd)] = None
         counts[level] += n
-    return pairs, counts
+    return defaultdict(list, {level: list(found) for level, found in pairs.items()}), counts, every
 
 
 def _agent_count(session: Session, scope: dict[str, Any]) -> int:
@@ -201,10 +212,10 @@ def scan_drift(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | Non
     currents = _current_versions(session, org_id=org_id, definition_type=definition_type)
     scope = {"org_id": org_id, "agent_id": agent_id, "enabled_only": enabled_only,
              "definition_ids": None if definition_type is None else list(currents)}
-    pairs, counts = _pairs_by_level(session, scope, currents)
+    pairs, counts, every = _pairs_by_level(session, scope, currents)
     levels = included_levels(min_drift, include_healthy)
     scan = DriftScan(checked_agent_count=_agent_count(session, scope), checked_binding_count=sum(counts.values()),
-                     counts=counts, total_count=sum(counts[lvl] for lvl in levels))
+                     counts=counts, total_count=sum(counts[lvl] for lvl in levels), scanned_binding_count=every)
     for level in levels:
         if limit is not None and len(scan.items) >= limit:
             break

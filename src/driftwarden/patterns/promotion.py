@@ -126,7 +126,7 @@ def _stale_reason(binding_id: uuid.UUID, key: str, versions: tuple[str | None, s
 
 def plan_promotion(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | None, min_drift: str,
                    limit: int, auto_resolve: bool) -> tuple[Plan, int]:
-    """The plan and the number of bindings scanned; reads only."""
+    """The plan and the number of bindings scanned (disabled ones too, as §4.5 scans them); reads only."""
     scan = contracts_service.scan_drift(session, org_id=org_id, agent_id=agent_id, min_drift=min_drift,
                                         enabled_only=True, limit=limit)
     findings = {dedupe_key(i.binding_id, i.bound_contract_version, i.current_contract_version): i
@@ -135,7 +135,7 @@ def plan_promotion(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID |
     plan = Plan(findings=findings, existing={k: open_patterns[k] for k in findings if k in open_patterns})
     if auto_resolve:
         plan.stale = _stale(session, org_id=org_id, open_patterns=open_patterns)
-    return plan, scan.checked_binding_count
+    return plan, scan.scanned_binding_count
 
 
 def evidence_of(item: DriftItem) -> dict[str, Any]:

@@ -61,18 +61,26 @@ def alert_state(session: Session, *, org_id: uuid.UUID, schedule_name: str | Non
     return session.get(TriggerAlertState, (org_id, schedule_name or ALL_SCHEDULES))
 
 
+def latest_alert_state(session: Session, *, org_id: uuid.UUID) -> TriggerAlertState | None:
+    """The org's most recently notified cooldown row, over every schedule."""
+    return session.scalars(select(TriggerAlertState).where(TriggerAlertState.org_id == org_id)
+                           .order_by(TriggerAlertState.last_notified_at.desc()).limit(1)).first()
+
+
 def alert_delivery(session: Session, *, org_id: uuid.UUID, schedule_name: str | None, window_days: int,
                    now: datetime) -> AlertDeliveryRead:
-    """§5.5: notify events by outcome in the window, and the cooldown state."""
+    """§5.5: notify events by outcome in the window, and the cooldown state; no name = every schedule."""
     name = schedule_name or ALL_SCHEDULES
-    scope = [NotifyEvent.org_id == org_id, NotifyEvent.schedule_name == name,
-             NotifyEvent.created_at >= now - timedelta(days=window_days)]
+    scope = [NotifyEvent.org_id == org_id, NotifyEvent.created_at >= now - timedelta(days=window_days)]
+    if schedule_name is not None:
+        scope.append(NotifyEvent.schedule_name == schedule_name)
     columns = [func.count().label("total_notify_events"), func.max(NotifyEvent.created_at).label("last_event_at")]
     columns += [_count(NotifyEvent.outcome == o).label(f"{o}_count") for o in NOTIFY_OUTCOMES]
     columns += [_latest(NotifyEvent.created_at, NotifyEvent.outcome == o).label(f"last_{o}_at")
                 for o in ("sent", "failed", "suppressed")]
     row = session.execute(select(*columns).where(*scope)).one()._asdict()
-    state = alert_state(session, org_id=org_id, schedule_name=name)
+    state = (alert_state(session, org_id=org_id, schedule_name=name) if schedule_name is not None
+             else latest_alert_state(session, org_id=org_id))
     return AlertDeliveryRead(
         org_id=org_id, schedule_name=name, window_days=window_days,
         last_notified_at=state.last_notified_at if state else None,
