@@ -105,6 +105,10 @@ def worker(concurrency: int = typer.Option(8, min=1, max=256, help="deliveries i
 
 
 def register(app: typer.Typer) -> None:
-    """Add this domain's commands to `app`."""
+    """Add this domain's commands to `app`, and its housekeeping to `driftwarden worker`."""
+    from driftwarden.notifications import housekeeping
+    from driftwarden.notifications.worker import register_periodic
+
     app.command("worker")(worker)
     app.add_typer(webhook_app, name="webhook")
+    register_periodic(housekeeping.periodic)
