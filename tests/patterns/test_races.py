@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import pytest
+from sqlalchemy import create_engine, event, update
+from sqlalchemy.pool import NullPool
 
 from driftwarden.patterns import service as patterns_service
 from driftwarden.patterns.models import IssuePattern
@@ -66,3 +70,64 @@ def test_eight_concurrent_upserts_converge(session_factory, world) -> None:
     (pattern,) = world.patterns()
     assert pattern.occurrence_count == WORKERS and pattern.status == "detected"
     assert world.count(NotificationOutbox) == 0 and world.count(IssuePattern) == 1
+
+
+@contextmanager
+def _closed_by_someone_else(engine: Any, pattern_id: uuid.UUID, *, after: Callable[[str], bool]) -> Iterator[list]:
+    """Right after the first statement matching `after`, another connection moves the pattern to wont_fix."""
+    other, fired = create_engine(engine.url, poolclass=NullPool), []
+
+    def close(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not fired and after(statement):
+            fired.append(statement)
+            with other.begin() as connection:
+                connection.execute(update(IssuePattern).where(IssuePattern.id == pattern_id)
+                                   .values(status="wont_fix"))
+
+    event.listen(engine, "after_cursor_execute", close)
+    try:
+        yield fired
+    finally:
+        event.remove(engine, "after_cursor_execute", close)
+        other.dispose()
+
+
+def test_upsert_claims_again_when_the_open_pattern_closes_under_it(session_factory, engine, world) -> None:
+    key = "contract_drift_alert_delivery:y:daily"
+
+    def upsert() -> tuple[Any, bool]:
+        with session_factory() as session:
+            pattern, created = patterns_service.upsert_open_pattern(
+                session, org_id=world.org_id, agent_id=None, dedupe_key=key, primary_tag="contract_drift_alert_delivery",
+                title="Alert delivery failing", priority="high", evidence={"error": "boom"}, now=T0)
+            session.commit()
+            return pattern.id, created
+
+    first_id, _ = upsert()
+    with _closed_by_someone_else(engine, first_id, after=lambda sql: "ON CONFLICT" in sql) as fired:
+        second_id, created = upsert()  # its INSERT saw the open pattern; the lock finds it closed
+    assert fired and created and second_id != first_id
+    assert sorted(p.status for p in world.patterns()) == ["detected", "wont_fix"]
+
+
+def test_a_pattern_closed_during_a_promotion_is_recreated_not_lost(session_factory, settings, engine, world) -> None:
+    definition = world.definition("gate", "2.0.0")
+    for n in range(3):
+        world.bind(world.agent(f"agent-{n}"), definition, "1.0.0")
+
+    def promote() -> dict:
+        with session_factory() as session:
+            result = patterns_service.promote_drift(
+                session, org_id=world.org_id, agent_id=None, min_drift="warning", limit=1000, dry_run=False,
+                auto_resolve=True, now=T0, settings=settings)
+            session.commit()
+            return result
+
+    victim = uuid.UUID(promote()["pattern_ids"][0])
+    reads_open_patterns = lambda sql: "FROM issue_patterns" in sql and "FOR UPDATE" not in sql  # noqa: E731
+    with _closed_by_someone_else(engine, victim, after=reads_open_patterns) as fired:
+        second = promote()  # planned to reuse all three; one closed before it was locked
+    assert fired
+    assert (second["eligible_item_count"], second["created_pattern_count"], second["reused_pattern_count"]) == (3, 1, 2)
+    assert len(second["pattern_ids"]) == 3 and str(victim) not in second["pattern_ids"]
+    assert sorted(p.status for p in world.patterns()) == ["detected"] * 3 + ["wont_fix"]

@@ -32,6 +32,7 @@ DEFAULT_MIN_DRIFT = "breaking"
 DEFAULT_LIMIT = 200
 EVIDENCE_FIELDS = tuple(f.name for f in fields(DriftItem))
 MAX_KEY = 500  # issue_patterns.dedupe_key length
+CLAIM_PASSES = 3  # a pattern closing under a promotion costs one more pass, not a lost finding
 RESOLVE_NOTES = {
     "binding_removed": "auto-resolved by drift promotion: the binding no longer exists",
     "versions_changed": "auto-resolved by drift promotion: the binding is no longer at these versions "
@@ -162,14 +163,31 @@ class Applied:
     resolved: list[tuple[uuid.UUID, str, str]]  # (id, previous status, reason)
 
 
+def _claim(session: Session, plan: Plan, *, org_id: uuid.UUID, now: datetime,
+           api_key_id: uuid.UUID | None) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
+    """(created, reused) by key: insert the new keys, lock the rest; a key whose open pattern closed
+    after the plan read it (a PATCH to wont_fix, say) is inserted on the next pass, so none is lost."""
+    created: dict[str, uuid.UUID] = {}
+    reused: dict[str, uuid.UUID] = {}
+    todo, new = list(plan.findings), set(plan.new_keys)
+    for _ in range(CLAIM_PASSES):
+        rows = {key: _new_row(plan.findings[key], org_id=org_id, key=key, now=now, api_key_id=api_key_id)
+                for key in todo if key in new}
+        inserted = store.insert_open(session, list(rows.values()))
+        created.update((key, row["id"]) for key, row in rows.items() if key in inserted)  # finding order
+        locked = store.lock_open(session, org_id=org_id, keys=[key for key in todo if key not in inserted])
+        reused.update(locked)
+        todo = [key for key in todo if key not in inserted and key not in locked]
+        if not todo:
+            break
+        new = set(todo)
+    return created, reused
+
+
 def apply_plan(session: Session, plan: Plan, *, org_id: uuid.UUID, now: datetime,
                api_key_id: uuid.UUID | None) -> Applied:
     """Write the plan: bulk insert, bulk bump (race losers included), bulk resolve."""
-    rows = {key: _new_row(plan.findings[key], org_id=org_id, key=key, now=now, api_key_id=api_key_id)
-            for key in plan.new_keys}
-    inserted = store.insert_open(session, list(rows.values()))
-    created = {key: rows[key]["id"] for key in plan.findings if key in inserted}
-    reused = store.lock_open(session, org_id=org_id, keys=[k for k in plan.findings if k not in inserted])
+    created, reused = _claim(session, plan, org_id=org_id, now=now, api_key_id=api_key_id)
     store.bump(session, ids=reused.values(), now=now)
     resolved: list[tuple[uuid.UUID, str, str]] = []
     for reason, ids in sorted(plan.stale.items()):

@@ -17,6 +17,9 @@ from driftwarden.patterns.promotion import promote_drift
 from driftwarden.patterns.schemas import PatternCreate, PatternUpdate
 from driftwarden.settings import Settings
 
+# An open pattern can close between our INSERT seeing it and our lock reaching it; then insert again.
+CLAIM_ATTEMPTS = 3
+
 __all__ = ["create_pattern", "get_pattern", "get_pattern_or_404", "list_patterns", "promote_drift", "update_pattern",
            "upsert_open_pattern"]
 
@@ -82,8 +85,7 @@ def upsert_open_pattern(session: Session, *, org_id: uuid.UUID, agent_id: uuid.U
     row = store.new_row(org_id=org_id, agent_id=agent_id, title=title, primary_tag=primary_tag,
                         priority=priority, evidence=evidence, dedupe_key=dedupe_key, now=now,
                         related_tags=related_tags)
-    created = bool(store.insert_open(session, [row]))
-    pattern_id = row["id"] if created else store.lock_open(session, org_id=org_id, keys=[dedupe_key])[dedupe_key]
+    pattern_id, created = _claim_open(session, org_id=org_id, row=row)
     pattern = session.scalars(select(IssuePattern).where(IssuePattern.id == pattern_id)
                               .execution_options(populate_existing=True)).one()
     if not created:
@@ -92,6 +94,18 @@ def upsert_open_pattern(session: Session, *, org_id: uuid.UUID, agent_id: uuid.U
         pattern.evidence = evidence
         session.flush()
     return pattern, created
+
+
+def _claim_open(session: Session, *, org_id: uuid.UUID, row: dict[str, Any]) -> tuple[uuid.UUID, bool]:
+    """Insert the open pattern, or lock the one holding its key; again when that one closed in between."""
+    key = row["dedupe_key"]
+    for _ in range(CLAIM_ATTEMPTS):
+        if store.insert_open(session, [row]):
+            return row["id"], True
+        found = store.lock_open(session, org_id=org_id, keys=[key])
+        if key in found:
+            return found[key], False
+    raise RuntimeError(f"no open pattern could be claimed for dedupe_key {key!r}; retry")
 
 
 _NOT_NULL = ("title", "priority", "related_tags", "status")
