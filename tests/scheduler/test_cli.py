@@ -148,3 +148,12 @@ def test_client_reports_a_failed_policy_read_without_posting() -> None:
     result = client.call(config, transport=httpx.MockTransport(handler), sleep=lambda _s: None)
     assert methods == ["GET"]
     assert client.outcome(result) == (1, "API call failed: HTTP 403 FORBIDDEN: admin required")
+
+
+@pytest.mark.parametrize("value", ["²", "٥", "1_0", " 5"])
+def test_numbers_are_ascii_digits_as_in_the_script(value: str) -> None:
+    """Unicode digits pass str.isdigit (and '²' then crashes int()); the script accepts [0-9]+ only: exit 2."""
+    env = {"BASE_URL": "http://127.0.0.1:9", "API_KEY": "k", "ORG_ID": str(uuid.uuid4())}
+    for name in ("WINDOW_MINUTES", "MAX_RETRIES"):
+        with pytest.raises(client.InputError, match=f"{name} must be a whole number"):
+            client.config_from_env({**env, name: value})

@@ -63,7 +63,7 @@ def _optional(name: str, value: str, kind: type) -> Any:
             raise InputError(f"{name} must be true or false, got {value!r}")
         return value == "true"
     if kind is int:
-        if not value.isdigit():
+        if not re.fullmatch(r"[0-9]+", value):
             raise InputError(f"{name} must be a whole number, got {value!r}")
         low, high = _RANGES[name]
         if not low <= int(value) <= high:
@@ -104,7 +104,7 @@ def idempotency_key(body: Mapping[str, Any], *, now: float, window_minutes: int 
 
 def _whole(env: Mapping[str, str], name: str, default: int) -> int:
     value = env.get(name) or str(default)
-    if not value.isdigit():
+    if not re.fullmatch(r"[0-9]+", value):
         raise InputError(f"{name} must be a whole number, got {value!r}")
     return int(value)
 
