@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
+from driftwarden.notifications import endpoints as endpoints_service
 from driftwarden.notifications import signing
-from driftwarden.notifications.models import NotificationOutbox
+from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
 from tests.notifications.conftest import SECRET
 from tests.notifications.helpers import enqueue, row, verified
-from tests.support import make_tenant
+from tests.support import ON_POSTGRES, make_tenant
 
 BASE = "/api/v1/system/notifications"
 
@@ -193,3 +198,17 @@ def test_global_admin_acts_on_any_org_and_the_audit_row_names_it(client, admin, 
     assert audit["total_count"] == 1 and audit["items"][0]["api_key_id"] == str(global_admin.api_key_id)
     assert rotated.json()["data"]["secret"] not in client.get(
         "/api/v1/system/audit-logs", headers=global_admin.headers).text
+
+
+def test_url_credentials_stay_out_of_the_outbox_and_the_logs(client, admin, receiver, caplog) -> None:
+    with_password = receiver.url.replace("http://", "http://ops:pa55-in-url@") + "?token=t0ken-in-query"
+    created = _endpoint(client, admin, with_password)
+    with caplog.at_level("INFO", logger="driftwarden.notifications"):
+        sent = client.post(f"{BASE}/endpoints/{created['id']}/test", headers=admin.headers).json()["data"]
+    assert sent["sent"] and receiver.received[0].headers["authorization"].startswith("Basic ")
+    listed = client.get(f"{BASE}/outbox", headers=admin.headers)
+    assert listed.json()["data"]["items"][0]["url_host"] == receiver.url.removesuffix("/hook")
+    attempt_lines = [r.getMessage() for r in caplog.records if '"webhook_attempt"' in r.getMessage()]
+    assert len(attempt_lines) == 1 and receiver.url.removesuffix("/hook") in attempt_lines[0]
+    for leaked in ("pa55-in-url", "t0ken-in-query", "ops:"):
+        assert leaked not in listed.text and leaked not in caplog.text

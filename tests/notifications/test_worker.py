@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.notifications import outbox
 from driftwarden.notifications.models import NotificationOutbox
 from driftwarden.notifications.worker import Periodic, Worker, WorkerConfig
-from driftwarden.settings import get_settings
+from driftwarden.settings import Settings, get_settings
 from tests.notifications.conftest import SECRET
 from tests.notifications.helpers import enqueue, row, verified
 from tests.support import ON_POSTGRES, wait_for
@@ -232,3 +233,26 @@ def test_worker_refuses_bad_destination_config() -> None:
         assert bad_format.exit_code == 2 and "NOTIFY_WEBHOOK_FORMAT" in bad_format.output
     finally:
         get_settings.cache_clear()
+
+
+def test_worker_command_never_logs_the_webhook_url_path(settings, clock, receiver, admin, session_factory,
+                                                        caplog) -> None:
+    """`driftwarden worker` turns INFO logging on; httpx's own INFO line would print each full URL."""
+    tokened = Settings(DATABASE_URL=settings.database_url, NOTIFY_WEBHOOK_URL=receiver.url + "/T0/B0/s3cr3t-path")
+    enqueue(session_factory, tokened, clock, admin.org_id)
+    httpx_logger = logging.getLogger("httpx")
+    level, handlers = httpx_logger.level, {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    get_settings.cache_clear()
+    try:
+        with caplog.at_level("INFO"):
+            result = CliRunner().invoke(cli_app, ["worker", "--once"], env={
+                "DATABASE_URL": settings.database_url, "NOTIFY_WEBHOOK_URL": tokened.notify_webhook_url,
+                "NOTIFY_WEBHOOK_EVENTS": "", "NOTIFY_WEBHOOK_SECRET": ""})
+    finally:  # the command installs its SIGTERM/SIGINT handlers in this process
+        httpx_logger.setLevel(level)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert [r.path for r in receiver.received] == ["/hook/T0/B0/s3cr3t-path"]
+    assert '"webhook_attempt"' in caplog.text and "s3cr3t-path" not in caplog.text + result.output

@@ -88,6 +88,8 @@ def worker(concurrency: int = typer.Option(8, min=1, max=256, help="deliveries i
         typer.echo("driftwarden worker: invalid configuration:\n  " + "\n  ".join(problems), err=True)
         raise typer.Exit(2)
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr, format="%(message)s")
+    # httpx logs every request's full URL at INFO: a webhook URL's path or user:password can be its credential.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     ensure_schema(settings)
     engine = make_engine(settings)
     config = WorkerConfig(concurrency=concurrency, poll_interval=poll_interval, once=once,

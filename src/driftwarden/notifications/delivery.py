@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Sequence
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select, update
@@ -142,12 +141,11 @@ def conclude(job: Job, result: retry.Attempt, *, settings: Settings, now: dateti
 
 
 def _log_attempt(job: Job, result: retry.Attempt, decided: retry.Outcome) -> None:
-    """One structured line per attempt: never the body, the secret or the URL's path (it may hold a token)."""
-    parts = urlsplit(job.url)
+    """One structured line per attempt: never the body, the secret, nor the URL's path or credentials."""
     log.info(json.dumps({
         "event": "webhook_attempt", "outbox_id": str(job.outbox_id), "message_id": job.message_id,
         "event_type": job.event_type, "org_id": job.org_id and str(job.org_id), "destination": job.destination,
-        "endpoint_id": job.endpoint_id and str(job.endpoint_id), "host": f"{parts.scheme}://{parts.netloc}",
+        "endpoint_id": job.endpoint_id and str(job.endpoint_id), "host": outbox.origin(job.url),
         "attempt": job.attempt_count, "max_attempts": job.max_attempts, "status_code": result.status_code,
         "error_code": result.error_code, "duration_ms": result.duration_ms, "outcome": decided.status,
         "next_attempt_at": decided.next_attempt_at and decided.next_attempt_at.isoformat()}))

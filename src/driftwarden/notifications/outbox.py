@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
+from urllib.parse import urlsplit
 
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -26,6 +27,12 @@ class Destination:
     url: str
     format: str
     endpoint_id: uuid.UUID | None = None
+
+
+def origin(url: str) -> str:
+    """Scheme, host and port only: never the path (it may hold a token) nor a `user:password@`."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def new_message_id() -> str:

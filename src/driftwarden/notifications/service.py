@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from driftwarden.api.errors import ApiError
 from driftwarden.notifications.models import NotificationOutbox
+from driftwarden.notifications.outbox import origin
 from driftwarden.notifications.schemas import Bucket, DeadLetterSummary, OutboxRead, ReasonGroup, ReplayRead
 
 AGE_BUCKETS = ("lt_1h", "h_1_to_24", "d_1_to_7", "gte_7d")
 
 
 def read(row: NotificationOutbox) -> OutboxRead:
-    parts = urlsplit(row.url)
     return OutboxRead(
         id=row.id, org_id=row.org_id, event_type=row.event_type, message_id=row.message_id,
-        destination=row.destination, endpoint_id=row.endpoint_id, url_host=f"{parts.scheme}://{parts.netloc}",
+        destination=row.destination, endpoint_id=row.endpoint_id, url_host=origin(row.url),
         format=row.format, status=row.status, attempt_count=row.attempt_count, max_attempts=row.max_attempts,
         next_attempt_at=row.next_attempt_at, lease_expires_at=row.lease_expires_at,
         last_status_code=row.last_status_code, last_error_code=row.last_error_code, last_error=row.last_error,
