@@ -212,3 +212,19 @@ def test_url_credentials_stay_out_of_the_outbox_and_the_logs(client, admin, rece
     assert len(attempt_lines) == 1 and receiver.url.removesuffix("/hook") in attempt_lines[0]
     for leaked in ("pa55-in-url", "t0ken-in-query", "ops:"):
         assert leaked not in listed.text and leaked not in caplog.text
+
+
+def test_urls_the_client_cannot_send_to_are_refused_and_never_crash_a_send(client, session_factory, admin,
+                                                                           receiver) -> None:
+    for bad in ("http://a\u0001b/hook", "http://127.0.0.1:99999/hook", "http:///hook", "https://"):
+        response = client.post(f"{BASE}/endpoints", headers=admin.headers, json={"url": bad})
+        assert response.status_code == 422 and response.json()["error"]["code"] == "VALIDATION_ERROR", bad
+        assert bad not in response.text
+    created = _endpoint(client, admin, receiver.url)
+    with session_factory() as session:  # stored before this validation existed
+        session.execute(update(NotificationEndpoint).where(NotificationEndpoint.id == uuid.UUID(created["id"]))
+                        .values(url="http://a\u0001b/hook"))
+        session.commit()
+    sent = client.post(f"{BASE}/endpoints/{created['id']}/test", headers=admin.headers)
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["data"]["status"] == "pending" and sent.json()["data"]["error"].startswith("INVALID_URL")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from sqlalchemy import update
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from driftwarden.notifications import delivery, outbox
-from driftwarden.notifications.models import NotificationEndpoint
+from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
 from driftwarden.settings import Settings
 from tests.notifications.conftest import SECRET, fast_receiver
 from tests.notifications.helpers import enqueue, row, verified
@@ -155,3 +159,39 @@ def test_deliver_now_reports_rows_another_drainer_holds(session_factory, setting
     clock.advance(seconds=61)
     [redelivered] = delivery.drain(session_factory, settings=settings, clock=clock, limit=5)
     assert redelivered.sent and redelivered.attempt_count == 2
+
+
+class _SlowBodyHandler(BaseHTTPRequestHandler):
+    """Answers 200 at once, then trickles a body the client never needs (a busy proxy, a chatty receiver)."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.hits += 1  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", "1000000")
+        self.end_headers()
+        self.wfile.write(b"accepted")
+        self.wfile.flush()
+        time.sleep(1.0)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+def test_a_2xx_with_a_slow_body_is_sent_not_timed_out(session_factory, database_url, clock, admin) -> None:
+    server = type("Server", (ThreadingHTTPServer,), {"daemon_threads": True, "hits": 0})(
+        ("127.0.0.1", 0), _SlowBodyHandler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        slow = Settings(DATABASE_URL=database_url, NOTIFY_WEBHOOK_URL=f"http://127.0.0.1:{server.server_port}/h",
+                        NOTIFY_RETRY_SCHEDULE="1", NOTIFY_WEBHOOK_TIMEOUT_SECONDS=0.3)
+        [outbox_id] = enqueue(session_factory, slow, clock, admin.org_id)
+        started = time.monotonic()
+        [result] = _deliver(session_factory, slow, clock, [outbox_id])
+        took = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.sent and result.status_code == 200 and result.error is None, result
+    assert row(session_factory, outbox_id).status == "sent" and server.hits == 1
+    assert took < 0.95  # the attempt ends by its deadline, not when the receiver stops talking

@@ -24,6 +24,7 @@ log = logging.getLogger("driftwarden.notifications")
 
 DEFAULT_LEASE_SECONDS = 60.0
 USER_AGENT = "driftwarden-webhooks/1"
+MAX_DISCARDED_BODY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -111,17 +112,36 @@ def attempt(client: httpx.Client, job: Job, *, now: datetime) -> retry.Attempt:
                                            signing_secrets=job.signing_secrets)}
     started = time.perf_counter()
     try:
-        response = client.post(job.url, content=job.body, headers=headers)
+        with client.stream("POST", job.url, content=job.body, headers=headers) as response:
+            code, retry_after = response.status_code, response.headers.get("retry-after")
+            _discard_body(response, until=started + (client.timeout.read or 0.0))
     except httpx.TimeoutException as exc:
         return retry.Attempt(None, "TIMEOUT", f"timed out ({type(exc).__name__})", None, _ms(started))
     except httpx.HTTPError as exc:
         return retry.Attempt(None, "CONNECTION_ERROR", f"connection error ({type(exc).__name__})", None, _ms(started))
-    code = response.status_code
+    except httpx.InvalidURL:  # not an HTTPError: without this, deliver_now's caller would get a 500
+        return retry.Attempt(None, "INVALID_URL", "the destination URL cannot be sent to", None, _ms(started))
     if 200 <= code < 300:
         return retry.Attempt(code, duration_ms=_ms(started))
     error_code = "GONE" if code == 410 else f"HTTP_{code}"
     return retry.Attempt(code, error_code, f"receiver answered {code}",
-                         retry.parse_retry_after(response.headers.get("retry-after"), now=now), _ms(started))
+                         retry.parse_retry_after(retry_after, now=now), _ms(started))
+
+
+def _discard_body(response: httpx.Response, *, until: float) -> None:
+    """The status decides the outcome; a small answer is read only so the connection can be reused.
+
+    A slow or endless body must not turn a received 2xx into a timeout (and a duplicate delivery),
+    nor hold the attempt past its deadline, nor fill memory: stop at the deadline or the size cap.
+    """
+    read = 0
+    try:
+        for chunk in response.iter_raw():
+            read += len(chunk)
+            if read > MAX_DISCARDED_BODY_BYTES or time.perf_counter() >= until:
+                return
+    except httpx.HTTPError:
+        return
 
 
 def _ms(started: float) -> float:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from driftwarden.notifications.formats import EVENT_TYPES
@@ -20,8 +21,13 @@ assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 
 
 def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    """An absolute http(s) URL the webhook client can send to: refused here (422), not at every delivery."""
+    try:
+        url = httpx.URL(value)
+        urlsplit(value).port  # noqa: B018 - raises on a port outside 0-65535
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ValueError("url is not a valid URL") from exc
+    if url.scheme not in ("http", "https") or not url.host:
         raise ValueError("url must be an http(s) URL")
     return value
 
