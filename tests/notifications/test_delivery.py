@@ -195,3 +195,20 @@ def test_a_2xx_with_a_slow_body_is_sent_not_timed_out(session_factory, database_
     assert result.sent and result.status_code == 200 and result.error is None, result
     assert row(session_factory, outbox_id).status == "sent" and server.hits == 1
     assert took < 0.95  # the attempt ends by its deadline, not when the receiver stops talking
+
+
+def test_a_lapsed_lease_on_the_last_attempt_is_dead_not_an_extra_attempt(session_factory, settings, clock, admin,
+                                                                          receiver) -> None:
+    [last, earlier] = enqueue(session_factory, settings, clock, admin.org_id) + enqueue(
+        session_factory, settings, clock, admin.org_id)
+    with session_factory() as session:
+        session.execute(update(NotificationOutbox).where(NotificationOutbox.id == last).values(attempt_count=3))
+        claimed = outbox.claim(session, now=clock.now(), limit=5, lease_seconds=60)  # attempts 4 of 4 and 1 of 4
+        session.commit()
+    assert sorted(r.attempt_count for r in claimed) == [1, 4]
+    clock.advance(seconds=61)  # the drainer holding both died
+    [again] = delivery.drain(session_factory, settings=settings, clock=clock, limit=5)
+    assert again.outbox_id == earlier and again.sent and again.attempt_count == 2
+    dead = row(session_factory, last)
+    assert (dead.status, dead.attempt_count, dead.last_error_code) == ("dead", 4, "LEASE_EXPIRED")
+    assert dead.dead_at == clock.now() and len(receiver.received) == 1

@@ -85,14 +85,18 @@ def enqueue(session: Session, *, org_id: uuid.UUID, event_type: str, data: dict[
 
 
 def reap_expired_leases(session: Session, *, now: datetime) -> int:
-    """Rows whose drainer died mid-delivery go back to pending (at-least-once)."""
-    result = session.execute(
-        update(NotificationOutbox)
-        .where(NotificationOutbox.status == "sending", NotificationOutbox.lease_expires_at <= now)
-        .values(status="pending", lease_expires_at=None, next_attempt_at=now, last_error_code=LEASE_EXPIRED,
-                last_error="the drainer's lease lapsed before it recorded an outcome", updated_at=now)
-        .execution_options(synchronize_session=False))
-    return result.rowcount or 0
+    """Rows whose drainer died mid-delivery go back to pending (at-least-once); on the last attempt, dead."""
+    lapsed = (NotificationOutbox.status == "sending", NotificationOutbox.lease_expires_at <= now)
+    exhausted = NotificationOutbox.attempt_count >= NotificationOutbox.max_attempts
+    common = {"lease_expires_at": None, "last_error_code": LEASE_EXPIRED, "updated_at": now,
+              "last_error": "the drainer's lease lapsed before it recorded an outcome"}
+    died = session.execute(update(NotificationOutbox).where(*lapsed, exhausted)
+                           .values(status="dead", dead_at=now, **common)
+                           .execution_options(synchronize_session=False)).rowcount or 0
+    retried = session.execute(update(NotificationOutbox).where(*lapsed, ~exhausted)
+                              .values(status="pending", next_attempt_at=now, **common)
+                              .execution_options(synchronize_session=False)).rowcount or 0
+    return died + retried
 
 
 def claim(session: Session, *, now: datetime, limit: int, lease_seconds: float,
