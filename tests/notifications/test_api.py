@@ -214,6 +214,29 @@ def test_url_credentials_stay_out_of_the_outbox_and_the_logs(client, admin, rece
         assert leaked not in listed.text and leaked not in caplog.text
 
 
+@pytest.mark.integration
+@pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL (RUN_DB_INTEGRATION=1): two rotations racing")
+def test_concurrent_rotations_never_hand_out_a_secret_that_does_not_sign(client, session_factory, clock, admin,
+                                                                          receiver) -> None:
+    created = _endpoint(client, admin, receiver.url)
+    answers: list = []
+    with session_factory() as first:
+        endpoint = endpoints_service.get_endpoint_or_404(first, org_id=admin.org_id,
+                                                         endpoint_id=uuid.UUID(created["id"]), for_update=True)
+        first_secret = endpoints_service.rotate_secret(first, endpoint=endpoint, now=clock.now()).secret
+        second = threading.Thread(target=lambda: answers.append(
+            client.post(f"{BASE}/endpoints/{created['id']}/rotate-secret", headers=admin.headers)))
+        second.start()
+        time.sleep(0.5)  # the HTTP rotation is now waiting for the first one's row lock
+        first.commit()
+    second.join(timeout=10)
+    second_secret = answers[0].json()["data"]["secret"]
+    with session_factory() as session:
+        stored = session.get(NotificationEndpoint, endpoint.id)
+        assert stored.secret == second_secret
+        assert stored.previous_secret == first_secret  # built on the first rotation, not on a stale read
+
+
 def test_urls_the_client_cannot_send_to_are_refused_and_never_crash_a_send(client, session_factory, admin,
                                                                            receiver) -> None:
     for bad in ("http://a\u0001b/hook", "http://127.0.0.1:99999/hook", "http:///hook", "https://"):

@@ -32,9 +32,10 @@ def read_with_secret(endpoint: NotificationEndpoint, *, now: datetime) -> Endpoi
     return EndpointWithSecret(**read(endpoint, now=now).model_dump(), secret=endpoint.secret)
 
 
-def get_endpoint_or_404(session: Session, *, org_id: uuid.UUID | None, endpoint_id: uuid.UUID) -> NotificationEndpoint:
-    """The endpoint, if it belongs to `org_id` (None = any org, for a global key)."""
-    endpoint = session.get(NotificationEndpoint, endpoint_id)
+def get_endpoint_or_404(session: Session, *, org_id: uuid.UUID | None, endpoint_id: uuid.UUID,
+                        for_update: bool = False) -> NotificationEndpoint:
+    """The endpoint, if it belongs to `org_id` (None = any org); `for_update` row-locks it for a change."""
+    endpoint = session.get(NotificationEndpoint, endpoint_id, with_for_update=for_update)
     if endpoint is None or (org_id is not None and endpoint.org_id != org_id):
         raise ApiError(404, "NOTIFICATION_ENDPOINT_NOT_FOUND", "notification endpoint not found")
     return endpoint

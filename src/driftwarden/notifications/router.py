@@ -32,8 +32,9 @@ def _visible_org(caller: Caller, org_id: uuid.UUID | None) -> uuid.UUID | None:
 
 
 def _endpoint(session, request: Request, caller: Caller, endpoint_id: uuid.UUID):  # type: ignore[no-untyped-def]
-    """The caller's endpoint (404 for another org's); its org goes on the audit row."""
-    endpoint = endpoints_service.get_endpoint_or_404(session, org_id=caller.org_id, endpoint_id=endpoint_id)
+    """The caller's endpoint, row-locked against concurrent changes (404 for another org's); its org is audited."""
+    endpoint = endpoints_service.get_endpoint_or_404(session, org_id=caller.org_id, endpoint_id=endpoint_id,
+                                                     for_update=True)
     request.state.org_id = endpoint.org_id
     return endpoint
 
