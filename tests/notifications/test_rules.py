@@ -148,3 +148,13 @@ def test_cross_field_destination_checks() -> None:
     orphan = check_destination_settings(Settings(NOTIFY_WEBHOOK_SECRET=signing.generate_secret()))
     assert orphan == ["NOTIFY_WEBHOOK_SECRET is set but NOTIFY_WEBHOOK_URL is not"]
     assert Settings(NOTIFY_WEBHOOK_URL="https://hooks.slack.com/services/x").notify_webhook_format == "slack"
+
+
+def test_slack_escapes_control_sequences_from_user_data() -> None:
+    slack = json.loads(formats.render("slack", event_type="issue_pattern.status_changed", now=NOW, data={
+        "title": "<!channel> pay <https://evil.example|here> & <@U123>", "from": "open", "to": "resolved",
+        "next_steps": "<!here> now"}))
+    texts = [slack["text"]] + [b["text"]["text"] for b in slack["blocks"][1:3]]
+    for text in texts[:2]:
+        assert "&lt;!channel&gt; pay &lt;https://evil.example|here&gt; &amp; &lt;@U123&gt;" in text
+    assert all("<" not in t and ">" not in t for t in texts) and "&lt;!here&gt; now" in texts[2]

@@ -119,12 +119,18 @@ _SLACK_TEXT: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
 }
 
 
+def slack_escape(text: str) -> str:
+    """Slack's required escaping: a title or name from user data cannot @channel, link or mention anyone."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_message(event_type: str, data: dict[str, Any], now: datetime) -> dict[str, Any]:
     """A Slack incoming-webhook message: what happened, and what to do next."""
     happened, next_step = _SLACK_TEXT.get(event_type, lambda d: (f"driftwarden event in {_where(d)}.",
                                                                   "See the event data in driftwarden."))(data)
     if isinstance(data.get("next_steps"), str) and data["next_steps"]:
         next_step = f"{data['next_steps']} {next_step}"
+    happened, next_step = slack_escape(happened), slack_escape(next_step)
     return {
         "text": f"[driftwarden] {happened}",
         "blocks": [
