@@ -251,3 +251,10 @@ def test_urls_the_client_cannot_send_to_are_refused_and_never_crash_a_send(clien
     sent = client.post(f"{BASE}/endpoints/{created['id']}/test", headers=admin.headers)
     assert sent.status_code == 200, sent.text
     assert sent.json()["data"]["status"] == "pending" and sent.json()["data"]["error"].startswith("INVALID_URL")
+
+
+def test_a_slack_url_defaults_to_the_slack_format(client, admin) -> None:
+    slack = _endpoint(client, admin, "https://hooks.slack.com/services/T000/B000/XXXX")
+    explicit = _endpoint(client, admin, "https://hooks.slack.com/services/T000/B000/YYYY", format="json")
+    other = _endpoint(client, admin, "https://example.com/hook")
+    assert (slack["format"], explicit["format"], other["format"]) == ("slack", "json", "json")

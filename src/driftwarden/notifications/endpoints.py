@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from driftwarden.api.errors import ApiError
-from driftwarden.notifications import signing
+from driftwarden.notifications import formats, signing
 from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
 from driftwarden.notifications.schemas import EndpointCreate, EndpointRead, EndpointUpdate, EndpointWithSecret
 
@@ -52,7 +52,8 @@ def list_endpoints(session: Session, *, org_id: uuid.UUID, limit: int,
 
 def create_endpoint(session: Session, *, org_id: uuid.UUID, body: EndpointCreate, now: datetime) -> NotificationEndpoint:
     endpoint = NotificationEndpoint(
-        org_id=org_id, url=body.url, format=body.format, event_types=list(dict.fromkeys(body.event_types)),
+        org_id=org_id, url=body.url, format=body.format or formats.default_format(body.url),
+        event_types=list(dict.fromkeys(body.event_types)),
         enabled=body.enabled, description=body.description, secret=signing.generate_secret(),
         created_at=now, updated_at=now)
     session.add(endpoint)

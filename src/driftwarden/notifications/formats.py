@@ -6,6 +6,7 @@ import json
 import uuid
 from datetime import date, datetime, timezone
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 EVENT_TYPES = (
     "contract_drift.patterns_promoted",
@@ -17,6 +18,11 @@ EVENT_TYPES = (
 )
 FORMATS = ("json", "slack")
 SLACK_TEXT_MAX = 3000  # Slack rejects a section whose text is longer
+
+
+def default_format(url: str) -> str:
+    """Slack's incoming webhooks reject any other body, so their URLs default to the slack format."""
+    return "slack" if urlsplit(url).hostname == "hooks.slack.com" else "json"
 
 
 def iso(moment: datetime) -> str:

@@ -36,7 +36,8 @@ class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: uuid.UUID | None = None
     url: str = Field(max_length=2000)
-    format: Literal["json", "slack"] = "json"
+    format: Literal["json", "slack"] | None = Field(
+        default=None, description="Default: slack for hooks.slack.com URLs, else json (as NOTIFY_WEBHOOK_FORMAT).")
     event_types: list[EventType] = Field(default_factory=list, description="Empty = every event type.")
     enabled: bool = True
     description: str | None = Field(default=None, max_length=2000)
