@@ -181,6 +181,16 @@ def test_audit_codes_and_alert_delivery_counts(client: TestClient, admin, engine
     assert delivery["last_sent_at"] == delivery["last_failed_at"] == delivery["last_event_at"] == "2026-11-25T12:00:00Z"
     state = _rows(engine, TriggerAlertState)[0]
     assert delivery["alert_fingerprint"] == state.alert_fingerprint and delivery["last_notified_at"]
+    # §5.5 with `schedule_name` omitted reads like §5.3: every schedule, reported as `_all`.
+    _notify(client, admin, schedule_name="hourly")  # a dry run of another schedule
+    everything = ok_data(client.get(f"{PREFIX}/drift/trigger-alert-delivery", headers=admin.headers))
+    assert everything["schedule_name"] == "_all"
+    assert (everything["total_notify_events"], everything["sent_count"], everything["dry_run_count"]) == (6, 1, 2)
+    assert everything["last_notified_at"] == delivery["last_notified_at"]
+    assert everything["alert_fingerprint"] == state.alert_fingerprint
+    hourly = ok_data(client.get(f"{PREFIX}/drift/trigger-alert-delivery", headers=admin.headers,
+                                params={"schedule_name": "hourly"}))
+    assert (hourly["total_notify_events"], hourly["sent_count"], hourly["last_notified_at"]) == (1, 0, None)
 
 
 @pytest.mark.parametrize("path", ["/drift/trigger-summary/notify", "/drift/schedule-run"])
@@ -192,18 +202,3 @@ def test_notify_and_schedule_run_need_admin(client: TestClient, admin, engine: E
     assert response.status_code == 403
     assert _rows(engine, NotifyEvent) == []
 
-
-def test_alert_delivery_without_a_schedule_counts_every_schedule(client: TestClient, admin, engine: Engine,
-                                                                 receiver) -> None:
-    """§5.5 with `schedule_name` omitted reads like §5.3: all schedules, reported as `_all`."""
-    _anomalous_window(client, admin, engine)
-    sent = _notify(client, admin, dry_run=False)
-    _notify(client, admin, schedule_name="hourly")  # a dry run of another schedule
-    everything = ok_data(client.get(f"{PREFIX}/drift/trigger-alert-delivery", headers=admin.headers))
-    assert everything["schedule_name"] == "_all"
-    assert (everything["total_notify_events"], everything["sent_count"], everything["dry_run_count"]) == (2, 1, 1)
-    assert everything["last_sent_at"] == everything["last_notified_at"] == "2026-11-25T12:00:00Z"
-    assert everything["alert_fingerprint"] == sent["fingerprint"]
-    hourly = ok_data(client.get(f"{PREFIX}/drift/trigger-alert-delivery", headers=admin.headers,
-                                params={"schedule_name": "hourly"}))
-    assert (hourly["total_notify_events"], hourly["sent_count"], hourly["last_notified_at"]) == (1, 0, None)
