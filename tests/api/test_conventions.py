@@ -57,6 +57,8 @@ def test_unexpected_error_is_enveloped_500_without_trace(settings, engine, clock
 def test_request_id_echoed_or_generated(client: TestClient) -> None:
     echoed = client.get("/healthz", headers={"X-Request-Id": "abc-123"})
     assert echoed.headers["x-request-id"] == "abc-123"
+    spaced = client.get("/healthz", headers={"X-Request-Id": "job 42 / retry 1"})
+    assert spaced.headers["x-request-id"] == "job 42 / retry 1"
     generated = client.get("/healthz")
     assert len(generated.headers["x-request-id"]) == 32
     too_long = client.get("/healthz", headers={"X-Request-Id": "x" * 129})

@@ -140,3 +140,20 @@ def test_twenty_racing_requests_with_one_key_make_one_agent(app, admin, session_
     assert all(r.json() == originals[0].json() for r in replays)
     assert all(r.json()["error"]["code"] == "IDEMPOTENCY_IN_PROGRESS" for r in conflicts)
     assert _agents(session_factory) == 1
+
+
+def test_a_secret_shown_once_is_not_kept_for_replay(client: TestClient, admin, session_factory) -> None:
+    headers = {**admin.headers, "Idempotency-Key": "new-key-1"}
+    created = client.post("/api/v1/system/api-keys", headers=headers, json={"name": "ci", "role": "viewer"})
+    assert created.status_code == 201
+    plaintext = created.json()["data"]["api_key"]
+    with session_factory() as session:
+        stored = session.scalars(select(IdempotencyRecord)).one()
+    assert plaintext.encode() not in (stored.response_body or b"")
+    replay = client.post("/api/v1/system/api-keys", headers=headers, json={"name": "ci", "role": "viewer"})
+    assert replay.status_code == 409 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["error"]["code"] == "IDEMPOTENCY_SECRET_WITHHELD"
+    assert replay.json()["error"]["details"] == {"original_status": 201, "id": created.json()["data"]["id"]}
+    assert plaintext not in replay.text
+    listed = client.get("/api/v1/system/api-keys", headers=admin.headers).json()["data"]
+    assert listed["total_count"] == 2  # the admin's own key and the one created once

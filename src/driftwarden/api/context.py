@@ -22,7 +22,7 @@ CANONICAL_PREFIX = "/api/v1/"
 
 
 def _valid_request_id(value: str | None) -> bool:
-    return bool(value) and len(value) <= 128 and all(32 < ord(c) < 127 for c in value)
+    return bool(value) and len(value) <= 128 and all(32 <= ord(c) < 127 for c in value)
 
 
 def header(scope: Scope, name: bytes) -> str | None:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
@@ -42,6 +42,24 @@ def require_idempotency_key(idempotency_key: Annotated[str | None, Header()] = N
 
 
 IdempotencyKeyRequired = Annotated[str, Depends(require_idempotency_key)]
+
+
+def withhold_secret_on_replay(request: Request) -> None:
+    """For a route whose response carries a secret shown once: its idempotency record keeps no body."""
+    request.state.idempotency_withhold = True
+
+
+def _withheld(status: int, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """What a replay of a secret-bearing success answers instead of repeating the secret."""
+    try:
+        resource_id = json.loads(body)["data"].get("id")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        resource_id = None
+    envelope = error_body("IDEMPOTENCY_SECRET_WITHHELD",
+                          "the original request succeeded, but its response held a secret that is shown only "
+                          "once and is not stored; use the resource it created, or rotate/revoke it",
+                          {"original_status": status, "id": resource_id})
+    return 409, {"content-type": "application/json"}, json.dumps(envelope).encode()
 
 
 def request_fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
@@ -212,11 +230,14 @@ def _finish(scope: Scope, record_id: uuid.UUID | None, captured: dict[str, Any])
     if captured["status"] >= 500:  # never stored: the client may retry with the same key
         _release(scope, record_id)
         return
+    status, headers = captured["status"], {k.decode(): v.decode() for k, v in captured["headers"]}
+    body = captured["body"]
+    if scope.get("state", {}).get("idempotency_withhold") and status < 300:
+        status, headers, body = _withheld(status, body)
     with _state(scope).session_factory() as session:
         session.execute(
             update(IdempotencyRecord).where(IdempotencyRecord.id == record_id)
-            .values(state="completed", response_status=captured["status"], response_body=captured["body"],
-                    response_headers={k.decode(): v.decode() for k, v in captured["headers"]}))
+            .values(state="completed", response_status=status, response_body=body, response_headers=headers))
         session.commit()
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from driftwarden.api.deps import AdminDep, Caller, ClockDep, PageDep, SessionDep
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from driftwarden.api.errors import ApiError
+from driftwarden.api.idempotency import withhold_secret_on_replay
 from driftwarden.auth import keys
 from driftwarden.auth import service as auth_service
 from driftwarden.auth.models import ApiKey
@@ -73,6 +74,7 @@ def create_api_key(body: ApiKeyCreate, session: SessionDep, caller: AdminDep, cl
     if body.expires_at is not None and body.expires_at <= now:
         raise ApiError(422, "VALIDATION_ERROR", "expires_at must be in the future",
                        [{"loc": ["body", "expires_at"], "msg": "must be in the future", "type": "value_error"}])
+    withhold_secret_on_replay(request)
     key, plaintext = auth_service.create_api_key(session, name=body.name, org_id=org_id, role=body.role,
                                                  expires_at=body.expires_at, created_by=caller.api_key_id, now=now)
     session.commit()

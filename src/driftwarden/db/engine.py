@@ -15,6 +15,7 @@ def make_engine(settings: Settings, *, null_pool: bool = False) -> Engine:
         return _sqlite_engine(url)
     kwargs: dict = {
         "pool_pre_ping": True,
+        "hide_parameters": True,  # a logged database error must not print bodies or secrets it was given
         # Supabase's transaction pooler (PgBouncer) cannot keep server-side prepared statements.
         "connect_args": {"prepare_threshold": None, "connect_timeout": 10},
     }
@@ -27,7 +28,7 @@ def make_engine(settings: Settings, *, null_pool: bool = False) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from driftwarden.api.deps import AdminDep, Caller, ClockDep, PageDep, SessionDep, SettingsDep, resolve_org_id
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from driftwarden.api.errors import ApiError
-from driftwarden.api.idempotency import IdempotencyKeyRequired
+from driftwarden.api.idempotency import IdempotencyKeyRequired, withhold_secret_on_replay
 from driftwarden.notifications import delivery, outbox
 from driftwarden.notifications import endpoints as endpoints_service
 from driftwarden.notifications import service as outbox_service
@@ -54,6 +54,7 @@ def list_endpoints(request: Request, session: SessionDep, caller: AdminDep, cloc
 def create_endpoint(body: EndpointCreate, request: Request, session: SessionDep, caller: AdminDep,
                     clock: ClockDep) -> dict:
     org = resolve_org_id(session, request, caller, body.org_id)
+    withhold_secret_on_replay(request)
     endpoint = endpoints_service.create_endpoint(session, org_id=org, body=body, now=clock.now())
     session.commit()
     return ok(endpoints_service.read_with_secret(endpoint, now=clock.now()))
@@ -83,6 +84,7 @@ def delete_endpoint(endpoint_id: uuid.UUID, request: Request, session: SessionDe
 def rotate_secret(endpoint_id: uuid.UUID, request: Request, session: SessionDep, caller: AdminDep,
                   clock: ClockDep) -> dict:
     endpoint = _endpoint(session, request, caller, endpoint_id)
+    withhold_secret_on_replay(request)
     endpoints_service.rotate_secret(session, endpoint=endpoint, now=clock.now())
     session.commit()
     return ok(endpoints_service.read_with_secret(endpoint, now=clock.now()))
