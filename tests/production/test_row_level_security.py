@@ -122,9 +122,8 @@ def test_downgrade_disables_and_upgrade_restores_rls() -> None:
         support.drop_pg_database(url)
 
 
+@pytest.mark.skipif(support.ON_POSTGRES, reason="SQLite only; Postgres: test_downgrade_disables_and_upgrade_restores_rls")
 def test_on_sqlite_the_migration_is_a_no_op_both_ways(tmp_path: Path) -> None:
-    if support.ON_POSTGRES:
-        pytest.skip("covered by test_downgrade_disables_and_upgrade_restores_rls")
     engine = create_engine(f"sqlite:///{tmp_path / 'rls.db'}")
     try:
         migrate.upgrade(engine)
