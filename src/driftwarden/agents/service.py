@@ -6,12 +6,11 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
 from driftwarden.agents.schemas import AgentCreate, AgentUpdate
-from driftwarden.api.errors import ApiError
+from driftwarden.api.errors import ApiError, insert_or_conflict
 
 
 def get_agent(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID) -> Agent | None:
@@ -42,13 +41,8 @@ def create_agent(session: Session, *, org_id: uuid.UUID, body: AgentCreate, now:
     agent = Agent(org_id=org_id, external_id=body.external_id, name=body.name, description=body.description,
                   agent_type=body.agent_type, status=body.status, model=body.model, metadata_=body.metadata,
                   created_at=now, updated_at=now)
-    session.add(agent)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        raise ApiError(409, "AGENT_EXTERNAL_ID_EXISTS",
-                       f"an agent with external_id {body.external_id!r} already exists") from exc
+    insert_or_conflict(session, agent, code="AGENT_EXTERNAL_ID_EXISTS",
+                       message=f"an agent with external_id {body.external_id!r} already exists")
     return agent
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
@@ -34,6 +36,16 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers
+
+
+def insert_or_conflict(session: Session, row: object, *, code: str, message: str, details: Any = None) -> None:
+    """Add and flush `row`; a unique-index violation becomes 409 `code` and leaves the session usable."""
+    session.add(row)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise ApiError(409, code, message, details) from exc
 
 
 def not_found(what: str) -> ApiError:

@@ -8,10 +8,9 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from driftwarden.api.errors import ApiError
+from driftwarden.api.errors import insert_or_conflict
 from driftwarden.auth import keys
 from driftwarden.auth.models import ApiKey, Org
 
@@ -23,12 +22,7 @@ def _slugify(name: str) -> str:
 
 def create_org(session: Session, *, name: str, slug: str | None, now: datetime) -> Org:
     org = Org(name=name, slug=slug or _slugify(name), created_at=now)
-    session.add(org)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        raise ApiError(409, "ORG_SLUG_EXISTS", f"an org with slug {org.slug!r} already exists") from exc
+    insert_or_conflict(session, org, code="ORG_SLUG_EXISTS", message=f"an org with slug {org.slug!r} already exists")
     return org
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from driftwarden.agents import service as agents_service
-from driftwarden.api.errors import ApiError
+from driftwarden.api.errors import ApiError, insert_or_conflict
 from driftwarden.contracts.drift import classify, is_valid_version
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.scan import DriftItem, DriftScan, scan_drift
@@ -77,14 +77,9 @@ def create_definition(session: Session, *, org_id: uuid.UUID | None, body: Defin
         org_id=org_id, definition_type=body.definition_type, key=body.key, name=body.name,
         description=body.description, contract_version=body.contract_version, default_config=body.default_config,
         is_active=True, created_at=now, updated_at=now)
-    session.add(definition)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        raise ApiError(409, "CONTRACT_DEFINITION_EXISTS",
-                       f"a {body.definition_type} definition with key {body.key!r} already exists",
-                       {"definition_type": body.definition_type, "key": body.key}) from exc
+    insert_or_conflict(session, definition, code="CONTRACT_DEFINITION_EXISTS",
+                       message=f"a {body.definition_type} definition with key {body.key!r} already exists",
+                       details={"definition_type": body.definition_type, "key": body.key})
     return definition
 
 
