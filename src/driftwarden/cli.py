@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from driftwarden.clock import SystemClock
@@ -14,7 +15,7 @@ from driftwarden.db import models as _every_table  # noqa: F401  (ORM flushes ne
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.notifications import cli as notifications_cli
 from driftwarden.scheduler import cli as scheduler_cli
-from driftwarden.settings import Settings
+from driftwarden.settings import Settings, describe_error
 
 app = typer.Typer(help="driftwarden: contract drift for AI agents.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -28,9 +29,9 @@ def load_settings(*, check_destinations: bool = False) -> Settings:
 
     try:
         settings = Settings()
-    except Exception as exc:  # pydantic ValidationError names the variable
-        typer.echo(f"driftwarden: invalid configuration: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    except ValidationError as exc:  # name the variable, never echo its value (it may be a secret)
+        typer.echo(f"driftwarden: invalid configuration: {describe_error(exc)}", err=True)
+        raise typer.Exit(2) from None
     problems = check_destination_settings(settings) if check_destinations else []
     if problems:
         typer.echo("driftwarden: invalid configuration: " + "; ".join(problems), err=True)

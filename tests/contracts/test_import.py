@@ -129,7 +129,7 @@ def test_cli_import(fmt: str, tmp_path: Path, admin: Any, settings: Any, client:
                     monkeypatch: pytest.MonkeyPatch) -> None:
     from driftwarden.settings import get_settings
 
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("DATABASE_URL", settings.db_url)
     get_settings.cache_clear()
     path = tmp_path / f"fleet.{fmt}"
     path.write_text(yaml.safe_dump(_doc()) if fmt == "yaml" else json.dumps(_doc()))

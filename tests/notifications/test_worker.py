@@ -147,7 +147,7 @@ def test_stop_releases_what_outlives_the_grace_period(settings, clock, receiver,
 
 
 def _worker_process(settings, *args: str) -> subprocess.Popen:  # type: ignore[type-arg, no-untyped-def]
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "NOTIFY_WEBHOOK_URL": settings.notify_webhook_url,
+    env = {**os.environ, "DATABASE_URL": settings.db_url, "NOTIFY_WEBHOOK_URL": settings.webhook_url,
            "NOTIFY_WEBHOOK_SECRET": SECRET, "NOTIFY_RETRY_SCHEDULE": "1,2,3", "NOTIFY_WEBHOOK_TIMEOUT_SECONDS": "10"}
     return subprocess.Popen([sys.executable, "-m", "driftwarden.cli", "worker", "--poll-interval", "0.1", *args],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -238,7 +238,7 @@ def test_worker_refuses_bad_destination_config() -> None:
 def test_worker_command_never_logs_the_webhook_url_path(settings, clock, receiver, admin, session_factory,
                                                         caplog) -> None:
     """`driftwarden worker` turns INFO logging on; httpx's own INFO line would print each full URL."""
-    tokened = Settings(DATABASE_URL=settings.database_url, NOTIFY_WEBHOOK_URL=receiver.url + "/T0/B0/s3cr3t-path")
+    tokened = Settings(DATABASE_URL=settings.db_url, NOTIFY_WEBHOOK_URL=receiver.url + "/T0/B0/s3cr3t-path")
     enqueue(session_factory, tokened, clock, admin.org_id)
     httpx_logger = logging.getLogger("httpx")
     level, handlers = httpx_logger.level, {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -246,7 +246,7 @@ def test_worker_command_never_logs_the_webhook_url_path(settings, clock, receive
     try:
         with caplog.at_level("INFO"):
             result = CliRunner().invoke(cli_app, ["worker", "--once"], env={
-                "DATABASE_URL": settings.database_url, "NOTIFY_WEBHOOK_URL": tokened.notify_webhook_url,
+                "DATABASE_URL": settings.db_url, "NOTIFY_WEBHOOK_URL": tokened.webhook_url,
                 "NOTIFY_WEBHOOK_EVENTS": "", "NOTIFY_WEBHOOK_SECRET": ""})
     finally:  # the command installs its SIGTERM/SIGINT handlers in this process
         httpx_logger.setLevel(level)

@@ -150,7 +150,7 @@ def test_failed_delivery_escalates_once_and_reuses(client: TestClient, admin, en
 
 def test_no_destination_is_failed_and_escalates_at_org_level(settings: Settings, engine: Engine, clock,
                                                              admin) -> None:
-    bare = Settings(DATABASE_URL=settings.database_url)
+    bare = Settings(DATABASE_URL=settings.db_url)
     with TestClient(create_app(bare, engine=engine, clock=clock), raise_server_exceptions=False) as client:
         _anomalous_window(client, admin, engine)
         result = _notify(client, admin, dry_run=False)

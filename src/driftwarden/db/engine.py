@@ -10,7 +10,7 @@ from driftwarden.settings import Settings
 
 
 def make_engine(settings: Settings, *, null_pool: bool = False) -> Engine:
-    url = settings.database_url
+    url = settings.db_url
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     kwargs: dict = {

@@ -21,7 +21,7 @@ def server_url() -> str:
 
 
 def _sqlalchemy_url(url: str) -> URL:
-    return make_url(Settings(DATABASE_URL=url).database_url)
+    return make_url(Settings(DATABASE_URL=url).db_url)
 
 
 def libpq_url(url: str, database: str | None = None) -> str:

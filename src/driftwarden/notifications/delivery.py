@@ -75,8 +75,8 @@ def jobs_for(session: Session, rows: Sequence[NotificationOutbox], *, settings: 
     for row in rows:
         url, found, blocked = row.url, (), None
         if row.destination == outbox.ENV:
-            url = settings.notify_webhook_url or row.url
-            found = (settings.notify_webhook_secret,) if settings.notify_webhook_secret else ()
+            url = settings.webhook_url or row.url
+            found = (settings.webhook_secret,) if settings.webhook_secret else ()
         else:
             endpoint = endpoints.get(row.endpoint_id)  # type: ignore[arg-type]
             if endpoint is None:

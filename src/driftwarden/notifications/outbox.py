@@ -49,7 +49,7 @@ def destinations(session: Session, *, org_id: uuid.UUID, event_type: str, settin
     """The env default (if its filter matches) plus the org's enabled endpoints that want this event."""
     found: list[Destination] = []
     if endpoint_id is None and settings.notify_webhook_url and wants(settings.webhook_event_filter, event_type):
-        found.append(Destination(ENV, settings.notify_webhook_url, settings.notify_webhook_format or "json"))
+        found.append(Destination(ENV, settings.webhook_url, settings.notify_webhook_format or "json"))
     query = select(NotificationEndpoint).where(NotificationEndpoint.org_id == org_id,
                                                NotificationEndpoint.enabled.is_(True))
     if endpoint_id is not None:
