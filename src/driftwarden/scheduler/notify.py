@@ -2,7 +2,9 @@
 
 Three phases because the outbox rows must be committed before delivery is attempted
 (`deliver_now` works in its own sessions): `plan_notify` (caller commits), `deliver`, then
-`finish_notify` (caller commits).
+`finish_notify` (caller commits). The right to send is claimed in `plan_notify`, in the database and
+in the same transaction as the outbox rows, so however many runs race only one sends an anomaly per
+cooldown; a failed delivery releases the claim (docs/reference/scheduler.md, one alert per anomaly).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_, delete, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +49,16 @@ class NotifyPlan:
     cooldown_ends: datetime | None
     thresholds: Thresholds
     outbox_ids: list[uuid.UUID] = field(default_factory=list)
+    claim: AlertClaim | None = None
+
+
+@dataclass(frozen=True)
+class AlertClaim:
+    """The cooldown row as this run found it, and the values it wrote to claim the send."""
+
+    previous_fingerprint: str | None
+    previous_notified_at: datetime | None
+    claimed_at: datetime
 
 
 def plan_notify(session: Session, *, org_id: uuid.UUID, schedule_name: str | None, agent_id: uuid.UUID | None,
@@ -69,11 +83,62 @@ def plan_notify(session: Session, *, org_id: uuid.UUID, schedule_name: str | Non
     thresholds = Thresholds(**policy.model_dump(include=set(Thresholds.model_fields)))
     plan = NotifyPlan(org_id=org_id, schedule_name=name, agent_id=agent_id, summary=summary, reasons=reasons,
                       fingerprint=fp, decision=decision, cooldown_ends=ends, thresholds=thresholds)
-    if decision.action == "send":
+    if decision.action == "send" and not force_notify:
+        claim = AlertClaim(previous_fingerprint=state.alert_fingerprint if state else None,
+                           previous_notified_at=state.last_notified_at if state else None, claimed_at=now)
+        if claim_send(session, org_id=org_id, schedule_name=name, fingerprint=fp, now=now,
+                      cooldown_minutes=policy.alert_cooldown_minutes):
+            plan.claim = claim
+        else:  # another run holds this anomaly's cooldown: it sends, this one reports suppressed
+            session.expire_all()
+            won = alert_state(session, org_id=org_id, schedule_name=name)
+            plan.cooldown_ends = won.last_notified_at + timedelta(
+                minutes=policy.alert_cooldown_minutes) if won and won.last_notified_at else None
+            plan.decision = anomaly.NotifyDecision(action="suppressed", would="suppressed", suppressed=True)
+    if plan.decision.action == "send":
         rows = outbox.enqueue(session, org_id=org_id, event_type=EVENT_TYPE, data=_event_data(plan), now=now,
                               settings=settings, request_id=request_id)
         plan.outbox_ids = [row.id for row in rows]
     return plan
+
+
+def claim_send(session: Session, *, org_id: uuid.UUID, schedule_name: str, fingerprint: str,
+               now: datetime, cooldown_minutes: int) -> bool:
+    """Take the right to send: one upsert of the cooldown row that matches only outside the cooldown.
+
+    Concurrent claimers of the same row queue on its lock; each re-checks the condition against the
+    committed winner, so exactly one succeeds per cooldown.
+    """
+    table = TriggerAlertState.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(table).values(org_id=org_id, schedule_name=schedule_name,
+                                          alert_fingerprint=fingerprint, last_notified_at=now,
+                                          updated_at=now)
+    outside_cooldown = or_(table.c.alert_fingerprint.is_(None), table.c.alert_fingerprint != fingerprint,
+                           table.c.last_notified_at.is_(None),
+                           table.c.last_notified_at <= now - timedelta(minutes=cooldown_minutes))
+    upsert = insert.on_conflict_do_update(
+        index_elements=[table.c.org_id, table.c.schedule_name],
+        set_={"alert_fingerprint": fingerprint, "last_notified_at": now, "updated_at": now},
+        where=outside_cooldown).returning(table.c.org_id)
+    return session.execute(upsert).first() is not None
+
+
+def release_send(session: Session, *, plan: NotifyPlan, now: datetime) -> None:
+    """Give the claim back after a failed delivery, unless someone has claimed the row since."""
+    claim = plan.claim
+    if claim is None:
+        return
+    ours = and_(TriggerAlertState.org_id == plan.org_id,
+                TriggerAlertState.schedule_name == plan.schedule_name,
+                TriggerAlertState.alert_fingerprint == plan.fingerprint,
+                TriggerAlertState.last_notified_at == claim.claimed_at)
+    if claim.previous_fingerprint is None and claim.previous_notified_at is None:
+        session.execute(delete(TriggerAlertState).where(ours))  # there was no row: leave none
+        return
+    session.execute(update(TriggerAlertState).where(ours).values(
+        alert_fingerprint=claim.previous_fingerprint, last_notified_at=claim.previous_notified_at,
+        updated_at=now))
 
 
 def _event_data(plan: NotifyPlan) -> dict[str, Any]:
@@ -123,6 +188,7 @@ def finish_notify(session: Session, *, plan: NotifyPlan, deliveries: list[Delive
         _record_sent(session, plan=plan, now=now)
         cooldown_ends = now + timedelta(minutes=plan.thresholds.alert_cooldown_minutes)
     elif outcome == "failed":
+        release_send(session, plan=plan, now=now)
         escalation = escalate(session, plan=plan, notification=notification, now=now, request_id=request_id)
     session.add(NotifyEvent(
         org_id=plan.org_id, schedule_name=plan.schedule_name, outcome=outcome, event_type=EVENT_TYPE,

@@ -188,7 +188,7 @@ def _claim_and_plan(session: Session, item: Watched, *, now: datetime, settings:
     wanted = missed or item.missed_alert in ("queued", "sent", "failed")
     decision = anomaly.decide_notify(dry_run=False, anomaly_detected=wanted, alert_enabled=item.policy.alert_enabled,
                                      force_notify=False, cooldown_ends=ends, now=now)
-    if not _claim(session, item, decision=decision, now=now):
+    if not _claim(session, item, decision=decision, fingerprint=fingerprint, now=now):
         return None
     plan = notify.NotifyPlan(
         org_id=org_id, schedule_name=name, agent_id=None, reasons=[reason], fingerprint=fingerprint,
@@ -203,15 +203,23 @@ def _claim_and_plan(session: Session, item: Watched, *, now: datetime, settings:
     return plan
 
 
-def _claim(session: Session, item: Watched, *, decision: anomaly.NotifyDecision, now: datetime) -> bool:
-    """The conditional UPDATE from the status this worker read: only one worker's UPDATE matches."""
+def _claim(session: Session, item: Watched, *, decision: anomaly.NotifyDecision, fingerprint: str,
+           now: datetime) -> bool:
+    """The conditional UPDATE from the state this worker read: only one worker's UPDATE matches.
+
+    A missed alert about to be sent takes its cooldown in the same UPDATE (released if delivery
+    fails), so no other worker can send it again before this one has finished.
+    """
     if item.action == "missed":
         values: dict[str, Any] = {"last_status": "down", "down_since": status_rules.down_since(item.status),
                                   "missed_alert": "queued" if decision.action == "send" else decision.action}
+        if decision.action == "send":
+            values.update(missed_notified_at=now, alert_fingerprint=fingerprint)
     else:
         values = {"last_status": item.status.status, "down_since": None}
     where = [W.org_id == item.policy.org_id, W.schedule_name == item.policy.schedule_name,
-             W.last_status == (item.last_status or "new")]
+             W.last_status == (item.last_status or "new"),
+             W.missed_notified_at.is_not_distinct_from(item.missed_notified_at)]
     if item.last_status == "down":  # down again after an unseen recovery: the old outage is the token
         where.append(W.down_since == item.down_since)
     claimed = session.execute(update(W).where(*where).values(updated_at=now, **values))
@@ -249,6 +257,7 @@ def _finish(session: Session, item: Watched, plan: notify.NotifyPlan, deliveries
         if outcome == "sent":
             values.update(missed_notified_at=now, alert_fingerprint=plan.fingerprint)
         elif outcome == "failed" and notification is not None:
+            values.update(missed_notified_at=item.missed_notified_at, alert_fingerprint=item.alert_fingerprint)
             escalation = notify.escalate(session, plan=plan, notification=notification, now=now,
                                          request_id=request_id)
     elif outcome == "sent":
