@@ -61,7 +61,7 @@ class NotificationOutbox(Base):
     # Machine-readable cause of the last failure (HTTP_500, TIMEOUT, GONE, ...): dead letters group by it.
     last_error_code: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(128))
-    sent_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
     dead_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -58,7 +58,7 @@ class TriggerRun(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     promote_result: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
-    started_at: Mapped[datetime]
+    started_at: Mapped[datetime] = mapped_column(index=True)
     finished_at: Mapped[datetime | None]
     duration_ms: Mapped[float | None]
 
@@ -92,7 +92,7 @@ class NotifyEvent(Base):
     escalation_pattern_id: Mapped[uuid.UUID | None]
     error: Mapped[str | None] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(String(128))
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ScheduleWatchState(Base):
