@@ -18,10 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
-from driftwarden.api.errors import ApiError
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.schemas import ImportAgent, ImportBinding, ImportDefinition, ImportDocument
 from driftwarden.contracts.service import visible_to
+from driftwarden.errors import Conflict, Invalid
 
 CHUNK = 1000  # ids per IN list / rows per UPDATE batch: far below SQLite's and Postgres's parameter limits
 DefKey = tuple[str, str]
@@ -233,13 +233,13 @@ def import_document(session: Session, *, org_id: uuid.UUID, doc: ImportDocument,
     own, builtin = _visible_definitions(session, org_id)
     problems = _problems(doc, set(own) | set(builtin))
     if problems:
-        raise ApiError(422, "VALIDATION_ERROR", f"import rejected: {len(problems)} problem(s)", problems)
+        raise Invalid(f"import rejected: {len(problems)} problem(s)", details=problems)
     try:
         definitions = _upsert_definitions(session, org_id, doc.definitions, own, now)
         agent_ids, prior, agents = _upsert_agents(session, org_id, doc.agents, now)
         bindings = _upsert_bindings(session, org_id, doc, agent_ids, prior, {**builtin, **own}, now)
         session.flush()
     except (IntegrityError, psycopg.errors.IntegrityError) as exc:  # a concurrent import or call created a row first
-        raise ApiError(409, "IMPORT_CONFLICT",
-                       "a concurrent change created some of these rows; retry the import") from exc
+        raise Conflict("a concurrent change created some of these rows; retry the import",
+                       code="IMPORT_CONFLICT") from exc
     return {"org_id": org_id, "definitions": definitions, "agents": agents, "bindings": bindings}

@@ -12,7 +12,6 @@ from driftwarden.agents import service as agents_service
 from driftwarden.api.deps import (Caller, CallerDep, ClockDep, MemberDep, OrgQueryDep, PageDep, SessionDep,
                                   resolve_org_id)
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
-from driftwarden.api.errors import ApiError
 from driftwarden.api.idempotency import IdempotencyKeyRequired
 from driftwarden.contracts import importing, upgrades
 from driftwarden.contracts import service as contracts_service
@@ -21,6 +20,7 @@ from driftwarden.contracts.schemas import (ApplyUpgradeRead, ApplyUpgradeRequest
                                            DefinitionCreate, DefinitionRead, DefinitionType, DefinitionUpdate,
                                            DriftScanRead, ImportDocument, ImportResult, UpgradePreviewRead,
                                            UpgradePreviewRequest)
+from driftwarden.errors import Forbidden, Invalid
 
 router = APIRouter(responses=ERROR_RESPONSES)
 DEFINITIONS = "/contracts/definitions"
@@ -40,12 +40,14 @@ def _definition_owner(session: Session, request: Request, caller: Caller,
     if not body.builtin:
         return resolve_org_id(session, request, caller, body.org_id)
     if not (caller.is_global and caller.at_least("admin")):
-        raise ApiError(403, "FORBIDDEN", "only a global admin key may create builtin definitions",
-                       {"required_role": "admin (global)",
-                        "actual_role": f"{caller.role} ({'global' if caller.is_global else 'org'})"})
+        scope = "global" if caller.is_global else "org"
+        raise Forbidden("only a global admin key may create builtin definitions",
+                        details={"required_role": "admin (global)",
+                                 "actual_role": f"{caller.role} ({scope})"})
     if body.org_id is not None:
-        raise ApiError(422, "VALIDATION_ERROR", "a builtin definition belongs to no org",
-                       [{"loc": ["body", "org_id"], "msg": "must be null when builtin is true", "type": "value_error"}])
+        raise Invalid("a builtin definition belongs to no org",
+                      details=[{"loc": ["body", "org_id"],
+                                "msg": "must be null when builtin is true", "type": "value_error"}])
     return None
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from driftwarden.api.errors import ApiError
+from driftwarden.errors import Invalid, NotFound
 from driftwarden.notifications import formats, signing
 from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
 from driftwarden.notifications.schemas import EndpointCreate, EndpointRead, EndpointUpdate, EndpointWithSecret
@@ -37,7 +37,7 @@ def get_endpoint_or_404(session: Session, *, org_id: uuid.UUID | None, endpoint_
     """The endpoint, if it belongs to `org_id` (None = any org); `for_update` row-locks it for a change."""
     endpoint = session.get(NotificationEndpoint, endpoint_id, with_for_update=for_update)
     if endpoint is None or (org_id is not None and endpoint.org_id != org_id):
-        raise ApiError(404, "NOTIFICATION_ENDPOINT_NOT_FOUND", "notification endpoint not found")
+        raise NotFound("notification endpoint not found", code="NOTIFICATION_ENDPOINT_NOT_FOUND")
     return endpoint
 
 
@@ -67,8 +67,7 @@ def update_endpoint(session: Session, *, endpoint: NotificationEndpoint, body: E
     changes = body.model_dump(exclude_unset=True)
     for field in ("url", "format", "enabled", "event_types"):
         if field in changes and changes[field] is None:
-            raise ApiError(422, "VALIDATION_ERROR", f"{field} may not be null",
-                           [{"loc": ["body", field], "msg": "may not be null", "type": "value_error"}])
+            raise Invalid.for_field(field, "may not be null")
     for field, value in changes.items():
         setattr(endpoint, field, list(dict.fromkeys(value)) if field == "event_types" else value)
     if changes.get("enabled") is True:

@@ -13,9 +13,9 @@ from sqlalchemy import func, select, text
 
 from driftwarden.api.deps import AdminDep, PageDep, SessionDep
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, error_body, ok, page
-from driftwarden.api.errors import ApiError
 from driftwarden.api.models import ApiAuditLog
 from driftwarden.db import migrate
+from driftwarden.errors import Forbidden
 
 router = APIRouter(prefix="/system", tags=["system"], responses=ERROR_RESPONSES)
 health_router = APIRouter(tags=["health"])
@@ -46,7 +46,7 @@ def list_audit_logs(session: SessionDep, caller: AdminDep, paging: PageDep,
                     org_id: Annotated[uuid.UUID | None, Query()] = None) -> dict:
     if caller.org_id is not None:
         if org_id is not None and org_id != caller.org_id:
-            raise ApiError(403, "ORG_FORBIDDEN", "this API key belongs to another org")
+            raise Forbidden("this API key belongs to another org", code="ORG_FORBIDDEN")
         org_id = caller.org_id
     query = select(ApiAuditLog)
     filters = {ApiAuditLog.request_id: request_id, ApiAuditLog.method: method and method.upper(),
@@ -89,7 +89,8 @@ def readyz(request: Request) -> object:
             conn.execute(text("SELECT 1"))
         current = migrate.current_revision(engine)
     except Exception:
-        return JSONResponse(error_body("DATABASE_UNREACHABLE", "database is not reachable"), status_code=503)
+        return JSONResponse(error_body("DATABASE_UNREACHABLE", "database is not reachable"),
+                            status_code=503)
     if current != expected:
         return JSONResponse(error_body("SCHEMA_NOT_CURRENT", "database schema is not at the latest migration",
                                        {"schema_revision": current, "expected_revision": expected}), status_code=503)
