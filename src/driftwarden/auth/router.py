@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -32,7 +33,7 @@ def create_org(body: OrgCreate, session: SessionDep, caller: AdminDep, clock: Cl
     org = auth_service.create_org(session, name=body.name, slug=body.slug, now=clock.now())
     session.commit()
     request.state.org_id = org.id
-    return ok(OrgRead.model_validate(org))
+    return ok(OrgRead.of(org))
 
 
 @router.get("/orgs", name="list_orgs", response_model=Envelope[Page[OrgRead]])
@@ -42,7 +43,7 @@ def list_orgs(session: SessionDep, caller: AdminDep, paging: PageDep) -> dict:
     else:
         own = auth_service.get_org(session, org_id=caller.org_id)  # type: ignore[arg-type]
         rows, total = ([own] if own and paging.offset == 0 else []), 1
-    return ok(page([OrgRead.model_validate(o) for o in rows], total_count=total, limit=paging.limit,
+    return ok(page([OrgRead.of(o) for o in rows], total_count=total, limit=paging.limit,
                    offset=paging.offset))
 
 
@@ -51,14 +52,11 @@ def get_org(org_id: uuid.UUID, session: SessionDep, caller: AdminDep) -> dict:
     org = auth_service.get_org(session, org_id=org_id)
     if org is None or (caller.org_id is not None and caller.org_id != org_id):
         raise NotFound("org not found", code="ORG_NOT_FOUND")
-    return ok(OrgRead.model_validate(org))
+    return ok(OrgRead.of(org))
 
 
-def _read(key: ApiKey, now) -> ApiKeyRead:  # type: ignore[no-untyped-def]
-    return ApiKeyRead(id=key.id, name=key.name, org_id=key.org_id, role=key.role,
-                      key_prefix=key.key_prefix,
-                      status=auth_service.key_status(key, now), expires_at=key.expires_at,
-                      revoked_at=key.revoked_at, created_at=key.created_at)
+def _read(key: ApiKey, now: datetime) -> ApiKeyRead:
+    return ApiKeyRead.of(key, status=auth_service.key_status(key, now))
 
 
 @router.post("/api-keys", name="create_api_key", status_code=201, response_model=Envelope[ApiKeyCreated])
@@ -80,7 +78,7 @@ def create_api_key(body: ApiKeyCreate, session: SessionDep, caller: AdminDep, cl
                                                  expires_at=body.expires_at, created_by=caller.api_key_id, now=now)
     session.commit()
     request.state.org_id = org_id
-    return ok(ApiKeyCreated(**_read(key, now).model_dump(), api_key=plaintext))
+    return ok(ApiKeyCreated.of(key, status=auth_service.key_status(key, now), api_key=plaintext))
 
 
 @router.get("/api-keys", name="list_api_keys", response_model=Envelope[Page[ApiKeyRead]])

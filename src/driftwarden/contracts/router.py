@@ -58,7 +58,7 @@ def create_definition(body: DefinitionCreate, request: Request, session: Session
     org_id = _definition_owner(session, request, caller, body)
     definition = contracts_service.create_definition(session, org_id=org_id, body=body, now=clock.now())
     session.commit()
-    return ok(contracts_service.definition_read(definition))
+    return ok(DefinitionRead.of(definition))
 
 
 @router.get(DEFINITIONS, name="list_contract_definitions", tags=["contracts"],
@@ -69,7 +69,7 @@ def list_definitions(session: SessionDep, org_id: OrgQueryDep, paging: PageDep,
     rows, total = contracts_service.list_definitions(
         session, org_id=org_id, definition_type=definition_type, include_builtin=include_builtin,
         active_only=active_only, limit=paging.limit, offset=paging.offset)
-    return ok(page([contracts_service.definition_read(d) for d in rows], total_count=total, limit=paging.limit,
+    return ok(page([DefinitionRead.of(d) for d in rows], total_count=total, limit=paging.limit,
                    offset=paging.offset))
 
 
@@ -77,7 +77,7 @@ def list_definitions(session: SessionDep, org_id: OrgQueryDep, paging: PageDep,
             response_model=Envelope[DefinitionRead])
 def get_definition(definition_id: uuid.UUID, session: SessionDep, org_id: OrgQueryDep) -> dict:
     definition = contracts_service.get_definition_or_404(session, org_id=org_id, definition_id=definition_id)
-    return ok(contracts_service.definition_read(definition))
+    return ok(DefinitionRead.of(definition))
 
 
 @router.patch(DEFINITIONS + "/{definition_id}", name="update_contract_definition", tags=["contracts"],
@@ -90,7 +90,7 @@ def update_definition(definition_id: uuid.UUID, body: DefinitionUpdate, request:
     definition = contracts_service.get_definition_or_404(session, org_id=scope, definition_id=definition_id)
     contracts_service.update_definition(session, definition=definition, body=body, now=clock.now())
     session.commit()
-    return ok(contracts_service.definition_read(definition))
+    return ok(DefinitionRead.of(definition))
 
 
 @router.post(BINDINGS, name="upsert_agent_binding", status_code=201, tags=["bindings"],

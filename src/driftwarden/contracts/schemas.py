@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from driftwarden.agents.schemas import AgentStatus
 from driftwarden.contracts.drift import is_valid_version
+from driftwarden.schemas import ReadModel
 
 DefinitionType = Literal["gate", "evaluator", "run_type"]
 Drift = Literal["none", "warning", "breaking", "invalid"]
@@ -41,8 +42,7 @@ class DefinitionUpdate(BaseModel):
     is_active: bool | None = None
 
 
-class DefinitionRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class DefinitionRead(ReadModel):
     id: uuid.UUID
     org_id: uuid.UUID | None
     builtin: bool
@@ -56,6 +56,11 @@ class DefinitionRead(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def of(cls, row: object, **derived: Any) -> Self:
+        """A builtin definition is one that belongs to no org."""
+        return super().of(row, builtin=row.org_id is None, **derived)  # type: ignore[attr-defined]
+
 
 class BindingCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -68,7 +73,7 @@ class BindingCreate(BaseModel):
         description="Bound version to record (import/pin), stored as given; default: the definition's current.")
 
 
-class BindingRead(BaseModel):
+class BindingRead(ReadModel):
     id: uuid.UUID
     org_id: uuid.UUID
     agent_id: uuid.UUID

@@ -14,7 +14,7 @@ from driftwarden.agents import service as agents_service
 from driftwarden.contracts.drift import classify, is_valid_version
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.scan import DriftItem, DriftScan, scan_drift
-from driftwarden.contracts.schemas import (BindingCreate, BindingRead, DefinitionCreate, DefinitionRead,
+from driftwarden.contracts.schemas import (BindingCreate, BindingRead, DefinitionCreate,
                                            DefinitionUpdate)
 from driftwarden.db.helpers import insert_or_conflict
 from driftwarden.errors import Conflict, Forbidden, Invalid, NotFound
@@ -101,23 +101,13 @@ def update_definition(session: Session, *, definition: ContractDefinition, body:
     return definition
 
 
-def definition_read(definition: ContractDefinition) -> DefinitionRead:
-    return DefinitionRead(
-        id=definition.id, org_id=definition.org_id, builtin=definition.org_id is None,
-        definition_type=definition.definition_type, key=definition.key, name=definition.name,
-        description=definition.description, contract_version=definition.contract_version,
-        default_config=definition.default_config, is_active=definition.is_active,
-        created_at=definition.created_at, updated_at=definition.updated_at)
-
-
 def binding_read(binding: ContractBinding, definition: ContractDefinition) -> BindingRead:
+    """The binding with its definition's identity and the drift between their versions."""
     result = classify(binding.definition_contract_version, definition.contract_version)
-    return BindingRead(
-        id=binding.id, org_id=binding.org_id, agent_id=binding.agent_id, definition_id=binding.definition_id,
-        definition_type=definition.definition_type, definition_key=definition.key, enabled=binding.enabled,
-        config=binding.config, definition_contract_version=binding.definition_contract_version,
-        current_contract_version=definition.contract_version, drift=result.drift, reason=result.reason,
-        created_at=binding.created_at, updated_at=binding.updated_at)
+    return BindingRead.of(binding, definition_type=definition.definition_type,
+                          definition_key=definition.key,
+                          current_contract_version=definition.contract_version,
+                          drift=result.drift, reason=result.reason)
 
 
 def list_bindings(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID, limit: int,

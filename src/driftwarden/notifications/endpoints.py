@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -17,19 +18,21 @@ ROTATION_OVERLAP = timedelta(hours=24)
 SECRET_PREFIX_LEN = 10
 
 
+def _derived(endpoint: NotificationEndpoint, now: datetime) -> dict[str, Any]:
+    """What a client sees instead of the secret: a prefix, and the overlap only while it lasts."""
+    overlap = endpoint.previous_secret_expires_at
+    return {"event_types": list(endpoint.event_types or []),
+            "secret_prefix": endpoint.secret[:SECRET_PREFIX_LEN],
+            "previous_secret_expires_at": overlap if overlap and overlap > now else None}
+
+
 def read(endpoint: NotificationEndpoint, *, now: datetime) -> EndpointRead:
     """The endpoint without its secret (only a prefix, to recognise it)."""
-    overlap = endpoint.previous_secret_expires_at
-    return EndpointRead(
-        id=endpoint.id, org_id=endpoint.org_id, url=endpoint.url, format=endpoint.format,
-        event_types=list(endpoint.event_types or []), enabled=endpoint.enabled, description=endpoint.description,
-        disabled_reason=endpoint.disabled_reason, secret_prefix=endpoint.secret[:SECRET_PREFIX_LEN],
-        previous_secret_expires_at=overlap if overlap and overlap > now else None,
-        created_at=endpoint.created_at, updated_at=endpoint.updated_at)
+    return EndpointRead.of(endpoint, **_derived(endpoint, now))
 
 
 def read_with_secret(endpoint: NotificationEndpoint, *, now: datetime) -> EndpointWithSecret:
-    return EndpointWithSecret(**read(endpoint, now=now).model_dump(), secret=endpoint.secret)
+    return EndpointWithSecret.of(endpoint, **_derived(endpoint, now))
 
 
 def get_endpoint_or_404(session: Session, *, org_id: uuid.UUID | None, endpoint_id: uuid.UUID,

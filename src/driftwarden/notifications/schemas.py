@@ -11,6 +11,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from driftwarden.notifications.formats import EVENT_TYPES
+from driftwarden.schemas import ReadModel
 
 EventType = Literal[
     "contract_drift.patterns_promoted", "contract_drift.trigger_anomaly", "contract_drift.schedule_missed",
@@ -62,7 +63,7 @@ class EndpointUpdate(BaseModel):
         return None if value is None else _http_url(value)
 
 
-class EndpointRead(BaseModel):
+class EndpointRead(ReadModel):
     id: uuid.UUID
     org_id: uuid.UUID
     url: str
@@ -94,7 +95,7 @@ class DeliveryRead(BaseModel):
     next_attempt_at: datetime | None
 
 
-class OutboxRead(BaseModel):
+class OutboxRead(ReadModel):
     id: uuid.UUID
     org_id: uuid.UUID | None
     event_type: str

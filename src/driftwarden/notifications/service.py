@@ -17,14 +17,8 @@ AGE_BUCKETS = ("lt_1h", "h_1_to_24", "d_1_to_7", "gte_7d")
 
 
 def read(row: NotificationOutbox) -> OutboxRead:
-    return OutboxRead(
-        id=row.id, org_id=row.org_id, event_type=row.event_type, message_id=row.message_id,
-        destination=row.destination, endpoint_id=row.endpoint_id, url_host=origin(row.url),
-        format=row.format, status=row.status, attempt_count=row.attempt_count, max_attempts=row.max_attempts,
-        next_attempt_at=row.next_attempt_at, lease_expires_at=row.lease_expires_at,
-        last_status_code=row.last_status_code, last_error_code=row.last_error_code, last_error=row.last_error,
-        request_id=row.request_id, sent_at=row.sent_at, dead_at=row.dead_at, created_at=row.created_at,
-        updated_at=row.updated_at)
+    """The message with its URL cut to scheme and host (a path can carry a token)."""
+    return OutboxRead.of(row, url_host=origin(row.url))
 
 
 def _scoped(query, org_id: uuid.UUID | None):  # type: ignore[no-untyped-def]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from driftwarden.patterns.lifecycle import CLOSED_STATUSES
+from driftwarden.schemas import ReadModel
 
 PatternStatus = Literal["detected", "diagnosed", "assigned", "in_progress", "fixed", "verifying", "resolved",
                         "regressed", "wont_fix"]
@@ -59,7 +62,7 @@ class HistoryEntry(BaseModel):
     forced: bool = False
 
 
-class PatternRead(BaseModel):
+class PatternRead(ReadModel):
     id: uuid.UUID
     org_id: uuid.UUID
     agent_id: uuid.UUID | None
@@ -80,14 +83,10 @@ class PatternRead(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, row: Any) -> "PatternRead":
-        return cls(id=row.id, org_id=row.org_id, agent_id=row.agent_id, title=row.title,
-                   primary_tag=row.primary_tag, related_tags=row.related_tags, status=row.status,
-                   is_open=row.status not in ("resolved", "wont_fix"), priority=row.priority, owner=row.owner,
-                   evidence=row.evidence, dedupe_key=row.dedupe_key, occurrence_count=row.occurrence_count,
-                   first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at,
-                   status_history=[HistoryEntry.model_validate(e) for e in row.status_history],
-                   created_at=row.created_at, updated_at=row.updated_at)
+    def of(cls, row: object, **derived: Any) -> Self:
+        """`is_open` follows from the status (docs/reference/resources.md, patterns)."""
+        is_open = row.status not in CLOSED_STATUSES  # type: ignore[attr-defined]
+        return super().of(row, is_open=is_open, **derived)
 
 
 class PromoteRequest(BaseModel):

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from driftwarden.schemas import ReadModel
+
 MinDrift = Literal["warning", "breaking", "invalid"]
 
 
@@ -41,7 +43,7 @@ class PolicyUpdate(BaseModel):
     alert_cooldown_minutes: int | None = Field(default=None, ge=0, le=10080)
 
 
-class PolicyRead(PolicyFields):
+class PolicyRead(PolicyFields, ReadModel):
     org_id: uuid.UUID
     is_default: bool
     created_at: datetime | None = None
@@ -60,7 +62,7 @@ class TriggerCreate(BaseModel):
     limit: int | None = Field(default=None, ge=1, le=1000)
 
 
-class TriggerRead(BaseModel):
+class TriggerRead(ReadModel):
     trigger_id: uuid.UUID
     outcome: Literal["executed", "deduped", "failed", "policy_disabled", "promotion_disabled"]
     executed: bool
@@ -77,7 +79,7 @@ class TriggerRead(BaseModel):
     error: str | None
 
 
-class TriggerItem(BaseModel):
+class TriggerItem(ReadModel):
     id: uuid.UUID
     schedule_name: str
     window_minutes: int

@@ -49,7 +49,7 @@ def trigger_summary(session: Session, *, org_id: uuid.UUID, schedule_name: str |
     if limit:
         rows = session.scalars(select(TriggerRun).where(*scope)
                                .order_by(TriggerRun.started_at.desc(), TriggerRun.id).limit(limit)).all()
-        items = [TriggerItem.model_validate(r, from_attributes=True) for r in rows]
+        items = [TriggerItem.of(r) for r in rows]
     return SummaryRead(
         org_id=org_id, schedule_name=schedule_name or ALL_SCHEDULES, window_days=window_days,
         execution_rate=_rate(row["executed_count"], row["trigger_count"]),

@@ -28,7 +28,6 @@ from driftwarden.notifications.worker import Periodic
 from driftwarden.scheduler import anomaly, notify
 from driftwarden.scheduler import status as status_rules
 from driftwarden.scheduler.models import DriftPolicy, NotifyEvent, ScheduleWatchState, TriggerRun
-from driftwarden.scheduler.policy import FIELDS as POLICY_FIELDS
 from driftwarden.scheduler.schemas import Delivery, EscalationRead, PolicyRead, Thresholds
 from driftwarden.scheduler.summary import newest_trigger_value, trigger_summary
 from driftwarden.settings import Settings
@@ -91,8 +90,7 @@ def watched_schedules(session: Session, *, now: datetime) -> list[Watched]:
              .where(DriftPolicy.enabled.is_(True)).order_by(DriftPolicy.org_id))
     found = []
     for policy_row, last_ws, last_at, *state in session.execute(query):
-        policy = PolicyRead(org_id=policy_row.org_id, is_default=False,
-                            **{name: getattr(policy_row, name) for name in POLICY_FIELDS})
+        policy = PolicyRead.of(policy_row, is_default=False)
         computed = status_rules.schedule_status(window_minutes=policy.schedule_window_minutes,
                                                 last_window_start=last_ws, now=now, last_executed_at=last_at)
         found.append(Watched(policy, computed, *state))

@@ -16,12 +16,13 @@ from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, error_body
 from driftwarden.api.models import ApiAuditLog
 from driftwarden.db import migrate
 from driftwarden.errors import Forbidden
+from driftwarden.schemas import ReadModel
 
 router = APIRouter(prefix="/system", tags=["system"], responses=ERROR_RESPONSES)
 health_router = APIRouter(tags=["health"])
 
 
-class AuditLogRead(BaseModel):
+class AuditLogRead(ReadModel):
     id: uuid.UUID
     request_id: str
     api_key_id: uuid.UUID | None
@@ -59,7 +60,7 @@ def list_audit_logs(session: SessionDep, caller: AdminDep, paging: PageDep,
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(ApiAuditLog.created_at.desc(), ApiAuditLog.id)
                            .limit(paging.limit).offset(paging.offset)).all()
-    items = [AuditLogRead.model_validate(r, from_attributes=True) for r in rows]
+    items = [AuditLogRead.of(r) for r in rows]
     return ok(page(items, total_count=total, limit=paging.limit, offset=paging.offset))
 
 
