@@ -8,9 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from driftwarden.auth.keys import Role
 from driftwarden.schemas import ReadModel
 
-Role = Literal["viewer", "member", "admin"]
 
 
 class OrgCreate(BaseModel):

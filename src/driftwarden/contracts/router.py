@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from driftwarden.api.idempotency import IdempotencyKeyRequired
 from driftwarden.contracts import importing, upgrades
 from driftwarden.contracts import service as contracts_service
+from driftwarden.contracts.drift import Drift
 from driftwarden.contracts.models import ContractDefinition
 from driftwarden.contracts.schemas import (ApplyUpgradeRead, ApplyUpgradeRequest, BindingCreate, BindingRead,
                                            DefinitionCreate, DefinitionRead, DefinitionType, DefinitionUpdate,
@@ -129,7 +130,7 @@ def delete_binding(agent_id: uuid.UUID, binding_id: uuid.UUID, session: SessionD
 def scan_drift(session: SessionDep, org_id: OrgQueryDep,
                agent_id: Annotated[uuid.UUID | None, Query()] = None,
                definition_type: Annotated[DefinitionType | None, Query()] = None,
-               min_drift: Annotated[Literal["none", "warning", "breaking", "invalid"], Query()] = "warning",
+               min_drift: Annotated[Drift, Query()] = "warning",
                include_healthy: bool = False,
                limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict:

@@ -9,11 +9,10 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from driftwarden.agents.schemas import AgentStatus
-from driftwarden.contracts.drift import is_valid_version
+from driftwarden.contracts.drift import Drift, is_valid_version
 from driftwarden.schemas import ReadModel
 
 DefinitionType = Literal["gate", "evaluator", "run_type"]
-Drift = Literal["none", "warning", "breaking", "invalid"]
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 MAX_IMPORT_BINDINGS = 200_000
 # No min_length: "" is a string that is not SemVer, so it gets CONTRACT_VERSION_INVALID like any other.

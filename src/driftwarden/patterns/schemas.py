@@ -8,13 +8,11 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from driftwarden.patterns.lifecycle import CLOSED_STATUSES
+from driftwarden.contracts.drift import MinDrift
+from driftwarden.patterns.lifecycle import CLOSED_STATUSES, PatternStatus
 from driftwarden.schemas import ReadModel
 
-PatternStatus = Literal["detected", "diagnosed", "assigned", "in_progress", "fixed", "verifying", "resolved",
-                        "regressed", "wont_fix"]
 Priority = Literal["critical", "high", "medium", "low"]
-MinDrift = Literal["warning", "breaking", "invalid"]
 TAG_PATTERN = r"^[a-z0-9][a-z0-9_.:-]{0,99}$"
 Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
 

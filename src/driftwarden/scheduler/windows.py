@@ -5,9 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Literal, get_args
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-SETTLED_OUTCOMES = ("executed", "deduped", "failed", "policy_disabled", "promotion_disabled")
+# What a schedule may be called (docs/reference/scheduler.md, policy): URL- and log-safe.
+SCHEDULE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+TriggerOutcome = Literal["executed", "deduped", "failed", "policy_disabled", "promotion_disabled"]
+TRIGGER_OUTCOMES: tuple[str, ...] = get_args(TriggerOutcome)
 
 
 @dataclass(frozen=True)
