@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from driftwarden.agents.models import Agent
 from driftwarden.contracts.drift import DRIFT_LEVELS, SEVERITY, classify
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
+from driftwarden.db.helpers import chunked
 
 Pair = tuple[uuid.UUID, str | None]  # (definition id, bound version)
 # Beyond this many distinct pairs in one level, an IN list would be huge: pick the page from a stream.
@@ -185,8 +186,8 @@ def _item_rows_streamed(session: Session, scope: dict[str, Any], pairs: set[Pair
     finally:
         result.close()
     rows: dict[uuid.UUID, Any] = {}
-    for start in range(0, len(ids), 1000):
-        query = _joined(*ITEM_COLUMNS).where(ContractBinding.id.in_(ids[start:start + 1000]))
+    for chunk in chunked(ids):
+        query = _joined(*ITEM_COLUMNS).where(ContractBinding.id.in_(chunk))
         rows.update((row[0], row) for row in session.execute(query))
     return [rows[binding_id] for binding_id in ids]
 

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Session
 from driftwarden.errors import Conflict
 
 T = TypeVar("T")
+# Ids per IN list / rows per bulk statement: far below SQLite's 32 766 and Postgres's 65 535
+# bound parameters, and large enough that a 100 000-row job is a hundred statements.
+BATCH_SIZE = 1000
 
 
 def insert_or_conflict(session: Session, row: object, *, code: str, message: str,
@@ -24,7 +27,7 @@ def insert_or_conflict(session: Session, row: object, *, code: str, message: str
         raise Conflict(message, code=code, details=details) from exc
 
 
-def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+def chunked(items: Iterable[T], size: int = BATCH_SIZE) -> Iterator[list[T]]:
     """Lists of at most `size` items, in order: bounded IN lists and bulk statements."""
     if size < 1:
         raise ValueError("size must be at least 1")

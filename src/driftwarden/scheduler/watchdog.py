@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from driftwarden.clock import Clock
+from driftwarden.db.helpers import chunked
 from driftwarden.notifications import outbox
 from driftwarden.notifications.worker import Periodic
 from driftwarden.scheduler import anomaly, notify
@@ -37,7 +38,6 @@ EVERY_SECONDS = 60.0
 MISSED_EVENT, RECOVERED_EVENT = "contract_drift.schedule_missed", "contract_drift.schedule_recovered"
 MISSED_REASON, RECOVERED_REASON = "schedule_missed", "schedule_recovered"
 SUMMARY_WINDOW_DAYS = 30
-CHUNK = 1000  # rows per bulk statement: SQLite allows 32 766 bound parameters
 NEXT_STEPS = ("GET /api/v1/system/contracts/drift/schedule-status shows every schedule's status; "
               "see 'Schedule watchdog' in docs/runbook.md.")
 W = ScheduleWatchState
@@ -136,8 +136,8 @@ def _insert_missing(session: Session, missing: list[Watched], *, now: datetime) 
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     rows = [{"org_id": w.policy.org_id, "schedule_name": w.policy.schedule_name, "last_status": "new",
              "updated_at": now} for w in missing]
-    for start in range(0, len(rows), CHUNK):
-        session.execute(dialect.insert(W).values(rows[start:start + CHUNK]).on_conflict_do_nothing())
+    for chunk in chunked(rows):
+        session.execute(dialect.insert(W).values(chunk).on_conflict_do_nothing())
 
 
 def _record_quiet(session: Session, quiet: list[Watched], *, now: datetime) -> None:
@@ -147,8 +147,8 @@ def _record_quiet(session: Session, quiet: list[Watched], *, now: datetime) -> N
         groups.setdefault((w.last_status or "new", w.status.status), []).append(
             (w.policy.org_id, w.policy.schedule_name))
     for (old, new), keys in groups.items():
-        for start in range(0, len(keys), CHUNK):
-            session.execute(update(W).where(tuple_(W.org_id, W.schedule_name).in_(keys[start:start + CHUNK]),
+        for chunk in chunked(keys):
+            session.execute(update(W).where(tuple_(W.org_id, W.schedule_name).in_(chunk),
                                             W.last_status == old).values(last_status=new, updated_at=now))
 
 
