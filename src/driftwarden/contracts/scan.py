@@ -17,7 +17,7 @@ from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
-from driftwarden.contracts.drift import DRIFT_LEVELS, SEVERITY, classify
+from driftwarden.contracts.drift import DRIFT_LEVELS, classify, levels_at_least
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.db.helpers import chunked
 
@@ -201,9 +201,8 @@ def _to_item(row: Any) -> DriftItem:
 
 def included_levels(min_drift: str, include_healthy: bool) -> list[str]:
     """Levels a scan returns as items, highest severity first."""
-    floor = SEVERITY[min_drift]
-    return [lvl for lvl in reversed(DRIFT_LEVELS)
-            if (SEVERITY[lvl] >= floor and lvl != "none") or (lvl == "none" and (include_healthy or floor == 0))]
+    healthy = ["none"] if include_healthy and min_drift != "none" else []
+    return [*levels_at_least(min_drift), *healthy]
 
 
 def scan_drift(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | None = None,

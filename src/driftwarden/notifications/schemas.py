@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from driftwarden.notifications.formats import EVENT_TYPES
+from driftwarden.notifications.formats import EVENT_TYPES, WebhookFormat
 from driftwarden.schemas import ReadModel
 
 EventType = Literal[
@@ -37,7 +37,7 @@ class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: uuid.UUID | None = None
     url: str = Field(max_length=2000)
-    format: Literal["json", "slack"] | None = Field(
+    format: WebhookFormat | None = Field(
         default=None, description="Default: slack for hooks.slack.com URLs, else json (as NOTIFY_WEBHOOK_FORMAT).")
     event_types: list[EventType] = Field(default_factory=list, description="Empty = every event type.")
     enabled: bool = True
@@ -52,7 +52,7 @@ class EndpointCreate(BaseModel):
 class EndpointUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str | None = Field(default=None, max_length=2000)
-    format: Literal["json", "slack"] | None = None
+    format: WebhookFormat | None = None
     event_types: list[EventType] | None = None
     enabled: bool | None = None
     description: str | None = Field(default=None, max_length=2000)

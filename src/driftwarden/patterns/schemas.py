@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from driftwarden.contracts.drift import MinDrift
-from driftwarden.patterns.lifecycle import CLOSED_STATUSES, PatternStatus
+from driftwarden.patterns import lifecycle
+from driftwarden.patterns.lifecycle import PatternStatus
 from driftwarden.schemas import ReadModel
 
 Priority = Literal["critical", "high", "medium", "low"]
@@ -83,7 +84,7 @@ class PatternRead(ReadModel):
     @classmethod
     def of(cls, row: object, **derived: Any) -> Self:
         """`is_open` follows from the status (docs/reference/resources.md, patterns)."""
-        is_open = row.status not in CLOSED_STATUSES  # type: ignore[attr-defined]
+        is_open = lifecycle.is_open(row.status)  # type: ignore[attr-defined]
         return super().of(row, is_open=is_open, **derived)
 
 

@@ -50,14 +50,3 @@ def gate_outcome(*, policy_enabled: bool, promote_to_patterns: bool, force: bool
     if not promote_to_patterns:
         return "promotion_disabled"
     return None
-
-
-def trigger_outcome(*, policy_enabled: bool, promote_to_patterns: bool, force: bool, dry_run: bool,
-                    window_executed: bool, promotion_ok: bool) -> str:
-    """The whole precedence of §5.2 as one rule (the service asks the database for `window_executed`)."""
-    gated = gate_outcome(policy_enabled=policy_enabled, promote_to_patterns=promote_to_patterns, force=force)
-    if gated is not None:
-        return gated
-    if window_executed and not force and not dry_run:
-        return "deduped"
-    return "executed" if promotion_ok else "failed"
