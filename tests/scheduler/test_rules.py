@@ -66,8 +66,9 @@ def test_dedupe_key_format_and_what_changes_it() -> None:
     (True, True, False, None),  # go on to the window
     (False, False, True, None),  # force skips every gate
 ])
-def test_gates_come_before_the_window(enabled, promote, force, expected) -> None:  # type: ignore[no-untyped-def]
-    """The rest of the precedence (deduped, failed, dry runs) is pinned over HTTP in test_trigger.py."""
+def test_gates_come_before_the_window(enabled: bool, promote: bool, force: bool,
+                                      expected: str | None) -> None:
+    """The rest of the precedence (deduped, failed, dry runs) is pinned over HTTP: test_trigger."""
     assert windows.gate_outcome(policy_enabled=enabled, promote_to_patterns=promote,
                                 force=force) == expected
 
