@@ -185,7 +185,7 @@ class NotificationRead(BaseModel):
     deliveries: list[Delivery]
 
 
-class EscalationRead(BaseModel):
+class EscalationRead(ReadModel):
     id: uuid.UUID
     created: bool
     reused: bool
