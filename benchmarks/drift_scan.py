@@ -32,6 +32,7 @@ from common import org_with_admin_key
 from driftwarden.contracts.service import scan_drift
 from driftwarden.db import migrate, scratch
 from driftwarden.db.engine import make_engine, make_session_factory
+from driftwarden.db.helpers import chunked
 from driftwarden.settings import Settings
 
 ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -73,12 +74,12 @@ def fleet_chunks(agents: int, per_agent: int, chunk: int) -> list[dict[str, Any]
     rng = random.Random(42)
     defs = DEFINITIONS[:per_agent]
     docs = []
-    for start in range(0, agents, chunk):
+    for numbers in chunked(range(agents), chunk):
         docs.append({"agents": [
             {"external_id": f"ext-{n:06d}", "name": f"agent-{rng.randint(0, 10**6):07d}", "status": "production",
              "bindings": [{"definition_type": t, "key": k, "definition_contract_version": bound_version(rng, v),
                            "enabled": rng.random() > 0.05} for t, k, v in defs]}
-            for n in range(start, min(start + chunk, agents))]})
+            for n in numbers]})
     docs[0]["definitions"] = [{"definition_type": t, "key": k, "name": k, "contract_version": v} for t, k, v in defs]
     return docs
 

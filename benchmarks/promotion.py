@@ -27,6 +27,7 @@ from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.service import scan_drift
 from driftwarden.db import scratch
 from driftwarden.db.engine import make_engine, make_session_factory
+from driftwarden.db.helpers import chunked
 from driftwarden.patterns import service as patterns_service
 from driftwarden.patterns.models import IssuePattern
 from driftwarden.settings import Settings
@@ -55,8 +56,8 @@ def seed(engine: Engine, *, agents: int, per_agent: int, now: datetime) -> uuid.
                                     "created_at": now}])
         conn.execute(insert(Agent.__table__), agent_rows)
         conn.execute(insert(ContractDefinition), definition_rows)
-        for start in range(0, len(binding_rows), 5000):
-            conn.execute(insert(ContractBinding), binding_rows[start:start + 5000])
+        for chunk in chunked(binding_rows, 5000):
+            conn.execute(insert(ContractBinding), chunk)
     return org_id
 
 

@@ -29,7 +29,3 @@ class FrozenClock:
 
     def set(self, at: datetime) -> None:
         self._at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)

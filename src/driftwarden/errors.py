@@ -27,6 +27,12 @@ class Invalid(DomainError):
 
     code = "VALIDATION_ERROR"
 
+    @classmethod
+    def for_field(cls, field: str, problem: str) -> Invalid:
+        """`<field> <problem>`, located in the body as request validation locates its errors."""
+        return cls(f"{field} {problem}",
+                   details=[{"loc": ["body", field], "msg": problem, "type": "value_error"}])
+
 
 class BadRequest(DomainError):
     """The request lacks something it must carry (HTTP 400)."""

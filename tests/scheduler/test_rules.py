@@ -59,27 +59,18 @@ def test_dedupe_key_format_and_what_changes_it() -> None:
     assert windows.dedupe_key(org_id=ORG, schedule_name="hourly", window=window, agent_id=None) != key
 
 
-PRECEDENCE = [
-    # enabled, promote, force, dry_run, window_executed, promotion_ok -> outcome
-    (False, True, False, False, False, True, "policy_disabled"),
-    (False, False, False, False, True, True, "policy_disabled"),  # disabled beats promotion_disabled and deduped
-    (True, False, False, False, True, True, "promotion_disabled"),  # promotion_disabled beats deduped
-    (True, True, False, False, True, True, "deduped"),
-    (True, True, False, False, True, False, "deduped"),  # deduped beats a promotion that would fail
-    (True, True, False, False, False, True, "executed"),
-    (True, True, False, False, False, False, "failed"),
-    (False, False, True, False, True, True, "executed"),  # force skips every gate and the dedupe
-    (False, True, True, False, False, False, "failed"),
-    (True, True, False, True, True, True, "executed"),  # a dry run is never deduped
-    (True, True, False, True, False, False, "failed"),
-    (False, True, False, True, False, True, "policy_disabled"),  # ... but is gated like any trigger
-]
-
-
-@pytest.mark.parametrize(("enabled", "promote", "force", "dry_run", "executed", "ok", "expected"), PRECEDENCE)
-def test_trigger_outcome_precedence(enabled, promote, force, dry_run, executed, ok, expected) -> None:
-    assert windows.trigger_outcome(policy_enabled=enabled, promote_to_patterns=promote, force=force,
-                                   dry_run=dry_run, window_executed=executed, promotion_ok=ok) == expected
+@pytest.mark.parametrize(("enabled", "promote", "force", "expected"), [
+    (False, True, False, "policy_disabled"),
+    (False, False, False, "policy_disabled"),  # disabled beats promotion_disabled
+    (True, False, False, "promotion_disabled"),
+    (True, True, False, None),  # go on to the window
+    (False, False, True, None),  # force skips every gate
+])
+def test_gates_come_before_the_window(enabled: bool, promote: bool, force: bool,
+                                      expected: str | None) -> None:
+    """The rest of the precedence (deduped, failed, dry runs) is pinned over HTTP: test_trigger."""
+    assert windows.gate_outcome(policy_enabled=enabled, promote_to_patterns=promote,
+                                force=force) == expected
 
 
 @pytest.mark.parametrize(("dedupe", "execution", "expected"), [

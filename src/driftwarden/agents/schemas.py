@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from driftwarden.schemas import ReadModel
 
 AgentStatus = Literal["backlog", "build", "testing", "production", "retired"]
 
@@ -33,7 +35,7 @@ class AgentUpdate(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
-class AgentRead(BaseModel):
+class AgentRead(ReadModel):
     id: uuid.UUID
     org_id: uuid.UUID
     external_id: str | None
@@ -47,8 +49,6 @@ class AgentRead(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, agent: Any) -> "AgentRead":
-        return cls(id=agent.id, org_id=agent.org_id, external_id=agent.external_id, name=agent.name,
-                   description=agent.description, agent_type=agent.agent_type, status=agent.status,
-                   model=agent.model, metadata=agent.metadata_, created_at=agent.created_at,
-                   updated_at=agent.updated_at)
+    def of(cls, row: object, **derived: Any) -> Self:
+        """`metadata` is `metadata_` on the row (SQLAlchemy reserves the name)."""
+        return super().of(row, metadata=row.metadata_, **derived)  # type: ignore[attr-defined]

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
 from driftwarden.agents.schemas import AgentCreate, AgentUpdate
-from driftwarden.api.errors import ApiError, insert_or_conflict
+from driftwarden.db.helpers import insert_or_conflict
+from driftwarden.errors import Invalid, NotFound
 
 
 def get_agent(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID) -> Agent | None:
@@ -21,7 +22,7 @@ def get_agent(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID) -> Ag
 def get_agent_or_404(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID) -> Agent:
     agent = get_agent(session, org_id=org_id, agent_id=agent_id)
     if agent is None:
-        raise ApiError(404, "AGENT_NOT_FOUND", "agent not found")
+        raise NotFound("agent not found", code="AGENT_NOT_FOUND")
     return agent
 
 
@@ -49,11 +50,9 @@ def create_agent(session: Session, *, org_id: uuid.UUID, body: AgentCreate, now:
 def update_agent(session: Session, *, agent: Agent, body: AgentUpdate, now: datetime) -> Agent:
     changes = body.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
-        raise ApiError(422, "VALIDATION_ERROR", "name may not be null",
-                       [{"loc": ["body", "name"], "msg": "may not be null", "type": "value_error"}])
+        raise Invalid.for_field("name", "may not be null")
     if "status" in changes and changes["status"] is None:
-        raise ApiError(422, "VALIDATION_ERROR", "status may not be null",
-                       [{"loc": ["body", "status"], "msg": "may not be null", "type": "value_error"}])
+        raise Invalid.for_field("status", "may not be null")
     for field, value in changes.items():
         if field == "metadata":
             agent.metadata_ = value or {}

@@ -9,10 +9,10 @@ from typing import Annotated, Iterator
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
 
-from driftwarden.api.errors import ApiError
 from driftwarden.auth import keys
 from driftwarden.auth.models import Org
 from driftwarden.clock import Clock
+from driftwarden.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from driftwarden.settings import Settings
 
 
@@ -59,19 +59,19 @@ def get_caller(request: Request, session: SessionDep, clock: ClockDep,
         row = keys.find_active_key(session, token=token, now=clock.now()) if token else None
         key = keys.KeyIdentity.of(row) if row else None
     if key is None:
-        raise ApiError(401, "UNAUTHORIZED", "a valid API key is required (Authorization: Bearer <key>)",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthenticated("a valid API key is required (Authorization: Bearer <key>)")
     request.state.api_key_id = key.api_key_id
     if key.org_id is not None:
         request.state.org_id = key.org_id
-    return Caller(api_key_id=key.api_key_id, org_id=key.org_id, role=key.role, request_id=request.state.request_id)
+    return Caller(api_key_id=key.api_key_id, org_id=key.org_id, role=key.role,
+                  request_id=request.state.request_id)
 
 
 def require_role(role: str):  # type: ignore[no-untyped-def]
     def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
         if not caller.at_least(role):
-            raise ApiError(403, "FORBIDDEN", f"this action needs the {role} role",
-                           {"required_role": role, "actual_role": caller.role})
+            raise Forbidden(f"this action needs the {role} role",
+                            details={"required_role": role, "actual_role": caller.role})
         return caller
 
     return check
@@ -86,13 +86,14 @@ def resolve_org_id(session: Session, request: Request, caller: Caller, requested
     """The org a request acts on: the caller's own, or the one a global key names."""
     if caller.org_id is not None:
         if requested is not None and requested != caller.org_id:
-            raise ApiError(403, "ORG_FORBIDDEN", "this API key belongs to another org")
+            raise Forbidden("this API key belongs to another org", code="ORG_FORBIDDEN")
         return caller.org_id
     if requested is None:
-        raise ApiError(422, "VALIDATION_ERROR", "org_id is required with a global API key",
-                       [{"loc": ["org_id"], "msg": "field required for a global key", "type": "missing"}])
+        raise Invalid("org_id is required with a global API key",
+                      details=[{"loc": ["org_id"], "msg": "field required for a global key",
+                                "type": "missing"}])
     if session.get(Org, requested) is None:
-        raise ApiError(404, "ORG_NOT_FOUND", "org not found")
+        raise NotFound("org not found", code="ORG_NOT_FOUND")
     request.state.org_id = requested
     return requested
 

@@ -1,4 +1,4 @@
-"""Errors as envelopes: one exception type for the domain, handlers for the framework's."""
+"""Errors as envelopes: domain errors get their status code here, and nowhere else."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
 
+from driftwarden import errors
 from driftwarden.api.envelope import error_body
 
 log = logging.getLogger("driftwarden.api")
@@ -24,36 +23,25 @@ _HTTP_CODES = {
     422: "VALIDATION_ERROR", 429: "TOO_MANY_REQUESTS", 503: "SERVICE_UNAVAILABLE",
 }
 
-
-class ApiError(Exception):
-    """Raised by services and routes; rendered as the error envelope."""
-
-    def __init__(self, status_code: int, code: str, message: str, details: Any = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.code = code
-        self.message = message
-        self.details = details
-        self.headers = headers
+# Class → status (docs/reference/api.md, errors); the most specific class in an MRO wins.
+STATUS_BY_CLASS: dict[type[errors.DomainError], int] = {
+    errors.Invalid: 422, errors.BadRequest: 400, errors.Unauthenticated: 401, errors.Forbidden: 403,
+    errors.NotFound: 404, errors.Conflict: 409, errors.Unavailable: 503,
+}
 
 
-def insert_or_conflict(session: Session, row: object, *, code: str, message: str, details: Any = None) -> None:
-    """Add and flush `row`; a unique-index violation becomes 409 `code` and leaves the session usable."""
-    session.add(row)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        raise ApiError(409, code, message, details) from exc
+def status_of(exc: errors.DomainError) -> int:
+    """The status of the nearest mapped class; an unmapped DomainError is the server's fault."""
+    return next((STATUS_BY_CLASS[cls] for cls in type(exc).__mro__ if cls in STATUS_BY_CLASS), 500)
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, f"{what.upper().replace(' ', '_')}_NOT_FOUND", f"{what} not found")
-
-
-def validation_error(message: str, details: Any = None) -> ApiError:
-    return ApiError(422, "VALIDATION_ERROR", message, details)
+def domain_error_headers(exc: errors.DomainError) -> dict[str, str] | None:
+    """What the status code promises the client: a challenge for 401, a wait for 503."""
+    if isinstance(exc, errors.Unauthenticated):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, errors.Unavailable) and exc.retry_after_seconds is not None:
+        return {"Retry-After": str(exc.retry_after_seconds)}
+    return None
 
 
 def allowed_methods(scope: Scope) -> list[str]:
@@ -63,16 +51,17 @@ def allowed_methods(scope: Scope) -> list[str]:
             if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)]
 
 
-def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _clean_validation_errors(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Echo where and why, never the submitted value (it may be a secret).
-    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in problems]
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status_code,
-                            headers=exc.headers)
+    @app.exception_handler(errors.DomainError)
+    async def _domain_error(_: Request, exc: errors.DomainError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.details),
+                            status_code=status_of(exc), headers=domain_error_headers(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -81,9 +70,11 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request.scope))
-        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers or None)
+        return JSONResponse(error_body(code, message), status_code=exc.status_code,
+                            headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = _clean_validation_errors(list(exc.errors()))
-        return JSONResponse(error_body("VALIDATION_ERROR", "request validation failed", details), status_code=422)
+        return JSONResponse(error_body("VALIDATION_ERROR", "request validation failed", details),
+                            status_code=422)

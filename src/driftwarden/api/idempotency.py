@@ -23,10 +23,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from driftwarden.api.context import MUTATING, header
 from driftwarden.api.envelope import error_body
-from driftwarden.api.errors import ApiError
 from driftwarden.api.guard import replay_body
 from driftwarden.api.models import IdempotencyRecord
 from driftwarden.auth import keys
+from driftwarden.errors import BadRequest
 
 KEPT_HEADERS = (b"content-type", b"location")
 
@@ -37,7 +37,8 @@ def valid_key(value: str) -> bool:
 
 def require_idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:
     if idempotency_key is None:
-        raise ApiError(400, "IDEMPOTENCY_KEY_REQUIRED", "this endpoint requires an Idempotency-Key header")
+        raise BadRequest("this endpoint requires an Idempotency-Key header",
+                         code="IDEMPOTENCY_KEY_REQUIRED")
     return idempotency_key
 
 
@@ -85,7 +86,8 @@ class Claim:
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    return status, [(b"content-type", b"application/json")], json.dumps(error_body(code, message)).encode()
+    return status, [(b"content-type",
+                     b"application/json")], json.dumps(error_body(code, message)).encode()
 
 
 class IdempotencyMiddleware:

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,7 +15,8 @@ from sqlalchemy.orm import Session
 from driftwarden.auth.models import ApiKey
 
 KEY_PREFIX = "dwk_"
-ROLES = ("viewer", "member", "admin")
+Role = Literal["viewer", "member", "admin"]  # each can do what the ones before it can
+ROLES: tuple[str, ...] = get_args(Role)
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 

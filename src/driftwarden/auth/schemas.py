@@ -8,7 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Role = Literal["viewer", "member", "admin"]
+from driftwarden.auth.keys import Role
+from driftwarden.schemas import ReadModel
+
 
 
 class OrgCreate(BaseModel):
@@ -17,8 +19,7 @@ class OrgCreate(BaseModel):
     slug: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")
 
 
-class OrgRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class OrgRead(ReadModel):
     id: uuid.UUID
     name: str
     slug: str
@@ -33,8 +34,8 @@ class ApiKeyCreate(BaseModel):
     expires_at: datetime | None = None
 
 
-class ApiKeyRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+# `status` depends on the clock too: `ApiKeyRead.of(row, status=key_status(row, now))`.
+class ApiKeyRead(ReadModel):
     id: uuid.UUID
     name: str
     org_id: uuid.UUID | None

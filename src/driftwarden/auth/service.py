@@ -10,9 +10,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from driftwarden.api.errors import insert_or_conflict
 from driftwarden.auth import keys
 from driftwarden.auth.models import ApiKey, Org
+from driftwarden.db.helpers import insert_or_conflict
 
 
 def _slugify(name: str) -> str:

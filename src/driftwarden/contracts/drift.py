@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal, get_args
 
 from semver import Version
 
-SEVERITY: dict[str, int] = {"none": 0, "warning": 1, "breaking": 2, "invalid": 3}
-DRIFT_LEVELS: tuple[str, ...] = tuple(SEVERITY)  # lowest to highest
+Drift = Literal["none", "warning", "breaking", "invalid"]  # lowest to highest
+MinDrift = Literal["warning", "breaking", "invalid"]  # a threshold worth acting on
+DRIFT_LEVELS: tuple[str, ...] = get_args(Drift)
+SEVERITY: dict[str, int] = {level: rank for rank, level in enumerate(DRIFT_LEVELS)}
 
 
 @dataclass(frozen=True)

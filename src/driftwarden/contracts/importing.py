@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -18,20 +18,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
-from driftwarden.api.errors import ApiError
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.schemas import ImportAgent, ImportBinding, ImportDefinition, ImportDocument
 from driftwarden.contracts.service import visible_to
+from driftwarden.db.helpers import chunked
+from driftwarden.errors import Conflict, Invalid
 
-CHUNK = 1000  # ids per IN list / rows per UPDATE batch: far below SQLite's and Postgres's parameter limits
 DefKey = tuple[str, str]
 AGENT_FIELDS = ("name", "description", "agent_type", "status", "model", "metadata")
 DEFINITION_FIELDS = ("name", "description", "contract_version", "default_config", "is_active")
-
-
-def _chunks(values: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start:start + CHUNK]
 
 
 def _error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
@@ -109,7 +104,7 @@ def _existing_agents(session: Session, org_id: uuid.UUID, external_ids: list[str
     cols = (Agent.id, Agent.external_id, Agent.name, Agent.description, Agent.agent_type, Agent.status,
             Agent.model, Agent.metadata_.label("metadata"))
     found: dict[str, dict] = {}
-    for chunk in _chunks(external_ids):
+    for chunk in chunked(external_ids):
         query = select(*cols).where(Agent.org_id == org_id, Agent.external_id.in_(chunk))
         found.update((row["external_id"], dict(row)) for row in session.execute(query).mappings())
     return found
@@ -154,7 +149,7 @@ def _existing_bindings(session: Session, agent_ids: list[uuid.UUID]) -> dict[tup
     cols = (ContractBinding.id, ContractBinding.agent_id, ContractBinding.definition_id, ContractBinding.enabled,
             ContractBinding.config, ContractBinding.definition_contract_version)
     found: dict[tuple[uuid.UUID, uuid.UUID], dict] = {}
-    for chunk in _chunks(agent_ids):
+    for chunk in chunked(agent_ids):
         for row in session.execute(select(*cols).where(ContractBinding.agent_id.in_(chunk))).mappings():
             found[(row["agent_id"], row["definition_id"])] = dict(row)
     return found
@@ -209,7 +204,7 @@ def _write(session: Session, model: Any, new_rows: list[dict], updates: list[dic
     for row in updates:  # executemany needs the same columns in every row
         by_columns.setdefault(tuple(sorted(row)), []).append(row)
     for rows in by_columns.values():
-        for chunk in _chunks(rows):
+        for chunk in chunked(rows):
             session.execute(update(model), chunk)
 
 
@@ -233,13 +228,13 @@ def import_document(session: Session, *, org_id: uuid.UUID, doc: ImportDocument,
     own, builtin = _visible_definitions(session, org_id)
     problems = _problems(doc, set(own) | set(builtin))
     if problems:
-        raise ApiError(422, "VALIDATION_ERROR", f"import rejected: {len(problems)} problem(s)", problems)
+        raise Invalid(f"import rejected: {len(problems)} problem(s)", details=problems)
     try:
         definitions = _upsert_definitions(session, org_id, doc.definitions, own, now)
         agent_ids, prior, agents = _upsert_agents(session, org_id, doc.agents, now)
         bindings = _upsert_bindings(session, org_id, doc, agent_ids, prior, {**builtin, **own}, now)
         session.flush()
     except (IntegrityError, psycopg.errors.IntegrityError) as exc:  # a concurrent import or call created a row first
-        raise ApiError(409, "IMPORT_CONFLICT",
-                       "a concurrent change created some of these rows; retry the import") from exc
+        raise Conflict("a concurrent change created some of these rows; retry the import",
+                       code="IMPORT_CONFLICT") from exc
     return {"org_id": org_id, "definitions": definitions, "agents": agents, "bindings": bindings}

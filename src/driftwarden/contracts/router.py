@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
@@ -12,15 +12,16 @@ from driftwarden.agents import service as agents_service
 from driftwarden.api.deps import (Caller, CallerDep, ClockDep, MemberDep, OrgQueryDep, PageDep, SessionDep,
                                   resolve_org_id)
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
-from driftwarden.api.errors import ApiError
 from driftwarden.api.idempotency import IdempotencyKeyRequired
 from driftwarden.contracts import importing, upgrades
 from driftwarden.contracts import service as contracts_service
+from driftwarden.contracts.drift import Drift
 from driftwarden.contracts.models import ContractDefinition
 from driftwarden.contracts.schemas import (ApplyUpgradeRead, ApplyUpgradeRequest, BindingCreate, BindingRead,
                                            DefinitionCreate, DefinitionRead, DefinitionType, DefinitionUpdate,
                                            DriftScanRead, ImportDocument, ImportResult, UpgradePreviewRead,
                                            UpgradePreviewRequest)
+from driftwarden.errors import Forbidden, Invalid
 
 router = APIRouter(responses=ERROR_RESPONSES)
 DEFINITIONS = "/contracts/definitions"
@@ -40,12 +41,14 @@ def _definition_owner(session: Session, request: Request, caller: Caller,
     if not body.builtin:
         return resolve_org_id(session, request, caller, body.org_id)
     if not (caller.is_global and caller.at_least("admin")):
-        raise ApiError(403, "FORBIDDEN", "only a global admin key may create builtin definitions",
-                       {"required_role": "admin (global)",
-                        "actual_role": f"{caller.role} ({'global' if caller.is_global else 'org'})"})
+        scope = "global" if caller.is_global else "org"
+        raise Forbidden("only a global admin key may create builtin definitions",
+                        details={"required_role": "admin (global)",
+                                 "actual_role": f"{caller.role} ({scope})"})
     if body.org_id is not None:
-        raise ApiError(422, "VALIDATION_ERROR", "a builtin definition belongs to no org",
-                       [{"loc": ["body", "org_id"], "msg": "must be null when builtin is true", "type": "value_error"}])
+        raise Invalid("a builtin definition belongs to no org",
+                      details=[{"loc": ["body", "org_id"],
+                                "msg": "must be null when builtin is true", "type": "value_error"}])
     return None
 
 
@@ -56,7 +59,7 @@ def create_definition(body: DefinitionCreate, request: Request, session: Session
     org_id = _definition_owner(session, request, caller, body)
     definition = contracts_service.create_definition(session, org_id=org_id, body=body, now=clock.now())
     session.commit()
-    return ok(contracts_service.definition_read(definition))
+    return ok(DefinitionRead.of(definition))
 
 
 @router.get(DEFINITIONS, name="list_contract_definitions", tags=["contracts"],
@@ -67,7 +70,7 @@ def list_definitions(session: SessionDep, org_id: OrgQueryDep, paging: PageDep,
     rows, total = contracts_service.list_definitions(
         session, org_id=org_id, definition_type=definition_type, include_builtin=include_builtin,
         active_only=active_only, limit=paging.limit, offset=paging.offset)
-    return ok(page([contracts_service.definition_read(d) for d in rows], total_count=total, limit=paging.limit,
+    return ok(page([DefinitionRead.of(d) for d in rows], total_count=total, limit=paging.limit,
                    offset=paging.offset))
 
 
@@ -75,7 +78,7 @@ def list_definitions(session: SessionDep, org_id: OrgQueryDep, paging: PageDep,
             response_model=Envelope[DefinitionRead])
 def get_definition(definition_id: uuid.UUID, session: SessionDep, org_id: OrgQueryDep) -> dict:
     definition = contracts_service.get_definition_or_404(session, org_id=org_id, definition_id=definition_id)
-    return ok(contracts_service.definition_read(definition))
+    return ok(DefinitionRead.of(definition))
 
 
 @router.patch(DEFINITIONS + "/{definition_id}", name="update_contract_definition", tags=["contracts"],
@@ -88,7 +91,7 @@ def update_definition(definition_id: uuid.UUID, body: DefinitionUpdate, request:
     definition = contracts_service.get_definition_or_404(session, org_id=scope, definition_id=definition_id)
     contracts_service.update_definition(session, definition=definition, body=body, now=clock.now())
     session.commit()
-    return ok(contracts_service.definition_read(definition))
+    return ok(DefinitionRead.of(definition))
 
 
 @router.post(BINDINGS, name="upsert_agent_binding", status_code=201, tags=["bindings"],
@@ -127,7 +130,7 @@ def delete_binding(agent_id: uuid.UUID, binding_id: uuid.UUID, session: SessionD
 def scan_drift(session: SessionDep, org_id: OrgQueryDep,
                agent_id: Annotated[uuid.UUID | None, Query()] = None,
                definition_type: Annotated[DefinitionType | None, Query()] = None,
-               min_drift: Annotated[Literal["none", "warning", "breaking", "invalid"], Query()] = "warning",
+               min_drift: Annotated[Drift, Query()] = "warning",
                include_healthy: bool = False,
                limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict:

@@ -17,8 +17,9 @@ from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
-from driftwarden.contracts.drift import DRIFT_LEVELS, SEVERITY, classify
+from driftwarden.contracts.drift import DRIFT_LEVELS, classify, levels_at_least
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
+from driftwarden.db.helpers import chunked
 
 Pair = tuple[uuid.UUID, str | None]  # (definition id, bound version)
 # Beyond this many distinct pairs in one level, an IN list would be huge: pick the page from a stream.
@@ -185,8 +186,8 @@ def _item_rows_streamed(session: Session, scope: dict[str, Any], pairs: set[Pair
     finally:
         result.close()
     rows: dict[uuid.UUID, Any] = {}
-    for start in range(0, len(ids), 1000):
-        query = _joined(*ITEM_COLUMNS).where(ContractBinding.id.in_(ids[start:start + 1000]))
+    for chunk in chunked(ids):
+        query = _joined(*ITEM_COLUMNS).where(ContractBinding.id.in_(chunk))
         rows.update((row[0], row) for row in session.execute(query))
     return [rows[binding_id] for binding_id in ids]
 
@@ -200,9 +201,8 @@ def _to_item(row: Any) -> DriftItem:
 
 def included_levels(min_drift: str, include_healthy: bool) -> list[str]:
     """Levels a scan returns as items, highest severity first."""
-    floor = SEVERITY[min_drift]
-    return [lvl for lvl in reversed(DRIFT_LEVELS)
-            if (SEVERITY[lvl] >= floor and lvl != "none") or (lvl == "none" and (include_healthy or floor == 0))]
+    healthy = ["none"] if include_healthy and min_drift != "none" else []
+    return [*levels_at_least(min_drift), *healthy]
 
 
 def scan_drift(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | None = None,

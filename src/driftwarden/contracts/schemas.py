@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from driftwarden.agents.schemas import AgentStatus
-from driftwarden.contracts.drift import is_valid_version
+from driftwarden.contracts.drift import Drift, is_valid_version
+from driftwarden.schemas import ReadModel
 
 DefinitionType = Literal["gate", "evaluator", "run_type"]
-Drift = Literal["none", "warning", "breaking", "invalid"]
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 MAX_IMPORT_BINDINGS = 200_000
 # No min_length: "" is a string that is not SemVer, so it gets CONTRACT_VERSION_INVALID like any other.
@@ -41,8 +41,7 @@ class DefinitionUpdate(BaseModel):
     is_active: bool | None = None
 
 
-class DefinitionRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class DefinitionRead(ReadModel):
     id: uuid.UUID
     org_id: uuid.UUID | None
     builtin: bool
@@ -56,6 +55,11 @@ class DefinitionRead(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def of(cls, row: object, **derived: Any) -> Self:
+        """A builtin definition is one that belongs to no org."""
+        return super().of(row, builtin=row.org_id is None, **derived)  # type: ignore[attr-defined]
+
 
 class BindingCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -68,7 +72,7 @@ class BindingCreate(BaseModel):
         description="Bound version to record (import/pin), stored as given; default: the definition's current.")
 
 
-class BindingRead(BaseModel):
+class BindingRead(ReadModel):
     id: uuid.UUID
     org_id: uuid.UUID
     agent_id: uuid.UUID

@@ -11,12 +11,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from driftwarden.agents import service as agents_service
-from driftwarden.api.errors import ApiError, insert_or_conflict
 from driftwarden.contracts.drift import classify, is_valid_version
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.scan import DriftItem, DriftScan, scan_drift
-from driftwarden.contracts.schemas import (BindingCreate, BindingRead, DefinitionCreate, DefinitionRead,
+from driftwarden.contracts.schemas import (BindingCreate, BindingRead, DefinitionCreate,
                                            DefinitionUpdate)
+from driftwarden.db.helpers import insert_or_conflict
+from driftwarden.errors import Conflict, Forbidden, Invalid, NotFound
 
 __all__ = ["DriftItem", "DriftScan", "scan_drift"]
 
@@ -24,8 +25,10 @@ __all__ = ["DriftItem", "DriftScan", "scan_drift"]
 def require_version(value: str, *, field: str) -> str:
     """422 CONTRACT_VERSION_INVALID unless `value` is SemVer 2.0.0."""
     if not is_valid_version(value):
-        raise ApiError(422, "CONTRACT_VERSION_INVALID", f"{value!r} is not a valid SemVer 2.0.0 version",
-                       [{"loc": ["body", field], "msg": "not a valid SemVer 2.0.0 version", "type": "semver"}])
+        raise Invalid(f"{value!r} is not a valid SemVer 2.0.0 version",
+                      code="CONTRACT_VERSION_INVALID",
+                      details=[{"loc": ["body", field], "msg": "not a valid SemVer 2.0.0 version",
+                                "type": "semver"}])
     return value
 
 
@@ -44,15 +47,16 @@ def get_definition(session: Session, *, org_id: uuid.UUID, definition_id: uuid.U
 def get_definition_or_404(session: Session, *, org_id: uuid.UUID, definition_id: uuid.UUID) -> ContractDefinition:
     definition = get_definition(session, org_id=org_id, definition_id=definition_id)
     if definition is None:
-        raise ApiError(404, "CONTRACT_DEFINITION_NOT_FOUND", "contract definition not found")
+        raise NotFound("contract definition not found", code="CONTRACT_DEFINITION_NOT_FOUND")
     return definition
 
 
 def ensure_mutable(definition: ContractDefinition) -> None:
     """Builtins are shared by every org, so no org may change them through the API."""
     if definition.org_id is None:
-        raise ApiError(403, "CONTRACT_DEFINITION_IMMUTABLE", "builtin contract definitions cannot be changed",
-                       {"definition_id": str(definition.id), "builtin": True})
+        raise Forbidden("builtin contract definitions cannot be changed",
+                        code="CONTRACT_DEFINITION_IMMUTABLE",
+                        details={"definition_id": str(definition.id), "builtin": True})
 
 
 def list_definitions(session: Session, *, org_id: uuid.UUID, definition_type: str | None, include_builtin: bool,
@@ -89,8 +93,7 @@ def update_definition(session: Session, *, definition: ContractDefinition, body:
     changes = body.model_dump(exclude_unset=True)
     for field in ("name", "is_active"):
         if field in changes and changes[field] is None:
-            raise ApiError(422, "VALIDATION_ERROR", f"{field} may not be null",
-                           [{"loc": ["body", field], "msg": "may not be null", "type": "value_error"}])
+            raise Invalid.for_field(field, "may not be null")
     for field, value in changes.items():
         setattr(definition, field, {} if field == "default_config" and value is None else value)
     definition.updated_at = now
@@ -98,23 +101,13 @@ def update_definition(session: Session, *, definition: ContractDefinition, body:
     return definition
 
 
-def definition_read(definition: ContractDefinition) -> DefinitionRead:
-    return DefinitionRead(
-        id=definition.id, org_id=definition.org_id, builtin=definition.org_id is None,
-        definition_type=definition.definition_type, key=definition.key, name=definition.name,
-        description=definition.description, contract_version=definition.contract_version,
-        default_config=definition.default_config, is_active=definition.is_active,
-        created_at=definition.created_at, updated_at=definition.updated_at)
-
-
 def binding_read(binding: ContractBinding, definition: ContractDefinition) -> BindingRead:
+    """The binding with its definition's identity and the drift between their versions."""
     result = classify(binding.definition_contract_version, definition.contract_version)
-    return BindingRead(
-        id=binding.id, org_id=binding.org_id, agent_id=binding.agent_id, definition_id=binding.definition_id,
-        definition_type=definition.definition_type, definition_key=definition.key, enabled=binding.enabled,
-        config=binding.config, definition_contract_version=binding.definition_contract_version,
-        current_contract_version=definition.contract_version, drift=result.drift, reason=result.reason,
-        created_at=binding.created_at, updated_at=binding.updated_at)
+    return BindingRead.of(binding, definition_type=definition.definition_type,
+                          definition_key=definition.key,
+                          current_contract_version=definition.contract_version,
+                          drift=result.drift, reason=result.reason)
 
 
 def list_bindings(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID, limit: int,
@@ -142,7 +135,8 @@ def upsert_binding(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID, 
     binding = _find_binding(session, agent_id=agent_id, definition_id=definition.id)
     if binding is None:
         if not definition.is_active:
-            raise ApiError(409, "CONTRACT_DEFINITION_INACTIVE", "cannot bind to an inactive contract definition")
+            raise Conflict("cannot bind to an inactive contract definition",
+                           code="CONTRACT_DEFINITION_INACTIVE")
         binding = ContractBinding(org_id=org_id, agent_id=agent_id, definition_id=definition.id, enabled=body.enabled,
                                   config=body.config, created_at=now, updated_at=now,
                                   definition_contract_version=body.definition_contract_version if pinned
@@ -168,7 +162,7 @@ def delete_binding(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID,
     agents_service.get_agent_or_404(session, org_id=org_id, agent_id=agent_id)
     binding = session.get(ContractBinding, binding_id)
     if binding is None or binding.org_id != org_id or binding.agent_id != agent_id:
-        raise ApiError(404, "CONTRACT_BINDING_NOT_FOUND", "binding not found")
+        raise NotFound("binding not found", code="CONTRACT_BINDING_NOT_FOUND")
     definition = session.get(ContractDefinition, binding.definition_id)
     session.delete(binding)
     session.flush()

@@ -19,7 +19,7 @@ from driftwarden.contracts import service
 from driftwarden.contracts.drift import DRIFT_LEVELS, classify
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.scan import MAX_PAIRS_IN_SQL
-from driftwarden.contracts.schemas import ApplyUpgradeRequest, UpgradePreviewRequest
+from driftwarden.contracts.schemas import ApplyUpgradeRequest, DefinitionRead, UpgradePreviewRequest
 
 
 def _bound_filter(bounds: list[str | None]) -> Any:
@@ -128,5 +128,5 @@ def apply_upgrade(session: Session, *, org_id: uuid.UUID, body: ApplyUpgradeRequ
     session.flush()
     after = preview(session, org_id=org_id, definition=definition, target=target,
                     include_items=body.include_items, max_items=body.max_items)
-    return {"definition": service.definition_read(definition), "rollout_mode": body.rollout_mode,
+    return {"definition": DefinitionRead.of(definition), "rollout_mode": body.rollout_mode,
             "previous_contract_version": previous, "bindings_updated": updated, "preview": after}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from driftwarden.api.errors import ApiError
+from driftwarden.errors import Invalid, NotFound
 from driftwarden.notifications import formats, signing
 from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
 from driftwarden.notifications.schemas import EndpointCreate, EndpointRead, EndpointUpdate, EndpointWithSecret
@@ -17,19 +18,21 @@ ROTATION_OVERLAP = timedelta(hours=24)
 SECRET_PREFIX_LEN = 10
 
 
+def _derived(endpoint: NotificationEndpoint, now: datetime) -> dict[str, Any]:
+    """What a client sees instead of the secret: a prefix, and the overlap only while it lasts."""
+    overlap = endpoint.previous_secret_expires_at
+    return {"event_types": list(endpoint.event_types or []),
+            "secret_prefix": endpoint.secret[:SECRET_PREFIX_LEN],
+            "previous_secret_expires_at": overlap if overlap and overlap > now else None}
+
+
 def read(endpoint: NotificationEndpoint, *, now: datetime) -> EndpointRead:
     """The endpoint without its secret (only a prefix, to recognise it)."""
-    overlap = endpoint.previous_secret_expires_at
-    return EndpointRead(
-        id=endpoint.id, org_id=endpoint.org_id, url=endpoint.url, format=endpoint.format,
-        event_types=list(endpoint.event_types or []), enabled=endpoint.enabled, description=endpoint.description,
-        disabled_reason=endpoint.disabled_reason, secret_prefix=endpoint.secret[:SECRET_PREFIX_LEN],
-        previous_secret_expires_at=overlap if overlap and overlap > now else None,
-        created_at=endpoint.created_at, updated_at=endpoint.updated_at)
+    return EndpointRead.of(endpoint, **_derived(endpoint, now))
 
 
 def read_with_secret(endpoint: NotificationEndpoint, *, now: datetime) -> EndpointWithSecret:
-    return EndpointWithSecret(**read(endpoint, now=now).model_dump(), secret=endpoint.secret)
+    return EndpointWithSecret.of(endpoint, **_derived(endpoint, now))
 
 
 def get_endpoint_or_404(session: Session, *, org_id: uuid.UUID | None, endpoint_id: uuid.UUID,
@@ -37,7 +40,7 @@ def get_endpoint_or_404(session: Session, *, org_id: uuid.UUID | None, endpoint_
     """The endpoint, if it belongs to `org_id` (None = any org); `for_update` row-locks it for a change."""
     endpoint = session.get(NotificationEndpoint, endpoint_id, with_for_update=for_update)
     if endpoint is None or (org_id is not None and endpoint.org_id != org_id):
-        raise ApiError(404, "NOTIFICATION_ENDPOINT_NOT_FOUND", "notification endpoint not found")
+        raise NotFound("notification endpoint not found", code="NOTIFICATION_ENDPOINT_NOT_FOUND")
     return endpoint
 
 
@@ -67,8 +70,7 @@ def update_endpoint(session: Session, *, endpoint: NotificationEndpoint, body: E
     changes = body.model_dump(exclude_unset=True)
     for field in ("url", "format", "enabled", "event_types"):
         if field in changes and changes[field] is None:
-            raise ApiError(422, "VALIDATION_ERROR", f"{field} may not be null",
-                           [{"loc": ["body", field], "msg": "may not be null", "type": "value_error"}])
+            raise Invalid.for_field(field, "may not be null")
     for field, value in changes.items():
         setattr(endpoint, field, list(dict.fromkeys(value)) if field == "event_types" else value)
     if changes.get("enabled") is True:

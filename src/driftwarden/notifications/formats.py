@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date, datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 from urllib.parse import urlsplit
 
 EVENT_TYPES = (
@@ -16,7 +16,7 @@ EVENT_TYPES = (
     "issue_pattern.status_changed",
     "webhook.test",
 )
-FORMATS = ("json", "slack")
+WebhookFormat = Literal["json", "slack"]  # a body shape a destination may ask for
 SLACK_TEXT_MAX = 3000  # Slack rejects a section whose text is longer
 
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 
 from driftwarden.api.deps import AdminDep, Caller, ClockDep, PageDep, SessionDep, SettingsDep, resolve_org_id
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
-from driftwarden.api.errors import ApiError
 from driftwarden.api.idempotency import IdempotencyKeyRequired, withhold_secret_on_replay
+from driftwarden.errors import Conflict, Forbidden
 from driftwarden.notifications import delivery, outbox
 from driftwarden.notifications import endpoints as endpoints_service
 from driftwarden.notifications import service as outbox_service
@@ -26,7 +26,7 @@ def _visible_org(caller: Caller, org_id: uuid.UUID | None) -> uuid.UUID | None:
     """An org key sees its own org; a global key sees all, or the org it names."""
     if caller.org_id is not None:
         if org_id is not None and org_id != caller.org_id:
-            raise ApiError(403, "ORG_FORBIDDEN", "this API key belongs to another org")
+            raise Forbidden("this API key belongs to another org", code="ORG_FORBIDDEN")
         return caller.org_id
     return org_id
 
@@ -96,7 +96,8 @@ def test_endpoint(endpoint_id: uuid.UUID, request: Request, session: SessionDep,
     """Queue a `webhook.test` for this endpoint only and attempt it at once (it retries like any message)."""
     endpoint = _endpoint(session, request, caller, endpoint_id)
     if not endpoint.enabled:
-        raise ApiError(409, "NOTIFICATION_ENDPOINT_DISABLED", "enable the endpoint before testing it")
+        raise Conflict("enable the endpoint before testing it",
+                       code="NOTIFICATION_ENDPOINT_DISABLED")
     rows = outbox.enqueue(session, org_id=endpoint.org_id, event_type="webhook.test", now=clock.now(),
                           settings=settings, request_id=caller.request_id, endpoint_id=endpoint.id,
                           data={"endpoint_id": str(endpoint.id), "message": "driftwarden test notification"})

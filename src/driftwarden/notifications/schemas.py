@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from driftwarden.notifications.formats import EVENT_TYPES
+from driftwarden.notifications.formats import EVENT_TYPES, WebhookFormat
+from driftwarden.schemas import ReadModel
 
 EventType = Literal[
     "contract_drift.patterns_promoted", "contract_drift.trigger_anomaly", "contract_drift.schedule_missed",
@@ -36,7 +37,7 @@ class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: uuid.UUID | None = None
     url: str = Field(max_length=2000)
-    format: Literal["json", "slack"] | None = Field(
+    format: WebhookFormat | None = Field(
         default=None, description="Default: slack for hooks.slack.com URLs, else json (as NOTIFY_WEBHOOK_FORMAT).")
     event_types: list[EventType] = Field(default_factory=list, description="Empty = every event type.")
     enabled: bool = True
@@ -51,7 +52,7 @@ class EndpointCreate(BaseModel):
 class EndpointUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str | None = Field(default=None, max_length=2000)
-    format: Literal["json", "slack"] | None = None
+    format: WebhookFormat | None = None
     event_types: list[EventType] | None = None
     enabled: bool | None = None
     description: str | None = Field(default=None, max_length=2000)
@@ -62,7 +63,7 @@ class EndpointUpdate(BaseModel):
         return None if value is None else _http_url(value)
 
 
-class EndpointRead(BaseModel):
+class EndpointRead(ReadModel):
     id: uuid.UUID
     org_id: uuid.UUID
     url: str
@@ -94,7 +95,7 @@ class DeliveryRead(BaseModel):
     next_attempt_at: datetime | None
 
 
-class OutboxRead(BaseModel):
+class OutboxRead(ReadModel):
     id: uuid.UUID
     org_id: uuid.UUID | None
     event_type: str

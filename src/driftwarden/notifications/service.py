@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from driftwarden.api.errors import ApiError
+from driftwarden.errors import Conflict, NotFound
 from driftwarden.notifications.models import NotificationOutbox
 from driftwarden.notifications.outbox import origin
 from driftwarden.notifications.schemas import Bucket, DeadLetterSummary, OutboxRead, ReasonGroup, ReplayRead
@@ -17,14 +17,8 @@ AGE_BUCKETS = ("lt_1h", "h_1_to_24", "d_1_to_7", "gte_7d")
 
 
 def read(row: NotificationOutbox) -> OutboxRead:
-    return OutboxRead(
-        id=row.id, org_id=row.org_id, event_type=row.event_type, message_id=row.message_id,
-        destination=row.destination, endpoint_id=row.endpoint_id, url_host=origin(row.url),
-        format=row.format, status=row.status, attempt_count=row.attempt_count, max_attempts=row.max_attempts,
-        next_attempt_at=row.next_attempt_at, lease_expires_at=row.lease_expires_at,
-        last_status_code=row.last_status_code, last_error_code=row.last_error_code, last_error=row.last_error,
-        request_id=row.request_id, sent_at=row.sent_at, dead_at=row.dead_at, created_at=row.created_at,
-        updated_at=row.updated_at)
+    """The message with its URL cut to scheme and host (a path can carry a token)."""
+    return OutboxRead.of(row, url_host=origin(row.url))
 
 
 def _scoped(query, org_id: uuid.UUID | None):  # type: ignore[no-untyped-def]
@@ -67,7 +61,7 @@ def dead_letter_summary(session: Session, *, org_id: uuid.UUID | None, now: date
 def get_outbox_or_404(session: Session, *, org_id: uuid.UUID | None, outbox_id: uuid.UUID) -> NotificationOutbox:
     row = session.get(NotificationOutbox, outbox_id)
     if row is None or (org_id is not None and row.org_id != org_id):
-        raise ApiError(404, "NOTIFICATION_OUTBOX_NOT_FOUND", "outbox message not found")
+        raise NotFound("outbox message not found", code="NOTIFICATION_OUTBOX_NOT_FOUND")
     return row
 
 
@@ -85,7 +79,8 @@ def retry_outbox(session: Session, *, org_id: uuid.UUID | None, outbox_id: uuid.
         update(NotificationOutbox).where(NotificationOutbox.id == row.id, NotificationOutbox.status != "sending")
         .values(**_requeue_values(now)).execution_options(synchronize_session=False))
     if changed.rowcount != 1:
-        raise ApiError(409, "NOTIFICATION_OUTBOX_IN_PROGRESS", "this message is being delivered right now; retry later")
+        raise Conflict("this message is being delivered right now; retry later",
+                       code="NOTIFICATION_OUTBOX_IN_PROGRESS")
     session.flush()
     session.refresh(row)
     return row
@@ -104,4 +99,5 @@ def replay_dead_letters(session: Session, *, org_id: uuid.UUID | None, event_typ
         replayed = session.execute(
             update(NotificationOutbox).where(NotificationOutbox.id.in_(ids), NotificationOutbox.status == "dead")
             .values(**_requeue_values(now)).execution_options(synchronize_session=False)).rowcount or 0
-    return ReplayRead(selected_count=len(ids), replayed_count=replayed, outbox_ids=ids, dry_run=dry_run)
+    return ReplayRead(selected_count=len(ids), replayed_count=replayed, outbox_ids=ids,
+                      dry_run=dry_run)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, get_args
 
-FLOW = ("detected", "diagnosed", "assigned", "in_progress", "fixed", "verifying", "resolved")
-STATUSES = FLOW + ("regressed", "wont_fix")
+PatternStatus = Literal["detected", "diagnosed", "assigned", "in_progress", "fixed", "verifying",
+                        "resolved", "regressed", "wont_fix"]
+STATUSES: tuple[str, ...] = get_args(PatternStatus)
+FLOW = STATUSES[:STATUSES.index("resolved") + 1]  # the main line, one step at a time
 CLOSED_STATUSES = frozenset({"resolved", "wont_fix"})
 OPEN_STATUSES = frozenset(STATUSES) - CLOSED_STATUSES
-PRIORITIES = ("critical", "high", "medium", "low")
 
 REGRESSES_FROM = frozenset({"fixed", "verifying", "resolved"})
 REENTERS_AT = frozenset({"diagnosed", "assigned", "in_progress"})

@@ -10,9 +10,10 @@ from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from driftwarden.db.base import Base, id_column
+from driftwarden.patterns.lifecycle import CLOSED_STATUSES
 
-CLOSED_STATUSES = ("resolved", "wont_fix")
-_OPEN = text("status NOT IN ('resolved', 'wont_fix')")
+# The partial unique index's predicate; the migration that made it spells the same statuses.
+_OPEN = text(f"status NOT IN ({', '.join(repr(s) for s in sorted(CLOSED_STATUSES))})")
 
 
 class IssuePattern(Base):

@@ -21,6 +21,7 @@ from driftwarden.contracts import drift
 from driftwarden.contracts import service as contracts_service
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.scan import DriftItem
+from driftwarden.db.helpers import chunked
 from driftwarden.patterns import notify, store
 from driftwarden.patterns.lifecycle import CLOSED_STATUSES, history_entry
 from driftwarden.patterns.models import IssuePattern
@@ -101,7 +102,7 @@ def _stale(session: Session, *, org_id: uuid.UUID, open_patterns: dict[str, uuid
         if binding_id is not None:
             by_binding[binding_id].append(key)
     live: dict[uuid.UUID, tuple[str | None, str | None]] = {}
-    for chunk in store.chunks(list(by_binding)):
+    for chunk in chunked(by_binding):
         query = (select(ContractBinding.id, ContractBinding.definition_contract_version,
                         ContractDefinition.contract_version)
                  .join(ContractDefinition, ContractDefinition.id == ContractBinding.definition_id)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PatternStatus = Literal["detected", "diagnosed", "assigned", "in_progress", "fixed", "verifying", "resolved",
-                        "regressed", "wont_fix"]
+from driftwarden.contracts.drift import MinDrift
+from driftwarden.patterns import lifecycle
+from driftwarden.patterns.lifecycle import PatternStatus
+from driftwarden.schemas import ReadModel
+
 Priority = Literal["critical", "high", "medium", "low"]
-MinDrift = Literal["warning", "breaking", "invalid"]
 TAG_PATTERN = r"^[a-z0-9][a-z0-9_.:-]{0,99}$"
 Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
 
@@ -59,7 +61,7 @@ class HistoryEntry(BaseModel):
     forced: bool = False
 
 
-class PatternRead(BaseModel):
+class PatternRead(ReadModel):
     id: uuid.UUID
     org_id: uuid.UUID
     agent_id: uuid.UUID | None
@@ -80,14 +82,10 @@ class PatternRead(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, row: Any) -> "PatternRead":
-        return cls(id=row.id, org_id=row.org_id, agent_id=row.agent_id, title=row.title,
-                   primary_tag=row.primary_tag, related_tags=row.related_tags, status=row.status,
-                   is_open=row.status not in ("resolved", "wont_fix"), priority=row.priority, owner=row.owner,
-                   evidence=row.evidence, dedupe_key=row.dedupe_key, occurrence_count=row.occurrence_count,
-                   first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at,
-                   status_history=[HistoryEntry.model_validate(e) for e in row.status_history],
-                   created_at=row.created_at, updated_at=row.updated_at)
+    def of(cls, row: object, **derived: Any) -> Self:
+        """`is_open` follows from the status (docs/reference/resources.md, patterns)."""
+        is_open = lifecycle.is_open(row.status)  # type: ignore[attr-defined]
+        return super().of(row, is_open=is_open, **derived)
 
 
 class PromoteRequest(BaseModel):

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from driftwarden.api.errors import ApiError
+from driftwarden.errors import Conflict, Forbidden, Invalid, NotFound
 from driftwarden.patterns import lifecycle, notify, store
 from driftwarden.patterns.models import IssuePattern
 from driftwarden.patterns.promotion import promote_drift
@@ -36,7 +36,7 @@ def get_pattern_or_404(session: Session, *, org_id: uuid.UUID, pattern_id: uuid.
                        for_update: bool = False) -> IssuePattern:
     pattern = get_pattern(session, org_id=org_id, pattern_id=pattern_id, for_update=for_update)
     if pattern is None:
-        raise ApiError(404, "PATTERN_NOT_FOUND", "issue pattern not found")
+        raise NotFound("issue pattern not found", code="PATTERN_NOT_FOUND")
     return pattern
 
 
@@ -64,8 +64,8 @@ def create_pattern(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID |
                         related_tags=body.related_tags, owner=body.owner, api_key_id=api_key_id, note=body.note)
     if body.dedupe_key is not None and not store.insert_open(session, [row]):
         existing = store.lock_open(session, org_id=org_id, keys=[body.dedupe_key])
-        raise ApiError(409, "PATTERN_EXISTS", "an open pattern with this dedupe_key already exists",
-                       {"pattern_id": str(existing.get(body.dedupe_key, "")) or None})
+        raise Conflict("an open pattern with this dedupe_key already exists", code="PATTERN_EXISTS",
+                       details={"pattern_id": str(existing.get(body.dedupe_key, "")) or None})
     if body.dedupe_key is None:
         session.add(IssuePattern(**row))
         session.flush()
@@ -118,9 +118,9 @@ def update_pattern(session: Session, *, pattern: IssuePattern, body: PatternUpda
     changes = body.model_dump(exclude_unset=True, exclude={"note", "force"})
     for name in _NOT_NULL:
         if name in changes and changes[name] is None:
-            raise _invalid(name, "may not be null")
+            raise Invalid.for_field(name, "may not be null")
     if body.note is not None and changes.get("status") in (None, pattern.status):
-        raise _invalid("note", "a note is recorded with a status change; send status too")
+        raise Invalid.for_field("note", "a note is recorded with a status change; send status too")
     target = changes.pop("status", None)
     for name, value in changes.items():
         setattr(pattern, name, (value or None) if name == "owner" else value)
@@ -140,12 +140,13 @@ def _change_status(session: Session, *, pattern: IssuePattern, target: str, body
                    api_key_id: uuid.UUID | None, can_force: bool, actor_role: str) -> dict[str, Any]:
     allowed = lifecycle.can_transition(pattern.status, target)
     if not allowed and not body.force:
-        raise ApiError(409, "PATTERN_INVALID_TRANSITION", f"a pattern cannot move from {pattern.status} to {target}",
-                       {"from": pattern.status, "to": target,
-                        "allowed": sorted(lifecycle.allowed_targets(pattern.status))})
+        raise Conflict(f"a pattern cannot move from {pattern.status} to {target}",
+                       code="PATTERN_INVALID_TRANSITION",
+                       details={"from": pattern.status, "to": target,
+                                "allowed": sorted(lifecycle.allowed_targets(pattern.status))})
     if not allowed and not can_force:
-        raise ApiError(403, "FORBIDDEN", "only a global admin key may force a status change",
-                       {"required_role": "admin (global)", "actual_role": actor_role})
+        raise Forbidden("only a global admin key may force a status change",
+                        details={"required_role": "admin (global)", "actual_role": actor_role})
     entry = lifecycle.history_entry(from_status=pattern.status, to_status=target, at=now,
                                     by_api_key_id=api_key_id, note=body.note, forced=not allowed)
     try:
@@ -154,11 +155,8 @@ def _change_status(session: Session, *, pattern: IssuePattern, target: str, body
             pattern.status_history = [*pattern.status_history, entry]
             session.flush()
     except IntegrityError as exc:
-        raise ApiError(409, "PATTERN_DEDUPE_CONFLICT", "another open pattern already holds this dedupe_key",
-                       {"dedupe_key": pattern.dedupe_key}) from exc
+        raise Conflict("another open pattern already holds this dedupe_key",
+                       code="PATTERN_DEDUPE_CONFLICT",
+                       details={"dedupe_key": pattern.dedupe_key}) from exc
     return entry
 
-
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(422, "VALIDATION_ERROR", f"{field} {message}",
-                    [{"loc": ["body", field], "msg": message, "type": "value_error"}])

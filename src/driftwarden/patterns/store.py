@@ -2,7 +2,7 @@
 
 Inserts go through INSERT … ON CONFLICT DO NOTHING on the partial unique index of open patterns,
 so a writer that loses a race learns it from RETURNING and reuses the winner's row instead of
-failing. Every helper takes whole key/id sets and issues a few statements per CHUNK, never one
+failing. Every helper takes whole key/id sets and issues a few statements per batch, never one
 per pattern. Locks are always taken in dedupe_key order so concurrent writers cannot deadlock.
 """
 
@@ -11,24 +11,18 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import String, Table, cast, false, func, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from driftwarden.db.helpers import chunked
 from driftwarden.patterns.lifecycle import CLOSED_STATUSES, history_entry, iso
 from driftwarden.patterns.models import _OPEN, IssuePattern
 
 TABLE: Table = IssuePattern.__table__  # type: ignore[assignment]
-# Keeps every statement well under SQLite's 32 766 and Postgres's 65 535 bind parameters.
-CHUNK = 1000
 IS_OPEN = TABLE.c.status.not_in(CLOSED_STATUSES)
-
-
-def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
 
 
 def new_row(*, org_id: uuid.UUID, agent_id: uuid.UUID | None, title: str, primary_tag: str, priority: str,
@@ -81,7 +75,7 @@ def _json_default(value: Any) -> str:
 def lock_open(session: Session, *, org_id: uuid.UUID, keys: Iterable[str]) -> dict[str, uuid.UUID]:
     """Lock the open patterns with these dedupe_keys (in key order); returns key -> id."""
     found: dict[str, uuid.UUID] = {}
-    for chunk in chunks(sorted(set(keys))):
+    for chunk in chunked(sorted(set(keys))):
         query = (select(TABLE.c.dedupe_key, TABLE.c.id)
                  .where(TABLE.c.org_id == org_id, TABLE.c.dedupe_key.in_(chunk), IS_OPEN)
                  .order_by(TABLE.c.dedupe_key).with_for_update())
@@ -92,7 +86,7 @@ def lock_open(session: Session, *, org_id: uuid.UUID, keys: Iterable[str]) -> di
 def bump(session: Session, *, ids: Iterable[uuid.UUID], now: datetime) -> int:
     """Count one more occurrence of each pattern, seen now."""
     total = 0
-    for chunk in chunks(sorted(set(ids))):
+    for chunk in chunked(sorted(set(ids))):
         result = session.execute(
             update(TABLE).where(TABLE.c.id.in_(chunk))
             .values(occurrence_count=TABLE.c.occurrence_count + 1, last_seen_at=now, updated_at=now))
@@ -120,7 +114,7 @@ def close_open(session: Session, *, ids: Sequence[uuid.UUID], to_status: str, no
     """Move still-open patterns to a closed status with a history note; returns (id, previous status)."""
     closed: list[tuple[uuid.UUID, str]] = []
     history = _history_append(session, to_status=to_status, at=now, by_api_key_id=by_api_key_id, note=note)
-    for chunk in chunks(sorted(set(ids))):
+    for chunk in chunked(sorted(set(ids))):
         locked = list(session.execute(select(TABLE.c.id, TABLE.c.status)
                                       .where(TABLE.c.id.in_(chunk), IS_OPEN)
                                       .order_by(TABLE.c.dedupe_key).with_for_update()))

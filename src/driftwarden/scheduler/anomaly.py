@@ -6,11 +6,14 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal, get_args
 
 DEDUPE_HIT_RATE_HIGH = "dedupe_hit_rate_high"
 EXECUTION_RATE_LOW = "execution_rate_low"
 ALL_SCHEDULES = "_all"
-OUTCOMES = ("sent", "failed", "suppressed", "skipped", "dry_run")
+NotifyOutcome = Literal["sent", "failed", "suppressed", "skipped", "dry_run"]
+OUTCOMES: tuple[str, ...] = get_args(NotifyOutcome)
+WouldOutcome = Literal["send", "skipped", "suppressed"]
 
 
 def anomaly_reasons(*, dedupe_hit_rate: float | None, execution_rate: float | None,

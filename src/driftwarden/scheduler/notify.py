@@ -235,5 +235,4 @@ def escalate(session: Session, *, plan: NotifyPlan, notification: NotificationRe
         dedupe_key=f"{ESCALATION_TAG}:{plan.org_id}:{plan.schedule_name}", primary_tag=ESCALATION_TAG,
         title=f"Contract drift alert could not be delivered (schedule '{plan.schedule_name}')",
         priority="high", evidence=evidence, now=now, related_tags=("contract_drift", "notifications"))
-    return EscalationRead(id=pattern.id, created=created, reused=not created, primary_tag=pattern.primary_tag,
-                          priority=pattern.priority, status=pattern.status)
+    return EscalationRead.of(pattern, created=created, reused=not created)

@@ -19,8 +19,7 @@ def effective_policy(session: Session, *, org_id: uuid.UUID) -> PolicyRead:
     row = session.get(DriftPolicy, org_id)
     if row is None:
         return PolicyRead(org_id=org_id, is_default=True, **PolicyFields().model_dump())
-    return PolicyRead(org_id=org_id, is_default=False, created_at=row.created_at, updated_at=row.updated_at,
-                      **{name: getattr(row, name) for name in FIELDS})
+    return PolicyRead.of(row, is_default=False)
 
 
 def update_policy(session: Session, *, org_id: uuid.UUID, body: PolicyUpdate, now: datetime) -> PolicyRead:

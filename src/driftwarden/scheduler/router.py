@@ -19,10 +19,11 @@ from driftwarden.scheduler import summary as summary_service
 from driftwarden.scheduler.schemas import (AlertDeliveryRead, NotifyCreate, NotifyRead, PolicyRead, PolicyUpdate,
                                            ScheduleRunCreate, ScheduleRunRead, ScheduleStatusList, SummaryRead,
                                            TriggerCreate, TriggerRead)
+from driftwarden.scheduler.windows import SCHEDULE_NAME_PATTERN
 from driftwarden.settings import Settings
 
 router = APIRouter(prefix="/system/contracts", tags=["scheduler"], responses=ERROR_RESPONSES)
-ScheduleQuery = Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+ScheduleQuery = Annotated[str | None, Query(pattern=SCHEDULE_NAME_PATTERN,
                                             description="Omit for all schedules (reported as `_all`).")]
 WindowDays = Annotated[int, Query(ge=1, le=365)]
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MinDrift = Literal["warning", "breaking", "invalid"]
+from driftwarden.contracts.drift import MinDrift
+from driftwarden.scheduler.anomaly import NotifyOutcome, WouldOutcome
+from driftwarden.scheduler.status import ScheduleState
+from driftwarden.scheduler.windows import SCHEDULE_NAME_PATTERN, TriggerOutcome
+from driftwarden.schemas import ReadModel
+
 
 
 class PolicyFields(BaseModel):
@@ -16,7 +21,7 @@ class PolicyFields(BaseModel):
     min_drift: MinDrift = "breaking"
     promote_to_patterns: bool = True
     scan_limit: int = Field(default=200, ge=1, le=1000)
-    schedule_name: str = Field(default="daily", pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    schedule_name: str = Field(default="daily", pattern=SCHEDULE_NAME_PATTERN)
     schedule_window_minutes: int = Field(default=1440, ge=5, le=10080)
     alert_enabled: bool = False
     alert_max_dedupe_hit_rate: float = Field(default=0.7, ge=0, le=1)
@@ -33,7 +38,7 @@ class PolicyUpdate(BaseModel):
     min_drift: MinDrift | None = None
     promote_to_patterns: bool | None = None
     scan_limit: int | None = Field(default=None, ge=1, le=1000)
-    schedule_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    schedule_name: str | None = Field(default=None, pattern=SCHEDULE_NAME_PATTERN)
     schedule_window_minutes: int | None = Field(default=None, ge=5, le=10080)
     alert_enabled: bool | None = None
     alert_max_dedupe_hit_rate: float | None = Field(default=None, ge=0, le=1)
@@ -41,7 +46,7 @@ class PolicyUpdate(BaseModel):
     alert_cooldown_minutes: int | None = Field(default=None, ge=0, le=10080)
 
 
-class PolicyRead(PolicyFields):
+class PolicyRead(PolicyFields, ReadModel):
     org_id: uuid.UUID
     is_default: bool
     created_at: datetime | None = None
@@ -51,7 +56,7 @@ class PolicyRead(PolicyFields):
 class TriggerCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: uuid.UUID | None = None
-    schedule_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    schedule_name: str | None = Field(default=None, pattern=SCHEDULE_NAME_PATTERN)
     window_minutes: int | None = Field(default=None, ge=5, le=10080)
     dry_run: bool = False
     force: bool = False
@@ -60,9 +65,9 @@ class TriggerCreate(BaseModel):
     limit: int | None = Field(default=None, ge=1, le=1000)
 
 
-class TriggerRead(BaseModel):
+class TriggerRead(ReadModel):
     trigger_id: uuid.UUID
-    outcome: Literal["executed", "deduped", "failed", "policy_disabled", "promotion_disabled"]
+    outcome: TriggerOutcome
     executed: bool
     deduped: bool
     dry_run: bool
@@ -77,7 +82,7 @@ class TriggerRead(BaseModel):
     error: str | None
 
 
-class TriggerItem(BaseModel):
+class TriggerItem(ReadModel):
     id: uuid.UUID
     schedule_name: str
     window_minutes: int
@@ -119,7 +124,7 @@ class ScheduleStatusRead(BaseModel):
     """§8.1: whether a schedule still runs; `watched` when the watchdog alerts on it."""
 
     schedule_name: str
-    status: Literal["new", "up", "late", "down"]
+    status: ScheduleState
     window_minutes: int
     grace_minutes: float
     last_executed_at: datetime | None
@@ -152,7 +157,7 @@ class SummaryRead(SummaryCore):
 class NotifyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: uuid.UUID | None = None
-    schedule_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    schedule_name: str | None = Field(default=None, pattern=SCHEDULE_NAME_PATTERN)
     agent_id: uuid.UUID | None = None
     window_days: int = Field(default=30, ge=1, le=365)
     dry_run: bool = True
@@ -180,7 +185,7 @@ class NotificationRead(BaseModel):
     deliveries: list[Delivery]
 
 
-class EscalationRead(BaseModel):
+class EscalationRead(ReadModel):
     id: uuid.UUID
     created: bool
     reused: bool
@@ -200,8 +205,8 @@ class NotifyRead(BaseModel):
     anomaly_detected: bool
     reasons: list[str]
     fingerprint: str
-    outcome: Literal["sent", "failed", "suppressed", "skipped", "dry_run"]
-    would_outcome: Literal["send", "skipped", "suppressed"] = Field(
+    outcome: NotifyOutcome
+    would_outcome: WouldOutcome = Field(
         description="What a non-dry run would have done (equals the decision on real runs).")
     notified: bool
     suppressed: bool
@@ -233,7 +238,7 @@ class AlertDeliveryRead(BaseModel):
 class ScheduleRunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: uuid.UUID
-    schedule_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    schedule_name: str | None = Field(default=None, pattern=SCHEDULE_NAME_PATTERN)
     window_minutes: int | None = Field(default=None, ge=5, le=10080)
     summary_window_days: int = Field(default=30, ge=1, le=365)
     dry_run: bool = False

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from driftwarden.scheduler import windows
 
-STATUSES = ("new", "up", "late", "down")
+ScheduleState = Literal["new", "up", "late", "down"]
 MIN_GRACE_MINUTES = 5.0
 GRACE_FRACTION = 0.1
 

@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session, aliased
 
 from driftwarden.db.base import UTCDateTime
 from driftwarden.scheduler import status as status_rules
+from driftwarden.scheduler import anomaly
 from driftwarden.scheduler.anomaly import ALL_SCHEDULES
 from driftwarden.scheduler.models import NotifyEvent, ScheduleWatchState, TriggerAlertState, TriggerRun
 from driftwarden.scheduler.schemas import (AlertDeliveryRead, PolicyRead, ScheduleStatusRead, SummaryRead,
                                            TriggerItem)
+from driftwarden.scheduler.windows import TRIGGER_OUTCOMES
 
-TRIGGER_OUTCOMES = ("executed", "deduped", "failed", "policy_disabled", "promotion_disabled")
-NOTIFY_OUTCOMES = ("sent", "failed", "suppressed", "skipped", "dry_run")
 
 
 def _count(condition: ColumnElement[bool]):  # type: ignore[no-untyped-def]
@@ -49,7 +49,7 @@ def trigger_summary(session: Session, *, org_id: uuid.UUID, schedule_name: str |
     if limit:
         rows = session.scalars(select(TriggerRun).where(*scope)
                                .order_by(TriggerRun.started_at.desc(), TriggerRun.id).limit(limit)).all()
-        items = [TriggerItem.model_validate(r, from_attributes=True) for r in rows]
+        items = [TriggerItem.of(r) for r in rows]
     return SummaryRead(
         org_id=org_id, schedule_name=schedule_name or ALL_SCHEDULES, window_days=window_days,
         execution_rate=_rate(row["executed_count"], row["trigger_count"]),
@@ -75,7 +75,7 @@ def alert_delivery(session: Session, *, org_id: uuid.UUID, schedule_name: str | 
     if schedule_name is not None:
         scope.append(NotifyEvent.schedule_name == schedule_name)
     columns = [func.count().label("total_notify_events"), func.max(NotifyEvent.created_at).label("last_event_at")]
-    columns += [_count(NotifyEvent.outcome == o).label(f"{o}_count") for o in NOTIFY_OUTCOMES]
+    columns += [_count(NotifyEvent.outcome == o).label(f"{o}_count") for o in anomaly.OUTCOMES]
     columns += [_latest(NotifyEvent.created_at, NotifyEvent.outcome == o).label(f"last_{o}_at")
                 for o in ("sent", "failed", "suppressed")]
     row = session.execute(select(*columns).where(*scope)).one()._asdict()

@@ -126,9 +126,6 @@ def _settle(session: Session, row: TriggerRun, *, outcome: str, ctx: TriggerCont
 
 
 def read(row: TriggerRun) -> TriggerRead:
-    return TriggerRead(
-        trigger_id=row.id, outcome=row.outcome, executed=row.outcome == "executed",
-        deduped=row.outcome == "deduped", dry_run=row.dry_run, forced=row.forced, schedule_name=row.schedule_name,
-        window_minutes=row.window_minutes, window_start=row.window_start, window_end=row.window_end,
-        dedupe_key=row.dedupe_key, deduped_from_trigger_id=row.deduped_from_trigger_id,
-        promote=row.promote_result, error=row.error)
+    """The run as the trigger endpoint reports it (docs/reference/scheduler.md, trigger)."""
+    return TriggerRead.of(row, trigger_id=row.id, executed=row.outcome == "executed",
+                          deduped=row.outcome == "deduped", promote=row.promote_result)

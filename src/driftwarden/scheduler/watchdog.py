@@ -23,12 +23,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from driftwarden.clock import Clock
+from driftwarden.db.helpers import chunked
 from driftwarden.notifications import outbox
 from driftwarden.notifications.worker import Periodic
 from driftwarden.scheduler import anomaly, notify
 from driftwarden.scheduler import status as status_rules
 from driftwarden.scheduler.models import DriftPolicy, NotifyEvent, ScheduleWatchState, TriggerRun
-from driftwarden.scheduler.policy import FIELDS as POLICY_FIELDS
 from driftwarden.scheduler.schemas import Delivery, EscalationRead, PolicyRead, Thresholds
 from driftwarden.scheduler.summary import newest_trigger_value, trigger_summary
 from driftwarden.settings import Settings
@@ -38,7 +38,6 @@ EVERY_SECONDS = 60.0
 MISSED_EVENT, RECOVERED_EVENT = "contract_drift.schedule_missed", "contract_drift.schedule_recovered"
 MISSED_REASON, RECOVERED_REASON = "schedule_missed", "schedule_recovered"
 SUMMARY_WINDOW_DAYS = 30
-CHUNK = 1000  # rows per bulk statement: SQLite allows 32 766 bound parameters
 NEXT_STEPS = ("GET /api/v1/system/contracts/drift/schedule-status shows every schedule's status; "
               "see 'Schedule watchdog' in docs/runbook.md.")
 W = ScheduleWatchState
@@ -91,8 +90,7 @@ def watched_schedules(session: Session, *, now: datetime) -> list[Watched]:
              .where(DriftPolicy.enabled.is_(True)).order_by(DriftPolicy.org_id))
     found = []
     for policy_row, last_ws, last_at, *state in session.execute(query):
-        policy = PolicyRead(org_id=policy_row.org_id, is_default=False,
-                            **{name: getattr(policy_row, name) for name in POLICY_FIELDS})
+        policy = PolicyRead.of(policy_row, is_default=False)
         computed = status_rules.schedule_status(window_minutes=policy.schedule_window_minutes,
                                                 last_window_start=last_ws, now=now, last_executed_at=last_at)
         found.append(Watched(policy, computed, *state))
@@ -138,8 +136,8 @@ def _insert_missing(session: Session, missing: list[Watched], *, now: datetime) 
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     rows = [{"org_id": w.policy.org_id, "schedule_name": w.policy.schedule_name, "last_status": "new",
              "updated_at": now} for w in missing]
-    for start in range(0, len(rows), CHUNK):
-        session.execute(dialect.insert(W).values(rows[start:start + CHUNK]).on_conflict_do_nothing())
+    for chunk in chunked(rows):
+        session.execute(dialect.insert(W).values(chunk).on_conflict_do_nothing())
 
 
 def _record_quiet(session: Session, quiet: list[Watched], *, now: datetime) -> None:
@@ -149,8 +147,8 @@ def _record_quiet(session: Session, quiet: list[Watched], *, now: datetime) -> N
         groups.setdefault((w.last_status or "new", w.status.status), []).append(
             (w.policy.org_id, w.policy.schedule_name))
     for (old, new), keys in groups.items():
-        for start in range(0, len(keys), CHUNK):
-            session.execute(update(W).where(tuple_(W.org_id, W.schedule_name).in_(keys[start:start + CHUNK]),
+        for chunk in chunked(keys):
+            session.execute(update(W).where(tuple_(W.org_id, W.schedule_name).in_(chunk),
                                             W.last_status == old).values(last_status=new, updated_at=now))
 
 

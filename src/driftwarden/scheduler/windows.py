@@ -5,9 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Literal, get_args
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-SETTLED_OUTCOMES = ("executed", "deduped", "failed", "policy_disabled", "promotion_disabled")
+# What a schedule may be called (docs/reference/scheduler.md, policy): URL- and log-safe.
+SCHEDULE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+TriggerOutcome = Literal["executed", "deduped", "failed", "policy_disabled", "promotion_disabled"]
+TRIGGER_OUTCOMES: tuple[str, ...] = get_args(TriggerOutcome)
 
 
 @dataclass(frozen=True)
@@ -46,14 +50,3 @@ def gate_outcome(*, policy_enabled: bool, promote_to_patterns: bool, force: bool
     if not promote_to_patterns:
         return "promotion_disabled"
     return None
-
-
-def trigger_outcome(*, policy_enabled: bool, promote_to_patterns: bool, force: bool, dry_run: bool,
-                    window_executed: bool, promotion_ok: bool) -> str:
-    """The whole precedence of §5.2 as one rule (the service asks the database for `window_executed`)."""
-    gated = gate_outcome(policy_enabled=policy_enabled, promote_to_patterns=promote_to_patterns, force=force)
-    if gated is not None:
-        return gated
-    if window_executed and not force and not dry_run:
-        return "deduped"
-    return "executed" if promotion_ok else "failed"

@@ -13,15 +13,16 @@ from sqlalchemy import func, select, text
 
 from driftwarden.api.deps import AdminDep, PageDep, SessionDep
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, error_body, ok, page
-from driftwarden.api.errors import ApiError
 from driftwarden.api.models import ApiAuditLog
 from driftwarden.db import migrate
+from driftwarden.errors import Forbidden
+from driftwarden.schemas import ReadModel
 
 router = APIRouter(prefix="/system", tags=["system"], responses=ERROR_RESPONSES)
 health_router = APIRouter(tags=["health"])
 
 
-class AuditLogRead(BaseModel):
+class AuditLogRead(ReadModel):
     id: uuid.UUID
     request_id: str
     api_key_id: uuid.UUID | None
@@ -46,7 +47,7 @@ def list_audit_logs(session: SessionDep, caller: AdminDep, paging: PageDep,
                     org_id: Annotated[uuid.UUID | None, Query()] = None) -> dict:
     if caller.org_id is not None:
         if org_id is not None and org_id != caller.org_id:
-            raise ApiError(403, "ORG_FORBIDDEN", "this API key belongs to another org")
+            raise Forbidden("this API key belongs to another org", code="ORG_FORBIDDEN")
         org_id = caller.org_id
     query = select(ApiAuditLog)
     filters = {ApiAuditLog.request_id: request_id, ApiAuditLog.method: method and method.upper(),
@@ -59,7 +60,7 @@ def list_audit_logs(session: SessionDep, caller: AdminDep, paging: PageDep,
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(ApiAuditLog.created_at.desc(), ApiAuditLog.id)
                            .limit(paging.limit).offset(paging.offset)).all()
-    items = [AuditLogRead.model_validate(r, from_attributes=True) for r in rows]
+    items = [AuditLogRead.of(r) for r in rows]
     return ok(page(items, total_count=total, limit=paging.limit, offset=paging.offset))
 
 
@@ -89,7 +90,8 @@ def readyz(request: Request) -> object:
             conn.execute(text("SELECT 1"))
         current = migrate.current_revision(engine)
     except Exception:
-        return JSONResponse(error_body("DATABASE_UNREACHABLE", "database is not reachable"), status_code=503)
+        return JSONResponse(error_body("DATABASE_UNREACHABLE", "database is not reachable"),
+                            status_code=503)
     if current != expected:
         return JSONResponse(error_body("SCHEMA_NOT_CURRENT", "database schema is not at the latest migration",
                                        {"schema_revision": current, "expected_revision": expected}), status_code=503)

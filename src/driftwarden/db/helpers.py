@@ -1,0 +1,36 @@
+"""Small database helpers every domain shares: insert-or-conflict and chunked batches."""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Any, Iterable, Iterator, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from driftwarden.errors import Conflict
+
+T = TypeVar("T")
+# Ids per IN list / rows per bulk statement: far below SQLite's 32 766 and Postgres's 65 535
+# bound parameters, and large enough that a 100 000-row job is a hundred statements.
+BATCH_SIZE = 1000
+
+
+def insert_or_conflict(session: Session, row: object, *, code: str, message: str,
+                       details: Any = None) -> None:
+    """Add and flush `row`; a unique-index violation becomes `Conflict(code)`, the session usable."""
+    session.add(row)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(message, code=code, details=details) from exc
+
+
+def chunked(items: Iterable[T], size: int = BATCH_SIZE) -> Iterator[list[T]]:
+    """Lists of at most `size` items, in order: bounded IN lists and bulk statements."""
+    if size < 1:
+        raise ValueError("size must be at least 1")
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
