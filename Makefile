@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test integration install clean
+.PHONY: demo test integration lint install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 ## The same suite against the local PostgreSQL (creates its own database).
 integration: $(STAMP)
 	RUN_DB_INTEGRATION=1 PYTHONPATH=. $(BIN)/pytest -q
+
+## The import boundaries of pyproject.toml (domains never import cli/, worker/ or the app).
+lint: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) driftwarden.db driftwarden.db-*

@@ -33,7 +33,8 @@ from driftwarden.auth.models import Org
 from driftwarden.clock import FrozenClock
 from driftwarden.db import scratch
 from driftwarden.db.engine import make_engine, make_session_factory
-from driftwarden.scheduler import autorun, policy, summary, watchdog, windows
+from driftwarden.scheduler import policy, summary, watchdog, windows
+from driftwarden.scheduler import service as scheduler_service
 from driftwarden.scheduler.models import DriftPolicy, TriggerRun
 from driftwarden.settings import Settings
 
@@ -93,7 +94,7 @@ def measure(engine: Engine, *, runs: int, org_id: uuid.UUID) -> dict[str, tuple[
 
     def due() -> int:
         with factory() as session:
-            return len(autorun.due_runs(session, now=NOW, delay=lambda *_: 0.0))
+            return len(scheduler_service.due_runs(session, now=NOW, delay=lambda *_: 0.0))
 
     def status() -> int:
         with factory() as session:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 from driftwarden.cli import app
@@ -29,6 +31,7 @@ def test_bootstrap_prints_eval_lines_and_the_key_works(database_url: str, client
 def test_global_bootstrap_key_needs_org_id(database_url: str, client, monkeypatch) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
     result = runner.invoke(app, ["bootstrap", "--org-name", "Platform", "--global"])
+    assert result.exit_code == 0, result.output
     key = dict(line.split("=", 1) for line in result.stdout.strip().splitlines())["API_KEY"]
     response = client.get("/api/v1/agents", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 422
@@ -49,8 +52,7 @@ def test_db_current_reports_behind_and_upgrade_fixes_it(database_url: str, monke
 def test_postgres_schema_behind_is_refused(database_url: str, monkeypatch) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    migrate.downgrade(engine, "0001")
     result = runner.invoke(app, ["bootstrap", "--org-name", "x"])
     if ON_POSTGRES:
         assert result.exit_code == 1 and "driftwarden db upgrade" in result.output
@@ -82,3 +84,12 @@ def test_bootstrap_can_pin_the_runbooks_dev_key(database_url: str, client, monke
     again = runner.invoke(app, ["bootstrap", "--org-name", "Dev2", "--api-key", "dev_plain_key_001"])
     assert again.exit_code == 2 and "already in use" in again.output
     assert runner.invoke(app, ["bootstrap", "--org-name", "x", "--api-key", "short"]).exit_code == 2
+
+
+def test_python_dash_m_runs_the_same_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "driftwarden.cli", "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Usage: driftwarden " in done.stdout
+    listed = set(re.findall(r"│ ([a-z-]+) ", done.stdout))
+    assert {"serve", "bootstrap", "import", "worker", "schedule-run", "demo", "db", "webhook"} <= listed

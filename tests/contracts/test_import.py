@@ -151,6 +151,28 @@ def test_cli_import(fmt: str, tmp_path: Path, admin: Any, settings: Any, client:
     assert data(client.get(f"{API}/agents", headers=admin.headers))["total_count"] == 2
 
 
+def test_cli_import_reports_what_the_database_refuses(tmp_path: Path, admin: Any, settings: Any,
+                                                    client: TestClient,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A document valid in shape but naming an unknown definition: every path, exit 2."""
+    from driftwarden.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", settings.db_url)
+    get_settings.cache_clear()
+    doc = _doc()
+    doc["agents"][0]["bindings"][0]["key"] = "ghost"
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps(doc))
+    try:
+        rejected = CliRunner().invoke(cli_app, ["import", str(path), "--org-id", str(admin.org_id)])
+    finally:
+        get_settings.cache_clear()
+    assert rejected.exit_code == 2, rejected.output
+    assert "agents[0].bindings[0].key: " in rejected.stderr
+    assert "import rejected: 1 problem(s); nothing was written" in rejected.stderr
+    assert data(client.get(f"{API}/agents", headers=admin.headers))["total_count"] == 0
+
+
 def test_import_is_set_based(client: TestClient, admin: Any, engine: Any) -> None:
     """The number of statements does not grow with the number of agents and bindings."""
     from sqlalchemy import event

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from driftwarden.notifications import delivery, outbox
+from driftwarden.notifications import flows, outbox
 from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
 from driftwarden.settings import Settings
 from tests.notifications.conftest import SECRET, fast_receiver
@@ -19,7 +19,7 @@ from tests.notifications.helpers import enqueue, row, verified
 
 
 def _deliver(session_factory, settings, clock, ids):  # type: ignore[no-untyped-def]
-    return delivery.deliver_now(session_factory, outbox_ids=ids, settings=settings, clock=clock)
+    return flows.deliver_now(session_factory, outbox_ids=ids, settings=settings, clock=clock)
 
 
 def test_success_is_signed_over_the_exact_bytes(session_factory, settings, clock, admin, receiver) -> None:
@@ -49,9 +49,9 @@ def test_500_then_success_keeps_the_message_id(session_factory, settings, clock,
     pending = row(session_factory, outbox_id)
     delay = (pending.next_attempt_at - clock.now()).total_seconds()
     assert 0.9 <= delay <= 1.1  # first delay of "1,2,3" with ±10 % jitter
-    assert delivery.drain(session_factory, settings=settings, clock=clock, limit=10) == []  # not due yet
+    assert flows.drain(session_factory, settings=settings, clock=clock, limit=10) == []  # not due yet
     clock.advance(seconds=1.2)
-    [second] = delivery.drain(session_factory, settings=settings, clock=clock, limit=10)
+    [second] = flows.drain(session_factory, settings=settings, clock=clock, limit=10)
     assert second.sent and second.attempt_count == 2
     first_got, second_got = receiver.received
     assert first_got.headers["webhook-id"] == second_got.headers["webhook-id"]
@@ -91,9 +91,9 @@ def test_429_retry_after_is_honoured_when_longer(session_factory, settings, cloc
     assert result.status_code == 429 and result.status == "pending"
     assert (row(session_factory, outbox_id).next_attempt_at - clock.now()).total_seconds() == pytest.approx(120)
     clock.advance(seconds=60)
-    assert delivery.drain(session_factory, settings=settings, clock=clock, limit=10) == []
+    assert flows.drain(session_factory, settings=settings, clock=clock, limit=10) == []
     clock.advance(seconds=61)
-    [retried] = delivery.drain(session_factory, settings=settings, clock=clock, limit=10)
+    [retried] = flows.drain(session_factory, settings=settings, clock=clock, limit=10)
     assert retried.sent
     for got in receiver.received:
         verified(got, SECRET)
@@ -123,7 +123,7 @@ def test_exhaustion_goes_dead(session_factory, settings, clock, admin, receiver)
     statuses = [_deliver(session_factory, settings, clock, [outbox_id])[0].status]
     for _ in range(3):
         clock.advance(seconds=4)
-        statuses += [r.status for r in delivery.drain(session_factory, settings=settings, clock=clock, limit=5)]
+        statuses += [r.status for r in flows.drain(session_factory, settings=settings, clock=clock, limit=5)]
     assert statuses == ["pending", "pending", "pending", "dead"]
     dead = row(session_factory, outbox_id)
     assert dead.attempt_count == 4 and dead.dead_at is not None and dead.last_error_code == "HTTP_503"
@@ -157,7 +157,7 @@ def test_deliver_now_reports_rows_another_drainer_holds(session_factory, setting
     assert not result.sent and result.status == "sending" and "IN_PROGRESS" in result.error
     assert receiver.received == []
     clock.advance(seconds=61)
-    [redelivered] = delivery.drain(session_factory, settings=settings, clock=clock, limit=5)
+    [redelivered] = flows.drain(session_factory, settings=settings, clock=clock, limit=5)
     assert redelivered.sent and redelivered.attempt_count == 2
 
 
@@ -207,7 +207,7 @@ def test_a_lapsed_lease_on_the_last_attempt_is_dead_not_an_extra_attempt(session
         session.commit()
     assert sorted(r.attempt_count for r in claimed) == [1, 4]
     clock.advance(seconds=61)  # the drainer holding both died
-    [again] = delivery.drain(session_factory, settings=settings, clock=clock, limit=5)
+    [again] = flows.drain(session_factory, settings=settings, clock=clock, limit=5)
     assert again.outbox_id == earlier and again.sent and again.attempt_count == 2
     dead = row(session_factory, last)
     assert (dead.status, dead.attempt_count, dead.last_error_code) == ("dead", 4, "LEASE_EXPIRED")

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from driftwarden.notifications import formats, retry, signing
-from driftwarden.notifications.worker import check_destination_settings
+from driftwarden.notifications.outbox import check_destination_settings
 from driftwarden.settings import Settings
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)

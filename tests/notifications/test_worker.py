@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 from driftwarden.cli import app as cli_app
 from driftwarden.clock import SystemClock
 from driftwarden.db.engine import make_engine, make_session_factory
-from driftwarden.notifications import outbox
+from driftwarden.notifications import flows, outbox
 from driftwarden.notifications.models import NotificationOutbox
-from driftwarden.notifications.worker import Periodic, Worker, WorkerConfig
 from driftwarden.settings import Settings, get_settings
+from driftwarden.worker.runner import Periodic, Worker, WorkerConfig
 from tests.notifications.conftest import SECRET
 from tests.notifications.helpers import enqueue, row, verified
 from tests.support import ON_POSTGRES, wait_for
@@ -194,10 +194,8 @@ def test_sigkill_mid_delivery_loses_nothing(settings, clock, receiver, admin, se
 
 
 def test_webhook_verify_cli(tmp_path, settings, clock, receiver, admin, session_factory) -> None:
-    from driftwarden.notifications import delivery
-
     ids = enqueue(session_factory, settings, clock, admin.org_id)
-    delivery.deliver_now(session_factory, outbox_ids=ids, settings=settings, clock=clock)
+    flows.deliver_now(session_factory, outbox_ids=ids, settings=settings, clock=clock)
     [got] = receiver.received
     headers, body = tmp_path / "headers.json", tmp_path / "body.bin"
     headers.write_text(json.dumps(got.headers))

@@ -15,16 +15,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-import driftwarden.cli  # noqa: F401  (registers the scheduler's worker jobs)
 from driftwarden.db.engine import make_session_factory
-from driftwarden.notifications.worker import Worker, WorkerConfig, periodic_jobs
 from driftwarden.patterns import service as patterns_service
-from driftwarden.scheduler import autorun, windows
+from driftwarden.scheduler import flows, windows
+from driftwarden.scheduler import service as scheduler_service
 from driftwarden.scheduler.models import ScheduleWatchState, TriggerRun
+from driftwarden.worker import jobs as worker_jobs
+from driftwarden.worker.runner import Worker, WorkerConfig
 from tests.scheduler.conftest import seed_drift, set_policy
 from tests.support import ON_POSTGRES, make_tenant
 
-NO_DELAY: autorun.Delay = lambda org_id, window: 0.0  # noqa: E731
+NO_DELAY: scheduler_service.Delay = lambda org_id, window: 0.0  # noqa: E731
 
 
 def _triggers(engine: Engine) -> list[TriggerRun]:
@@ -32,8 +33,8 @@ def _triggers(engine: Engine) -> list[TriggerRun]:
         return list(session.scalars(select(TriggerRun).order_by(TriggerRun.started_at)))
 
 
-def _tick(session_factory, settings, clock, delay=NO_DELAY) -> autorun.AutorunReport:  # type: ignore[no-untyped-def]
-    return autorun.tick(session_factory, settings=settings, clock=clock, delay=delay)
+def _tick(session_factory, settings, clock, delay=NO_DELAY) -> flows.AutorunReport:  # type: ignore[no-untyped-def]
+    return flows.run_due_schedules(session_factory, settings=settings, clock=clock, delay=delay)
 
 
 @pytest.fixture
@@ -65,10 +66,10 @@ def test_each_window_runs_once_with_a_key_from_org_schedule_and_window(client: T
 def test_random_delay_is_small_and_stable_within_a_window() -> None:
     org_id = uuid.uuid4()
     five, daily = (windows.window_for(windows.EPOCH + timedelta(days=20000), m) for m in (5, 1440))
-    delay = autorun.random_delay(seed="worker-a")
-    assert delay(org_id, daily) == autorun.random_delay(seed="worker-a")(org_id, daily)
+    delay = scheduler_service.random_delay(seed="worker-a")
+    assert delay(org_id, daily) == scheduler_service.random_delay(seed="worker-a")(org_id, daily)
     assert 0 <= delay(org_id, daily) <= 60 and 0 <= delay(org_id, five) <= 15
-    others = {autorun.random_delay(seed=f"worker-{n}")(org_id, daily) for n in range(8)}
+    others = {scheduler_service.random_delay(seed=f"worker-{n}")(org_id, daily) for n in range(8)}
     assert len(others) == 8
 
 
@@ -91,10 +92,10 @@ def test_two_workers_that_both_saw_the_window_due_execute_it_once(admin, hourly,
                                                                   settings, clock) -> None:
     """Both read the window as due before either ran it: the trigger's window claim (§5.2) decides."""
     with session_factory() as session:
-        seen = [autorun.due_runs(session, now=clock.now(), delay=NO_DELAY) for _ in range(2)]
-    reports = [autorun.AutorunReport(), autorun.AutorunReport()]
+        seen = [scheduler_service.due_runs(session, now=clock.now(), delay=NO_DELAY) for _ in range(2)]
+    reports = [flows.AutorunReport(), flows.AutorunReport()]
     for [run], report in zip(seen, reports):
-        autorun._run_one(session_factory, run, settings=settings, clock=clock, report=report)
+        flows.run_one_due(session_factory, run, settings=settings, clock=clock, report=report)
     assert [(r.executed, r.deduped) for r in reports] == [(1, 0), (0, 1)]
     assert Counter(r.outcome for r in _triggers(engine)) == {"executed": 1, "deduped": 1}
 
@@ -117,7 +118,7 @@ def test_sequential_ticks_of_two_workers_execute_once(admin, hourly, engine: Eng
 def test_racing_autorun_ticks_on_postgres_execute_once(admin, hourly, engine: Engine, session_factory, settings,
                                                        clock) -> None:
     barrier = threading.Barrier(6)
-    reports: list[autorun.AutorunReport] = []
+    reports: list[flows.AutorunReport] = []
 
     def race() -> None:
         barrier.wait()
@@ -135,15 +136,12 @@ def test_racing_autorun_ticks_on_postgres_execute_once(admin, hourly, engine: En
 
 def test_worker_with_schedule_runs_the_watchdog_and_the_schedule(admin, hourly, engine: Engine, session_factory,
                                                                  settings, clock) -> None:
-    def ours(jobs: list) -> list:  # type: ignore[type-arg]
-        """The scheduler's jobs (other domains register their own, e.g. housekeeping)."""
-        return [j for j in jobs if j.name.startswith("schedule-")]
-
-    assert [j.name for j in ours(periodic_jobs(session_factory, settings, clock, schedule=False))] == [
-        "schedule-watchdog"]
-    jobs = periodic_jobs(session_factory, settings, clock, schedule=True)
-    assert [j.name for j in ours(jobs)] == ["schedule-watchdog", "schedule-autorun"]
-    assert [j.every_seconds for j in ours(jobs)] == [60.0, 15.0]
+    """The worker's explicit job list: `--schedule` adds the built-in scheduler after the others."""
+    plain = worker_jobs.build(session_factory, settings, clock, schedule=False)
+    assert [j.name for j in plain] == ["schedule-watchdog", "idempotency-purge"]
+    jobs = worker_jobs.build(session_factory, settings, clock, schedule=True)
+    assert [(j.name, j.every_seconds) for j in jobs] == [
+        ("schedule-watchdog", 60.0), ("idempotency-purge", 300.0), ("schedule-autorun", 15.0)]
     clock.advance(minutes=2)  # past any worker's random delay into the window
     Worker(session_factory, settings, clock, WorkerConfig(once=True, poll_interval=0.01), periodic=jobs).run()
     assert [r.outcome for r in _triggers(engine)] == ["executed"]

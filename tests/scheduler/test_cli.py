@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from driftwarden.cli import app as cli_app
-from driftwarden.scheduler import client
+from driftwarden.cli import schedule_client as client
 from tests.scheduler.conftest import seed_drift, set_policy
 from tests.support import LiveServer, free_port
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from driftwarden.scheduler import client
+from driftwarden.cli import schedule_client as client
 from tests.scheduler.conftest import seed_drift
 from tests.support import ON_POSTGRES, LiveServer, WebhookReceiver, free_port
 

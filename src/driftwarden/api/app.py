@@ -30,6 +30,7 @@ DOMAIN_ROUTERS = (
     agents_router.router,
     contracts_router.router,
     patterns_router.router,
+    scheduler_router.promotion_router,
     scheduler_router.router,
     notifications_router.router,
 )

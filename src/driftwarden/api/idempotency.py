@@ -10,13 +10,14 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -248,3 +249,17 @@ def _release(scope: Scope, record_id: uuid.UUID | None) -> None:
         session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id,
                                                         IdempotencyRecord.state == "in_progress"))
         session.commit()
+
+
+def purge_expired(session: Session, *, now: datetime, batch: int) -> int:
+    """Delete up to `batch` records past `expires_at`, oldest first; the caller commits.
+
+    Expired records only take up room (a claim deletes an expired record it meets), so the
+    worker calls this in short transactions; concurrent workers take different rows (Postgres).
+    """
+    oldest = (select(IdempotencyRecord.id).where(IdempotencyRecord.expires_at <= now)
+              .order_by(IdempotencyRecord.expires_at).limit(batch)
+              .with_for_update(skip_locked=True))
+    deleted = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(oldest))
+                              .execution_options(synchronize_session=False))
+    return deleted.rowcount or 0

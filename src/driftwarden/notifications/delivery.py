@@ -9,11 +9,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import httpx
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from driftwarden.clock import Clock
 from driftwarden.notifications import outbox, retry, signing
@@ -182,7 +182,7 @@ def record(session: Session, jobs: Sequence[Job], settlements: Sequence[outbox.S
 
 
 def to_result(job: Job, s: outbox.Settlement) -> DeliveryResult:
-    """What the caller of deliver_now sees; `error` reads "<CODE>: <text>"."""
+    """What the caller of `flows.deliver_now` sees; `error` reads "<CODE>: <text>"."""
     error = f"{s.error_code}: {s.error}" if s.error_code and s.error else s.error_code
     return DeliveryResult(job.outbox_id, job.message_id, s.status == "sent", s.status_code, error,
                           job.attempt_count, job.destination, job.endpoint_id, s.status, s.next_attempt_at)
@@ -199,65 +199,6 @@ def send_all(jobs: Sequence[Job], *, client: httpx.Client, settings: Settings, c
         return list(pool.map(one, jobs))
 
 
-def run_batch(session_factory: sessionmaker[Session], *, settings: Settings, clock: Clock,
-              claim: Callable[[Session, datetime], list[NotificationOutbox]], concurrency: int = 8,
-              client: httpx.Client | None = None) -> list[DeliveryResult]:
-    """Claim (and commit the lease), send without holding a transaction, then record in one commit."""
-    with session_factory() as session:
-        now = clock.now()
-        jobs = jobs_for(session, claim(session, now), settings=settings, now=now)
-        session.commit()
-    if not jobs:
-        return []
-    owned = client is None
-    client = client or make_client(settings, max_connections=concurrency)
-    try:
-        settlements = send_all(jobs, client=client, settings=settings, clock=clock, concurrency=concurrency)
-    finally:
-        if owned:
-            client.close()
-    with session_factory() as session:
-        record(session, jobs, settlements, now=clock.now())
-        session.commit()
-    return [to_result(j, s) for j, s in zip(jobs, settlements)]
-
-
-def deliver_now(session_factory: sessionmaker[Session], *, outbox_ids: Sequence[uuid.UUID], settings: Settings,
-                clock: Clock) -> list[DeliveryResult]:
-    """Attempt these just-enqueued rows once, right away; a row another drainer holds is reported as is."""
-    ids = list(outbox_ids)
-    if not ids:
-        return []
-    results = run_batch(session_factory, settings=settings, clock=clock, concurrency=len(ids), claim=lambda s, now:
-                        outbox.claim(s, now=now, limit=len(ids), lease_seconds=lease_seconds_for(settings), outbox_ids=ids))
-    done = {r.outbox_id for r in results}
-    missing = [i for i in ids if i not in done]
-    if missing:
-        with session_factory() as session:
-            rows = {r.id: r for r in session.scalars(select(NotificationOutbox).where(NotificationOutbox.id.in_(missing)))}
-        results += [_as_is(rows[i]) for i in missing if i in rows]
-    order = {outbox_id: n for n, outbox_id in enumerate(ids)}
-    return sorted(results, key=lambda r: order[r.outbox_id])
-
-
-def _as_is(row: NotificationOutbox) -> DeliveryResult:
-    error = None if row.status == "sent" else (
-        "NOTIFICATION_OUTBOX_IN_PROGRESS: another drainer is delivering it" if row.status == "sending"
-        else row.last_error_code)
-    return DeliveryResult(row.id, row.message_id, row.status == "sent", row.last_status_code, error,
-                          row.attempt_count, row.destination, row.endpoint_id, row.status, row.next_attempt_at)
-
-
 def lease_seconds_for(settings: Settings) -> float:
     """Long enough for one attempt plus slack, so a live drainer never loses its lease mid-request."""
     return max(DEFAULT_LEASE_SECONDS, settings.notify_webhook_timeout_seconds * 2 + 10)
-
-
-def drain(session_factory: sessionmaker[Session], *, settings: Settings, clock: Clock, limit: int,
-          org_id: uuid.UUID | None = None, concurrency: int = 8) -> list[DeliveryResult]:
-    """Reap lapsed leases, then deliver up to `limit` due rows once each (the admin drain endpoint)."""
-    with session_factory() as session:
-        outbox.reap_expired_leases(session, now=clock.now())
-        session.commit()
-    return run_batch(session_factory, settings=settings, clock=clock, concurrency=concurrency, claim=lambda s, now:
-                     outbox.claim(s, now=now, limit=limit, lease_seconds=lease_seconds_for(settings), org_id=org_id))

@@ -44,6 +44,18 @@ def wants(event_types: Sequence[str] | None, event_type: str) -> bool:
     return not event_types or event_type in event_types
 
 
+def check_destination_settings(settings: Settings) -> list[str]:
+    """What pydantic cannot see on one NOTIFY_WEBHOOK_* field alone; each names its variable."""
+    problems = [f"NOTIFY_WEBHOOK_EVENTS: unknown event type {e!r} "
+                f"(known: {', '.join(formats.EVENT_TYPES)})"
+                for e in settings.webhook_event_filter if e not in formats.EVENT_TYPES]
+    if not settings.notify_webhook_url:
+        problems += [f"{name} is set but NOTIFY_WEBHOOK_URL is not" for name, value in (
+            ("NOTIFY_WEBHOOK_SECRET", settings.notify_webhook_secret),
+            ("NOTIFY_WEBHOOK_EVENTS", settings.notify_webhook_events.strip())) if value]
+    return problems
+
+
 def destinations(session: Session, *, org_id: uuid.UUID, event_type: str, settings: Settings,
                  endpoint_id: uuid.UUID | None = None) -> list[Destination]:
     """The env default (if its filter matches) plus the org's enabled endpoints that want this event."""

@@ -11,7 +11,7 @@ from driftwarden.api.deps import AdminDep, Caller, ClockDep, PageDep, SessionDep
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from driftwarden.api.idempotency import IdempotencyKeyRequired, withhold_secret_on_replay
 from driftwarden.errors import Conflict, Forbidden
-from driftwarden.notifications import delivery, outbox
+from driftwarden.notifications import flows, outbox
 from driftwarden.notifications import endpoints as endpoints_service
 from driftwarden.notifications import service as outbox_service
 from driftwarden.notifications.schemas import (
@@ -102,8 +102,8 @@ def test_endpoint(endpoint_id: uuid.UUID, request: Request, session: SessionDep,
                           settings=settings, request_id=caller.request_id, endpoint_id=endpoint.id,
                           data={"endpoint_id": str(endpoint.id), "message": "driftwarden test notification"})
     session.commit()
-    [result] = delivery.deliver_now(request.app.state.session_factory, outbox_ids=[r.id for r in rows],
-                                    settings=settings, clock=clock)
+    [result] = flows.deliver_now(request.app.state.session_factory, outbox_ids=[r.id for r in rows],
+                                 settings=settings, clock=clock)
     return ok(result.as_dict())
 
 
@@ -126,8 +126,8 @@ def drain_outbox(request: Request, session: SessionDep, caller: AdminDep, clock:
     """Deliver due messages once each, now; an org key drains only its own org's messages."""
     body = body or DrainRequest(**({"limit": limit} if limit is not None else {}))
     session.commit()  # end the auth read: delivery uses its own transactions (SQLite allows one writer)
-    results = delivery.drain(request.app.state.session_factory, settings=settings, clock=clock, limit=body.limit,
-                             org_id=_visible_org(caller, body.org_id))
+    results = flows.drain(request.app.state.session_factory, settings=settings, clock=clock,
+                          limit=body.limit, org_id=_visible_org(caller, body.org_id))
     return ok({"picked": len(results), "sent": sum(r.sent for r in results),
                "failed": sum(r.status == "pending" for r in results), "dead": sum(r.status == "dead" for r in results),
                "items": [r.as_dict() for r in results]})

@@ -25,12 +25,9 @@ from driftwarden.db.helpers import chunked
 from driftwarden.patterns import notify, store
 from driftwarden.patterns.lifecycle import CLOSED_STATUSES, history_entry
 from driftwarden.patterns.models import IssuePattern
-from driftwarden.scheduler.models import DriftPolicy
 from driftwarden.settings import Settings
 
 PRIMARY_TAG = "contract_drift"
-DEFAULT_MIN_DRIFT = "breaking"
-DEFAULT_LIMIT = 200
 EVIDENCE_FIELDS = tuple(f.name for f in fields(DriftItem))
 MAX_KEY = 500  # issue_patterns.dedupe_key length
 CLAIM_PASSES = 3  # a pattern closing under a promotion costs one more pass, not a lost finding
@@ -54,14 +51,6 @@ def dedupe_key(binding_id: uuid.UUID | str, bound: str | None, current: str | No
 def title_of(item: DriftItem) -> str:
     bound, current = item.bound_contract_version or "(none)", item.current_contract_version or "(none)"
     return f"Contract drift ({item.drift}): {item.definition_type} '{item.definition_key}' {bound} → {current}"
-
-
-def resolve_defaults(session: Session, *, org_id: uuid.UUID, min_drift: str | None,
-                     limit: int | None) -> tuple[str, int]:
-    """Explicit values, else the org's drift policy, else breaking / 200."""
-    policy = session.scalars(select(DriftPolicy).where(DriftPolicy.org_id == org_id)).first()
-    return (min_drift or (policy.min_drift if policy else DEFAULT_MIN_DRIFT),
-            limit or (policy.scan_limit if policy else DEFAULT_LIMIT))
 
 
 @dataclass
@@ -226,11 +215,15 @@ def _ids(values: Any) -> list[str]:
     return [str(value) for value in values]
 
 
-def promote_drift(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | None, min_drift: str | None,
-                  limit: int | None, dry_run: bool, auto_resolve: bool, now: datetime, settings: Settings,
-                  request_id: str | None = None, api_key_id: uuid.UUID | None = None) -> dict[str, Any]:
-    """Promote drift findings to open patterns (§4.7); returns the response data, JSON-ready."""
-    min_drift, limit = resolve_defaults(session, org_id=org_id, min_drift=min_drift, limit=limit)
+def promote_drift(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | None,
+                  min_drift: str, limit: int, dry_run: bool, auto_resolve: bool, now: datetime,
+                  settings: Settings, request_id: str | None = None,
+                  api_key_id: uuid.UUID | None = None) -> dict[str, Any]:
+    """Promote drift findings to open patterns; returns the response data, JSON-ready.
+
+    `min_drift` and `limit` come from the caller, which resolves them from the org's drift policy
+    (`scheduler.policy.promotion_scope`): patterns know nothing of the scheduler.
+    """
     plan, scanned = plan_promotion(session, org_id=org_id, agent_id=agent_id, min_drift=min_drift, limit=limit,
                                    auto_resolve=auto_resolve)
     summary: dict[str, Any] = {

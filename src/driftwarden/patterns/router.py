@@ -1,4 +1,8 @@
-"""HTTP for issue patterns (§4.8) and drift promotion (§4.7)."""
+"""HTTP for issue patterns (docs/reference/resources.md, patterns).
+
+Drift promotion's route is `scheduler.router.promotion_router`: its defaults are the org's drift
+policy, and the patterns domain does not depend on the scheduler.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from driftwarden.api.deps import (Caller, ClockDep, MemberDep, OrgQueryDep, Page
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from driftwarden.patterns import service as patterns_service
 from driftwarden.patterns.schemas import (HistoryEntry, OrgPatternCreate, PatternCreate, PatternRead, PatternStatus,
-                                          PatternUpdate, Priority, PromoteRequest, PromoteResult)
+                                          PatternUpdate, Priority)
 
 router = APIRouter(tags=["patterns"], responses=ERROR_RESPONSES)
 
@@ -97,21 +101,3 @@ def get_pattern_history(pattern_id: uuid.UUID, session: SessionDep, org_id: OrgQ
     history = list(pattern.status_history)
     items = history[paging.offset:paging.offset + paging.limit]
     return ok(page(items, total_count=len(history), limit=paging.limit, offset=paging.offset))
-
-
-@router.post("/contracts/drift/promote-patterns", name="promote_drift_patterns",
-             response_model=Envelope[PromoteResult])
-def promote_drift_patterns(body: PromoteRequest, request: Request, session: SessionDep, caller: MemberDep,
-                           clock: ClockDep, settings: SettingsDep) -> dict:
-    org_id = resolve_org_id(session, request, caller, body.org_id)
-    if body.agent_id is not None:
-        agents_service.get_agent_or_404(session, org_id=org_id, agent_id=body.agent_id)
-    data = patterns_service.promote_drift(
-        session, org_id=org_id, agent_id=body.agent_id, min_drift=body.min_drift, limit=body.limit,
-        dry_run=body.dry_run, auto_resolve=body.auto_resolve, now=clock.now(), settings=settings,
-        request_id=caller.request_id, api_key_id=caller.api_key_id)
-    if body.dry_run:
-        session.rollback()  # nothing was written; end the transaction (and SQLite's write lock) now
-    else:
-        session.commit()
-    return ok(data)

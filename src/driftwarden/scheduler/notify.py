@@ -1,10 +1,11 @@
 """The anomaly notify (SPEC §5.4): decide, enqueue, deliver, then record what happened.
 
 Three phases because the outbox rows must be committed before delivery is attempted
-(`deliver_now` works in its own sessions): `plan_notify` (caller commits), `deliver`, then
-`finish_notify` (caller commits). The right to send is claimed in `plan_notify`, in the database and
-in the same transaction as the outbox rows, so however many runs race only one sends an anomaly per
-cooldown; a failed delivery releases the claim (docs/reference/scheduler.md, one alert per anomaly).
+(`notifications.flows.deliver_now` works in its own sessions): `plan_notify` (caller commits),
+`deliver`, then `finish_notify` (caller commits); `scheduler.flows.run_notify` runs all three.
+The right to send is claimed in `plan_notify`, in the database and in the same transaction as the
+outbox rows, so however many runs race only one sends an anomaly per cooldown; a failed delivery
+releases the claim (docs/reference/scheduler.md, one alert per anomaly).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from driftwarden.notifications import delivery, outbox
+from driftwarden.notifications import flows as notification_flows
+from driftwarden.notifications import outbox
 from driftwarden.patterns import service as patterns_service
 from driftwarden.scheduler import anomaly
 from driftwarden.scheduler.models import NotifyEvent, TriggerAlertState
@@ -155,7 +157,8 @@ def deliver(plan: NotifyPlan, *, session_factory: Any, settings: Settings, clock
     if plan.decision.action != "send" or not plan.outbox_ids:
         return []
     try:
-        results = delivery.deliver_now(session_factory, outbox_ids=plan.outbox_ids, settings=settings, clock=clock)
+        results = notification_flows.deliver_now(session_factory, outbox_ids=plan.outbox_ids,
+                                                 settings=settings, clock=clock)
     except Exception as exc:  # the messages stay in the outbox; the worker retries them
         log.exception("immediate delivery failed", extra={"outbox_ids": [str(i) for i in plan.outbox_ids]})
         return [Delivery(outbox_id=i, message_id=None, destination=None, sent=False, status_code=None,

@@ -22,6 +22,12 @@ def effective_policy(session: Session, *, org_id: uuid.UUID) -> PolicyRead:
     return PolicyRead.of(row, is_default=False)
 
 
+def promotion_scope(policy: PolicyRead, *, min_drift: str | None,
+                    limit: int | None) -> tuple[str, int]:
+    """What a promotion scans: the values asked for, else the policy's (its defaults when unset)."""
+    return min_drift or policy.min_drift, limit or policy.scan_limit
+
+
 def update_policy(session: Session, *, org_id: uuid.UUID, body: PolicyUpdate, now: datetime) -> PolicyRead:
     """Upsert: given fields replace the current (or default) values, the rest stay."""
     current = effective_policy(session, org_id=org_id)

@@ -9,11 +9,14 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
 from driftwarden.agents import service as agents_service
-from driftwarden.api.deps import AdminDep, Caller, ClockDep, SessionDep, SettingsDep, resolve_org_id
+from driftwarden.api.deps import (AdminDep, Caller, ClockDep, MemberDep, SessionDep, SettingsDep,
+                                  resolve_org_id)
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, ok
 from driftwarden.api.idempotency import IdempotencyKeyRequired
 from driftwarden.clock import Clock
-from driftwarden.scheduler import autorun
+from driftwarden.patterns import service as patterns_service
+from driftwarden.patterns.schemas import PromoteRequest, PromoteResult
+from driftwarden.scheduler import flows
 from driftwarden.scheduler import policy as policy_service
 from driftwarden.scheduler import summary as summary_service
 from driftwarden.scheduler.schemas import (AlertDeliveryRead, NotifyCreate, NotifyRead, PolicyRead, PolicyUpdate,
@@ -23,6 +26,9 @@ from driftwarden.scheduler.windows import SCHEDULE_NAME_PATTERN
 from driftwarden.settings import Settings
 
 router = APIRouter(prefix="/system/contracts", tags=["scheduler"], responses=ERROR_RESPONSES)
+# Drift promotion belongs to the patterns domain, but its defaults are the org's drift policy: its
+# route lives here so that patterns never import the scheduler (mounted right after patterns').
+promotion_router = APIRouter(tags=["patterns"], responses=ERROR_RESPONSES)
 ScheduleQuery = Annotated[str | None, Query(pattern=SCHEDULE_NAME_PATTERN,
                                             description="Omit for all schedules (reported as `_all`).")]
 WindowDays = Annotated[int, Query(ge=1, le=365)]
@@ -56,9 +62,10 @@ def update_drift_policy(body: PolicyUpdate, request: Request, session: SessionDe
 def _trigger(session: Session, request: Request, caller: Caller, *, org_id: uuid.UUID, body: TriggerCreate,
              settings: Settings, clock: Clock) -> TriggerRead:
     """Run and commit one trigger (the same path as the built-in scheduler's)."""
-    return autorun.run_trigger(session, org_id=org_id, body=body, settings=settings, clock=clock,
-                               request_id=caller.request_id, idempotency_key=request.headers.get("idempotency-key"),
-                               api_key_id=caller.api_key_id)
+    return flows.run_trigger(session, org_id=org_id, body=body, settings=settings, clock=clock,
+                             request_id=caller.request_id,
+                             idempotency_key=request.headers.get("idempotency-key"),
+                             api_key_id=caller.api_key_id)
 
 
 @router.post("/drift/trigger", name="trigger_contract_drift", response_model=Envelope[TriggerRead])
@@ -85,8 +92,9 @@ def get_trigger_summary(request: Request, session: SessionDep, caller: AdminDep,
 def _notify(session: Session, request: Request, *, org_id: uuid.UUID, body: NotifyCreate, settings: Settings,
             clock: Clock) -> NotifyRead:
     """Plan, commit, deliver, record (the built-in scheduler's path too); sets the audit code."""
-    result = autorun.run_notify(session, session_factory=request.app.state.session_factory, org_id=org_id,
-                                body=body, settings=settings, clock=clock, request_id=request.state.request_id)
+    result = flows.run_notify(session, session_factory=request.app.state.session_factory,
+                              org_id=org_id, body=body, settings=settings, clock=clock,
+                              request_id=request.state.request_id)
     request.state.audit_code = f"CONTRACT_DRIFT_ANOMALY_NOTIFY_{result.outcome.upper()}"
     return result
 
@@ -113,10 +121,11 @@ def run_contract_drift_schedule(body: ScheduleRunCreate, request: Request, sessi
                                 settings: SettingsDep, clock: ClockDep, _key: IdempotencyKeyRequired) -> dict:
     """The one call a scheduler makes: §5.2 then §5.4 with the same dry_run and agent."""
     org = _org(session, request, caller, body.org_id, body.agent_id)
-    result = autorun.schedule_run(session, session_factory=request.app.state.session_factory, org_id=org,
-                                  body=body, settings=settings, clock=clock, request_id=caller.request_id,
-                                  idempotency_key=request.headers.get("idempotency-key"),
-                                  api_key_id=caller.api_key_id)
+    result = flows.schedule_run(session, session_factory=request.app.state.session_factory,
+                                org_id=org, body=body, settings=settings, clock=clock,
+                                request_id=caller.request_id,
+                                idempotency_key=request.headers.get("idempotency-key"),
+                                api_key_id=caller.api_key_id)
     request.state.audit_code = f"CONTRACT_DRIFT_ANOMALY_NOTIFY_{result.notify.outcome.upper()}"
     return ok(result)
 
@@ -130,3 +139,23 @@ def get_schedule_status(request: Request, session: SessionDep, caller: AdminDep,
     items = summary_service.schedule_statuses(session, org_id=org, policy=policy, now=clock.now())
     return ok(ScheduleStatusList(org_id=org, policy_enabled=policy.enabled,
                                  policy_schedule_name=policy.schedule_name, items=items, count=len(items)))
+
+
+@promotion_router.post("/contracts/drift/promote-patterns", name="promote_drift_patterns",
+                       response_model=Envelope[PromoteResult])
+def promote_drift_patterns(body: PromoteRequest, request: Request, session: SessionDep,
+                           caller: MemberDep, clock: ClockDep, settings: SettingsDep) -> dict:
+    """Drift findings become open issue patterns; unset values come from the org's drift policy."""
+    org = _org(session, request, caller, body.org_id, body.agent_id)
+    min_drift, limit = policy_service.promotion_scope(
+        policy_service.effective_policy(session, org_id=org), min_drift=body.min_drift,
+        limit=body.limit)
+    data = patterns_service.promote_drift(
+        session, org_id=org, agent_id=body.agent_id, min_drift=min_drift, limit=limit,
+        dry_run=body.dry_run, auto_resolve=body.auto_resolve, now=clock.now(), settings=settings,
+        request_id=caller.request_id, api_key_id=caller.api_key_id)
+    if body.dry_run:
+        session.rollback()  # nothing was written; end the transaction (and SQLite's write lock) now
+    else:
+        session.commit()
+    return ok(data)

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from fastapi.encoders import jsonable_encoder
+from pydantic_core import to_jsonable_python
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from driftwarden.patterns import service as patterns_service
 from driftwarden.scheduler import windows
 from driftwarden.scheduler.models import TriggerRun
+from driftwarden.scheduler.policy import promotion_scope
 from driftwarden.scheduler.schemas import PolicyRead, TriggerCreate, TriggerRead
 from driftwarden.settings import Settings
 
@@ -59,12 +60,12 @@ def run_trigger(session: Session, *, org_id: uuid.UUID, body: TriggerCreate, pol
     if body.dry_run or body.force:
         session.add(row)
         session.flush()
-        return _promote(session, row, org_id=org_id, body=body, ctx=ctx)
+        return _promote(session, row, org_id=org_id, body=body, policy=policy, ctx=ctx)
     winner = _claim(session, row)
     if winner is not None:
         row.deduped_from_trigger_id = winner
         return _settle(session, row, outcome="deduped", ctx=ctx)
-    return _promote(session, row, org_id=org_id, body=body, ctx=ctx)
+    return _promote(session, row, org_id=org_id, body=body, policy=policy, ctx=ctx)
 
 
 def _executed_in_window(session: Session, dedupe_key: str) -> uuid.UUID | None:
@@ -97,20 +98,21 @@ def _claim(session: Session, row: TriggerRun) -> uuid.UUID | None:
 
 
 def _promote(session: Session, row: TriggerRun, *, org_id: uuid.UUID, body: TriggerCreate,
-             ctx: TriggerContext) -> TriggerRead:
-    """Run §4.7 inside a savepoint: its failure is recorded, not raised."""
+             policy: PolicyRead, ctx: TriggerContext) -> TriggerRead:
+    """Run the promotion inside a savepoint: its failure is recorded, not raised."""
+    min_drift, limit = promotion_scope(policy, min_drift=body.min_drift, limit=body.limit)
     started = time.perf_counter()
     try:
         with session.begin_nested():
             result = patterns_service.promote_drift(
-                session, org_id=org_id, agent_id=body.agent_id, min_drift=body.min_drift, limit=body.limit,
+                session, org_id=org_id, agent_id=body.agent_id, min_drift=min_drift, limit=limit,
                 dry_run=body.dry_run, auto_resolve=True, now=ctx.now, settings=ctx.settings,
                 request_id=ctx.request_id, api_key_id=ctx.api_key_id)
     except Exception as exc:  # the record says why; the window stays open for a retry
         log.warning("drift promotion failed", exc_info=True, extra={"dedupe_key": row.dedupe_key})
         row.error = f"{type(exc).__name__}: {exc}"[:2000]
         return _settle(session, row, outcome="failed", ctx=ctx, started=started)
-    row.promote_result = jsonable_encoder(result)
+    row.promote_result = to_jsonable_python(result)
     return _settle(session, row, outcome="executed", ctx=ctx, started=started)
 
 

@@ -1,4 +1,5 @@
-"""The schedule watchdog (SPEC §8.1): a dead man's switch run by `driftwarden worker` every minute.
+"""The schedule watchdog (docs/reference/scheduler.md, watchdog): a dead man's switch that
+`driftwarden worker` runs every minute.
 
 One query reads every enabled policy's schedule with its last executed trigger and its watch
 state (`contract_drift_schedule_watch_state`); the status rules are pure (`status.py`). A status
@@ -25,7 +26,6 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from driftwarden.clock import Clock
 from driftwarden.db.helpers import chunked
 from driftwarden.notifications import outbox
-from driftwarden.notifications.worker import Periodic
 from driftwarden.scheduler import anomaly, notify
 from driftwarden.scheduler import status as status_rules
 from driftwarden.scheduler.models import DriftPolicy, NotifyEvent, ScheduleWatchState, TriggerRun
@@ -34,7 +34,6 @@ from driftwarden.scheduler.summary import newest_trigger_value, trigger_summary
 from driftwarden.settings import Settings
 
 log = logging.getLogger("driftwarden.scheduler.watchdog")
-EVERY_SECONDS = 60.0
 MISSED_EVENT, RECOVERED_EVENT = "contract_drift.schedule_missed", "contract_drift.schedule_recovered"
 MISSED_REASON, RECOVERED_REASON = "schedule_missed", "schedule_recovered"
 SUMMARY_WINDOW_DAYS = 30
@@ -273,11 +272,3 @@ def _finish(session: Session, item: Watched, plan: notify.NotifyPlan, deliveries
     session.flush()
     return Alert(plan.org_id, plan.schedule_name, event_type, outcome, escalation)
 
-
-def periodic(session_factory: sessionmaker[Session], settings: Settings, clock: Clock) -> Periodic:
-    """The worker job: `driftwarden worker` checks every minute."""
-
-    def run() -> None:
-        tick(session_factory, settings=settings, clock=clock)
-
-    return Periodic(name="schedule-watchdog", every_seconds=EVERY_SECONDS, run=run)

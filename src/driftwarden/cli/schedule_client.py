@@ -1,8 +1,8 @@
-"""The scheduler's HTTP client: what scripts/run_contract_drift_schedule.sh does, in Python.
+"""The schedule-run HTTP client: what scripts/run_contract_drift_schedule.sh does, in Python.
 
 Same environment variables, same validation (exit 2 before any request), same deterministic
-Idempotency-Key (per window of the request, or of the org's policy when WINDOW_MINUTES is unset),
-retries of network errors and 5xx/429 with the same key, same exit codes.
+Idempotency-Key (per window of the request, or of the org's policy when WINDOW_MINUTES is
+unset), retries of network errors and 5xx/429 with the same key, same exit codes.
 """
 
 from __future__ import annotations
@@ -16,17 +16,26 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import httpx
-from tenacity import (RetryCallState, Retrying, retry_if_exception_type, retry_if_result, stop_after_attempt,
-                      stop_after_delay, wait_exponential)
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
 
 EXIT_OK, EXIT_API_FAILED, EXIT_BAD_INPUT, EXIT_NOTIFY_FAILED = 0, 1, 2, 3
 RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
 SIGNAL_PATHS = ("data.trigger.executed", "data.trigger.deduped", "data.notify.anomaly_detected",
-                "data.notify.notified", "data.notify.notification.sent", "data.notify.escalation_pattern")
+                "data.notify.notified", "data.notify.notification.sent",
+                "data.notify.escalation_pattern")
 _OPTIONAL = (("SCHEDULE_NAME", "schedule_name", str), ("WINDOW_MINUTES", "window_minutes", int),
              ("SUMMARY_WINDOW_DAYS", "summary_window_days", int), ("DRY_RUN", "dry_run", bool),
-             ("FORCE", "force", bool), ("FORCE_NOTIFY", "force_notify", bool), ("AGENT_ID", "agent_id", str),
-             ("MIN_DRIFT", "min_drift", str), ("LIMIT", "limit", int))
+             ("FORCE", "force", bool), ("FORCE_NOTIFY", "force_notify", bool),
+             ("AGENT_ID", "agent_id", str), ("MIN_DRIFT", "min_drift", str),
+             ("LIMIT", "limit", int))
 _RANGES = {"WINDOW_MINUTES": (5, 10080), "SUMMARY_WINDOW_DAYS": (1, 365), "LIMIT": (1, 1000)}
 
 
@@ -79,7 +88,7 @@ def _optional(name: str, value: str, kind: type) -> Any:
 
 
 def request_body(env: Mapping[str, str]) -> dict[str, Any]:
-    """The JSON body: ORG_ID plus every optional variable that is set (unset ones: the policy decides)."""
+    """The JSON body: ORG_ID and every optional variable that is set (the policy has the rest)."""
     org_id = env.get("ORG_ID") or ""
     if not org_id:
         raise InputError("ORG_ID is required")
@@ -91,10 +100,12 @@ def request_body(env: Mapping[str, str]) -> dict[str, Any]:
     return body
 
 
-def idempotency_key(body: Mapping[str, Any], *, now: float, window_minutes: int | None = None) -> str:
-    """sha256 of the canonical body and the current window: a re-run replays, a different request doesn't.
+def idempotency_key(body: Mapping[str, Any], *, now: float,
+                    window_minutes: int | None = None) -> str:
+    """sha256 of the canonical body and the current window: a re-run replays, another request not.
 
-    The window is the body's `window_minutes`, else `window_minutes` (the policy's, which the server uses).
+    The window is the body's `window_minutes`, else `window_minutes` (the policy's, which the
+    server uses).
     """
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     size = int(body.get("window_minutes") or window_minutes or 1440) * 60
@@ -111,7 +122,8 @@ def _whole(env: Mapping[str, str], name: str, default: int) -> int:
 
 def config_from_env(env: Mapping[str, str], *, now: float | None = None) -> RunConfig:
     """Validate the runbook's variables; raises InputError naming the bad one."""
-    base_url, prefix, api_key = env.get("BASE_URL") or "", env.get("API_PREFIX") or "/api", env.get("API_KEY") or ""
+    base_url, prefix = env.get("BASE_URL") or "", env.get("API_PREFIX") or "/api"
+    api_key = env.get("API_KEY") or ""
     if not base_url:
         raise InputError("BASE_URL is required (e.g. http://127.0.0.1:8001)")
     if not re.fullmatch(r"https?://\S+", base_url):
@@ -128,7 +140,8 @@ def config_from_env(env: Mapping[str, str], *, now: float | None = None) -> RunC
         key = idempotency_key(body, now=time.time() if now is None else now)
     url = f"{base_url.rstrip('/')}{prefix.rstrip('/')}/system/contracts/drift/schedule-run"
     return RunConfig(url=url, api_key=api_key, body=body, idempotency_key=key,
-                     max_retries=_whole(env, "MAX_RETRIES", 4), retry_max_seconds=_whole(env, "RETRY_MAX_SECONDS", 120),
+                     max_retries=_whole(env, "MAX_RETRIES", 4),
+                     retry_max_seconds=_whole(env, "RETRY_MAX_SECONDS", 120),
                      timeout_seconds=_whole(env, "REQUEST_TIMEOUT_SECONDS", 300))
 
 
@@ -152,13 +165,16 @@ def _last(state: RetryCallState) -> Any:
 def _retrying(config: RunConfig, sleep: Callable[[float], None]) -> Retrying:
     return Retrying(
         retry=retry_if_exception_type(httpx.TransportError) | retry_if_result(_retry_status),
-        stop=stop_after_attempt(config.max_retries + 1) | stop_after_delay(config.retry_max_seconds),
+        stop=(stop_after_attempt(config.max_retries + 1)
+              | stop_after_delay(config.retry_max_seconds)),
         wait=wait_exponential(multiplier=1, max=30), retry_error_callback=_last, sleep=sleep)
 
 
-def _policy_window(http: httpx.Client, config: RunConfig, sleep: Callable[[float], None]) -> int | RunResult:
-    """The policy's `schedule_window_minutes` (the window the server will use), or the failed read."""
-    response = _retrying(config, sleep)(http.get, config.policy_url, params={"org_id": config.body["org_id"]},
+def _policy_window(http: httpx.Client, config: RunConfig,
+                   sleep: Callable[[float], None]) -> int | RunResult:
+    """The policy's `schedule_window_minutes` (the window the server uses), or the failed read."""
+    response = _retrying(config, sleep)(http.get, config.policy_url,
+                                        params={"org_id": config.body["org_id"]},
                                         headers={"Authorization": f"Bearer {config.api_key}"})
     result = _result(response)
     if not is_success(result):
@@ -189,15 +205,18 @@ def call(config: RunConfig, *, transport: httpx.BaseTransport | None = None,
                 window = _policy_window(http, config, sleep)
                 if isinstance(window, RunResult):
                     return window
-                key = idempotency_key(config.body, now=time.time() if now is None else now, window_minutes=window)
+                key = idempotency_key(config.body, now=time.time() if now is None else now,
+                                      window_minutes=window)
             if announce is not None:
                 announce(config.url, key)
             headers = {"Authorization": f"Bearer {config.api_key}", "Idempotency-Key": key}
-            response = _retrying(config, sleep)(http.post, config.url, json=config.body, headers=headers)
+            response = _retrying(config, sleep)(http.post, config.url, json=config.body,
+                                                headers=headers)
         except httpx.TransportError as exc:
             return RunResult(status=None, document=None, replayed=False,
                              error=f"could not reach {config.url} ({type(exc).__name__}) after "
-                                   f"{config.max_retries} retries; check the API (uvicorn.log) and BASE_URL")
+                                   f"{config.max_retries} retries; check the API (uvicorn.log) "
+                                   "and BASE_URL")
     return _result(response)
 
 
@@ -215,7 +234,8 @@ def signals(data: Mapping[str, Any]) -> dict[str, Any]:
 def is_success(result: RunResult) -> bool:
     """A 2xx with an ok envelope: the signals can be read."""
     doc = result.document
-    return result.status is not None and 200 <= result.status < 300 and isinstance(doc, dict) and bool(doc.get("ok"))
+    return (result.status is not None and 200 <= result.status < 300 and isinstance(doc, dict)
+            and bool(doc.get("ok")))
 
 
 def outcome(result: RunResult) -> tuple[int, str]:
@@ -225,7 +245,8 @@ def outcome(result: RunResult) -> tuple[int, str]:
     doc = result.document if isinstance(result.document, dict) else {}
     if not 200 <= result.status < 300 or not doc.get("ok"):
         error = doc.get("error") or {}
-        return EXIT_API_FAILED, (f"API call failed: HTTP {result.status} {error.get('code', 'NO_ENVELOPE')}: "
+        return EXIT_API_FAILED, (f"API call failed: HTTP {result.status} "
+                                 f"{error.get('code', 'NO_ENVELOPE')}: "
                                  f"{error.get('message', 'unexpected response')}")
     data = doc["data"]
     notification = (data.get("notify") or {}).get("notification") or {}
@@ -242,7 +263,9 @@ def signal_line(data: Mapping[str, Any]) -> str:
     def fmt(value: Any) -> str:
         if isinstance(value, Mapping):
             return str(value.get("id", "set"))
-        return "null" if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
+        if value is None:
+            return "null"
+        return str(value).lower() if isinstance(value, bool) else str(value)
 
     parts = [f"{path.removeprefix('data.')}={fmt(value)}" for path, value in signals(data).items()]
     parts += [f"trigger.outcome={(data.get('trigger') or {}).get('outcome')}",

@@ -1,4 +1,9 @@
-"""The outbox drainer: keeps up to N deliveries in flight, records outcomes in batches, stops cleanly."""
+"""The worker's loop: drains the outbox (N deliveries in flight, outcomes recorded in batches) and
+runs its periodic jobs between rounds; on stop it finishes or hands back what it holds.
+
+Claiming, sending and recording are the notifications domain's (`outbox`, `delivery`); this
+module only decides when each runs.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from driftwarden.clock import Clock
-from driftwarden.notifications import delivery, formats, outbox, retry
+from driftwarden.notifications import delivery, outbox, retry
 from driftwarden.settings import Settings
 
-log = logging.getLogger("driftwarden.notifications.worker")
+log = logging.getLogger("driftwarden.worker")
 
 REAP_EVERY_SECONDS = 1.0
 
@@ -42,43 +47,12 @@ class WorkerConfig:
 
 @dataclass
 class Periodic:
-    """A job the worker runs between drain rounds, every `every_seconds` (the schedule watchdog, say)."""
+    """A job the worker runs between drain rounds, every `every_seconds` (see `worker.jobs`)."""
 
     name: str
     every_seconds: float
     run: Callable[[], None]
     next_at: float = 0.0
-
-
-PeriodicFactory = Callable[[sessionmaker, Settings, Clock], Periodic]
-# Other domains add jobs here (from their cli.register); `driftwarden worker` builds one of each.
-PERIODIC_FACTORIES: list[PeriodicFactory] = []
-# Jobs only `driftwarden worker --schedule` runs (the built-in scheduler of SPEC §8.2).
-SCHEDULE_FACTORIES: list[PeriodicFactory] = []
-
-
-def register_periodic(factory: PeriodicFactory, *, schedule_only: bool = False) -> None:
-    registry = SCHEDULE_FACTORIES if schedule_only else PERIODIC_FACTORIES
-    if factory not in registry:
-        registry.append(factory)
-
-
-def periodic_jobs(session_factory: sessionmaker, settings: Settings, clock: Clock, *,
-                  schedule: bool) -> list[Periodic]:
-    """One job from each registered factory; the schedule-only ones with `--schedule`."""
-    factories = PERIODIC_FACTORIES + (SCHEDULE_FACTORIES if schedule else [])
-    return [factory(session_factory, settings, clock) for factory in factories]
-
-
-def check_destination_settings(settings: Settings) -> list[str]:
-    """Problems with NOTIFY_WEBHOOK_* that pydantic cannot see on a single field, each naming its variable."""
-    problems = [f"NOTIFY_WEBHOOK_EVENTS: unknown event type {e!r} (known: {', '.join(formats.EVENT_TYPES)})"
-                for e in settings.webhook_event_filter if e not in formats.EVENT_TYPES]
-    if not settings.notify_webhook_url:
-        problems += [f"{name} is set but NOTIFY_WEBHOOK_URL is not" for name, value in (
-            ("NOTIFY_WEBHOOK_SECRET", settings.notify_webhook_secret),
-            ("NOTIFY_WEBHOOK_EVENTS", settings.notify_webhook_events.strip())) if value]
-    return problems
 
 
 @dataclass
@@ -90,13 +64,17 @@ class Worker:
     stop: threading.Event = field(default_factory=threading.Event)
     stats: WorkerStats = field(default_factory=WorkerStats)
     periodic: list[Periodic] = field(default_factory=list)
-    _finished: list[tuple[delivery.Job, outbox.Settlement]] = field(default_factory=list, init=False)
+    _finished: list[tuple[delivery.Job, outbox.Settlement]] = field(
+        default_factory=list, init=False
+    )
     _last_reap: float = field(default=0.0, init=False)
 
     def run(self) -> WorkerStats:
-        """Drain until stopped (or, with `once`, until nothing is due); never drops a claimed row."""
+        """Drain until stopped (or, with `once`, until nothing is due); never drops a claim."""
         client = delivery.make_client(self.settings, max_connections=self.config.concurrency)
-        pool = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="dw-worker")
+        pool = ThreadPoolExecutor(
+            max_workers=self.config.concurrency, thread_name_prefix="dw-worker"
+        )
         inflight: dict[Future[outbox.Settlement], delivery.Job] = {}
         try:
             self._loop(client, pool, inflight)
@@ -106,7 +84,7 @@ class Worker:
         return self.stats
 
     def _loop(self, client, pool: ThreadPoolExecutor, inflight: dict) -> None:  # type: ignore[no-untyped-def]
-        """Keep going through database outages: finished attempts wait in memory until they can be recorded."""
+        """Keep going through database outages: finished attempts wait in memory to be recorded."""
         while not self.stop.is_set():
             try:
                 if not self._step(client, pool, inflight):
@@ -114,18 +92,24 @@ class Worker:
             except DBAPIError:
                 if self.config.once:
                     raise
-                log.exception("outbox database unavailable; retrying in %.1fs", self.config.poll_interval)
+                log.exception(
+                    "outbox database unavailable; retrying in %.1fs", self.config.poll_interval
+                )
                 self.stop.wait(self.config.poll_interval)
 
     def _step(self, client, pool: ThreadPoolExecutor, inflight: dict) -> bool:  # type: ignore[no-untyped-def]
-        """One round: record, reap, top up the in-flight deliveries, wait. False when drained (--once)."""
+        """One round: record, reap, top up the in-flight deliveries, wait; False once drained."""
         self._flush_finished()
         self._run_periodic()
         if time.monotonic() - self._last_reap >= REAP_EVERY_SECONDS:
             self._reap()
             self._last_reap = time.monotonic()
         free = self.config.concurrency - len(inflight)
-        claimed = self._claim(free) if free > 0 and (free * 2 >= self.config.concurrency or not inflight) else []
+        claimed = (
+            self._claim(free)
+            if free > 0 and (free * 2 >= self.config.concurrency or not inflight)
+            else []
+        )
         for job in claimed:
             inflight[pool.submit(self._send, client, job)] = job
         if not inflight:
@@ -133,13 +117,15 @@ class Worker:
                 return False
             self.stop.wait(self.config.poll_interval)
             return True
-        done, _ = wait(list(inflight), timeout=self.config.poll_interval, return_when=FIRST_COMPLETED)
+        done, _ = wait(
+            list(inflight), timeout=self.config.poll_interval, return_when=FIRST_COMPLETED
+        )
         self._finished += [(inflight.pop(f), f.result()) for f in done]
         self._flush_finished()
         return True
 
     def _run_periodic(self) -> None:
-        """Due jobs run here, in the loop's thread; a failing job is logged and tried again next time."""
+        """Due jobs run here, in the loop's thread; a failing job is logged and tried next time."""
         for job in self.periodic:
             if time.monotonic() < job.next_at:
                 continue
@@ -157,9 +143,13 @@ class Worker:
     def _send(self, client, job: delivery.Job) -> outbox.Settlement:  # type: ignore[no-untyped-def]
         try:
             result = delivery.attempt(client, job, now=self.clock.now())
-        except Exception as exc:  # a bug must cost one attempt, not the worker (and its other leases)
+        except (
+            Exception
+        ) as exc:  # a bug must cost one attempt, not the worker (and its other leases)
             log.exception("delivery attempt crashed", extra={"outbox_id": str(job.outbox_id)})
-            result = retry.Attempt(None, "INTERNAL_ERROR", f"attempt failed inside driftwarden ({type(exc).__name__})")
+            result = retry.Attempt(
+                None, "INTERNAL_ERROR", f"attempt failed inside driftwarden ({type(exc).__name__})"
+            )
         return delivery.conclude(job, result, settings=self.settings, now=self.clock.now())
 
     def _reap(self) -> None:
@@ -170,7 +160,9 @@ class Worker:
     def _claim(self, limit: int) -> list[delivery.Job]:
         with self.session_factory() as session:
             now = self.clock.now()
-            rows = outbox.claim(session, now=now, limit=limit, lease_seconds=self.config.lease_seconds)
+            rows = outbox.claim(
+                session, now=now, limit=limit, lease_seconds=self.config.lease_seconds
+            )
             jobs = delivery.jobs_for(session, rows, settings=self.settings, now=now)
             session.commit()
         return jobs
@@ -188,7 +180,7 @@ class Worker:
         self.stats.dead += sum(s.status == "dead" for s in settlements)
 
     def _shutdown(self, pool: ThreadPoolExecutor, inflight: dict) -> None:  # type: ignore[no-untyped-def]
-        """Let in-flight attempts finish within the grace period; hand back whatever is still held."""
+        """Let in-flight attempts finish within the grace period; hand back what is still held."""
         if inflight:
             done, _ = wait(list(inflight), timeout=self.config.shutdown_grace)
             self._finished += [(inflight.pop(f), f.result()) for f in done]

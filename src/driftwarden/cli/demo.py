@@ -26,27 +26,36 @@ import uvicorn
 
 from driftwarden.api.app import create_app
 from driftwarden.auth import service as auth_service
+from driftwarden.cli import schedule_client as client
 from driftwarden.db import migrate
 from driftwarden.db.engine import make_engine, make_session_factory
-from driftwarden.scheduler import client
 from driftwarden.settings import Settings
 
+
+def _definition(definition_type: str, key: str, name: str, version: str) -> dict[str, str]:
+    return {"definition_type": definition_type, "key": key, "name": name,
+            "contract_version": version}
+
+
+def _agent(name: str, status: str, *bindings: tuple[str, str, str]) -> dict[str, Any]:
+    return {"external_id": name, "name": name, "status": status, "bindings": [
+        {"definition_type": t, "key": k, "definition_contract_version": v} for t, k, v in bindings]}
+
+
+# Breaking, warning, invalid and healthy bindings: every kind of finding the product reports.
 DEMO_IMPORT: dict[str, Any] = {
     "definitions": [
-        {"definition_type": "gate", "key": "pii-filter", "name": "PII filter", "contract_version": "2.0.0"},
-        {"definition_type": "evaluator", "key": "toxicity", "name": "Toxicity evaluator", "contract_version": "1.5.0"},
-        {"definition_type": "run_type", "key": "nightly-eval", "name": "Nightly eval", "contract_version": "0.4.0"},
+        _definition("gate", "pii-filter", "PII filter", "2.0.0"),
+        _definition("evaluator", "toxicity", "Toxicity evaluator", "1.5.0"),
+        _definition("run_type", "nightly-eval", "Nightly eval", "0.4.0"),
     ],
     "agents": [
-        {"external_id": "support-bot", "name": "support-bot", "status": "production", "bindings": [
-            {"definition_type": "gate", "key": "pii-filter", "definition_contract_version": "1.4.2"},
-            {"definition_type": "evaluator", "key": "toxicity", "definition_contract_version": "1.3.0"}]},
-        {"external_id": "billing-agent", "name": "billing-agent", "status": "production", "bindings": [
-            {"definition_type": "run_type", "key": "nightly-eval", "definition_contract_version": "0.3.1"},
-            {"definition_type": "gate", "key": "pii-filter", "definition_contract_version": "v1.2"}]},
-        {"external_id": "research-agent", "name": "research-agent", "status": "testing", "bindings": [
-            {"definition_type": "gate", "key": "pii-filter", "definition_contract_version": "2.0.0"},
-            {"definition_type": "evaluator", "key": "toxicity", "definition_contract_version": "1.5.0"}]},
+        _agent("support-bot", "production", ("gate", "pii-filter", "1.4.2"),
+               ("evaluator", "toxicity", "1.3.0")),
+        _agent("billing-agent", "production", ("run_type", "nightly-eval", "0.3.1"),
+               ("gate", "pii-filter", "v1.2")),
+        _agent("research-agent", "testing", ("gate", "pii-filter", "2.0.0"),
+               ("evaluator", "toxicity", "1.5.0")),
     ],
 }
 
@@ -83,8 +92,9 @@ def _free_port() -> int:
 def _serving(settings: Settings) -> Iterator[str]:
     """The API under uvicorn on a free 127.0.0.1 port, in a background thread."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -107,8 +117,9 @@ def _bootstrap(settings: Settings) -> tuple[str, str]:
         now = datetime.now(timezone.utc)
         with make_session_factory(engine)() as session:
             org = auth_service.create_org(session, name="Demo org", slug=None, now=now)
-            _, api_key = auth_service.create_api_key(session, name="demo admin", org_id=org.id, role="admin",
-                                                     expires_at=None, created_by=None, now=now)
+            _, api_key = auth_service.create_api_key(session, name="demo admin", org_id=org.id,
+                                                     role="admin", expires_at=None,
+                                                     created_by=None, now=now)
             session.commit()
         return str(org.id), api_key
     finally:
@@ -117,17 +128,19 @@ def _bootstrap(settings: Settings) -> tuple[str, str]:
 
 def _checked(response: httpx.Response) -> dict[str, Any]:
     if response.status_code >= 300:
-        raise RuntimeError(f"{response.request.method} {response.request.url.path}: HTTP {response.status_code} "
+        request = response.request
+        raise RuntimeError(f"{request.method} {request.url.path}: HTTP {response.status_code} "
                            f"{response.text[:300]}")
     return response.json()["data"]
 
 
 def _seed(http: httpx.Client, org_id: str) -> None:
-    """Definitions, agents and drifted bindings through the import endpoint; the policy through its own."""
+    """Definitions, agents and drifted bindings through the import endpoint; then the policy."""
     _checked(http.post("/api/v1/contracts/import", json={"org_id": org_id, **DEMO_IMPORT},
                        headers={"Idempotency-Key": f"demo-import-{org_id}"}))
     _checked(http.post("/api/v1/system/contracts/drift-policy",
-                       json={"org_id": org_id, "enabled": True, "min_drift": "warning", "alert_enabled": True}))
+                       json={"org_id": org_id, "enabled": True, "min_drift": "warning",
+                             "alert_enabled": True}))
 
 
 def _signed_ok(secret: str, headers: dict[str, str], body: bytes) -> bool:
@@ -141,7 +154,29 @@ def _signed_ok(secret: str, headers: dict[str, str], body: bytes) -> bool:
         return False
 
 
-def _report(result: client.RunResult, scan: dict[str, Any], receiver: _Receiver, secret: str) -> int:
+def _shown(value: Any) -> Any:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+
+
+def _summary(data: dict[str, Any], scan: dict[str, Any], receiver: _Receiver,
+             signed: bool) -> None:
+    promote, counts = data["trigger"]["promote"] or {}, scan["counts"]
+    delivered = any(b"contract_drift.trigger_anomaly" in body for _, body in receiver.received)
+    verdict = "signature verified" if signed else "signature NOT verified"
+    typer.echo("\nsummary:")
+    kinds = ", ".join(f"{counts[kind]} {kind}" for kind in ("breaking", "warning", "invalid"))
+    typer.echo(f"  drift found:      {scan['total_count']} findings ({kinds}) in "
+               f"{scan['checked_binding_count']} bindings of {scan['checked_agent_count']} agents")
+    typer.echo(f"  patterns created: {promote.get('created_pattern_count', 0)} "
+               f"(eligible {promote.get('eligible_item_count', 0)}, "
+               f"reused {promote.get('reused_pattern_count', 0)})")
+    typer.echo(f"  alert delivered:  {'yes' if delivered else 'no'} - "
+               f"contract_drift.trigger_anomaly to {receiver.url} ({verdict}; FORCE_NOTIFY=true, "
+               "since a first run of a healthy schedule has no anomaly to report)")
+
+
+def _report(result: client.RunResult, scan: dict[str, Any], receiver: _Receiver,
+            secret: str) -> int:
     """Print the six signals and a short human summary; 0 when the demo showed what it promises."""
     if not client.is_success(result):
         typer.echo(f"schedule-run failed: {client.outcome(result)[1]}", err=True)
@@ -150,22 +185,26 @@ def _report(result: client.RunResult, scan: dict[str, Any], receiver: _Receiver,
     typer.echo(f"\nschedule-run: HTTP {result.status}, trigger {data['trigger']['outcome']}, "
                f"notify {data['notify']['outcome']}\n\nsignals:")
     for path, value in client.signals(data).items():
-        typer.echo(f"  {path:<34} {'null' if value is None else str(value).lower() if isinstance(value, bool) else value}")
-    promote = data["trigger"]["promote"] or {}
-    counts = scan["counts"]
+        typer.echo(f"  {path:<34} {_shown(value)}")
     anomaly_hooks = [(h, b) for h, b in receiver.received if b"contract_drift.trigger_anomaly" in b]
     signed = bool(anomaly_hooks) and _signed_ok(secret, *anomaly_hooks[0])
-    typer.echo("\nsummary:")
-    typer.echo(f"  drift found:      {scan['total_count']} findings ({counts['breaking']} breaking, "
-               f"{counts['warning']} warning, {counts['invalid']} invalid) in {scan['checked_binding_count']} "
-               f"bindings of {scan['checked_agent_count']} agents")
-    typer.echo(f"  patterns created: {promote.get('created_pattern_count', 0)} "
-               f"(eligible {promote.get('eligible_item_count', 0)}, reused {promote.get('reused_pattern_count', 0)})")
-    typer.echo(f"  alert delivered:  {'yes' if anomaly_hooks else 'no'} - contract_drift.trigger_anomaly to "
-               f"{receiver.url} ({'signature verified' if signed else 'signature NOT verified'}; FORCE_NOTIFY=true, "
-               "since a first run of a healthy schedule has no anomaly to report)")
+    _summary(data, scan, receiver, signed)
+    promote = data["trigger"]["promote"] or {}
     ok = data["trigger"]["executed"] and promote.get("created_pattern_count", 0) > 0 and signed
     return 0 if ok and data["notify"]["notification"]["sent"] else 1
+
+
+def _run_once(base_url: str, org_id: str, api_key: str) -> tuple[client.RunResult, dict[str, Any]]:
+    """Seed, then one schedule run through the `driftwarden schedule-run` client; and the scan."""
+    auth = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=base_url, headers=auth, timeout=60) as http:
+        _seed(http, org_id)
+        typer.echo(f"  seeded:   org {org_id}: 3 agents, 3 definitions, 6 bindings; policy enabled")
+        env = {"BASE_URL": base_url, "API_PREFIX": "/api/v1", "API_KEY": api_key, "ORG_ID": org_id,
+               "FORCE_NOTIFY": "true", "MIN_DRIFT": "warning", "MAX_RETRIES": "1"}
+        result = client.call(client.config_from_env(env))
+        scan = _checked(http.get("/api/v1/contracts/drift", params={"org_id": org_id}))
+    return result, scan
 
 
 def run(*, db: Path | None, keep: bool) -> int:
@@ -176,18 +215,14 @@ def run(*, db: Path | None, keep: bool) -> int:
     receiver.thread.start()
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     settings = Settings(DATABASE_URL=f"sqlite:///{db_path}", NOTIFY_WEBHOOK_URL=receiver.url,
-                        NOTIFY_WEBHOOK_SECRET=secret, NOTIFY_WEBHOOK_TIMEOUT_SECONDS=5, LOG_LEVEL="WARNING")
+                        NOTIFY_WEBHOOK_SECRET=secret, NOTIFY_WEBHOOK_TIMEOUT_SECONDS=5,
+                        LOG_LEVEL="WARNING")
     try:
         org_id, api_key = _bootstrap(settings)
         with _serving(settings) as base_url:
-            typer.echo(f"driftwarden demo\n  database: {db_path}\n  API:      {base_url}\n  webhook:  {receiver.url}")
-            with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60) as http:
-                _seed(http, org_id)
-                typer.echo(f"  seeded:   org {org_id}: 3 agents, 3 definitions, 6 bindings; policy enabled")
-                env = {"BASE_URL": base_url, "API_PREFIX": "/api/v1", "API_KEY": api_key, "ORG_ID": org_id,
-                       "FORCE_NOTIFY": "true", "MIN_DRIFT": "warning", "MAX_RETRIES": "1"}
-                result = client.call(client.config_from_env(env))
-                scan = _checked(http.get("/api/v1/contracts/drift", params={"org_id": org_id}))
+            typer.echo(f"driftwarden demo\n  database: {db_path}\n  API:      {base_url}\n"
+                       f"  webhook:  {receiver.url}")
+            result, scan = _run_once(base_url, org_id, api_key)
         return _report(result, scan, receiver, secret)
     finally:
         receiver.httpd.shutdown()
@@ -196,3 +231,15 @@ def run(*, db: Path | None, keep: bool) -> int:
             typer.echo(f"  kept:     {db_path}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+HELP = ("The main job in one command: demo org with drift, the API, one real schedule run, its "
+        "signals.")
+
+
+def demo(db: Path | None = typer.Option(
+             None, help="SQLite file to use; default: a fresh one in a temp dir"),
+         keep: bool = typer.Option(
+             False, help="keep the temp dir (database) after the demo")) -> None:
+    """Shows the product's main job end to end, through the same paths production uses."""
+    raise typer.Exit(run(db=db, keep=keep))

@@ -1,0 +1,78 @@
+"""`driftwarden worker`: drain the outbox and run the periodic jobs until SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from typing import Optional
+
+import typer
+
+from driftwarden.cli.common import ensure_schema, fail, load_settings
+from driftwarden.clock import SystemClock
+from driftwarden.db.engine import make_engine, make_session_factory
+from driftwarden.notifications import delivery
+from driftwarden.notifications.outbox import check_destination_settings
+from driftwarden.settings import Settings
+from driftwarden.worker import jobs
+from driftwarden.worker.runner import Worker, WorkerConfig
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr, format="%(message)s")
+    # httpx logs every request's full URL at INFO: a webhook URL's path or user:password can be
+    # its credential.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def worker(
+    concurrency: int = typer.Option(8, min=1, max=256, help="deliveries in flight at once"),
+    poll_interval: float = typer.Option(
+        1.0, min=0.01, max=60, help="seconds between polls when idle"
+    ),
+    once: bool = typer.Option(False, "--once", help="drain until nothing is due, then exit"),
+    lease_seconds: Optional[float] = typer.Option(
+        None, min=1, help="how long a claimed message stays ours (default: max(60, 2×timeout+10))"
+    ),
+    shutdown_grace: Optional[float] = typer.Option(
+        None, min=0, help="on SIGTERM, how long in-flight attempts may finish (default: timeout+5)"
+    ),
+    schedule: bool = typer.Option(
+        False, "--schedule", help="also run every enabled org's drift schedule as each window opens"
+    ),
+) -> None:
+    """Drain the outbox, watch the drift schedules; SIGTERM finishes or releases what it holds."""
+    settings = load_settings()
+    problems = check_destination_settings(settings)
+    if problems:
+        fail("driftwarden worker: invalid configuration:\n  " + "\n  ".join(problems))
+    _configure_logging(settings)
+    ensure_schema(settings)
+    engine = make_engine(settings)
+    grace = (
+        settings.notify_webhook_timeout_seconds + 5 if shutdown_grace is None else shutdown_grace
+    )
+    config = WorkerConfig(
+        concurrency=concurrency,
+        poll_interval=poll_interval,
+        once=once,
+        lease_seconds=lease_seconds or delivery.lease_seconds_for(settings),
+        shutdown_grace=grace,
+    )
+    session_factory, clock = make_session_factory(engine), SystemClock()
+    runner = Worker(
+        session_factory,
+        settings,
+        clock,
+        config,
+        periodic=jobs.build(session_factory, settings, clock, schedule=schedule),
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: runner.stop.set())
+    stats = runner.run()
+    engine.dispose()
+    logging.getLogger("driftwarden.worker").info(
+        json.dumps({"event": "worker_stopped", **vars(stats)})
+    )

@@ -1,0 +1,241 @@
+"""Scheduler operations that commit between their steps (docs/reference/scheduler.md).
+
+The trigger commits its window claim before the notify plans; the notify commits its outbox rows
+before delivering them and commits again to record the outcome. The routes and the built-in
+scheduler (`driftwarden worker --schedule`) run these same functions; each step's service
+function only adds and flushes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from driftwarden.clock import Clock
+from driftwarden.scheduler import notify as notify_service
+from driftwarden.scheduler import policy as policy_service
+from driftwarden.scheduler import service as scheduler_service
+from driftwarden.scheduler import trigger as trigger_service
+from driftwarden.scheduler import windows
+from driftwarden.scheduler.schemas import (
+    NotifyCreate,
+    NotifyRead,
+    ScheduleRunCreate,
+    ScheduleRunRead,
+    TriggerCreate,
+    TriggerRead,
+)
+from driftwarden.settings import Settings
+
+log = logging.getLogger("driftwarden.scheduler.flows")
+DUE_BUDGET_SECONDS = 30.0
+
+
+def run_trigger(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    body: TriggerCreate,
+    settings: Settings,
+    clock: Clock,
+    request_id: str | None,
+    idempotency_key: str | None,
+    api_key_id: uuid.UUID | None,
+) -> TriggerRead:
+    """Run and commit one trigger (the commit ends the window claim's transaction)."""
+    policy = policy_service.effective_policy(session, org_id=org_id)
+    ctx = trigger_service.TriggerContext(
+        now=clock.now(),
+        settings=settings,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+        api_key_id=api_key_id,
+    )
+    result = trigger_service.run_trigger(session, org_id=org_id, body=body, policy=policy, ctx=ctx)
+    session.commit()
+    return result
+
+
+def run_notify(
+    session: Session,
+    *,
+    session_factory: sessionmaker[Session],
+    org_id: uuid.UUID,
+    body: NotifyCreate,
+    settings: Settings,
+    clock: Clock,
+    request_id: str | None,
+) -> NotifyRead:
+    """Plan and commit the outbox rows, deliver, record and commit (the anomaly notify)."""
+    policy = policy_service.effective_policy(session, org_id=org_id)
+    plan = notify_service.plan_notify(
+        session,
+        org_id=org_id,
+        schedule_name=body.schedule_name,
+        agent_id=body.agent_id,
+        window_days=body.window_days,
+        dry_run=body.dry_run,
+        force_notify=body.force_notify,
+        policy=policy,
+        now=clock.now(),
+        settings=settings,
+        request_id=request_id,
+    )
+    if plan.outbox_ids:  # the messages must be committed before anyone delivers them
+        session.commit()
+    deliveries = notify_service.deliver(
+        plan, session_factory=session_factory, settings=settings, clock=clock
+    )
+    result = notify_service.finish_notify(
+        session, plan=plan, deliveries=deliveries, now=clock.now(), request_id=request_id
+    )
+    session.commit()
+    return result
+
+
+def schedule_run(
+    session: Session,
+    *,
+    session_factory: sessionmaker[Session],
+    org_id: uuid.UUID,
+    body: ScheduleRunCreate,
+    settings: Settings,
+    clock: Clock,
+    request_id: str | None,
+    idempotency_key: str | None,
+    api_key_id: uuid.UUID | None,
+) -> ScheduleRunRead:
+    """The trigger, then the notify with the trigger's schedule, the same dry_run and agent."""
+    trigger_fields = set(TriggerCreate.model_fields) - {"org_id"}
+    trigger_body = TriggerCreate(**body.model_dump(include=trigger_fields))
+    trigger = run_trigger(
+        session,
+        org_id=org_id,
+        body=trigger_body,
+        settings=settings,
+        clock=clock,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+        api_key_id=api_key_id,
+    )
+    notify_body = NotifyCreate(
+        schedule_name=trigger.schedule_name,
+        agent_id=body.agent_id,
+        window_days=body.summary_window_days,
+        dry_run=body.dry_run,
+        force_notify=body.force_notify,
+    )
+    notified = run_notify(
+        session,
+        session_factory=session_factory,
+        org_id=org_id,
+        body=notify_body,
+        settings=settings,
+        clock=clock,
+        request_id=request_id,
+    )
+    return ScheduleRunRead(
+        org_id=org_id,
+        schedule_name=trigger.schedule_name,
+        window_minutes=trigger.window_minutes,
+        summary_window_days=body.summary_window_days,
+        dry_run=body.dry_run,
+        trigger=trigger,
+        notify=notified,
+    )
+
+
+@dataclass
+class AutorunReport:
+    due: int = 0
+    executed: int = 0
+    deduped: int = 0
+    failed: int = 0
+    errors: int = 0
+    deferred: int = 0
+
+
+def run_due_schedules(
+    session_factory: sessionmaker[Session],
+    *,
+    settings: Settings,
+    clock: Clock,
+    delay: scheduler_service.Delay,
+    budget_seconds: float = DUE_BUDGET_SECONDS,
+) -> AutorunReport:
+    """Run every due window once; what the budget leaves over is still due at the next call."""
+    with session_factory() as session:
+        due = scheduler_service.due_runs(session, now=clock.now(), delay=delay)
+    report = AutorunReport(due=len(due))
+    started = time.monotonic()
+    for n, run in enumerate(due):
+        if time.monotonic() - started > budget_seconds:
+            report.deferred = len(due) - n
+            break
+        run_one_due(session_factory, run, settings=settings, clock=clock, report=report)
+    return report
+
+
+def run_one_due(
+    session_factory: sessionmaker[Session],
+    run: scheduler_service.DueRun,
+    *,
+    settings: Settings,
+    clock: Clock,
+    report: AutorunReport,
+) -> None:
+    """One org's schedule run; its failure is logged and counted, never stops the others."""
+    request_id = f"autorun-{uuid.uuid4().hex[:16]}"
+    body = ScheduleRunCreate(
+        org_id=run.org_id, schedule_name=run.schedule_name, window_minutes=run.window.minutes
+    )
+    try:
+        with session_factory() as session:
+            result = schedule_run(
+                session,
+                session_factory=session_factory,
+                org_id=run.org_id,
+                body=body,
+                settings=settings,
+                clock=clock,
+                request_id=request_id,
+                idempotency_key=run.idempotency_key,
+                api_key_id=None,
+            )
+    except Exception:
+        report.errors += 1
+        log.exception(
+            json.dumps(
+                {
+                    "event": "scheduled_run_error",
+                    "org_id": str(run.org_id),
+                    "request_id": request_id,
+                }
+            )
+        )
+        return
+    outcome = result.trigger.outcome
+    report.executed += outcome == "executed"
+    report.deduped += outcome == "deduped"
+    report.failed += outcome == "failed"
+    log.info(json.dumps(_log_fields(run, request_id, outcome, result.notify.outcome)))
+
+
+def _log_fields(
+    run: scheduler_service.DueRun, request_id: str, outcome: str, notify_outcome: str
+) -> dict[str, Any]:
+    return {
+        "event": "scheduled_run",
+        "org_id": str(run.org_id),
+        "schedule_name": run.schedule_name,
+        "request_id": request_id,
+        "window_start": windows.iso_z(run.window.start),
+        "outcome": outcome,
+        "notify_outcome": notify_outcome,
+    }

@@ -1,0 +1,1 @@
+"""`driftwarden worker`: the outbox drain loop (`runner`) and its periodic jobs (`jobs`)."""

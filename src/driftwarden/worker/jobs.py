@@ -1,0 +1,103 @@
+"""Every job `driftwarden worker` runs between drain rounds, in the order it runs them.
+
+`JOBS` always run; `SCHEDULE_JOBS` are added by `driftwarden worker --schedule` (the built-in
+scheduler, docs/reference/scheduler.md). A job is built from a factory taking the worker's
+session factory, settings and clock; nothing registers itself on import.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from driftwarden.api import idempotency
+from driftwarden.clock import Clock
+from driftwarden.scheduler import flows as scheduler_flows
+from driftwarden.scheduler import service as scheduler_service
+from driftwarden.scheduler import watchdog
+from driftwarden.settings import Settings
+from driftwarden.worker.runner import Periodic
+
+log = logging.getLogger("driftwarden.worker.jobs")
+
+JobFactory = Callable[[sessionmaker[Session], Settings, Clock], Periodic]
+
+WATCHDOG_EVERY_SECONDS = 60.0
+PURGE_EVERY_SECONDS = 300.0
+AUTORUN_EVERY_SECONDS = 15.0
+PURGE_BATCH = 1000
+# Per run: a large backlog is worked off over several runs, never by holding the drain loop long.
+PURGE_MAX_BATCHES = 20
+
+
+def schedule_watchdog(
+    session_factory: sessionmaker[Session], settings: Settings, clock: Clock
+) -> Periodic:
+    """The dead man's switch over every enabled schedule (docs/reference/scheduler.md)."""
+
+    def run() -> None:
+        watchdog.tick(session_factory, settings=settings, clock=clock)
+
+    return Periodic(name="schedule-watchdog", every_seconds=WATCHDOG_EVERY_SECONDS, run=run)
+
+
+def purge_idempotency_records(
+    session_factory: sessionmaker[Session],
+    *,
+    now: datetime,
+    batch: int = PURGE_BATCH,
+    max_batches: int = PURGE_MAX_BATCHES,
+) -> int:
+    """Delete expired records, one short transaction per batch; returns how many went."""
+    deleted = 0
+    for _ in range(max_batches):
+        with session_factory() as session:
+            count = idempotency.purge_expired(session, now=now, batch=batch)
+            session.commit()
+        deleted += count
+        if count < batch:
+            break
+    return deleted
+
+
+def idempotency_purge(
+    session_factory: sessionmaker[Session], settings: Settings, clock: Clock
+) -> Periodic:
+    """The idempotency table stays at about one TTL's worth of keys (docs/reference/api.md)."""
+
+    def run() -> None:
+        purged = purge_idempotency_records(session_factory, now=clock.now())
+        if purged:
+            log.info(json.dumps({"event": "idempotency_records_purged", "count": purged}))
+
+    return Periodic(name="idempotency-purge", every_seconds=PURGE_EVERY_SECONDS, run=run)
+
+
+def schedule_autorun(
+    session_factory: sessionmaker[Session], settings: Settings, clock: Clock
+) -> Periodic:
+    """Every enabled org's schedule run, shortly after each of its windows opens."""
+    delay = scheduler_service.random_delay()
+
+    def run() -> None:
+        scheduler_flows.run_due_schedules(
+            session_factory, settings=settings, clock=clock, delay=delay
+        )
+
+    return Periodic(name="schedule-autorun", every_seconds=AUTORUN_EVERY_SECONDS, run=run)
+
+
+JOBS: tuple[JobFactory, ...] = (schedule_watchdog, idempotency_purge)
+SCHEDULE_JOBS: tuple[JobFactory, ...] = (schedule_autorun,)
+
+
+def build(
+    session_factory: sessionmaker[Session], settings: Settings, clock: Clock, *, schedule: bool
+) -> list[Periodic]:
+    """One job from each factory of `JOBS`, then of `SCHEDULE_JOBS` when `schedule` is set."""
+    factories = JOBS + (SCHEDULE_JOBS if schedule else ())
+    return [factory(session_factory, settings, clock) for factory in factories]
