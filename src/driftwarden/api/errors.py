@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
 
+from driftwarden import errors as domain
 from driftwarden.api.envelope import error_body
 
 log = logging.getLogger("driftwarden.api")
@@ -23,6 +24,16 @@ _HTTP_CODES = {
     405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
     422: "VALIDATION_ERROR", 429: "TOO_MANY_REQUESTS", 503: "SERVICE_UNAVAILABLE",
 }
+
+_DOMAIN_STATUS: tuple[tuple[type[domain.DomainError], int], ...] = (
+    (domain.Invalid, 422), (domain.BadRequest, 400), (domain.Unauthenticated, 401),
+    (domain.Forbidden, 403), (domain.NotFound, 404), (domain.Conflict, 409), (domain.Unavailable, 503),
+)
+
+
+def domain_status(exc: domain.DomainError) -> int:
+    """The one place a domain error becomes an HTTP status (an unknown kind is a 500)."""
+    return next((status for kind, status in _DOMAIN_STATUS if isinstance(exc, kind)), 500)
 
 
 class ApiError(Exception):
@@ -73,6 +84,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status_code,
                             headers=exc.headers)
+
+    @app.exception_handler(domain.DomainError)
+    async def _domain_error(_: Request, exc: domain.DomainError) -> JSONResponse:
+        retry_after = getattr(exc, "retry_after_seconds", None)
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=domain_status(exc),
+                            headers={"Retry-After": str(retry_after)} if retry_after else None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
