@@ -33,7 +33,8 @@ def test_endpoint_lifecycle_and_secret_hygiene(client, admin, receiver) -> None:
     assert secret.startswith("whsec_") and "secret_prefix" not in created
     listed = client.get(f"{BASE}/endpoints", headers=admin.headers).json()["data"]
     assert listed["total_count"] == 1 and "secret" not in listed["items"][0]
-    assert listed["items"][0]["secret_fingerprint"] == hashlib.sha256(secret.encode()).hexdigest()[:12]
+    fingerprint = hashlib.sha256(secret.encode()).hexdigest()[:12]
+    assert listed["items"][0]["secret_fingerprint"] == fingerprint
     assert secret not in client.get(f"{BASE}/endpoints", headers=admin.headers).text
     patched = client.patch(f"{BASE}/endpoints/{created['id']}", headers=admin.headers,
                            json={"enabled": False, "event_types": []}).json()["data"]

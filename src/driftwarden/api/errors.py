@@ -27,7 +27,8 @@ _HTTP_CODES = {
 
 _DOMAIN_STATUS: tuple[tuple[type[domain.DomainError], int], ...] = (
     (domain.Invalid, 422), (domain.BadRequest, 400), (domain.Unauthenticated, 401),
-    (domain.Forbidden, 403), (domain.NotFound, 404), (domain.Conflict, 409), (domain.Unavailable, 503),
+    (domain.Forbidden, 403), (domain.NotFound, 404), (domain.Conflict, 409),
+    (domain.Unavailable, 503),
 )
 
 
@@ -88,7 +89,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(domain.DomainError)
     async def _domain_error(_: Request, exc: domain.DomainError) -> JSONResponse:
         retry_after = getattr(exc, "retry_after_seconds", None)
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=domain_status(exc),
+        return JSONResponse(error_body(exc.code, exc.message, exc.details),
+                            status_code=domain_status(exc),
                             headers={"Retry-After": str(retry_after)} if retry_after else None)
 
     @app.exception_handler(StarletteHTTPException)

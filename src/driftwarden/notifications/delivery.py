@@ -102,10 +102,12 @@ def make_client(settings: Settings, *, max_connections: int = 20,
     Per-org endpoints go through the URL policy's checked transport; only requests marked
     trusted (the operator's NOTIFY_WEBHOOK_URL) go direct.
     """
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    limits = httpx.Limits(max_connections=max_connections,
+                          max_keepalive_connections=max_connections)
     checked = transport.CheckedTransport(allow_private=settings.notify_allow_private_networks,
                                          limits=limits, resolve=resolve)
-    routing = transport.RoutingTransport(checked=checked, trusted=httpx.HTTPTransport(limits=limits))
+    routing = transport.RoutingTransport(checked=checked,
+                                         trusted=httpx.HTTPTransport(limits=limits))
     return httpx.Client(timeout=settings.notify_webhook_timeout_seconds, follow_redirects=False,
                         transport=routing, headers={"user-agent": USER_AGENT})
 
@@ -125,8 +127,8 @@ def attempt(client: httpx.Client, job: Job, *, now: datetime) -> retry.Attempt:
             code, retry_after = response.status_code, response.headers.get("retry-after")
             _discard_body(response, until=started + (client.timeout.read or 0.0))
     except urlpolicy.ForbiddenAddress:  # checked before any connection: nothing was dialled
-        return retry.Attempt(None, "URL_FORBIDDEN", "not sent: the URL's host resolves to an address "
-                             "webhooks may not be sent to", None, _ms(started))
+        return retry.Attempt(None, "URL_FORBIDDEN", "not sent: the URL's host resolves to an "
+                             "address webhooks may not be sent to", None, _ms(started))
     except httpx.TimeoutException:
         return retry.Attempt(None, "TIMEOUT", "timed out", None, _ms(started))
     except httpx.HTTPError:  # one text for refused, reset and not-HTTP: no port-scanner answers

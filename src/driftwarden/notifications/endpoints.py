@@ -29,7 +29,8 @@ def read(endpoint: NotificationEndpoint, *, now: datetime) -> EndpointRead:
     return EndpointRead(
         id=endpoint.id, org_id=endpoint.org_id, url=endpoint.url, format=endpoint.format,
         event_types=list(endpoint.event_types or []), enabled=endpoint.enabled, description=endpoint.description,
-        disabled_reason=endpoint.disabled_reason, secret_fingerprint=secret_fingerprint(endpoint.secret),
+        disabled_reason=endpoint.disabled_reason,
+        secret_fingerprint=secret_fingerprint(endpoint.secret),
         previous_secret_expires_at=overlap if overlap and overlap > now else None,
         created_at=endpoint.created_at, updated_at=endpoint.updated_at)
 
@@ -58,7 +59,8 @@ def list_endpoints(session: Session, *, org_id: uuid.UUID, limit: int,
 
 def create_endpoint(session: Session, *, org_id: uuid.UUID, body: EndpointCreate, now: datetime,
                     allow_private: bool,
-                    resolve: urlpolicy.Resolver = urlpolicy.system_resolver) -> NotificationEndpoint:
+                    resolve: urlpolicy.Resolver = urlpolicy.system_resolver,
+                    ) -> NotificationEndpoint:
     """A new endpoint, if its URL passes the URL policy (resolved, never connected to)."""
     urlpolicy.check_url(body.url, allow_private=allow_private, resolve=resolve)
     endpoint = NotificationEndpoint(
@@ -73,7 +75,8 @@ def create_endpoint(session: Session, *, org_id: uuid.UUID, body: EndpointCreate
 
 def update_endpoint(session: Session, *, endpoint: NotificationEndpoint, body: EndpointUpdate,
                     now: datetime, allow_private: bool,
-                    resolve: urlpolicy.Resolver = urlpolicy.system_resolver) -> NotificationEndpoint:
+                    resolve: urlpolicy.Resolver = urlpolicy.system_resolver,
+                    ) -> NotificationEndpoint:
     """Apply the sent fields; a new URL also redirects this endpoint's undelivered messages."""
     changes = body.model_dump(exclude_unset=True)
     for field in ("url", "format", "enabled", "event_types"):

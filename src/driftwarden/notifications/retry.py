@@ -68,7 +68,7 @@ def next_delay(attempt: Attempt, *, attempt_count: int, delays: list[float], rng
 
 def decide(attempt: Attempt, *, attempt_count: int, max_attempts: int, delays: list[float], now: datetime,
            rng: random.Random | None = None) -> Outcome:
-    """Only a 2xx is success; 410 or a forbidden address kills the message; the rest retry to the end."""
+    """Only a 2xx is success; 410 or a forbidden address kill the message; the rest retry."""
     if attempt.ok:
         return Outcome("sent", None)
     if attempt.status_code == 410:

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/system/notifications", tags=["notifications"], respo
 
 
 def get_resolver() -> urlpolicy.Resolver:
-    """The name resolver endpoint URLs are checked with; tests override it to map names without DNS."""
+    """The resolver endpoint URLs are checked with; tests override it to map names without DNS."""
     return urlpolicy.system_resolver
 
 
@@ -72,7 +72,8 @@ def create_endpoint(body: EndpointCreate, request: Request, session: SessionDep,
 
 @router.patch("/endpoints/{endpoint_id}", name="update_notification_endpoint", response_model=Envelope[EndpointRead])
 def update_endpoint(endpoint_id: uuid.UUID, body: EndpointUpdate, request: Request, session: SessionDep,
-                    caller: AdminDep, clock: ClockDep, settings: SettingsDep, resolve: ResolverDep) -> dict:
+                    caller: AdminDep, clock: ClockDep, settings: SettingsDep,
+                    resolve: ResolverDep) -> dict:
     endpoint = _endpoint(session, request, caller, endpoint_id)
     endpoints_service.update_endpoint(session, endpoint=endpoint, body=body, now=clock.now(),
                                       allow_private=settings.notify_allow_private_networks,

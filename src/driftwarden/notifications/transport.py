@@ -9,7 +9,7 @@ the certificate check are those of the name, not of the address.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import httpcore
 import httpx
@@ -25,15 +25,25 @@ TRUSTED = "driftwarden.trusted_destination"
 class CheckedBackend(httpcore.NetworkBackend):
     """httpcore's sync backend, but `connect_tcp(host)` resolves, checks, then dials the IP."""
 
-    def __init__(self, *, allow_private: bool, resolve: urlpolicy.Resolver,
-                 inner: httpcore.NetworkBackend | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        resolve: urlpolicy.Resolver,
+        inner: httpcore.NetworkBackend | None = None,
+    ) -> None:
         self._allow_private = allow_private
         self._resolve = resolve
         self._inner = inner or httpcore.SyncBackend()
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: SocketOptions | None = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: SocketOptions | None = None,
+    ) -> httpcore.NetworkStream:
         try:
             addresses = self._resolve(host, port)
         except OSError:
@@ -51,8 +61,9 @@ class CheckedBackend(httpcore.NetworkBackend):
         assert failure is not None
         raise failure
 
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: SocketOptions | None = None) -> httpcore.NetworkStream:
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: SocketOptions | None = None
+    ) -> httpcore.NetworkStream:
         raise httpcore.ConnectError("webhooks are sent over TCP only")
 
 
@@ -63,15 +74,21 @@ class CheckedTransport(httpx.HTTPTransport):
     httpcore's public constructor with the same settings httpx would give it.
     """
 
-    def __init__(self, *, allow_private: bool, limits: httpx.Limits,
-                 resolve: urlpolicy.Resolver = urlpolicy.system_resolver) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        limits: httpx.Limits,
+        resolve: urlpolicy.Resolver = urlpolicy.system_resolver,
+    ) -> None:
         super().__init__(limits=limits, trust_env=False)
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=CheckedBackend(allow_private=allow_private, resolve=resolve))
+            network_backend=CheckedBackend(allow_private=allow_private, resolve=resolve),
+        )
 
 
 class RoutingTransport(httpx.BaseTransport):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import socket
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import httpx
 
@@ -58,12 +58,12 @@ def classify(address: str | Address) -> Reach:
     inner = embedded_ipv4(ip)
     if inner is not None:
         return classify(inner)
-    if ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip == BROADCAST \
-            or ip in THIS_NETWORK:
+    if any((ip.is_link_local, ip.is_unspecified, ip.is_multicast, ip == BROADCAST,
+            ip in THIS_NETWORK)):
         return Reach.NEVER
     site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local
-    if ip.is_loopback or ip.is_private or ip.is_reserved or not ip.is_global or site_local \
-            or ip in NAT64_LOCAL:
+    if any((ip.is_loopback, ip.is_private, ip.is_reserved, not ip.is_global, site_local,
+            ip in NAT64_LOCAL)):
         return Reach.PRIVATE
     return Reach.PUBLIC
 
@@ -81,15 +81,16 @@ def refuse_forbidden(addresses: Iterable[str], *, allow_private: bool) -> None:
     if not refused:
         return
     hint = " unless NOTIFY_ALLOW_PRIVATE_NETWORKS=true" if refused == {Reach.PRIVATE} else ""
-    raise ForbiddenAddress("the URL's host is, or resolves to, an address webhooks may not be sent"
-                           f" to{hint}")
+    raise ForbiddenAddress(
+        f"the URL's host is, or resolves to, an address webhooks may not be sent to{hint}"
+    )
 
 
 def system_resolver(host: str, port: int) -> list[str]:
     """The OS resolver's answer, as a connection would get it: numeric forms, /etc/hosts, DNS."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except UnicodeError as exc:  # a label the idna codec refuses: no connection could be made either
+    except UnicodeError as exc:  # a label the idna codec refuses: no connection could be made
         raise socket.gaierror(socket.EAI_NONAME, "the host name cannot be resolved") from exc
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
