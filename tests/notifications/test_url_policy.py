@@ -131,6 +131,7 @@ FORBIDDEN_URLS = [
     "http://[::ffff:a9fe:a9fe]/",
     "http://0.0.0.0:8080/",
     "https://[fe80::1]/",
+    "http://[fe80::1%25eth0]/",
 ]
 
 

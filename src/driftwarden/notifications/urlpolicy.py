@@ -110,5 +110,14 @@ def check_url(url: str, *, allow_private: bool, resolve: Resolver = system_resol
     try:
         found = resolve(host, port)
     except OSError:
-        return
+        found = [host.replace("%25", "%")] if _is_address(host.replace("%25", "%")) else []
     refuse_forbidden(found, allow_private=allow_private)
+
+
+def _is_address(host: str) -> bool:
+    """An IP literal the resolver would not take, such as `fe80::1%25eth0` (a zone, URL-encoded)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
