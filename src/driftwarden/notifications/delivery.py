@@ -104,10 +104,11 @@ def make_client(settings: Settings, *, max_connections: int = 20,
     """
     limits = httpx.Limits(max_connections=max_connections,
                           max_keepalive_connections=max_connections)
+    ssl_context = httpx.create_ssl_context()  # loading the CA bundle is slow: once, for both
     checked = transport.CheckedTransport(allow_private=settings.notify_allow_private_networks,
-                                         limits=limits, resolve=resolve)
-    routing = transport.RoutingTransport(checked=checked,
-                                         trusted=httpx.HTTPTransport(limits=limits))
+                                         limits=limits, ssl_context=ssl_context, resolve=resolve)
+    trusted = httpx.HTTPTransport(verify=ssl_context, limits=limits)
+    routing = transport.RoutingTransport(checked=checked, trusted=trusted)
     return httpx.Client(timeout=settings.notify_webhook_timeout_seconds, follow_redirects=False,
                         transport=routing, headers={"user-agent": USER_AGENT})
 

@@ -9,6 +9,7 @@ the certificate check are those of the name, not of the address.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterable
 
 import httpcore
@@ -79,11 +80,12 @@ class CheckedTransport(httpx.HTTPTransport):
         *,
         allow_private: bool,
         limits: httpx.Limits,
+        ssl_context: ssl.SSLContext,
         resolve: urlpolicy.Resolver = urlpolicy.system_resolver,
     ) -> None:
-        super().__init__(limits=limits, trust_env=False)
+        super().__init__(verify=ssl_context, limits=limits)  # its pool is replaced just below
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
