@@ -37,6 +37,10 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture
 def settings(database_url: str, receiver: WebhookReceiver) -> Settings:
-    """The env default destination points at the local receiver, signed; retries 1,2,3 s."""
+    """The env default destination points at the local receiver, signed; retries 1,2,3 s.
+
+    Per-org endpoints at local receivers (127.0.0.1) need private networks allowed.
+    """
     return Settings(DATABASE_URL=database_url, NOTIFY_RETRY_SCHEDULE="1,2,3", NOTIFY_WEBHOOK_URL=receiver.url,
-                    NOTIFY_WEBHOOK_SECRET=SECRET, NOTIFY_WEBHOOK_TIMEOUT_SECONDS=1)
+                    NOTIFY_WEBHOOK_SECRET=SECRET, NOTIFY_WEBHOOK_TIMEOUT_SECONDS=1,
+                    NOTIFY_ALLOW_PRIVATE_NETWORKS=True)

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from driftwarden.notifications import formats, retry, signing
+from driftwarden.notifications import endpoints, formats, retry, signing
 from driftwarden.notifications.outbox import check_destination_settings
 from driftwarden.settings import Settings
 
@@ -42,6 +42,15 @@ def test_other_failures_retry_on_the_schedule_then_die(attempt: retry.Attempt) -
 
 def test_410_is_dead_at_once_and_disables() -> None:
     assert _decide(retry.Attempt(410, "GONE"), 1) == retry.Outcome("dead", None, disable_endpoint=True)
+
+
+def test_a_forbidden_address_is_dead_at_once_without_disabling() -> None:
+    assert _decide(retry.Attempt(None, "URL_FORBIDDEN"), 1) == retry.Outcome("dead", None)
+
+
+def test_secret_fingerprint_is_a_sha256_prefix() -> None:
+    # printf %s 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' | sha256sum | cut -c1-12
+    assert endpoints.secret_fingerprint("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") == "96ad2ccd8146"
 
 
 def test_jitter_spreads_within_ten_percent() -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from driftwarden.clock import Clock
-from driftwarden.notifications import outbox, retry, signing
+from driftwarden.notifications import outbox, retry, signing, transport, urlpolicy
 from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
 from driftwarden.settings import Settings
 
@@ -95,12 +95,22 @@ def _endpoint_secrets(endpoint: NotificationEndpoint, now: datetime) -> tuple[st
     return (endpoint.secret, endpoint.previous_secret) if overlap else (endpoint.secret,)  # type: ignore[return-value]
 
 
-def make_client(settings: Settings, *, max_connections: int = 20) -> httpx.Client:
-    """One pooled client per drainer; redirects are failures, never followed."""
+def make_client(settings: Settings, *, max_connections: int = 20,
+                resolve: urlpolicy.Resolver = urlpolicy.system_resolver) -> httpx.Client:
+    """One pooled client per drainer; redirects are failures, never followed.
+
+    Per-org endpoints go through the URL policy's checked transport; only requests marked
+    trusted (the operator's NOTIFY_WEBHOOK_URL) go direct.
+    """
+    limits = httpx.Limits(max_connections=max_connections,
+                          max_keepalive_connections=max_connections)
+    ssl_context = httpx.create_ssl_context()  # loading the CA bundle is slow: once, for both
+    checked = transport.CheckedTransport(allow_private=settings.notify_allow_private_networks,
+                                         limits=limits, ssl_context=ssl_context, resolve=resolve)
+    trusted = httpx.HTTPTransport(verify=ssl_context, limits=limits)
+    routing = transport.RoutingTransport(checked=checked, trusted=trusted)
     return httpx.Client(timeout=settings.notify_webhook_timeout_seconds, follow_redirects=False,
-                        limits=httpx.Limits(max_connections=max_connections,
-                                            max_keepalive_connections=max_connections),
-                        headers={"user-agent": USER_AGENT})
+                        transport=routing, headers={"user-agent": USER_AGENT})
 
 
 def attempt(client: httpx.Client, job: Job, *, now: datetime) -> retry.Attempt:
@@ -112,13 +122,18 @@ def attempt(client: httpx.Client, job: Job, *, now: datetime) -> retry.Attempt:
                                            signing_secrets=job.signing_secrets)}
     started = time.perf_counter()
     try:
-        with client.stream("POST", job.url, content=job.body, headers=headers) as response:
+        trusted = {transport.TRUSTED: True} if job.destination == outbox.ENV else {}
+        with client.stream("POST", job.url, content=job.body, headers=headers,
+                           extensions=trusted) as response:
             code, retry_after = response.status_code, response.headers.get("retry-after")
             _discard_body(response, until=started + (client.timeout.read or 0.0))
-    except httpx.TimeoutException as exc:
-        return retry.Attempt(None, "TIMEOUT", f"timed out ({type(exc).__name__})", None, _ms(started))
-    except httpx.HTTPError as exc:
-        return retry.Attempt(None, "CONNECTION_ERROR", f"connection error ({type(exc).__name__})", None, _ms(started))
+    except urlpolicy.ForbiddenAddress:  # checked before any connection: nothing was dialled
+        return retry.Attempt(None, "URL_FORBIDDEN", "not sent: the URL's host resolves to an "
+                             "address webhooks may not be sent to", None, _ms(started))
+    except httpx.TimeoutException:
+        return retry.Attempt(None, "TIMEOUT", "timed out", None, _ms(started))
+    except httpx.HTTPError:  # one text for refused, reset and not-HTTP: no port-scanner answers
+        return retry.Attempt(None, "CONNECTION_ERROR", "connection failed", None, _ms(started))
     except httpx.InvalidURL:  # not an HTTPError: without this, deliver_now's caller would get a 500
         return retry.Attempt(None, "INVALID_URL", "the destination URL cannot be sent to", None, _ms(started))
     if 200 <= code < 300:

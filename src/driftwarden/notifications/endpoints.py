@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,24 +11,29 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from driftwarden.errors import Invalid, NotFound
-from driftwarden.notifications import formats, signing
+from driftwarden.notifications import formats, signing, urlpolicy
 from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
 from driftwarden.notifications.schemas import EndpointCreate, EndpointRead, EndpointUpdate, EndpointWithSecret
 
 ROTATION_OVERLAP = timedelta(hours=24)
-SECRET_PREFIX_LEN = 10
+FINGERPRINT_HEX_CHARS = 12
+
+
+def secret_fingerprint(secret: str) -> str:
+    """Recognises a secret without revealing any of it (docs/reference/notifications.md)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:FINGERPRINT_HEX_CHARS]
 
 
 def _derived(endpoint: NotificationEndpoint, now: datetime) -> dict[str, Any]:
-    """What a client sees instead of the secret: a prefix, and the overlap only while it lasts."""
+    """What a client sees instead of the secret: a fingerprint, and the overlap only while it lasts."""
     overlap = endpoint.previous_secret_expires_at
     return {"event_types": list(endpoint.event_types or []),
-            "secret_prefix": endpoint.secret[:SECRET_PREFIX_LEN],
+            "secret_fingerprint": secret_fingerprint(endpoint.secret),
             "previous_secret_expires_at": overlap if overlap and overlap > now else None}
 
 
 def read(endpoint: NotificationEndpoint, *, now: datetime) -> EndpointRead:
-    """The endpoint without its secret (only a prefix, to recognise it)."""
+    """The endpoint without its secret: a fingerprint of it, to recognise it."""
     return EndpointRead.of(endpoint, **_derived(endpoint, now))
 
 
@@ -53,7 +59,12 @@ def list_endpoints(session: Session, *, org_id: uuid.UUID, limit: int,
     return list(rows), total
 
 
-def create_endpoint(session: Session, *, org_id: uuid.UUID, body: EndpointCreate, now: datetime) -> NotificationEndpoint:
+def create_endpoint(session: Session, *, org_id: uuid.UUID, body: EndpointCreate, now: datetime,
+                    allow_private: bool,
+                    resolve: urlpolicy.Resolver = urlpolicy.system_resolver,
+                    ) -> NotificationEndpoint:
+    """A new endpoint, if its URL passes the URL policy (resolved, never connected to)."""
+    urlpolicy.check_url(body.url, allow_private=allow_private, resolve=resolve)
     endpoint = NotificationEndpoint(
         org_id=org_id, url=body.url, format=body.format or formats.default_format(body.url),
         event_types=list(dict.fromkeys(body.event_types)),
@@ -65,12 +76,16 @@ def create_endpoint(session: Session, *, org_id: uuid.UUID, body: EndpointCreate
 
 
 def update_endpoint(session: Session, *, endpoint: NotificationEndpoint, body: EndpointUpdate,
-                    now: datetime) -> NotificationEndpoint:
+                    now: datetime, allow_private: bool,
+                    resolve: urlpolicy.Resolver = urlpolicy.system_resolver,
+                    ) -> NotificationEndpoint:
     """Apply the sent fields; a new URL also redirects this endpoint's undelivered messages."""
     changes = body.model_dump(exclude_unset=True)
     for field in ("url", "format", "enabled", "event_types"):
         if field in changes and changes[field] is None:
             raise Invalid.for_field(field, "may not be null")
+    if "url" in changes:
+        urlpolicy.check_url(changes["url"], allow_private=allow_private, resolve=resolve)
     for field, value in changes.items():
         setattr(endpoint, field, list(dict.fromkeys(value)) if field == "event_types" else value)
     if changes.get("enabled") is True:

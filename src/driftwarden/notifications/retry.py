@@ -11,6 +11,8 @@ JITTER = 0.10
 # A Retry-After longer than this is treated as this: a receiver should not park an alert for days.
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
 RETRY_AFTER_STATUSES = frozenset({429, 503})
+# Failures no retry can cure: the destination itself is refused (docs/reference/notifications.md).
+NEVER_RETRIED = frozenset({"URL_FORBIDDEN"})
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,13 @@ def next_delay(attempt: Attempt, *, attempt_count: int, delays: list[float], rng
 
 def decide(attempt: Attempt, *, attempt_count: int, max_attempts: int, delays: list[float], now: datetime,
            rng: random.Random | None = None) -> Outcome:
-    """Only a 2xx is success; 410 kills the message and its endpoint; the rest retry until the last attempt."""
+    """Only a 2xx is success; 410 or a forbidden address kill the message; the rest retry."""
     if attempt.ok:
         return Outcome("sent", None)
     if attempt.status_code == 410:
         return Outcome("dead", None, disable_endpoint=True)
+    if attempt.error_code in NEVER_RETRIED:
+        return Outcome("dead", None)
     if attempt_count >= max_attempts:
         return Outcome("dead", None)
     delay = next_delay(attempt, attempt_count=attempt_count, delays=delays, rng=rng)

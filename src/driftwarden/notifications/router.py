@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from driftwarden.api.deps import AdminDep, Caller, ClockDep, PageDep, SessionDep, SettingsDep, resolve_org_id
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from driftwarden.api.idempotency import IdempotencyKeyRequired, withhold_secret_on_replay
 from driftwarden.errors import Conflict, Forbidden
-from driftwarden.notifications import flows, outbox
+from driftwarden.notifications import flows, outbox, urlpolicy
 from driftwarden.notifications import endpoints as endpoints_service
 from driftwarden.notifications import service as outbox_service
 from driftwarden.notifications.schemas import (
@@ -20,6 +20,14 @@ from driftwarden.notifications.schemas import (
 )
 
 router = APIRouter(prefix="/system/notifications", tags=["notifications"], responses=ERROR_RESPONSES)
+
+
+def get_resolver() -> urlpolicy.Resolver:
+    """The resolver endpoint URLs are checked with; tests override it to map names without DNS."""
+    return urlpolicy.system_resolver
+
+
+ResolverDep = Annotated[urlpolicy.Resolver, Depends(get_resolver)]
 
 
 def _visible_org(caller: Caller, org_id: uuid.UUID | None) -> uuid.UUID | None:
@@ -52,19 +60,24 @@ def list_endpoints(request: Request, session: SessionDep, caller: AdminDep, cloc
 @router.post("/endpoints", name="create_notification_endpoint", status_code=201,
              response_model=Envelope[EndpointWithSecret])
 def create_endpoint(body: EndpointCreate, request: Request, session: SessionDep, caller: AdminDep,
-                    clock: ClockDep) -> dict:
+                    clock: ClockDep, settings: SettingsDep, resolve: ResolverDep) -> dict:
     org = resolve_org_id(session, request, caller, body.org_id)
     withhold_secret_on_replay(request)
-    endpoint = endpoints_service.create_endpoint(session, org_id=org, body=body, now=clock.now())
+    endpoint = endpoints_service.create_endpoint(
+        session, org_id=org, body=body, now=clock.now(),
+        allow_private=settings.notify_allow_private_networks, resolve=resolve)
     session.commit()
     return ok(endpoints_service.read_with_secret(endpoint, now=clock.now()))
 
 
 @router.patch("/endpoints/{endpoint_id}", name="update_notification_endpoint", response_model=Envelope[EndpointRead])
 def update_endpoint(endpoint_id: uuid.UUID, body: EndpointUpdate, request: Request, session: SessionDep,
-                    caller: AdminDep, clock: ClockDep) -> dict:
+                    caller: AdminDep, clock: ClockDep, settings: SettingsDep,
+                    resolve: ResolverDep) -> dict:
     endpoint = _endpoint(session, request, caller, endpoint_id)
-    endpoints_service.update_endpoint(session, endpoint=endpoint, body=body, now=clock.now())
+    endpoints_service.update_endpoint(session, endpoint=endpoint, body=body, now=clock.now(),
+                                      allow_private=settings.notify_allow_private_networks,
+                                      resolve=resolve)
     session.commit()
     return ok(endpoints_service.read(endpoint, now=clock.now()))
 

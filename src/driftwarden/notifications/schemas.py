@@ -72,7 +72,9 @@ class EndpointRead(ReadModel):
     enabled: bool
     description: str | None
     disabled_reason: str | None
-    secret_prefix: str = Field(description="The first characters of the secret, for recognising it.")
+    secret_fingerprint: str = Field(
+        description="The first 12 hex characters of the SHA-256 of the current secret: it tells "
+                    "secrets apart without revealing any part of one.")
     previous_secret_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
