@@ -173,7 +173,7 @@ def test_the_operators_own_url_is_trusted_but_an_endpoint_at_the_same_place_is_n
             )
         ]
         session.commit()
-    results = delivery.deliver_now(session_factory, outbox_ids=ids, settings=strict, clock=clock)
+    results = flows.deliver_now(session_factory, outbox_ids=ids, settings=strict, clock=clock)
     by_destination = {r.destination: r for r in results}
     assert by_destination["env"].sent  # NOTIFY_WEBHOOK_URL is the receiver on 127.0.0.1
     assert by_destination["endpoint"].endpoint_id == endpoint_id
