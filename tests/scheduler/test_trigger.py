@@ -115,9 +115,11 @@ def test_failed_promotion_is_recorded_and_frees_the_window(client: TestClient, a
 
     with monkeypatch.context() as patch:
         patch.setattr(trigger_service.patterns_service, "promote_drift", broken)
-        failed = ok_data(post(client, admin, "/drift/trigger", {}))
+        response = post(client, admin, "/drift/trigger", {})
+    failed, rid = ok_data(response), response.headers["x-request-id"]
     assert failed["outcome"] == "failed" and failed["executed"] is False
-    assert failed["error"] == "RuntimeError: scan exploded" and failed["promote"] is None
+    assert failed["error"] == f"INTERNAL_ERROR: drift promotion failed (RuntimeError) (request_id {rid})"
+    assert "scan exploded" not in failed["error"] and failed["promote"] is None
     assert _count(engine, IssuePattern) == 0
     retry = ok_data(post(client, admin, "/drift/trigger", {}))
     assert retry["outcome"] == "executed" and retry["promote"]["created_pattern_count"] == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -12,12 +14,14 @@ from driftwarden.settings import Settings
 def make_engine(settings: Settings, *, null_pool: bool = False) -> Engine:
     url = settings.db_url
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, pool_timeout=settings.db_pool_timeout_seconds)
     kwargs: dict = {
-        "pool_pre_ping": True,
-        "hide_parameters": True,  # a logged database error must not print bodies or secrets it was given
+        "pool_pre_ping": True,  # a connection the server dropped (a restart) is replaced, not used
+        "hide_parameters": True,  # a logged database error must not print bodies or secrets
         # Supabase's transaction pooler (PgBouncer) cannot keep server-side prepared statements.
-        "connect_args": {"prepare_threshold": None, "connect_timeout": 10},
+        # A connect during an outage gives up about when a pool wait would (libpq's minimum is 2 s),
+        # so the request is answered 503 DATABASE_UNAVAILABLE within DB_POOL_TIMEOUT_SECONDS.
+        "connect_args": {"prepare_threshold": None, "connect_timeout": connect_timeout(settings)},
     }
     if null_pool:
         kwargs["poolclass"] = NullPool
@@ -27,8 +31,14 @@ def make_engine(settings: Settings, *, null_pool: bool = False) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
+def connect_timeout(settings: Settings) -> int:
+    """Whole seconds for libpq, at least its 2 s floor, at most the pool wait."""
+    return max(2, math.ceil(settings.db_pool_timeout_seconds))
+
+
+def _sqlite_engine(url: str, *, pool_timeout: float) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                           hide_parameters=True, pool_timeout=pool_timeout)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

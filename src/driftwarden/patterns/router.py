@@ -53,7 +53,6 @@ def _create(session: SessionDep, caller: Caller, clock: ClockDep, org_id: uuid.U
         agents_service.get_agent_or_404(session, org_id=org_id, agent_id=agent_id)
     pattern = patterns_service.create_pattern(session, org_id=org_id, agent_id=agent_id, body=body,
                                               now=clock.now(), api_key_id=caller.api_key_id)
-    session.commit()
     return ok(PatternRead.of(pattern))
 
 
@@ -86,7 +85,6 @@ def update_pattern(pattern_id: uuid.UUID, body: PatternUpdate, session: SessionD
         can_force=caller.is_global and caller.at_least("admin"),
         actor_role=f"{caller.role} ({'global' if caller.is_global else 'org'})",
         settings=settings, request_id=caller.request_id)
-    session.commit()
     return ok(PatternRead.of(pattern))
 
 
@@ -112,6 +110,4 @@ def promote_drift_patterns(body: PromoteRequest, request: Request, session: Sess
         request_id=caller.request_id, api_key_id=caller.api_key_id)
     if body.dry_run:
         session.rollback()  # nothing was written; end the transaction (and SQLite's write lock) now
-    else:
-        session.commit()
     return ok(data)

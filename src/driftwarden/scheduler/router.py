@@ -48,7 +48,6 @@ def update_drift_policy(body: PolicyUpdate, request: Request, session: SessionDe
                         clock: ClockDep) -> dict:
     org = _org(session, request, caller, body.org_id)
     result = policy_service.update_policy(session, org_id=org, body=body, now=clock.now())
-    session.commit()
     return ok(result)
 
 
