@@ -14,7 +14,7 @@ from driftwarden.settings import Settings
 def make_engine(settings: Settings, *, null_pool: bool = False) -> Engine:
     url = settings.db_url
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, pool_timeout=settings.db_pool_timeout_seconds)
+        return _sqlite_engine(url, settings)
     kwargs: dict = {
         "pool_pre_ping": True,  # a connection the server dropped (a restart) is replaced, not used
         "hide_parameters": True,  # a logged database error must not print bodies or secrets
@@ -32,13 +32,17 @@ def make_engine(settings: Settings, *, null_pool: bool = False) -> Engine:
 
 
 def connect_timeout(settings: Settings) -> int:
-    """Whole seconds for libpq, at least its 2 s floor, at most the pool wait."""
+    """The pool wait in whole seconds for libpq, never under its 2 s floor."""
     return max(2, math.ceil(settings.db_pool_timeout_seconds))
 
 
-def _sqlite_engine(url: str, *, pool_timeout: float) -> Engine:
+def _sqlite_engine(url: str, settings: Settings) -> Engine:
+    # The pool bounds and its wait apply here too: past them the answer is 503, not a long queue.
+    pool = {} if ":memory:" in url else {
+        "pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_seconds}
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                           hide_parameters=True, pool_timeout=pool_timeout)
+                           hide_parameters=True, **pool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
