@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -38,7 +39,8 @@ def connect_timeout(settings: Settings) -> int:
 
 def _sqlite_engine(url: str, settings: Settings) -> Engine:
     # The pool bounds and its wait apply here too: past them the answer is 503, not a long queue.
-    pool = {} if ":memory:" in url else {
+    in_memory = make_url(url).database in (None, "", ":memory:") or "mode=memory" in url
+    pool = {} if in_memory else {
         "pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout_seconds}
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
