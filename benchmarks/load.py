@@ -222,8 +222,12 @@ def pooler_clients(port: int, database: str) -> tuple[int, int]:
 def sample_connections(db: Database, bouncer_port: int, stop: threading.Event, peak: list[int]) -> None:
     """peak = [server connections, clients into the pooler, clients waiting for a server]."""
     while not stop.is_set():
-        servers = db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", db.name) - 1
-        clients, waiting = pooler_clients(bouncer_port, db.name)
+        try:
+            servers = db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", db.name) - 1
+            clients, waiting = pooler_clients(bouncer_port, db.name)
+        except (psycopg.OperationalError, subprocess.CalledProcessError):  # a restart in progress
+            stop.wait(0.5)
+            continue
         peak[:] = [max(peak[0], servers), max(peak[1], clients), max(peak[2], waiting)]
         stop.wait(0.2)
 
