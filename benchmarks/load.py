@@ -223,7 +223,8 @@ def sample_connections(db: Database, bouncer_port: int, stop: threading.Event, p
     """peak = [server connections, clients into the pooler, clients waiting for a server]."""
     while not stop.is_set():
         try:
-            servers = db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", db.name) - 1
+            servers = db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                                db.name) - 1
             clients, waiting = pooler_clients(bouncer_port, db.name)
         except (psycopg.OperationalError, subprocess.CalledProcessError):  # a restart in progress
             stop.wait(0.5)
@@ -274,11 +275,14 @@ def report(stats: Stats, elapsed: float, db: Database, peak: list[int], workers:
     internal = sum(n for label, n in stats.status.items() if label.split()[-1] == "500")
     transport = sum(n for label, n in stats.status.items() if not label.split()[-1].isdigit())
     stored = db.scalar("SELECT count(*) FROM agents WHERE name LIKE 'load-%%'")
-    kept = db.scalar("SELECT count(DISTINCT name) FROM agents WHERE name = ANY(%s)", list(stats.created))
-    twice = db.scalar("SELECT count(*) - count(DISTINCT name) FROM agents WHERE name LIKE 'load-%%'")
+    kept = db.scalar("SELECT count(DISTINCT name) FROM agents WHERE name = ANY(%s)",
+                     list(stats.created))
+    twice = db.scalar("SELECT count(*) - count(DISTINCT name) FROM agents "
+                      "WHERE name LIKE 'load-%%'")
     lost = len(stats.created) - kept
     print(f"500s: {internal}  503s: {dict(stats.unavailable)} (without Retry-After: "
-          f"{stats.without_retry_after}, slowest {stats.slowest_503:.2f} s)  transport errors: {transport}")
+          f"{stats.without_retry_after}, slowest {stats.slowest_503:.2f} s)  "
+          f"transport errors: {transport}")
     print(f"writes acknowledged: {len(stats.created)}  rows stored: {stored}  lost writes: {lost}  "
           f"stored twice: {twice}  unknown-outcome writes: {stats.unknown_writes}")
     if stats.restarted_at is not None:
@@ -321,8 +325,8 @@ def main() -> int:
                                            daemon=True)
                 one, one_elapsed = asyncio.run(run_load(server, key, org_id, 1, args.baseline_seconds))
                 sampler.start()
-                stats, elapsed = asyncio.run(run_load(server, key, org_id, args.clients, args.seconds,
-                                                      args.restart_db_at))
+                stats, elapsed = asyncio.run(run_load(server, key, org_id, args.clients,
+                                                      args.seconds, args.restart_db_at))
                 stop.set()
                 sampler.join()
             stats.created |= one.created

@@ -8,7 +8,9 @@ import math
 from typing import Any
 
 from fastapi.testclient import TestClient
-from hypothesis import given, settings as hypothesis_settings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from driftwarden.api.guard import has_non_json_constant
 from tests.support import make_tenant
@@ -45,9 +47,10 @@ class Upload:
         else:
             self.body += message.get("body", b"")
 
-    def run(self) -> "Upload":
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-                 "scheme": "http", "path": self.path, "raw_path": self.path.encode(),
+    def run(self) -> Upload:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": self.path,
+                 "raw_path": self.path.encode(),
                  "query_string": b"", "headers": self.headers, "client": ("127.0.0.1", 1),
                  "server": ("127.0.0.1", 80), "app": self.app}
         asyncio.run(self.app(scope, self._receive, self._send))

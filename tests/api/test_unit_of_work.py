@@ -61,8 +61,8 @@ def once_on_request_sessions(monkeypatch) -> dict[str, bool]:  # type: ignore[no
     return armed
 
 
-def test_completion_failing_after_the_work_rolls_the_work_back(client: TestClient, admin,
-                                                               session_factory, monkeypatch) -> None:
+def test_completion_failing_after_the_work_rolls_the_work_back(
+        client: TestClient, admin, session_factory, monkeypatch) -> None:
     real = idempotency.complete_record
     calls = {"n": 0}
 

@@ -1,4 +1,4 @@
-"""A 30 MB unauthenticated upload against `driftwarden serve` is refused at once; the worker lives."""
+"""A 30 MB unauthenticated upload to `driftwarden serve` is refused at once; the worker lives."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import socket
 import time
 
 import httpx
-import pytest
 
 from tests.production.serve import ServeProcess, slow
 

@@ -118,7 +118,8 @@ def test_failed_promotion_is_recorded_and_frees_the_window(client: TestClient, a
         response = post(client, admin, "/drift/trigger", {})
     failed, rid = ok_data(response), response.headers["x-request-id"]
     assert failed["outcome"] == "failed" and failed["executed"] is False
-    assert failed["error"] == f"INTERNAL_ERROR: drift promotion failed (RuntimeError) (request_id {rid})"
+    expected = f"INTERNAL_ERROR: drift promotion failed (RuntimeError) (request_id {rid})"
+    assert failed["error"] == expected
     assert "scan exploded" not in failed["error"] and failed["promote"] is None
     assert _count(engine, IssuePattern) == 0
     retry = ok_data(post(client, admin, "/drift/trigger", {}))
@@ -154,6 +155,7 @@ def test_a_failed_promotion_records_a_code_a_line_and_the_request_id_never_sql()
     leak = OperationalError("UPDATE issue_patterns SET evidence=%(e)s WHERE id = 7", {"e": "x"},
                             Exception("could not serialize access\nDETAIL: ..."))
     text = trigger_service.error_text(leak, "req-9")
-    assert text == "DATABASE_ERROR: the database failed during drift promotion; retry (request_id req-9)"
+    assert text == ("DATABASE_ERROR: the database failed during drift promotion; retry "
+                    "(request_id req-9)")
     domain = trigger_service.error_text(Conflict("pattern changed meanwhile\nsecond line"), None)
     assert domain == "CONFLICT: pattern changed meanwhile (request_id -)"

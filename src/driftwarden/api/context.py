@@ -70,7 +70,7 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - the last resort: every error gets an envelope
             await self._last_resort(error, seen, request_id, state, send_wrapper)
 
     async def _audit_around(self, scope: Scope, state: dict[str, Any], seen: dict[str, Any],

@@ -40,7 +40,7 @@ def has_non_json_constant(body: bytes) -> bool:
 def _parsed_as_json(scope: Scope) -> bool:
     """FastAPI parses a body as JSON when it names no content type or a JSON one."""
     content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
-    return not content_type or content_type.endswith("/json") or content_type.endswith("+json")
+    return not content_type or content_type.endswith(("/json", "+json"))
 
 
 def _problem(scope: Scope, body: bytes) -> tuple[int, str, str] | None:

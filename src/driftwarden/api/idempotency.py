@@ -189,7 +189,7 @@ def _state(scope: Scope) -> Any:
 
 
 def _key_owner(scope: Scope) -> keys.KeyIdentity | None:
-    """The calling API key (found by the auth gate), or None when the caller is not authenticated."""
+    """The calling API key (found by the auth gate), or None for an unauthenticated caller."""
     found = scope.get("state", {}).get("authenticated_key")
     if found is not None:
         return found
