@@ -38,7 +38,7 @@ def test_envelope_on_404_405_422_401(client: TestClient, admin) -> None:
     assert bad_key.status_code == 401
 
 
-def test_unexpected_error_is_enveloped_500_without_trace(settings, engine, clock) -> None:
+def test_unexpected_error_is_enveloped_500_without_trace(settings, engine, clock, admin) -> None:
     app = create_app(settings, engine=engine, clock=clock)
 
     @app.get("/api/v1/boom")
@@ -46,7 +46,7 @@ def test_unexpected_error_is_enveloped_500_without_trace(settings, engine, clock
         raise RuntimeError("secret-detail dwk_should_not_leak")
 
     with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.get("/api/v1/boom", headers={"X-Request-Id": "trace-me"})
+        response = client.get("/api/v1/boom", headers={**admin.headers, "X-Request-Id": "trace-me"})
     assert response.status_code == 500
     body = response.json()
     assert body["ok"] is False and body["error"]["code"] == "INTERNAL_ERROR"

@@ -235,4 +235,5 @@ def test_statement_count_does_not_grow_with_findings(client: TestClient, member,
     mixed_65, reuse_65 = promote_counting(), promote_counting()
     assert len(world.patterns()) == 65 and all(p.occurrence_count in (2, 4) for p in world.patterns())
     assert reuse_65 == reuse_5
-    assert max(create_5, mixed_65, reuse_65) <= 16, (create_5, reuse_5, mixed_65, reuse_65)
+    # 17: the API key is looked up in a transaction of its own, before the body is read.
+    assert max(create_5, mixed_65, reuse_65) <= 17, (create_5, reuse_5, mixed_65, reuse_65)

@@ -115,9 +115,12 @@ def test_failed_promotion_is_recorded_and_frees_the_window(client: TestClient, a
 
     with monkeypatch.context() as patch:
         patch.setattr(trigger_service.patterns_service, "promote_drift", broken)
-        failed = ok_data(post(client, admin, "/drift/trigger", {}))
+        response = post(client, admin, "/drift/trigger", {})
+    failed, rid = ok_data(response), response.headers["x-request-id"]
     assert failed["outcome"] == "failed" and failed["executed"] is False
-    assert failed["error"] == "RuntimeError: scan exploded" and failed["promote"] is None
+    expected = f"INTERNAL_ERROR: drift promotion failed (RuntimeError) (request_id {rid})"
+    assert failed["error"] == expected
+    assert "scan exploded" not in failed["error"] and failed["promote"] is None
     assert _count(engine, IssuePattern) == 0
     retry = ok_data(post(client, admin, "/drift/trigger", {}))
     assert retry["outcome"] == "executed" and retry["promote"]["created_pattern_count"] == 2
@@ -142,3 +145,17 @@ def test_trigger_row_records_who_and_when(client: TestClient, admin, engine: Eng
         assert (row.request_id, row.idempotency_key, row.outcome) == ("req-rec", "k-rec", "executed")
         assert row.finished_at is not None and row.duration_ms is not None and row.duration_ms >= 0
         assert row.promote_result["created_pattern_count"] == 2
+
+
+def test_a_failed_promotion_records_a_code_a_line_and_the_request_id_never_sql() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from driftwarden.errors import Conflict
+
+    leak = OperationalError("UPDATE issue_patterns SET evidence=%(e)s WHERE id = 7", {"e": "x"},
+                            Exception("could not serialize access\nDETAIL: ..."))
+    text = trigger_service.error_text(leak, "req-9")
+    assert text == ("DATABASE_ERROR: the database failed during drift promotion; retry "
+                    "(request_id req-9)")
+    domain = trigger_service.error_text(Conflict("pattern changed meanwhile\nsecond line"), None)
+    assert domain == "CONFLICT: pattern changed meanwhile (request_id -)"

@@ -19,7 +19,6 @@ router = APIRouter(prefix="/agents", tags=["agents"], responses=ERROR_RESPONSES)
 def create_agent(body: AgentCreate, request: Request, session: SessionDep, caller: MemberDep, clock: ClockDep) -> dict:
     org_id = resolve_org_id(session, request, caller, body.org_id)
     agent = agents_service.create_agent(session, org_id=org_id, body=body, now=clock.now())
-    session.commit()
     return ok(AgentRead.of(agent))
 
 
@@ -42,5 +41,4 @@ def update_agent(agent_id: uuid.UUID, body: AgentUpdate, session: SessionDep, or
                  caller: MemberDep, clock: ClockDep) -> dict:
     agent = agents_service.get_agent_or_404(session, org_id=org_id, agent_id=agent_id)
     agents_service.update_agent(session, agent=agent, body=body, now=clock.now())
-    session.commit()
     return ok(AgentRead.of(agent))

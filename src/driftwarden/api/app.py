@@ -11,9 +11,12 @@ from sqlalchemy import Engine
 from driftwarden import __version__
 from driftwarden.agents import router as agents_router
 from driftwarden.api.context import RequestContextMiddleware
+from driftwarden.api.database_errors import install_database_error_handlers
 from driftwarden.api.errors import install_error_handlers
+from driftwarden.api.gate import AuthGateMiddleware
 from driftwarden.api.guard import InputGuardMiddleware
 from driftwarden.api.idempotency import IdempotencyMiddleware
+from driftwarden.api.unit_of_work import UnitOfWorkMiddleware
 from driftwarden.auth import router as auth_router
 from driftwarden.clock import Clock, SystemClock
 from driftwarden.contracts import router as contracts_router
@@ -50,12 +53,17 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.session_factory = make_session_factory(engine)
     app.state.clock = clock or SystemClock()
     install_error_handlers(app)
+    install_database_error_handlers(app)
     app.include_router(system_router.health_router)
     for router in DOMAIN_ROUTERS:
         app.include_router(router, prefix="/api/v1")
         app.include_router(router, prefix="/api", include_in_schema=False)
+    # Outermost first: request id and last-resort envelope, auth from the headers, the body read
+    # within its limit, the idempotency claim, then the transaction that commits the response.
+    app.add_middleware(UnitOfWorkMiddleware)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(AuthGateMiddleware)
     app.add_middleware(RequestContextMiddleware)  # added last = outermost
     logging.getLogger("driftwarden").setLevel(settings.log_level.upper())
     return app

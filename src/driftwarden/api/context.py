@@ -11,6 +11,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from driftwarden.api import database_errors
 from driftwarden.api.envelope import error_body
 from driftwarden.api.models import ApiAuditLog
 
@@ -53,7 +54,8 @@ class RequestContextMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 seen["status"] = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"x-request-id"]
                 headers += [(b"x-request-id", request_id.encode()), (b"x-api-version", b"v1")]
                 if legacy:
                     headers.append((b"deprecation", b"true"))
@@ -62,21 +64,47 @@ class RequestContextMiddleware:
                 if (seen["status"] or 0) >= 400 and len(seen["body"]) < 65536:
                     seen["body"] += message.get("body", b"")
                 if audited and not message.get("more_body"):
-                    # Written before the last byte leaves, so a client that sees the response sees its row.
-                    latency_ms = (time.perf_counter() - started) * 1000
-                    await run_in_threadpool(self._audit, scope, state, seen, latency_ms)
+                    await self._audit_around(scope, state, seen, started, send, message)
+                    return
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
+        except Exception as error:  # noqa: BLE001 - the last resort: every error gets an envelope
+            await self._last_resort(error, seen, request_id, state, send_wrapper)
+
+    async def _audit_around(self, scope: Scope, state: dict[str, Any], seen: dict[str, Any],
+                            started: float, send: Send, last: Message) -> None:
+        """The audit row is written before the last byte leaves, so a client that sees the
+        response sees its row; during a database outage the 503 goes out first."""
+        latency_ms = (time.perf_counter() - started) * 1000
+        if state.get("database_outage"):
+            await send(last)
+            await run_in_threadpool(self._audit, scope, state, seen, latency_ms)
+            return
+        await run_in_threadpool(self._audit, scope, state, seen, latency_ms)
+        await send(last)
+
+    @staticmethod
+    async def _last_resort(error: Exception, seen: dict[str, Any], request_id: str,
+                           state: dict[str, Any], send: Send) -> None:
+        """A database outage or overload is 503 with Retry-After; anything else is a bare 500."""
+        outage = database_errors.classify(error)
+        if outage is not None:
+            database_errors.log_outage(outage, error, request_id)
+        else:
             log.exception("unhandled error", extra={"request_id": request_id})
-            if seen["status"] is not None:
-                raise
-            body = json.dumps(error_body("INTERNAL_ERROR", "internal server error", {"request_id": request_id}))
-            await send_wrapper({"type": "http.response.start", "status": 500,
-                                "headers": [(b"content-type", b"application/json")]})
-            await send_wrapper({"type": "http.response.body", "body": body.encode()})
+        if seen["status"] is not None:
+            raise error
+        if outage is not None:
+            state["database_outage"] = True
+            await database_errors.send_outage(send, outage, request_id)
+            return
+        body = json.dumps(error_body("INTERNAL_ERROR", "internal server error",
+                                     {"request_id": request_id}))
+        await send({"type": "http.response.start", "status": 500,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body.encode()})
 
     def _audit(self, scope: Scope, state: dict[str, Any], seen: dict[str, Any], latency_ms: float) -> None:
         factory = _session_factory(scope)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Iterator
+from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
 
+from driftwarden.api import unit_of_work
 from driftwarden.auth import keys
 from driftwarden.auth.models import Org
 from driftwarden.clock import Clock
@@ -16,9 +17,9 @@ from driftwarden.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from driftwarden.settings import Settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.session_factory() as session:
-        yield session
+def get_session(request: Request) -> Session:
+    """The request's unit of work; committed with its idempotency record after the route returns."""
+    return unit_of_work.request_session(request.scope)
 
 
 def get_clock(request: Request) -> Clock:
@@ -29,9 +30,9 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-# Closed when the route returns, before the response (and its audit row) goes out: an open
-# SQLite transaction would otherwise hold the write lock the audit insert needs.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+# Routes add and flush; UnitOfWorkMiddleware commits (or rolls back) and closes it before the
+# response, and its audit row, go out: an open SQLite transaction would hold the write lock.
+SessionDep = Annotated[Session, Depends(get_session)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 

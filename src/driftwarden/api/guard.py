@@ -2,24 +2,45 @@
 
 from __future__ import annotations
 
-import json
 import re
 from itertools import accumulate
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from driftwarden.api.envelope import error_body
+from driftwarden.api.context import MUTATING, header
+from driftwarden.api.gate import refuse
 
 MAX_JSON_DEPTH = 32
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKET_STEP)
+# Outside strings, JSON (RFC 8259) has no letters but true, false, null and exponents.
+_NON_JSON_CONSTANT = re.compile(rb"NaN|Infinity")
+
+
+def _without_strings(body: bytes) -> bytes:
+    return _JSON_STRING.sub(b"", body)
+
+
+def _depth(outside_strings: bytes) -> int:
+    brackets = outside_strings.translate(None, _NOT_BRACKETS)
+    return max(accumulate(_BRACKET_STEP[b] for b in brackets), default=0)
 
 
 def json_depth(body: bytes) -> int:
     """Deepest nesting of arrays/objects, ignoring brackets inside strings; linear, no recursion."""
-    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
-    return max(accumulate(_BRACKET_STEP[b] for b in brackets), default=0)
+    return _depth(_without_strings(body))
+
+
+def has_non_json_constant(body: bytes) -> bool:
+    """NaN, Infinity or -Infinity as a value: Python's json accepts them, Postgres refuses them."""
+    return _NON_JSON_CONSTANT.search(_without_strings(body)) is not None
+
+
+def _parsed_as_json(scope: Scope) -> bool:
+    """FastAPI parses a body as JSON when it names no content type or a JSON one."""
+    content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    return not content_type or content_type.endswith(("/json", "+json"))
 
 
 def _problem(scope: Scope, body: bytes) -> tuple[int, str, str] | None:
@@ -29,12 +50,22 @@ def _problem(scope: Scope, body: bytes) -> tuple[int, str, str] | None:
         return None
     if b"\\u0000" in body:
         return 422, "VALIDATION_ERROR", "NUL characters (\\u0000) are not allowed in JSON strings"
-    if json_depth(body) > MAX_JSON_DEPTH:
+    outside_strings = _without_strings(body)
+    if _depth(outside_strings) > MAX_JSON_DEPTH:
         return 422, "VALIDATION_ERROR", f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    if _parsed_as_json(scope) and _NON_JSON_CONSTANT.search(outside_strings):
+        return 422, "VALIDATION_ERROR", "NaN, Infinity and -Infinity are not JSON (RFC 8259)"
     return None
 
 
+def _declared_length(scope: Scope) -> int | None:
+    value = header(scope, b"content-length")
+    return int(value) if value and value.strip().isdigit() else None
+
+
 class InputGuardMiddleware:
+    """Reads the body while counting it: 413 as soon as the request's limit is passed."""
+
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
@@ -43,26 +74,40 @@ class InputGuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        more = scope["method"] in {"POST", "PUT", "PATCH", "DELETE"}
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                await _refuse(send, 413, "PAYLOAD_TOO_LARGE", f"request body exceeds {self.max_body_bytes} bytes")
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        # The auth gate sets the limit for authenticated /api requests (the import allowance).
+        limit = scope.get("state", {}).get("max_body_bytes", self.max_body_bytes)
+        too_large = f"request body exceeds {limit} bytes"
+        declared = _declared_length(scope)
+        if declared is not None and declared > limit:
+            await refuse(scope, send, 413, "PAYLOAD_TOO_LARGE", too_large)
+            return
+        body = await _read_limited(receive, limit) if scope["method"] in MUTATING else b""
+        if body is None:
+            await refuse(scope, send, 413, "PAYLOAD_TOO_LARGE", too_large)
+            return
         problem = _problem(scope, body)
         if problem is not None:
-            await _refuse(send, *problem)
+            await refuse(scope, send, *problem)
             return
         await self.app(scope, replay_body(body, receive), send)
+
+
+async def _read_limited(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None the moment it passes `limit` (the rest is never read)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 def replay_body(body: bytes, receive: Receive) -> Receive:
@@ -79,8 +124,3 @@ def replay_body(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _refuse(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps(error_body(code, message)).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})

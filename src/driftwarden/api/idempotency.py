@@ -79,16 +79,35 @@ def request_fingerprint(method: str, path: str, query: bytes, body: bytes) -> st
 
 @dataclass
 class Claim:
-    """Outcome of trying to claim a key: run the request, or answer with `response`."""
+    """Outcome of trying to claim a key: run the request, or answer with `response`.
+
+    A run owns its record while `locked_until` is the value it set; completing matches on it, so
+    a run whose lease lapsed and was taken over cannot also be kept.
+    """
 
     record_id: uuid.UUID | None = None
+    locked_until: datetime | None = None
     response: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
     replayed: bool = False
 
 
-def _error(status: int, code: str, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    return status, [(b"content-type",
-                     b"application/json")], json.dumps(error_body(code, message)).encode()
+Response = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    body = json.dumps(error_body(code, message)).encode()
+    return status, [(b"content-type", b"application/json")], body
+
+
+IN_PROGRESS = _error(409, "IDEMPOTENCY_IN_PROGRESS",
+                     "a request with this Idempotency-Key is still in progress")
+
+
+def messages(response: Response, *, replayed: bool = False) -> list[Message]:
+    status, headers, body = response
+    headers = list(headers) + ([(b"idempotent-replayed", b"true")] if replayed else [])
+    return [{"type": "http.response.start", "status": status, "headers": headers},
+            {"type": "http.response.body", "body": body}]
 
 
 class IdempotencyMiddleware:
@@ -101,41 +120,47 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         if not valid_key(key):
-            await _send(send, _error(400, "IDEMPOTENCY_KEY_INVALID", "Idempotency-Key must be 1-255 printable characters"))
+            await _send(send, _error(400, "IDEMPOTENCY_KEY_INVALID",
+                                     "Idempotency-Key must be 1-255 printable characters"))
             return
         owner = await run_in_threadpool(_key_owner, scope)
         if owner is None:  # unauthenticated: let the route answer 401, store nothing
             await self.app(scope, receive, send)
             return
-        api_key_id = owner.api_key_id
         body = await _read_body(receive)
         state = scope.setdefault("state", {})
         # get_caller reuses this instead of looking the key up a second time.
-        state.update(idempotency_key=key, api_key_id=api_key_id, authenticated_key=owner)
+        state.update(idempotency_key=key, api_key_id=owner.api_key_id, authenticated_key=owner)
         if owner.org_id is not None:
             state["org_id"] = owner.org_id
-        fingerprint = request_fingerprint(scope["method"], scope["path"], scope.get("query_string", b""), body)
-        claim = await run_in_threadpool(_claim, scope, api_key_id, key, fingerprint)
+        fingerprint = request_fingerprint(scope["method"], scope["path"],
+                                          scope.get("query_string", b""), body)
+        claim = await run_in_threadpool(_claim, scope, owner.api_key_id, key, fingerprint)
         if claim.response is not None:
             state["replayed"] = claim.replayed
             await _send(send, claim.response, replayed=claim.replayed)
             return
+        state["idempotency_claim"] = claim  # the unit of work completes it with the route's writes
+        await self._run(scope, replay_body(body, receive), send, claim)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, claim: Claim) -> None:
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
-                captured["headers"] = [(k, v) for k, v in message.get("headers", []) if k.lower() in KEPT_HEADERS]
+                captured["headers"] = list(message.get("headers", []))
             elif message["type"] == "http.response.body":
                 captured["body"] += message.get("body", b"")
             await send(message)
 
         try:
-            await self.app(scope, replay_body(body, receive), capture)
+            await self.app(scope, receive, capture)
         except BaseException:
             await run_in_threadpool(_release, scope, claim.record_id)
             raise
-        await run_in_threadpool(_finish, scope, claim.record_id, captured)
+        if not scope["state"].get("idempotency_completed"):
+            await run_in_threadpool(_finish, scope, claim, captured)
 
 
 def _routed(scope: Scope) -> bool:
@@ -155,11 +180,9 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-async def _send(send: Send, response: tuple[int, list[tuple[bytes, bytes]], bytes], *, replayed: bool = False) -> None:
-    status, headers, body = response
-    headers = list(headers) + ([(b"idempotent-replayed", b"true")] if replayed else [])
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _send(send: Send, response: Response, *, replayed: bool = False) -> None:
+    for message in messages(response, replayed=replayed):
+        await send(message)
 
 
 def _state(scope: Scope) -> Any:
@@ -167,7 +190,10 @@ def _state(scope: Scope) -> Any:
 
 
 def _key_owner(scope: Scope) -> keys.KeyIdentity | None:
-    """The calling API key, or None when the caller is not authenticated."""
+    """The calling API key (found by the auth gate), or None for an unauthenticated caller."""
+    found = scope.get("state", {}).get("authenticated_key")
+    if found is not None:
+        return found
     token = keys.bearer_token(header(scope, b"authorization"))
     if token is None:
         return None
@@ -181,66 +207,82 @@ def _claim(scope: Scope, api_key_id: uuid.UUID, key: str, fingerprint: str) -> C
     app_state = _state(scope)
     now = app_state.clock.now()
     settings = app_state.settings
+    lease = now + timedelta(seconds=settings.idempotency_lease_seconds)
+    path = scope["path"][:500]
     where = (IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.method == scope["method"],
-             IdempotencyRecord.path == scope["path"][:500], IdempotencyRecord.idempotency_key == key)
+             IdempotencyRecord.path == path, IdempotencyRecord.idempotency_key == key)
     for _ in range(3):
         with app_state.session_factory() as session:
             record = IdempotencyRecord(
-                api_key_id=api_key_id, method=scope["method"], path=scope["path"][:500], idempotency_key=key,
-                request_hash=fingerprint, state="in_progress", created_at=now,
-                locked_until=now + timedelta(seconds=settings.idempotency_lease_seconds),
+                api_key_id=api_key_id, method=scope["method"], path=path, idempotency_key=key,
+                request_hash=fingerprint, state="in_progress", created_at=now, locked_until=lease,
                 expires_at=now + timedelta(hours=settings.idempotency_ttl_hours))
             session.add(record)
             try:
                 session.commit()
-                return Claim(record_id=record.id)
+                return Claim(record_id=record.id, locked_until=lease)
             except IntegrityError:
                 session.rollback()
             existing = session.scalars(select(IdempotencyRecord).where(*where)).first()
             if existing is None:
                 continue
             if existing.expires_at <= now:
-                session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == existing.id,
-                                                                IdempotencyRecord.expires_at <= now))
+                session.execute(delete(IdempotencyRecord).where(
+                    IdempotencyRecord.id == existing.id, IdempotencyRecord.expires_at <= now))
                 session.commit()
                 continue
-            if existing.request_hash != fingerprint:
-                return Claim(response=_error(422, "IDEMPOTENCY_KEY_REUSED",
-                                             "this Idempotency-Key was used with a different request"))
-            if existing.state == "completed":
-                headers = [(k.encode(), v.encode()) for k, v in (existing.response_headers or {}).items()]
-                return Claim(response=(existing.response_status or 200, headers, existing.response_body or b""),
-                             replayed=True)
-            if existing.locked_until > now:
-                return Claim(response=_error(409, "IDEMPOTENCY_IN_PROGRESS",
-                                             "a request with this Idempotency-Key is still in progress"))
-            # The first request's lease lapsed (it crashed): take the key over, if nobody beat us to it.
-            taken = session.execute(
-                update(IdempotencyRecord)
-                .where(IdempotencyRecord.id == existing.id, IdempotencyRecord.state == "in_progress",
-                       IdempotencyRecord.locked_until == existing.locked_until)
-                .values(locked_until=now + timedelta(seconds=settings.idempotency_lease_seconds),
-                        request_hash=fingerprint))
-            session.commit()
-            if taken.rowcount == 1:
-                return Claim(record_id=existing.id)
-            return Claim(response=_error(409, "IDEMPOTENCY_IN_PROGRESS",
-                                         "a request with this Idempotency-Key is still in progress"))
-    return Claim(response=_error(409, "IDEMPOTENCY_IN_PROGRESS", "could not claim the Idempotency-Key; retry"))
+            return _existing(session, existing, fingerprint, now, lease)
+    return Claim(response=_error(409, "IDEMPOTENCY_IN_PROGRESS",
+                                 "could not claim the Idempotency-Key; retry"))
 
 
-def _finish(scope: Scope, record_id: uuid.UUID | None, captured: dict[str, Any]) -> None:
+def _existing(session: Session, existing: IdempotencyRecord, fingerprint: str, now: datetime,
+              lease: datetime) -> Claim:
+    """Replay a finished request, refuse a different or running one, or take over a lapsed lease."""
+    if existing.request_hash != fingerprint:
+        return Claim(response=_error(422, "IDEMPOTENCY_KEY_REUSED",
+                                     "this Idempotency-Key was used with a different request"))
+    if existing.state == "completed":
+        headers = [(k.encode(), v.encode()) for k, v in (existing.response_headers or {}).items()]
+        return Claim(response=(existing.response_status or 200, headers,
+                               existing.response_body or b""), replayed=True)
+    if existing.locked_until > now:
+        return Claim(response=IN_PROGRESS)
+    # The first request's lease lapsed (it crashed): take the key over, if nobody beat us to it.
+    taken = session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.id == existing.id, IdempotencyRecord.state == "in_progress",
+               IdempotencyRecord.locked_until == existing.locked_until)
+        .values(locked_until=lease, request_hash=fingerprint))
+    session.commit()
+    if taken.rowcount == 1:
+        return Claim(record_id=existing.id, locked_until=lease)
+    return Claim(response=IN_PROGRESS)
+
+
+def complete_record(session: Session, state: dict[str, Any], claim: Claim, status: int,
+                    headers: list[tuple[bytes, bytes]], body: bytes) -> bool:
+    """Store the response on the record, in the caller's transaction; False if the run lost it."""
+    kept = {k.decode().lower(): v.decode() for k, v in headers if k.lower() in KEPT_HEADERS}
+    if state.get("idempotency_withhold") and status < 300:
+        status, kept, body = _withheld(status, body)
+    done = session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.id == claim.record_id, IdempotencyRecord.state == "in_progress",
+               IdempotencyRecord.locked_until == claim.locked_until)
+        .values(state="completed", response_status=status, response_body=body,
+                response_headers=kept))
+    return done.rowcount == 1
+
+
+def _finish(scope: Scope, claim: Claim, captured: dict[str, Any]) -> None:
+    """A response the route's unit of work did not store (an error, or no session was used)."""
     if captured["status"] >= 500:  # never stored: the client may retry with the same key
-        _release(scope, record_id)
+        _release(scope, claim.record_id)
         return
-    status, headers = captured["status"], {k.decode(): v.decode() for k, v in captured["headers"]}
-    body = captured["body"]
-    if scope.get("state", {}).get("idempotency_withhold") and status < 300:
-        status, headers, body = _withheld(status, body)
     with _state(scope).session_factory() as session:
-        session.execute(
-            update(IdempotencyRecord).where(IdempotencyRecord.id == record_id)
-            .values(state="completed", response_status=status, response_body=body, response_headers=headers))
+        complete_record(session, scope.get("state", {}), claim, captured["status"],
+                        captured["headers"], captured["body"])
         session.commit()
 
 

@@ -31,7 +31,6 @@ def _require_global(caller: Caller) -> None:
 def create_org(body: OrgCreate, session: SessionDep, caller: AdminDep, clock: ClockDep, request: Request) -> dict:
     _require_global(caller)
     org = auth_service.create_org(session, name=body.name, slug=body.slug, now=clock.now())
-    session.commit()
     request.state.org_id = org.id
     return ok(OrgRead.of(org))
 
@@ -76,7 +75,6 @@ def create_api_key(body: ApiKeyCreate, session: SessionDep, caller: AdminDep, cl
     withhold_secret_on_replay(request)
     key, plaintext = auth_service.create_api_key(session, name=body.name, org_id=org_id, role=body.role,
                                                  expires_at=body.expires_at, created_by=caller.api_key_id, now=now)
-    session.commit()
     request.state.org_id = org_id
     return ok(ApiKeyCreated.of(key, status=auth_service.key_status(key, now), api_key=plaintext))
 
@@ -100,5 +98,4 @@ def revoke_api_key(key_id: uuid.UUID, session: SessionDep, caller: AdminDep, clo
         raise NotFound("API key not found", code="API_KEY_NOT_FOUND")
     now = clock.now()
     auth_service.revoke_api_key(session, key=key, now=now)
-    session.commit()
     return ok(_read(key, now))

@@ -58,7 +58,6 @@ def create_definition(body: DefinitionCreate, request: Request, session: Session
                       clock: ClockDep) -> dict:
     org_id = _definition_owner(session, request, caller, body)
     definition = contracts_service.create_definition(session, org_id=org_id, body=body, now=clock.now())
-    session.commit()
     return ok(DefinitionRead.of(definition))
 
 
@@ -90,7 +89,6 @@ def update_definition(definition_id: uuid.UUID, body: DefinitionUpdate, request:
     scope = resolve_org_id(session, request, caller, org_id)
     definition = contracts_service.get_definition_or_404(session, org_id=scope, definition_id=definition_id)
     contracts_service.update_definition(session, definition=definition, body=body, now=clock.now())
-    session.commit()
     return ok(DefinitionRead.of(definition))
 
 
@@ -102,7 +100,6 @@ def upsert_binding(agent_id: uuid.UUID, body: BindingCreate, request: Request, r
     org_id = resolve_org_id(session, request, caller, body.org_id)
     binding, definition, created = contracts_service.upsert_binding(session, org_id=org_id, agent_id=agent_id,
                                                                     body=body, now=clock.now())
-    session.commit()
     response.status_code = 201 if created else 200
     return ok(contracts_service.binding_read(binding, definition))
 
@@ -122,7 +119,6 @@ def delete_binding(agent_id: uuid.UUID, binding_id: uuid.UUID, session: SessionD
     binding, definition = contracts_service.delete_binding(session, org_id=org_id, agent_id=agent_id,
                                                            binding_id=binding_id)
     read = contracts_service.binding_read(binding, definition)
-    session.commit()
     return ok(read)
 
 
@@ -159,7 +155,6 @@ def apply_upgrade(body: ApplyUpgradeRequest, request: Request, session: SessionD
     _reject_builtin(session, body.definition_id)
     org_id = resolve_org_id(session, request, caller, body.org_id)
     result = upgrades.apply_upgrade(session, org_id=org_id, body=body, now=clock.now())
-    session.commit()
     return ok(result)
 
 
@@ -170,6 +165,4 @@ def import_contracts(body: ImportDocument, request: Request, session: SessionDep
     result = importing.import_document(session, org_id=org_id, doc=body, now=clock.now())
     if dry_run:
         session.rollback()
-    else:
-        session.commit()
     return ok({**result, "dry_run": dry_run})

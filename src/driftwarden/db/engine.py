@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -12,12 +15,14 @@ from driftwarden.settings import Settings
 def make_engine(settings: Settings, *, null_pool: bool = False) -> Engine:
     url = settings.db_url
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, settings)
     kwargs: dict = {
-        "pool_pre_ping": True,
-        "hide_parameters": True,  # a logged database error must not print bodies or secrets it was given
+        "pool_pre_ping": True,  # a connection the server dropped (a restart) is replaced, not used
+        "hide_parameters": True,  # a logged database error must not print bodies or secrets
         # Supabase's transaction pooler (PgBouncer) cannot keep server-side prepared statements.
-        "connect_args": {"prepare_threshold": None, "connect_timeout": 10},
+        # A connect during an outage gives up about when a pool wait would (libpq's minimum is 2 s),
+        # so the request is answered 503 DATABASE_UNAVAILABLE within DB_POOL_TIMEOUT_SECONDS.
+        "connect_args": {"prepare_threshold": None, "connect_timeout": connect_timeout(settings)},
     }
     if null_pool:
         kwargs["poolclass"] = NullPool
@@ -27,8 +32,19 @@ def make_engine(settings: Settings, *, null_pool: bool = False) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
+def connect_timeout(settings: Settings) -> int:
+    """The pool wait in whole seconds for libpq, never under its 2 s floor."""
+    return max(2, math.ceil(settings.db_pool_timeout_seconds))
+
+
+def _sqlite_engine(url: str, settings: Settings) -> Engine:
+    # The pool bounds and its wait apply here too: past them the answer is 503, not a long queue.
+    in_memory = make_url(url).database in (None, "", ":memory:") or "mode=memory" in url
+    pool = {} if in_memory else {
+        "pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_seconds}
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                           hide_parameters=True, **pool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

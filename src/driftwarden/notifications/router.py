@@ -66,7 +66,6 @@ def create_endpoint(body: EndpointCreate, request: Request, session: SessionDep,
     endpoint = endpoints_service.create_endpoint(
         session, org_id=org, body=body, now=clock.now(),
         allow_private=settings.notify_allow_private_networks, resolve=resolve)
-    session.commit()
     return ok(endpoints_service.read_with_secret(endpoint, now=clock.now()))
 
 
@@ -78,7 +77,6 @@ def update_endpoint(endpoint_id: uuid.UUID, body: EndpointUpdate, request: Reque
     endpoints_service.update_endpoint(session, endpoint=endpoint, body=body, now=clock.now(),
                                       allow_private=settings.notify_allow_private_networks,
                                       resolve=resolve)
-    session.commit()
     return ok(endpoints_service.read(endpoint, now=clock.now()))
 
 
@@ -88,7 +86,6 @@ def delete_endpoint(endpoint_id: uuid.UUID, request: Request, session: SessionDe
     endpoint = _endpoint(session, request, caller, endpoint_id)
     gone = endpoints_service.read(endpoint, now=clock.now())
     endpoints_service.delete_endpoint(session, endpoint=endpoint)
-    session.commit()
     return ok(gone)
 
 
@@ -99,7 +96,6 @@ def rotate_secret(endpoint_id: uuid.UUID, request: Request, session: SessionDep,
     endpoint = _endpoint(session, request, caller, endpoint_id)
     withhold_secret_on_replay(request)
     endpoints_service.rotate_secret(session, endpoint=endpoint, now=clock.now())
-    session.commit()
     return ok(endpoints_service.read_with_secret(endpoint, now=clock.now()))
 
 
@@ -114,7 +110,7 @@ def test_endpoint(endpoint_id: uuid.UUID, request: Request, session: SessionDep,
     rows = outbox.enqueue(session, org_id=endpoint.org_id, event_type="webhook.test", now=clock.now(),
                           settings=settings, request_id=caller.request_id, endpoint_id=endpoint.id,
                           data={"endpoint_id": str(endpoint.id), "message": "driftwarden test notification"})
-    session.commit()
+    session.commit()  # a flow: the message is committed before delivery reads it
     [result] = flows.deliver_now(request.app.state.session_factory, outbox_ids=[r.id for r in rows],
                                  settings=settings, clock=clock)
     return ok(result.as_dict())
@@ -157,7 +153,6 @@ def dead_letter_summary(session: SessionDep, caller: AdminDep, clock: ClockDep,
 def retry_outbox(outbox_id: uuid.UUID, request: Request, session: SessionDep, caller: AdminDep, clock: ClockDep,
                  _key: IdempotencyKeyRequired) -> dict:
     row = outbox_service.retry_outbox(session, org_id=caller.org_id, outbox_id=outbox_id, now=clock.now())
-    session.commit()
     request.state.org_id = row.org_id
     return ok(outbox_service.read(row))
 
@@ -168,5 +163,4 @@ def replay_dead_letters(body: ReplayRequest, session: SessionDep, caller: AdminD
     result = outbox_service.replay_dead_letters(session, org_id=_visible_org(caller, body.org_id),
                                                 event_type=body.event_type, limit=body.limit,
                                                 dry_run=body.dry_run, now=clock.now())
-    session.commit()
     return ok(result)

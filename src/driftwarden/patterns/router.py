@@ -57,7 +57,6 @@ def _create(session: SessionDep, caller: Caller, clock: ClockDep, org_id: uuid.U
         agents_service.get_agent_or_404(session, org_id=org_id, agent_id=agent_id)
     pattern = patterns_service.create_pattern(session, org_id=org_id, agent_id=agent_id, body=body,
                                               now=clock.now(), api_key_id=caller.api_key_id)
-    session.commit()
     return ok(PatternRead.of(pattern))
 
 
@@ -90,7 +89,6 @@ def update_pattern(pattern_id: uuid.UUID, body: PatternUpdate, session: SessionD
         can_force=caller.is_global and caller.at_least("admin"),
         actor_role=f"{caller.role} ({'global' if caller.is_global else 'org'})",
         settings=settings, request_id=caller.request_id)
-    session.commit()
     return ok(PatternRead.of(pattern))
 
 

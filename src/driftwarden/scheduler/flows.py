@@ -48,7 +48,25 @@ def run_trigger(
     idempotency_key: str | None,
     api_key_id: uuid.UUID | None,
 ) -> TriggerRead:
-    """Run and commit one trigger (the commit ends the window claim's transaction)."""
+    """Run one trigger and commit it, ending the window claim's transaction before the notify."""
+    result = trigger(session, org_id=org_id, body=body, settings=settings, clock=clock,
+                     request_id=request_id, idempotency_key=idempotency_key, api_key_id=api_key_id)
+    session.commit()
+    return result
+
+
+def trigger(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    body: TriggerCreate,
+    settings: Settings,
+    clock: Clock,
+    request_id: str | None,
+    idempotency_key: str | None,
+    api_key_id: uuid.UUID | None,
+) -> TriggerRead:
+    """One trigger under the org's policy; the caller commits (the trigger route: with its response)."""
     policy = policy_service.effective_policy(session, org_id=org_id)
     ctx = trigger_service.TriggerContext(
         now=clock.now(),
@@ -57,9 +75,7 @@ def run_trigger(
         idempotency_key=idempotency_key,
         api_key_id=api_key_id,
     )
-    result = trigger_service.run_trigger(session, org_id=org_id, body=body, policy=policy, ctx=ctx)
-    session.commit()
-    return result
+    return trigger_service.run_trigger(session, org_id=org_id, body=body, policy=policy, ctx=ctx)
 
 
 def run_notify(
@@ -72,7 +88,7 @@ def run_notify(
     clock: Clock,
     request_id: str | None,
 ) -> NotifyRead:
-    """Plan and commit the outbox rows, deliver, record and commit (the anomaly notify)."""
+    """Plan and commit the outbox rows, deliver, record (the anomaly notify); the caller commits."""
     policy = policy_service.effective_policy(session, org_id=org_id)
     plan = notify_service.plan_notify(
         session,
@@ -92,11 +108,9 @@ def run_notify(
     deliveries = notify_service.deliver(
         plan, session_factory=session_factory, settings=settings, clock=clock
     )
-    result = notify_service.finish_notify(
+    return notify_service.finish_notify(
         session, plan=plan, deliveries=deliveries, now=clock.now(), request_id=request_id
     )
-    session.commit()
-    return result
 
 
 def schedule_run(
@@ -208,6 +222,7 @@ def run_one_due(
                 idempotency_key=run.idempotency_key,
                 api_key_id=None,
             )
+            session.commit()
     except Exception:
         report.errors += 1
         log.exception(

@@ -55,14 +55,13 @@ def update_drift_policy(body: PolicyUpdate, request: Request, session: SessionDe
                         clock: ClockDep) -> dict:
     org = _org(session, request, caller, body.org_id)
     result = policy_service.update_policy(session, org_id=org, body=body, now=clock.now())
-    session.commit()
     return ok(result)
 
 
 def _trigger(session: Session, request: Request, caller: Caller, *, org_id: uuid.UUID, body: TriggerCreate,
              settings: Settings, clock: Clock) -> TriggerRead:
     """Run and commit one trigger (the same path as the built-in scheduler's)."""
-    return flows.run_trigger(session, org_id=org_id, body=body, settings=settings, clock=clock,
+    return flows.trigger(session, org_id=org_id, body=body, settings=settings, clock=clock,
                              request_id=caller.request_id,
                              idempotency_key=request.headers.get("idempotency-key"),
                              api_key_id=caller.api_key_id)
@@ -156,6 +155,4 @@ def promote_drift_patterns(body: PromoteRequest, request: Request, session: Sess
         request_id=caller.request_id, api_key_id=caller.api_key_id)
     if body.dry_run:
         session.rollback()  # nothing was written; end the transaction (and SQLite's write lock) now
-    else:
-        session.commit()
     return ok(data)

@@ -18,9 +18,10 @@ from datetime import datetime
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from driftwarden.errors import DomainError
 from driftwarden.patterns import service as patterns_service
 from driftwarden.scheduler import windows
 from driftwarden.scheduler.models import TriggerRun
@@ -110,10 +111,21 @@ def _promote(session: Session, row: TriggerRun, *, org_id: uuid.UUID, body: Trig
                 request_id=ctx.request_id, api_key_id=ctx.api_key_id)
     except Exception as exc:  # the record says why; the window stays open for a retry
         log.warning("drift promotion failed", exc_info=True, extra={"dedupe_key": row.dedupe_key})
-        row.error = f"{type(exc).__name__}: {exc}"[:2000]
+        row.error = error_text(exc, ctx.request_id)
         return _settle(session, row, outcome="failed", ctx=ctx, started=started)
     row.promote_result = to_jsonable_python(result)
     return _settle(session, row, outcome="executed", ctx=ctx, started=started)
+
+
+def error_text(exc: Exception, request_id: str | None) -> str:
+    """Code, one-line message and request id: never SQL, a stack, or an exception's own text."""
+    if isinstance(exc, DomainError):
+        code, message = exc.code, (exc.message.splitlines() or [""])[0][:300]
+    elif isinstance(exc, SQLAlchemyError):
+        code, message = "DATABASE_ERROR", "the database failed during drift promotion; retry"
+    else:
+        code, message = "INTERNAL_ERROR", f"drift promotion failed ({type(exc).__name__})"
+    return f"{code}: {message} (request_id {request_id or '-'})"
 
 
 def _settle(session: Session, row: TriggerRun, *, outcome: str, ctx: TriggerContext,

@@ -1,0 +1,89 @@
+"""One transaction per request, committed with its stored response (docs/reference/api.md).
+
+A route adds and flushes through its request session and returns; this middleware holds the
+rendered response, marks the request's idempotency record `completed` with that response in the
+same transaction as the route's writes, commits, and only then lets the response out. Either
+both the work and its stored response are committed or neither is, so a retry after any failure
+replays or runs once, never twice. An error response (4xx raised as a domain error) rolls back.
+Flows that commit between steps (trigger, notify, test send) keep their own earlier commits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from driftwarden.api import idempotency
+
+STATE_KEY = "unit_of_work"
+
+
+def request_session(scope: Scope) -> Session:
+    """The request's session, opened on first use; the middleware commits or rolls it back."""
+    state = scope.setdefault("state", {})
+    if STATE_KEY not in state:
+        session = scope["app"].state.session_factory()
+        session.info[STATE_KEY] = True
+        state[STATE_KEY] = session
+    return state[STATE_KEY]
+
+
+def _response(held: list[Message]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    start = held[0]
+    body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
+    return start["status"], list(start.get("headers", [])), body
+
+
+def _settle(state: dict[str, Any], held: list[Message] | None) -> list[Message] | None:
+    """Commit (with the idempotency record) or roll back; a replacement response, if any."""
+    session: Session | None = state.pop(STATE_KEY, None)
+    if session is None:
+        return None
+    with session:
+        if held is None or held[0]["status"] >= 400:
+            session.rollback()
+            return None
+        claim = state.get("idempotency_claim")
+        if claim is not None and not idempotency.complete_record(session, state, claim,
+                                                                 *_response(held)):
+            session.rollback()  # another request took the key over: its run is the one kept
+            return idempotency.messages(idempotency.IN_PROGRESS)
+        session.commit()
+        state["idempotency_completed"] = claim is not None
+    return None
+
+
+class UnitOfWorkMiddleware:
+    """Innermost: holds a response until its request's transaction has committed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        held: list[Message] = []
+        passthrough = False
+
+        async def hold(message: Message) -> None:
+            nonlocal passthrough
+            if message["type"] == "http.response.start" and STATE_KEY not in state:
+                passthrough = True  # no session was used: nothing to commit
+            if passthrough:
+                await send(message)
+            else:
+                held.append(message)
+
+        try:
+            await self.app(scope, receive, hold)
+        except BaseException:
+            await run_in_threadpool(_settle, state, None)
+            raise
+        replacement = await run_in_threadpool(_settle, state, held or None)
+        for message in replacement or held:
+            await send(message)
