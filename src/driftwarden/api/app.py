@@ -16,6 +16,7 @@ from driftwarden.api.guard import InputGuardMiddleware
 from driftwarden.api.idempotency import IdempotencyMiddleware
 from driftwarden.auth import router as auth_router
 from driftwarden.clock import Clock, SystemClock
+from driftwarden.console.mount import install as install_console
 from driftwarden.contracts import router as contracts_router
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.notifications import router as notifications_router
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     for router in DOMAIN_ROUTERS:
         app.include_router(router, prefix="/api/v1")
         app.include_router(router, prefix="/api", include_in_schema=False)
+    install_console(app)  # /console: HTML pages, not under /api, not in the OpenAPI document
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)  # added last = outermost

@@ -162,3 +162,13 @@ def _change_status(session: Session, *, pattern: IssuePattern, target: str, body
 def _invalid(field: str, message: str) -> ApiError:
     return ApiError(422, "VALIDATION_ERROR", f"{field} {message}",
                     [{"loc": ["body", field], "msg": message, "type": "value_error"}])
+
+
+def count_open_by_priority(session: Session, *, org_id: uuid.UUID) -> dict[str, int]:
+    """Open patterns per priority in one grouped query (the console overview)."""
+    rows = session.execute(
+        select(IssuePattern.priority, func.count()).where(
+            IssuePattern.org_id == org_id, IssuePattern.status.not_in(lifecycle.CLOSED_STATUSES))
+        .group_by(IssuePattern.priority)).all()
+    found = dict(rows)
+    return {priority: found.get(priority, 0) for priority in lifecycle.PRIORITIES}
