@@ -23,11 +23,15 @@ from driftwarden.settings import Settings
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture
-def settings(database_url: str) -> Settings:
+def console_settings(database_url: str) -> Settings:
     # A destination that is never contacted: the tests only queue messages.
     return Settings(DATABASE_URL=database_url, NOTIFY_RETRY_SCHEDULE="1,2,3",
                     NOTIFY_WEBHOOK_URL="http://127.0.0.1:9/hook")
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return console_settings(database_url)
 
 
 def seed_agent(engine: Engine, org_id: uuid.UUID, *, name: str = "support-bot",

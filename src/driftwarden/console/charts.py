@@ -61,8 +61,9 @@ def _column(bar: Bar, series: Sequence[str], *, x: float, width: float, top: int
 
 def _x_labels(bars: Sequence[Bar], slot: float, *, y: float) -> str:
     step = max(len(bars) // 6, 1)
+    room = WIDTH - 70  # a label starting later would be cut off at the right edge
     return "".join(f'<text class="axis" x="{PAD_LEFT + i * slot:.1f}" y="{y}">{escape(bar.label)}</text>'
-                   for i, bar in enumerate(bars) if i % step == 0)
+                   for i, bar in enumerate(bars) if i % step == 0 and PAD_LEFT + i * slot < room)
 
 
 def _legend(series: Sequence[str], *, y: float) -> str:
