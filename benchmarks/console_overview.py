@@ -1,4 +1,4 @@
-"""Console overview benchmark: /console against GET /api/v1/contracts/drift for one large org, side by side.
+"""Console overview benchmark: /console beside GET /api/v1/contracts/drift for one large org.
 
 On a private Postgres database (made on the server DATABASE_URL names, dropped afterwards) it
 writes an org with `--agents` agents x `--per-agent` bindings (100 000 by default) with SQL,
@@ -18,11 +18,11 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from common import org_with_admin_key, timed
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
-from common import org_with_admin_key, timed
 from driftwarden.agents.models import Agent
 from driftwarden.api.app import create_app
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
@@ -34,38 +34,80 @@ VERSIONS = ("2.0.0", "1.9.0", "1.4.2", "2.0.1", "0.9.0", "not-semver")
 
 
 def fill(engine: Engine, org_id: uuid.UUID, *, agents: int, per_agent: int) -> None:
-    """Agents bound to `per_agent` definitions each, bound versions spread over every drift level."""
+    """Agents bound to `per_agent` definitions each; bound versions spread over every level."""
     now = datetime.now(timezone.utc)
-    definitions = [{"id": uuid.uuid4(), "org_id": org_id, "definition_type": "gate", "key": f"gate-{n}",
-                    "name": f"Gate {n}", "contract_version": "2.0.0", "default_config": {}, "is_active": True,
-                    "created_at": now, "updated_at": now} for n in range(per_agent)]
+    definitions = [
+        {
+            "id": uuid.uuid4(),
+            "org_id": org_id,
+            "definition_type": "gate",
+            "key": f"gate-{n}",
+            "name": f"Gate {n}",
+            "contract_version": "2.0.0",
+            "default_config": {},
+            "is_active": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in range(per_agent)
+    ]
     with Session(engine) as conn, conn.begin():  # ORM bulk insert: attribute names (metadata_)
         conn.execute(insert(ContractDefinition), definitions)
         for start in range(0, agents, 2000):
-            rows = [{"id": uuid.uuid4(), "org_id": org_id, "name": f"agent-{n:06d}", "status": "production",
-                     "metadata_": {}, "created_at": now, "updated_at": now}
-                    for n in range(start, min(start + 2000, agents))]
+            rows = [
+                {
+                    "id": uuid.uuid4(),
+                    "org_id": org_id,
+                    "name": f"agent-{n:06d}",
+                    "status": "production",
+                    "metadata_": {},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in range(start, min(start + 2000, agents))
+            ]
             conn.execute(insert(Agent), rows)
-            conn.execute(insert(ContractBinding), [
-                {"id": uuid.uuid4(), "org_id": org_id, "agent_id": a["id"], "definition_id": d["id"],
-                 "enabled": True, "config": {}, "definition_contract_version": VERSIONS[(i + j) % len(VERSIONS)],
-                 "created_at": now, "updated_at": now}
-                for i, a in enumerate(rows) for j, d in enumerate(definitions)])
+            conn.execute(
+                insert(ContractBinding),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "org_id": org_id,
+                        "agent_id": a["id"],
+                        "definition_id": d["id"],
+                        "enabled": True,
+                        "config": {},
+                        "definition_contract_version": VERSIONS[(i + j) % len(VERSIONS)],
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i, a in enumerate(rows)
+                    for j, d in enumerate(definitions)
+                ],
+            )
 
 
 def measure(engine: Engine, client: TestClient, key: str, runs: int) -> dict[str, Any]:
     api_headers = {"Authorization": f"Bearer {key}"}
     api, console, statements = [], [], {}
     for _ in range(runs):
-        seconds, count, response = timed(engine, lambda: client.get("/api/v1/contracts/drift", headers=api_headers))
+        seconds, count, response = timed(
+            engine, lambda: client.get("/api/v1/contracts/drift", headers=api_headers)
+        )
         assert response.status_code == 200, response.text
         api.append(seconds)
         statements["api"] = count
-        seconds, count, response = timed(engine, lambda: client.get("/console", follow_redirects=False))
+        seconds, count, response = timed(
+            engine, lambda: client.get("/console", follow_redirects=False)
+        )
         assert response.status_code == 200, response.text
         console.append(seconds)
         statements["console"] = count
-    return {"api": statistics.median(api), "console": statistics.median(console), "statements": statements}
+    return {
+        "api": statistics.median(api),
+        "console": statistics.median(console),
+        "statements": statements,
+    }
 
 
 def run(url: str, *, agents: int, per_agent: int, runs: int) -> dict[str, Any]:
@@ -98,12 +140,19 @@ def main() -> None:
         finally:
             scratch.drop_database(url)
         r = results[agents]
-        print(f"{agents} agents x {args.per_agent} bindings: GET /api/v1/contracts/drift {r['api'] * 1000:.1f} ms, "
-              f"/console {r['console'] * 1000:.1f} ms, ratio {r['console'] / r['api']:.2f} (bar <= 1.5); "
-              f"statements api={r['statements']['api']} console={r['statements']['console']}")
+        print(
+            f"{agents} agents x {args.per_agent} bindings: "
+            f"GET /api/v1/contracts/drift {r['api'] * 1000:.1f} ms, "
+            f"/console {r['console'] * 1000:.1f} ms, "
+            f"ratio {r['console'] / r['api']:.2f} (bar <= 1.5); "
+            f"statements api={r['statements']['api']} console={r['statements']['console']}"
+        )
     big, small = (results[a]["statements"]["console"] for a in results)
-    print(f"overview statements: {big} at {args.agents} agents, {small} at {max(args.agents // 10, 1)}: "
-          f"{'fixed' if big == small else 'NOT fixed'}")
+    print(
+        f"overview statements: {big} at {args.agents} agents, "
+        f"{small} at {max(args.agents // 10, 1)}: "
+        f"{'fixed' if big == small else 'NOT fixed'}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Browser tests run only with RUN_BROWSER=1 (a real Chromium: /usr/bin/chromium, or CHROMIUM_PATH)."""
+"""Browser tests run only with RUN_BROWSER=1 (real Chromium: /usr/bin/chromium or CHROMIUM_PATH)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    skip = pytest.mark.skip(reason="browser tests need RUN_BROWSER=1 and Chromium (scripts/ci/browser.sh)")
+    skip = pytest.mark.skip(
+        reason="browser tests need RUN_BROWSER=1 and Chromium (scripts/ci/browser.sh)"
+    )
     for item in items:
         if "browser" in item.keywords and not RUN_BROWSER:
             item.add_marker(skip)

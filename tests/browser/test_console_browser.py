@@ -1,4 +1,4 @@
-"""The console in a real headless Chromium: sign in, read each page, the three writes, two viewports.
+"""The console in a real headless Chromium: sign in, each page, the three writes, two viewports.
 
 Any console error, failed request, HTTP error or request leaving the server's origin fails the test.
 """
@@ -30,13 +30,29 @@ def _seed_history(engine: Any, org_id: uuid.UUID, now: Any) -> None:
         for day in range(30, 0, -1):
             for n, outcome in enumerate(OUTCOMES[: 1 + day % 3]):
                 start = now - timedelta(days=day, minutes=-n)
-                counts = {"none": 40 - day // 3, "warning": 6 + (30 - day) // 4, "breaking": 2 + (30 - day) // 6,
-                          "invalid": 1 if day % 7 == 0 else 0}
-                session.add(TriggerRun(
-                    org_id=org_id, schedule_name="daily", window_minutes=1440, window_start=start,
-                    window_end=start + timedelta(days=1), dedupe_key=f"seed:{day}:{n}", outcome=outcome,
-                    dry_run=False, forced=False, started_at=start, finished_at=start, duration_ms=12.5,
-                    promote_result={"drift_counts": counts} if outcome == "executed" else None))
+                counts = {
+                    "none": 40 - day // 3,
+                    "warning": 6 + (30 - day) // 4,
+                    "breaking": 2 + (30 - day) // 6,
+                    "invalid": 1 if day % 7 == 0 else 0,
+                }
+                session.add(
+                    TriggerRun(
+                        org_id=org_id,
+                        schedule_name="daily",
+                        window_minutes=1440,
+                        window_start=start,
+                        window_end=start + timedelta(days=1),
+                        dedupe_key=f"seed:{day}:{n}",
+                        outcome=outcome,
+                        dry_run=False,
+                        forced=False,
+                        started_at=start,
+                        finished_at=start,
+                        duration_ms=12.5,
+                        promote_result={"drift_counts": counts} if outcome == "executed" else None,
+                    )
+                )
         session.commit()
 
 
@@ -45,10 +61,15 @@ def seeded(app: Any, client: Any, admin: Any) -> dict[str, Any]:
     engine, now = app.state.engine, app.state.clock.now()
     agent_id = seed_agent(engine, admin.org_id, name="support-bot")
     seed_agent(engine, admin.org_id, name="<script>alert(1)</script>", plan=(("3.0.0", "2.1.0"),))
-    patterns = [seed_pattern(engine, admin.org_id, agent_id, title=f"Contract drift (breaking) #{n}")
-                for n in range(len(VIEWPORTS))]
-    client.post("/api/v1/system/contracts/drift-policy", headers=admin.headers,
-                json={"enabled": True, "schedule_name": "daily"})
+    patterns = [
+        seed_pattern(engine, admin.org_id, agent_id, title=f"Contract drift (breaking) #{n}")
+        for n in range(len(VIEWPORTS))
+    ]
+    client.post(
+        "/api/v1/system/contracts/drift-policy",
+        headers=admin.headers,
+        json={"enabled": True, "schedule_name": "daily"},
+    )
     _seed_history(engine, admin.org_id, now)
     return {"agent_id": agent_id, "patterns": patterns}
 
@@ -64,8 +85,11 @@ def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+        )
         yield browser
         browser.close()
 
@@ -75,12 +99,23 @@ class Watch:
 
     def __init__(self, page: Any, origin: str) -> None:
         self.problems: list[str] = []
-        page.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
+        page.on(
+            "console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}")
+        )
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
         page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url} {r.failure}"))
-        page.on("request", lambda r: r.url.startswith(origin + "/") or r.url.startswith("data:")
-                or self.problems.append(f"left the origin: {r.url}"))
-        page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
+        page.on(
+            "request",
+            lambda r: (
+                r.url.startswith(origin + "/")
+                or r.url.startswith("data:")
+                or self.problems.append(f"left the origin: {r.url}")
+            ),
+        )
+        page.on(
+            "response",
+            lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"),
+        )
 
 
 def _sign_in(page: Any, base: str, api_key: str) -> None:
@@ -92,15 +127,24 @@ def _sign_in(page: Any, base: str, api_key: str) -> None:
 
 
 def _read_pages(page: Any, base: str, seeded: dict[str, Any]) -> None:
-    for path, marker in (("/console", "drift-count-breaking"), ("/console/drift", "drift-table"),
-                         (f"/console/agents/{seeded['agent_id']}", "agent-bindings"),
-                         ("/console/patterns", "pattern-table"), ("/console/schedule", "run-form"),
-                         ("/console/notifications", "outbox-table")):
+    for path, marker in (
+        ("/console", "drift-count-breaking"),
+        ("/console/drift", "drift-table"),
+        (f"/console/agents/{seeded['agent_id']}", "agent-bindings"),
+        ("/console/patterns", "pattern-table"),
+        ("/console/schedule", "run-form"),
+        ("/console/notifications", "outbox-table"),
+    ):
         page.goto(base + path)
         assert page.get_by_test_id(marker).count() >= 1, path
     page.goto(base + "/console")
     assert page.get_by_test_id("drift-count-breaking").inner_text() == "3"
-    assert page.get_by_test_id("schedule-status-daily").inner_text() in {"up", "late", "down", "new"}
+    assert page.get_by_test_id("schedule-status-daily").inner_text() in {
+        "up",
+        "late",
+        "down",
+        "new",
+    }
 
 
 def _change_status(page: Any, base: str, pattern_id: uuid.UUID) -> None:
@@ -126,8 +170,9 @@ def _replay(page: Any, base: str) -> None:
     assert "Replayed 1" in page.get_by_test_id("flash").inner_text()
 
 
-def test_the_console_in_chromium(chromium: Any, server: LiveServer, app: Any, admin: Any,
-                                 seeded: dict[str, Any]) -> None:
+def test_the_console_in_chromium(
+    chromium: Any, server: LiveServer, app: Any, admin: Any, seeded: dict[str, Any]
+) -> None:
     for n, (width, height) in enumerate(VIEWPORTS):
         make_dead(app.state.engine, app.state.settings, admin.org_id, now=app.state.clock.now())
         context = chromium.new_context(viewport={"width": width, "height": height})

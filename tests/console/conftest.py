@@ -1,4 +1,4 @@
-"""Console fixtures: drifted bindings, a signed-in browser-like client, CSRF tokens read from pages."""
+"""Console fixtures: drifted bindings, a signed-in browser-like client, CSRF tokens from pages."""
 
 from __future__ import annotations
 
@@ -25,8 +25,11 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 def console_settings(database_url: str) -> Settings:
     # A destination that is never contacted: the tests only queue messages.
-    return Settings(DATABASE_URL=database_url, NOTIFY_RETRY_SCHEDULE="1,2,3",
-                    NOTIFY_WEBHOOK_URL="http://127.0.0.1:9/hook")
+    return Settings(
+        DATABASE_URL=database_url,
+        NOTIFY_RETRY_SCHEDULE="1,2,3",
+        NOTIFY_WEBHOOK_URL="http://127.0.0.1:9/hook",
+    )
 
 
 @pytest.fixture
@@ -34,37 +37,89 @@ def settings(database_url: str) -> Settings:
     return console_settings(database_url)
 
 
-def seed_agent(engine: Engine, org_id: uuid.UUID, *, name: str = "support-bot",
-               plan: tuple[tuple[str, str], ...] = (("2.0.0", "1.4.2"), ("2.0.0", "1.4.2"),
-                                                    ("1.5.0", "1.4.2"), ("1.4.2", "1.4.2"))) -> uuid.UUID:
+def seed_agent(
+    engine: Engine,
+    org_id: uuid.UUID,
+    *,
+    name: str = "support-bot",
+    plan: tuple[tuple[str, str], ...] = (
+        ("2.0.0", "1.4.2"),
+        ("2.0.0", "1.4.2"),
+        ("1.5.0", "1.4.2"),
+        ("1.4.2", "1.4.2"),
+    ),
+) -> uuid.UUID:
     """An agent bound to one definition per (current, bound) pair: 2 breaking, 1 warning, 1 none."""
     now = datetime.now(timezone.utc)
     with make_session_factory(engine)() as session:
-        agent = Agent(org_id=org_id, name=name, status="production", metadata_={}, created_at=now,
-                      updated_at=now)
+        agent = Agent(
+            org_id=org_id,
+            name=name,
+            status="production",
+            metadata_={},
+            created_at=now,
+            updated_at=now,
+        )
         session.add(agent)
         session.flush()
         for n, (current, bound) in enumerate(plan):
             definition = ContractDefinition(
-                org_id=org_id, definition_type="gate", key=f"g{uuid.uuid4().hex[:8]}-{n}", name=f"Gate {n}",
-                contract_version=current, default_config={}, is_active=True, created_at=now, updated_at=now)
+                org_id=org_id,
+                definition_type="gate",
+                key=f"g{uuid.uuid4().hex[:8]}-{n}",
+                name=f"Gate {n}",
+                contract_version=current,
+                default_config={},
+                is_active=True,
+                created_at=now,
+                updated_at=now,
+            )
             session.add(definition)
             session.flush()
-            session.add(ContractBinding(org_id=org_id, agent_id=agent.id, definition_id=definition.id,
-                                        enabled=True, config={}, definition_contract_version=bound,
-                                        created_at=now, updated_at=now))
+            session.add(
+                ContractBinding(
+                    org_id=org_id,
+                    agent_id=agent.id,
+                    definition_id=definition.id,
+                    enabled=True,
+                    config={},
+                    definition_contract_version=bound,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
         session.commit()
         return agent.id
 
 
-def seed_pattern(engine: Engine, org_id: uuid.UUID, agent_id: uuid.UUID | None, *,
-                 status: str = "detected", title: str = "Contract drift (breaking)") -> uuid.UUID:
+def seed_pattern(
+    engine: Engine,
+    org_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    *,
+    status: str = "detected",
+    title: str = "Contract drift (breaking)",
+) -> uuid.UUID:
     now = datetime.now(timezone.utc)
     with make_session_factory(engine)() as session:
-        row = IssuePattern(org_id=org_id, agent_id=agent_id, title=title, primary_tag="contract_drift",
-                           related_tags=[], status=status, priority="high", owner=None, evidence={},
-                           dedupe_key=f"test:{uuid.uuid4()}", occurrence_count=1, first_seen_at=now,
-                           last_seen_at=now, status_history=[], created_at=now, updated_at=now)
+        row = IssuePattern(
+            org_id=org_id,
+            agent_id=agent_id,
+            title=title,
+            primary_tag="contract_drift",
+            related_tags=[],
+            status=status,
+            priority="high",
+            owner=None,
+            evidence={},
+            dedupe_key=f"test:{uuid.uuid4()}",
+            occurrence_count=1,
+            first_seen_at=now,
+            last_seen_at=now,
+            status_history=[],
+            created_at=now,
+            updated_at=now,
+        )
         session.add(row)
         session.commit()
         return row.id
@@ -73,11 +128,25 @@ def seed_pattern(engine: Engine, org_id: uuid.UUID, agent_id: uuid.UUID | None, 
 def make_dead(engine: Engine, settings: Settings, org_id: uuid.UUID, *, now: datetime) -> uuid.UUID:
     """A dead letter: queued to the server's webhook, then marked dead after its attempts."""
     with make_session_factory(engine)() as session:
-        [row] = outbox.enqueue(session, org_id=org_id, event_type="webhook.test", data={"n": 1}, now=now,
-                               settings=settings)
+        [row] = outbox.enqueue(
+            session,
+            org_id=org_id,
+            event_type="webhook.test",
+            data={"n": 1},
+            now=now,
+            settings=settings,
+        )
         session.commit()
-        session.execute(update(NotificationOutbox).where(NotificationOutbox.id == row.id).values(
-            status="dead", attempt_count=4, last_error_code="HTTP_500", dead_at=now - timedelta(hours=2)))
+        session.execute(
+            update(NotificationOutbox)
+            .where(NotificationOutbox.id == row.id)
+            .values(
+                status="dead",
+                attempt_count=4,
+                last_error_code="HTTP_500",
+                dead_at=now - timedelta(hours=2),
+            )
+        )
         session.commit()
         return row.id
 
@@ -98,8 +167,14 @@ class Browser:
         assert match, "no CSRF token on the page"
         return match.group(1)
 
-    def post(self, path: str, data: dict[str, Any], *, token: str | None = None,
-             origin: str | None = "http://testserver"):  # type: ignore[no-untyped-def]
+    def post(
+        self,
+        path: str,
+        data: dict[str, Any],
+        *,
+        token: str | None = None,
+        origin: str | None = "http://testserver",
+    ):  # type: ignore[no-untyped-def]
         headers = {"Origin": origin} if origin else {}
         body = dict(data) if token is None else {**data, "csrf_token": token}
         return self.client.post(path, data=body, headers=headers, follow_redirects=False)

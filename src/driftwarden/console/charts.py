@@ -29,16 +29,23 @@ def stacked_bars(bars: Sequence[Bar], series: Sequence[str], *, title: str, test
     top = max((sum(bar.values.get(s, 0) for s in series) for bar in bars), default=0) or 1
     plot_w, plot_h = WIDTH - PAD_LEFT, HEIGHT - PAD_BOTTOM - PAD_TOP
     slot = plot_w / max(len(bars), 1)
-    parts = [f'<svg class="chart" data-testid="{escape(testid)}" viewBox="0 0 {WIDTH} {HEIGHT + 24}" '
-             f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>',
-             f'<text class="axis" x="0" y="{PAD_TOP + 10}">{top}</text>',
-             f'<line class="axis-line" x1="{PAD_LEFT}" y1="{PAD_TOP + plot_h}" x2="{WIDTH}" '
-             f'y2="{PAD_TOP + plot_h}"/>']
+    parts = [
+        f'<svg class="chart" data-testid="{escape(testid)}" viewBox="0 0 {WIDTH} {HEIGHT + 24}" '
+        f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        f'<text class="axis" x="0" y="{PAD_TOP + 10}">{top}</text>',
+        f'<line class="axis-line" x1="{PAD_LEFT}" y1="{PAD_TOP + plot_h}" x2="{WIDTH}" '
+        f'y2="{PAD_TOP + plot_h}"/>',
+    ]
     for i, bar in enumerate(bars):
-        parts.extend(_column(bar, series, x=PAD_LEFT + i * slot, width=max(slot * 0.8, 1), top=top,
-                             plot_h=plot_h))
+        parts.extend(
+            _column(
+                bar, series, x=PAD_LEFT + i * slot, width=max(slot * 0.8, 1), top=top, plot_h=plot_h
+            )
+        )
     if not bars:
-        parts.append(f'<text class="axis" x="{PAD_LEFT + 8}" y="{PAD_TOP + plot_h / 2}">no data yet</text>')
+        parts.append(
+            f'<text class="axis" x="{PAD_LEFT + 8}" y="{PAD_TOP + plot_h / 2}">no data yet</text>'
+        )
     else:
         parts.append(_x_labels(bars, slot, y=HEIGHT - 6))
     parts.append(_legend(series, y=HEIGHT + 18))
@@ -46,7 +53,9 @@ def stacked_bars(bars: Sequence[Bar], series: Sequence[str], *, title: str, test
     return Markup("".join(parts))
 
 
-def _column(bar: Bar, series: Sequence[str], *, x: float, width: float, top: int, plot_h: float) -> list[str]:
+def _column(
+    bar: Bar, series: Sequence[str], *, x: float, width: float, top: int, plot_h: float
+) -> list[str]:
     parts, base = [], PAD_TOP + plot_h
     for name in series:
         value = bar.values.get(name, 0)
@@ -54,22 +63,31 @@ def _column(bar: Bar, series: Sequence[str], *, x: float, width: float, top: int
             continue
         height = plot_h * value / top
         base -= height
-        parts.append(f'<rect class="bar-{escape(name)}" x="{x:.1f}" y="{base:.1f}" width="{width:.1f}" '
-                     f'height="{height:.1f}"><title>{escape(bar.label)}: {value} {escape(name)}</title></rect>')
+        parts.append(
+            f'<rect class="bar-{escape(name)}" x="{x:.1f}" y="{base:.1f}" width="{width:.1f}" '
+            f'height="{height:.1f}">'
+            f"<title>{escape(bar.label)}: {value} {escape(name)}</title></rect>"
+        )
     return parts
 
 
 def _x_labels(bars: Sequence[Bar], slot: float, *, y: float) -> str:
     step = max(len(bars) // 6, 1)
     room = WIDTH - 70  # a label starting later would be cut off at the right edge
-    return "".join(f'<text class="axis" x="{PAD_LEFT + i * slot:.1f}" y="{y}">{escape(bar.label)}</text>'
-                   for i, bar in enumerate(bars) if i % step == 0 and PAD_LEFT + i * slot < room)
+    return "".join(
+        f'<text class="axis" x="{PAD_LEFT + i * slot:.1f}" y="{y}">{escape(bar.label)}</text>'
+        for i, bar in enumerate(bars)
+        if i % step == 0 and PAD_LEFT + i * slot < room
+    )
 
 
 def _legend(series: Sequence[str], *, y: float) -> str:
-    return "".join(f'<rect class="bar-{escape(name)}" x="{PAD_LEFT + i * 110}" y="{y - 9}" width="10" '
-                   f'height="10"/><text class="axis" x="{PAD_LEFT + i * 110 + 14}" y="{y}">{escape(name)}</text>'
-                   for i, name in enumerate(series))
+    return "".join(
+        f'<rect class="bar-{escape(name)}" x="{PAD_LEFT + i * 110}" y="{y - 9}" width="10" '
+        f'height="10"/><text class="axis" x="{PAD_LEFT + i * 110 + 14}" y="{y}">'
+        f"{escape(name)}</text>"
+        for i, name in enumerate(series)
+    )
 
 
 def drift_bars(history: Iterable[Any]) -> list[Bar]:
@@ -78,8 +96,12 @@ def drift_bars(history: Iterable[Any]) -> list[Bar]:
     for started_at, outcome, result in history:
         counts = (result or {}).get("drift_counts") if outcome == "executed" else None
         if isinstance(counts, dict):
-            bars.append(Bar(label=started_at.strftime("%m-%d %H:%M"),
-                            values={k: int(v) for k, v in counts.items()}))
+            bars.append(
+                Bar(
+                    label=started_at.strftime("%m-%d %H:%M"),
+                    values={k: int(v) for k, v in counts.items()},
+                )
+            )
     return bars
 
 

@@ -21,13 +21,20 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_one_time_url(session_factory: sessionmaker[Session], *, api_key_id: uuid.UUID, base_url: str,
-                       now: datetime) -> str:
+def issue_one_time_url(
+    session_factory: sessionmaker[Session], *, api_key_id: uuid.UUID, base_url: str, now: datetime
+) -> str:
     """Store a fresh token's hash for `api_key_id`; return the URL that signs in with it once."""
     token = secrets.token_urlsafe(32)
     with session_factory() as session:
-        session.add(ConsoleLoginToken(token_hash=_hash(token), api_key_id=api_key_id,
-                                      expires_at=now + VALID_FOR, created_at=now))
+        session.add(
+            ConsoleLoginToken(
+                token_hash=_hash(token),
+                api_key_id=api_key_id,
+                expires_at=now + VALID_FOR,
+                created_at=now,
+            )
+        )
         session.commit()
     return f"{base_url.rstrip('/')}{PATH}?token={quote(token)}"
 
@@ -39,7 +46,12 @@ def redeem(session: Session, *, token: str, now: datetime) -> uuid.UUID | None:
     """
     row = session.execute(
         update(ConsoleLoginToken)
-        .where(ConsoleLoginToken.token_hash == _hash(token), ConsoleLoginToken.used_at.is_(None),
-               ConsoleLoginToken.expires_at > now)
-        .values(used_at=now).returning(ConsoleLoginToken.api_key_id)).first()
+        .where(
+            ConsoleLoginToken.token_hash == _hash(token),
+            ConsoleLoginToken.used_at.is_(None),
+            ConsoleLoginToken.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(ConsoleLoginToken.api_key_id)
+    ).first()
     return row[0] if row else None

@@ -28,7 +28,9 @@ class ConsoleLoginToken(Base):
 
     id: Mapped[uuid.UUID] = id_column()
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    api_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    api_key_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

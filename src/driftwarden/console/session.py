@@ -1,4 +1,4 @@
-"""Console sessions: a signed cookie holding the API key's id, CSRF tokens bound to it, origin checks.
+"""Console sessions: a signed cookie with the API key's id, CSRF tokens bound to it, origin checks.
 
 See docs/reference/console.md (sign-in, signing key, CSRF).
 """
@@ -30,28 +30,41 @@ SIGNING_KEY_NAME = "cookie_signing_key"
 
 @dataclass(frozen=True)
 class SessionData:
-    """What the cookie carries: the key's id, a nonce the CSRF token derives from, the org picked."""
+    """What the cookie carries: the key's id, a nonce for the CSRF token, the org picked."""
 
     api_key_id: uuid.UUID
     nonce: str
     org_id: uuid.UUID | None = None
 
     def dump(self) -> dict[str, str | None]:
-        return {"k": str(self.api_key_id), "n": self.nonce, "o": str(self.org_id) if self.org_id else None}
+        return {
+            "k": str(self.api_key_id),
+            "n": self.nonce,
+            "o": str(self.org_id) if self.org_id else None,
+        }
 
 
 def _stored_key(session_factory: sessionmaker[Session], *, now: datetime) -> str:
-    """The generated key, created by whichever process asks first (the primary key settles races)."""
+    """The generated key, made by whichever process asks first (the primary key settles races)."""
     with session_factory() as session:
-        found = session.scalar(select(ConsoleSecret.value).where(ConsoleSecret.name == SIGNING_KEY_NAME))
+        found = session.scalar(
+            select(ConsoleSecret.value).where(ConsoleSecret.name == SIGNING_KEY_NAME)
+        )
         if found:
             return found
-        session.add(ConsoleSecret(name=SIGNING_KEY_NAME, value=secrets.token_urlsafe(48), created_at=now))
+        session.add(
+            ConsoleSecret(name=SIGNING_KEY_NAME, value=secrets.token_urlsafe(48), created_at=now)
+        )
         try:
             session.commit()
         except IntegrityError:
             session.rollback()
-        return session.scalar(select(ConsoleSecret.value).where(ConsoleSecret.name == SIGNING_KEY_NAME)) or ""
+        return (
+            session.scalar(
+                select(ConsoleSecret.value).where(ConsoleSecret.name == SIGNING_KEY_NAME)
+            )
+            or ""
+        )
 
 
 def signing_key(request: Request) -> str:
@@ -62,8 +75,11 @@ def signing_key(request: Request) -> str:
         return cached
     settings: Settings = state.settings
     configured = settings.console_secret_key
-    key = (configured.get_secret_value() if configured is not None
-           else _stored_key(state.session_factory, now=state.clock.now()))
+    key = (
+        configured.get_secret_value()
+        if configured is not None
+        else _stored_key(state.session_factory, now=state.clock.now())
+    )
     state.console_signing_key = key
     return key
 
@@ -79,8 +95,11 @@ def read(request: Request) -> SessionData | None:
     try:
         data = _serializer(request).loads(raw, max_age=MAX_AGE_SECONDS)
         org = data.get("o")
-        return SessionData(api_key_id=uuid.UUID(data["k"]), nonce=str(data["n"]),
-                           org_id=uuid.UUID(org) if org else None)
+        return SessionData(
+            api_key_id=uuid.UUID(data["k"]),
+            nonce=str(data["n"]),
+            org_id=uuid.UUID(org) if org else None,
+        )
     except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
         return None
 
@@ -95,13 +114,21 @@ def _secure(request: Request) -> bool:
 
 
 def write(request: Request, response: Response, data: SessionData) -> None:
-    response.set_cookie(COOKIE, _serializer(request).dumps(data.dump()), max_age=MAX_AGE_SECONDS,
-                        path=COOKIE_PATH, httponly=True, samesite="strict", secure=_secure(request))
+    response.set_cookie(
+        COOKIE,
+        _serializer(request).dumps(data.dump()),
+        max_age=MAX_AGE_SECONDS,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
 
 
 def clear(request: Request, response: Response) -> None:
-    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
-                           secure=_secure(request))
+    response.delete_cookie(
+        COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_secure(request)
+    )
 
 
 def csrf_token(request: Request, data: SessionData) -> str:

@@ -42,19 +42,27 @@ class ConsoleUser:
 
     def require(self, role: str) -> None:
         if not self.at_least(role):
-            raise Forbidden(f"this action needs the {role} role",
-                            details={"required_role": role, "actual_role": self.role})
+            raise Forbidden(
+                f"this action needs the {role} role",
+                details={"required_role": role, "actual_role": self.role},
+            )
 
 
 def active_key(session: Session, api_key_id: uuid.UUID, *, now: datetime) -> ApiKey | None:
     """The key if it still works: not revoked, not expired (the API's own rule)."""
     key = session.get(ApiKey, api_key_id)
-    if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+    if (
+        key is None
+        or key.revoked_at is not None
+        or (key.expires_at is not None and key.expires_at <= now)
+    ):
         return None
     return key
 
 
-def _acting_org(session: Session, key: ApiKey, picked: uuid.UUID | None) -> tuple[uuid.UUID | None, list[Org]]:
+def _acting_org(
+    session: Session, key: ApiKey, picked: uuid.UUID | None
+) -> tuple[uuid.UUID | None, list[Org]]:
     """An org key acts on its org; a global key on the org it picked, else the first one."""
     if key.org_id is not None:
         return key.org_id, []
@@ -72,8 +80,15 @@ def current_user(request: Request, session: Session) -> ConsoleUser:
     if data is None or key is None:
         raise SignInRequired(next_path)
     org_id, orgs = _acting_org(session, key, data.org_id)
-    return ConsoleUser(api_key_id=key.id, role=key.role, key_org_id=key.org_id, org_id=org_id,
-                       csrf=cookies.csrf_token(request, data), data=data, orgs=orgs)
+    return ConsoleUser(
+        api_key_id=key.id,
+        role=key.role,
+        key_org_id=key.org_id,
+        org_id=org_id,
+        csrf=cookies.csrf_token(request, data),
+        data=data,
+        orgs=orgs,
+    )
 
 
 def login_redirect_url(next_path: str) -> str:

@@ -24,13 +24,22 @@ LEVELS = tuple(DRIFT_LEVELS)
 
 
 def _charts(session: Session, *, org_id: uuid.UUID, now: datetime) -> dict[str, Any]:
-    history = summary_service.trigger_history(session, org_id=org_id, since=now - timedelta(days=CHART_DAYS))
+    history = summary_service.trigger_history(
+        session, org_id=org_id, since=now - timedelta(days=CHART_DAYS)
+    )
     return {
-        "drift_chart": charts.stacked_bars(charts.drift_bars(history), LEVELS,
-                                           title="Bindings per drift level at each executed trigger (30 days)",
-                                           testid="chart-drift"),
-        "outcome_chart": charts.stacked_bars(charts.outcome_bars(history, now=now, days=CHART_DAYS), OUTCOMES,
-                                             title="Trigger outcomes per day (30 days)", testid="chart-outcomes"),
+        "drift_chart": charts.stacked_bars(
+            charts.drift_bars(history),
+            LEVELS,
+            title="Bindings per drift level at each executed trigger (30 days)",
+            testid="chart-drift",
+        ),
+        "outcome_chart": charts.stacked_bars(
+            charts.outcome_bars(history, now=now, days=CHART_DAYS),
+            OUTCOMES,
+            title="Trigger outcomes per day (30 days)",
+            testid="chart-outcomes",
+        ),
     }
 
 
@@ -40,11 +49,14 @@ def overview(session: Session, *, org_id: uuid.UUID, now: datetime) -> dict[str,
     policy = policy_service.effective_policy(session, org_id=org_id)
     statuses = summary_service.schedule_statuses(session, org_id=org_id, policy=policy, now=now)
     return {
-        "scan": scan, "policy": policy,
+        "scan": scan,
+        "policy": policy,
         "schedules": [s for s in statuses if s.watched or s.last_executed_at is not None],
         "patterns_open": patterns_service.count_open_by_priority(session, org_id=org_id),
         "outbox": notifications_service.count_by_status(session, org_id=org_id),
-        "last_notify": next(iter(summary_service.recent_notify_events(session, org_id=org_id, limit=1)), None),
+        "last_notify": next(
+            iter(summary_service.recent_notify_events(session, org_id=org_id, limit=1)), None
+        ),
         **_charts(session, org_id=org_id, now=now),
     }
 
@@ -53,26 +65,49 @@ def schedule(session: Session, *, org_id: uuid.UUID, now: datetime) -> dict[str,
     policy = policy_service.effective_policy(session, org_id=org_id)
     return {
         "policy": policy,
-        "summary": summary_service.trigger_summary(session, org_id=org_id, schedule_name=None,
-                                                   window_days=CHART_DAYS, now=now, limit=20),
-        "delivery": summary_service.alert_delivery(session, org_id=org_id, schedule_name=None,
-                                                   window_days=CHART_DAYS, now=now),
+        "summary": summary_service.trigger_summary(
+            session, org_id=org_id, schedule_name=None, window_days=CHART_DAYS, now=now, limit=20
+        ),
+        "delivery": summary_service.alert_delivery(
+            session, org_id=org_id, schedule_name=None, window_days=CHART_DAYS, now=now
+        ),
         "events": summary_service.recent_notify_events(session, org_id=org_id, limit=20),
-        "statuses": summary_service.schedule_statuses(session, org_id=org_id, policy=policy, now=now),
+        "statuses": summary_service.schedule_statuses(
+            session, org_id=org_id, policy=policy, now=now
+        ),
         **_charts(session, org_id=org_id, now=now),
     }
 
 
-def notifications(session: Session, *, org_id: uuid.UUID, now: datetime, status: str | None, limit: int,
-                  offset: int) -> dict[str, Any]:
-    endpoints, endpoint_total = endpoints_service.list_endpoints(session, org_id=org_id, limit=50, offset=0)
-    rows, total = notifications_service.list_outbox(session, org_id=org_id, status=status, event_type=None,
-                                                    limit=limit, offset=offset)
+def notifications(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    now: datetime,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    endpoints, endpoint_total = endpoints_service.list_endpoints(
+        session, org_id=org_id, limit=50, offset=0
+    )
+    rows, total = notifications_service.list_outbox(
+        session, org_id=org_id, status=status, event_type=None, limit=limit, offset=offset
+    )
     return {
-        "endpoints": [{"host": origin(e.url), "format": e.format, "event_types": e.event_types or [],
-                       "enabled": e.enabled, "description": e.description,
-                       "disabled_reason": e.disabled_reason} for e in endpoints],
+        "endpoints": [
+            {
+                "host": origin(e.url),
+                "format": e.format,
+                "event_types": e.event_types or [],
+                "enabled": e.enabled,
+                "description": e.description,
+                "disabled_reason": e.disabled_reason,
+            }
+            for e in endpoints
+        ],
         "endpoint_total": endpoint_total,
-        "outbox": [notifications_service.read(row) for row in rows], "total": total,
+        "outbox": [notifications_service.read(row) for row in rows],
+        "total": total,
         "dead": notifications_service.dead_letter_summary(session, org_id=org_id, now=now),
     }

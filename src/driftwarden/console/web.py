@@ -1,4 +1,4 @@
-"""Console plumbing: templates, the route class that renders refusals as pages, headers, mounting."""
+"""Console plumbing: templates, a route class rendering refusals as pages, security headers."""
 
 from __future__ import annotations
 
@@ -23,17 +23,26 @@ templates = Jinja2Templates(directory=HERE / "templates")
 
 # docs/reference/console.md (safety): scripts only from this origin, never framed.
 SECURITY_HEADERS = [
-    (b"content-security-policy",
-     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-     b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    ),
     (b"referrer-policy", b"same-origin"),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"cache-control", b"no-store"),
 ]
 
-_STATUS = {errors.Invalid: 422, errors.BadRequest: 400, errors.Unauthenticated: 401, errors.Forbidden: 403,
-           errors.NotFound: 404, errors.Conflict: 409, errors.Unavailable: 503}
+_STATUS = {
+    errors.Invalid: 422,
+    errors.BadRequest: 400,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Unavailable: 503,
+}
 
 
 def status_of(exc: Exception) -> int:
@@ -45,7 +54,9 @@ def status_of(exc: Exception) -> int:
     return 422 if isinstance(exc, (ValidationError, RequestValidationError)) else 400
 
 
-def render(request: Request, name: str, context: dict[str, Any], *, status_code: int = 200) -> Response:
+def render(
+    request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
+) -> Response:
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
@@ -53,11 +64,17 @@ def refusal(request: Request, exc: Exception, user: ConsoleUser | None = None) -
     """A domain error (or a form the schema refused) as a page with the same code."""
     code = getattr(exc, "code", "VALIDATION_ERROR")
     if isinstance(exc, (ValidationError, RequestValidationError)):
-        message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
     else:
         message = getattr(exc, "message", str(exc))
-    return render(request, "error.html", {"user": user, "code": code, "message": message},
-                  status_code=status_of(exc))
+    return render(
+        request,
+        "error.html",
+        {"user": user, "code": code, "message": message},
+        status_code=status_of(exc),
+    )
 
 
 class ConsoleRoute(APIRoute):
@@ -98,4 +115,3 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-

@@ -151,7 +151,8 @@ def trigger_history(session: Session, *, org_id: uuid.UUID, since: datetime,
     The console's charts bucket these by day; a window's triggers are few (one per window plus
     retries), so the rows stay small.
     """
-    where = [TriggerRun.org_id == org_id, TriggerRun.started_at >= since, TriggerRun.dry_run.is_(False)]
+    where = [TriggerRun.org_id == org_id, TriggerRun.started_at >= since,
+             TriggerRun.dry_run.is_(False)]
     if schedule_name is not None:
         where.append(TriggerRun.schedule_name == schedule_name)
     return list(session.execute(
@@ -161,5 +162,6 @@ def trigger_history(session: Session, *, org_id: uuid.UUID, since: datetime,
 
 def recent_notify_events(session: Session, *, org_id: uuid.UUID, limit: int) -> list[NotifyEvent]:
     """The org's newest anomaly-notify events, over every schedule (the console's schedule page)."""
-    return list(session.scalars(select(NotifyEvent).where(NotifyEvent.org_id == org_id)
-                                .order_by(NotifyEvent.created_at.desc(), NotifyEvent.id).limit(limit)))
+    query = (select(NotifyEvent).where(NotifyEvent.org_id == org_id)
+             .order_by(NotifyEvent.created_at.desc(), NotifyEvent.id).limit(limit))
+    return list(session.scalars(query))

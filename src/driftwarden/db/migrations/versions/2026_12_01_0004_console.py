@@ -44,12 +44,18 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["api_key_id"], ["api_keys.id"], ondelete="CASCADE",
-                                name=op.f("fk_console_login_tokens_api_key_id_api_keys")),
+        sa.ForeignKeyConstraint(
+            ["api_key_id"],
+            ["api_keys.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_console_login_tokens_api_key_id_api_keys"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_console_login_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_console_login_tokens_token_hash")),
     )
-    op.create_index(op.f("ix_console_login_tokens_api_key_id"), "console_login_tokens", ["api_key_id"])
+    op.create_index(
+        op.f("ix_console_login_tokens_api_key_id"), "console_login_tokens", ["api_key_id"]
+    )
     _set_rls("ENABLE")
 
 
