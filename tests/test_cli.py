@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 from driftwarden.cli import app
@@ -49,8 +49,7 @@ def test_db_current_reports_behind_and_upgrade_fixes_it(database_url: str, monke
 def test_postgres_schema_behind_is_refused(database_url: str, monkeypatch) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    migrate.downgrade(engine, "0001")  # a real downgrade: later migrations create tables again
     result = runner.invoke(app, ["bootstrap", "--org-name", "x"])
     if ON_POSTGRES:
         assert result.exit_code == 1 and "driftwarden db upgrade" in result.output
