@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from driftwarden.cli import app as cli_app
 from driftwarden.cli import schedule_client as client
+from driftwarden.scheduler import signals
 from tests.scheduler.conftest import seed_drift, set_policy
 from tests.support import LiveServer, free_port
 
@@ -94,7 +95,7 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
     result = runner.invoke(cli_app, ["demo", "--db", str(tmp_path / "demo.db")],
                            env={"NOTIFY_WEBHOOK_URL": "", "DATABASE_URL": ""})
     assert result.exit_code == 0, result.output
-    for path in client.SIGNAL_PATHS:
+    for path in signals.SIGNAL_PATHS:
         assert path in result.stdout
     assert "drift found:      4 findings (2 breaking, 1 warning, 1 invalid)" in result.stdout
     assert "patterns created: 4" in result.stdout and "alert delivered:  yes" in result.stdout

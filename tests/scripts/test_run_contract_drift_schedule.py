@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine
 
 from driftwarden.cli import schedule_client as client
+from driftwarden.scheduler import signals
 from tests.scheduler.conftest import seed_drift
 from tests.support import ON_POSTGRES, LiveServer, WebhookReceiver, free_port
 
@@ -88,7 +89,7 @@ def test_success_replay_outputs_and_a_deliberately_different_request(live, tmp_p
     assert response["data"]["trigger"]["executed"] is True
     assert "signals: trigger.executed=true trigger.deduped=false notify.anomaly_detected=false" in first.stdout
     summary = (tmp_path / "summary.md").read_text()
-    for path in client.SIGNAL_PATHS:
+    for path in signals.SIGNAL_PATHS:
         assert f"`{path}`" in summary
     replay = run_script(env)
     assert replay.returncode == 0 and "replayed the first response" in replay.stderr

@@ -19,6 +19,7 @@ from driftwarden.api.idempotency import IdempotencyMiddleware
 from driftwarden.api.unit_of_work import UnitOfWorkMiddleware
 from driftwarden.auth import router as auth_router
 from driftwarden.clock import Clock, SystemClock
+from driftwarden.console.mount import install as install_console
 from driftwarden.contracts import router as contracts_router
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.notifications import router as notifications_router
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     for router in DOMAIN_ROUTERS:
         app.include_router(router, prefix="/api/v1")
         app.include_router(router, prefix="/api", include_in_schema=False)
+    install_console(app)  # /console: HTML pages, not under /api, not in the OpenAPI document
     # Outermost first: request id and last-resort envelope, auth from the headers, the body read
     # within its limit, the idempotency claim, then the transaction that commits the response.
     app.add_middleware(UnitOfWorkMiddleware)

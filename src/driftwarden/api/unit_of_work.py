@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from driftwarden.api import idempotency
 
 STATE_KEY = "unit_of_work"
+RESPONSE_MESSAGES = frozenset({"http.response.start", "http.response.body"})
 
 
 def request_session(scope: Scope) -> Session:
@@ -74,7 +75,7 @@ class UnitOfWorkMiddleware:
             nonlocal passthrough
             if message["type"] == "http.response.start" and STATE_KEY not in state:
                 passthrough = True  # no session was used: nothing to commit
-            if passthrough:
+            if passthrough or message["type"] not in RESPONSE_MESSAGES:  # e.g. a test client's debug
                 await send(message)
             else:
                 held.append(message)

@@ -28,6 +28,7 @@ from driftwarden.api.app import create_app
 from driftwarden.auth import service as auth_service
 from driftwarden.cli import schedule_client as client
 from driftwarden.db import migrate
+from driftwarden.scheduler import signals
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.settings import Settings
 
@@ -184,7 +185,7 @@ def _report(result: client.RunResult, scan: dict[str, Any], receiver: _Receiver,
     data = result.document["data"]
     typer.echo(f"\nschedule-run: HTTP {result.status}, trigger {data['trigger']['outcome']}, "
                f"notify {data['notify']['outcome']}\n\nsignals:")
-    for path, value in client.signals(data).items():
+    for path, value in signals.signals(data).items():
         typer.echo(f"  {path:<34} {_shown(value)}")
     anomaly_hooks = [(h, b) for h, b in receiver.received if b"contract_drift.trigger_anomaly" in b]
     signed = bool(anomaly_hooks) and _signed_ok(secret, *anomaly_hooks[0])

@@ -28,9 +28,6 @@ from tenacity import (
 
 EXIT_OK, EXIT_API_FAILED, EXIT_BAD_INPUT, EXIT_NOTIFY_FAILED = 0, 1, 2, 3
 RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
-SIGNAL_PATHS = ("data.trigger.executed", "data.trigger.deduped", "data.notify.anomaly_detected",
-                "data.notify.notified", "data.notify.notification.sent",
-                "data.notify.escalation_pattern")
 _OPTIONAL = (("SCHEDULE_NAME", "schedule_name", str), ("WINDOW_MINUTES", "window_minutes", int),
              ("SUMMARY_WINDOW_DAYS", "summary_window_days", int), ("DRY_RUN", "dry_run", bool),
              ("FORCE", "force", bool), ("FORCE_NOTIFY", "force_notify", bool),
@@ -220,17 +217,6 @@ def call(config: RunConfig, *, transport: httpx.BaseTransport | None = None,
     return _result(response)
 
 
-def signals(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The runbook's six signals, by their exact paths."""
-    found: dict[str, Any] = {}
-    for path in SIGNAL_PATHS:
-        value: Any = {"data": data}
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, Mapping) else None
-        found[path] = value
-    return found
-
-
 def is_success(result: RunResult) -> bool:
     """A 2xx with an ok envelope: the signals can be read."""
     doc = result.document
@@ -257,17 +243,3 @@ def outcome(result: RunResult) -> tuple[int, str]:
     if (data.get("trigger") or {}).get("outcome") == "failed":
         return EXIT_API_FAILED, f"trigger failed: {data['trigger'].get('error')}"
     return EXIT_OK, "schedule run ok"
-
-
-def signal_line(data: Mapping[str, Any]) -> str:
-    def fmt(value: Any) -> str:
-        if isinstance(value, Mapping):
-            return str(value.get("id", "set"))
-        if value is None:
-            return "null"
-        return str(value).lower() if isinstance(value, bool) else str(value)
-
-    parts = [f"{path.removeprefix('data.')}={fmt(value)}" for path, value in signals(data).items()]
-    parts += [f"trigger.outcome={(data.get('trigger') or {}).get('outcome')}",
-              f"notify.outcome={(data.get('notify') or {}).get('outcome')}"]
-    return " ".join(parts)

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from driftwarden.cli import schedule_client as client
+from driftwarden.scheduler import signals
 
 HELP = (
     "One schedule run, as scripts/run_contract_drift_schedule.sh does it (same env vars and "
@@ -40,7 +41,7 @@ def schedule_run() -> None:
     code, message = client.outcome(result)
     if client.is_success(result):
         data = result.document["data"]
-        sys.stdout.write(f"signals: {client.signal_line(data)}\n")
+        sys.stdout.write(f"signals: {signals.signal_line(data)}\n")
         _step_summary(data, message)
     typer.echo(f"driftwarden schedule-run: {message}", err=True)
     raise typer.Exit(code)
@@ -51,7 +52,7 @@ def _step_summary(data: dict, message: str) -> None:
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
-    rows = "".join(f"| `{k}` | {json.dumps(v)} |\n" for k, v in client.signals(data).items())
+    rows = "".join(f"| `{k}` | {json.dumps(v)} |\n" for k, v in signals.signals(data).items())
     with open(path, "a", encoding="utf-8") as out:
         out.write(
             f"### Contract drift schedule run ({data.get('schedule_name')}, dry_run="

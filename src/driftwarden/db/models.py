@@ -3,6 +3,7 @@
 from driftwarden.agents import models as agents_models  # noqa: F401
 from driftwarden.api import models as api_models  # noqa: F401
 from driftwarden.auth import models as auth_models  # noqa: F401
+from driftwarden.console import models as console_models  # noqa: F401
 from driftwarden.contracts import models as contracts_models  # noqa: F401
 from driftwarden.db.base import Base
 from driftwarden.notifications import models as notifications_models  # noqa: F401

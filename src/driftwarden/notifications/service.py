@@ -101,3 +101,15 @@ def replay_dead_letters(session: Session, *, org_id: uuid.UUID | None, event_typ
             .values(**_requeue_values(now)).execution_options(synchronize_session=False)).rowcount or 0
     return ReplayRead(selected_count=len(ids), replayed_count=replayed, outbox_ids=ids,
                       dry_run=dry_run)
+
+
+OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")
+
+
+def count_by_status(session: Session, *, org_id: uuid.UUID) -> dict[str, int]:
+    """Outbox messages per status in one grouped query (the console overview)."""
+    rows = session.execute(select(NotificationOutbox.status, func.count())
+                           .where(NotificationOutbox.org_id == org_id)
+                           .group_by(NotificationOutbox.status)).all()
+    found = dict(rows)
+    return {status: found.get(status, 0) for status in OUTBOX_STATUSES}

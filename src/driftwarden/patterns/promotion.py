@@ -60,6 +60,8 @@ class Plan:
     findings: dict[str, DriftItem]
     existing: dict[str, uuid.UUID]
     stale: dict[str, list[uuid.UUID]] = field(default_factory=dict)
+    # bindings per drift level over the whole scope, kept with the trigger (console drift chart)
+    counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def new_keys(self) -> list[str]:
@@ -123,7 +125,8 @@ def plan_promotion(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID |
     findings = {dedupe_key(i.binding_id, i.bound_contract_version, i.current_contract_version): i
                 for i in scan.items}
     open_patterns = _open_drift_patterns(session, org_id=org_id, agent_id=agent_id)
-    plan = Plan(findings=findings, existing={k: open_patterns[k] for k in findings if k in open_patterns})
+    plan = Plan(findings=findings, existing={k: open_patterns[k] for k in findings if k in open_patterns},
+                counts=dict(scan.counts))
     if auto_resolve:
         plan.stale = _stale(session, org_id=org_id, open_patterns=open_patterns)
     return plan, scan.scanned_binding_count
@@ -229,7 +232,7 @@ def promote_drift(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | 
     summary: dict[str, Any] = {
         "org_id": str(org_id), "agent_id": str(agent_id) if agent_id else None, "min_drift": min_drift,
         "limit": limit, "dry_run": dry_run, "auto_resolve": auto_resolve, "scanned_item_count": scanned,
-        "eligible_item_count": len(plan.findings)}
+        "eligible_item_count": len(plan.findings), "drift_counts": plan.counts}
     if dry_run:
         stale = [pid for ids in plan.stale.values() for pid in ids]
         notification = {**notify.skipped(notify.PATTERNS_PROMOTED, "dry_run"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +14,7 @@ from driftwarden.patterns.lifecycle import PatternStatus
 from driftwarden.schemas import ReadModel
 
 Priority = Literal["critical", "high", "medium", "low"]
+PRIORITIES: tuple[str, ...] = get_args(Priority)
 TAG_PATTERN = r"^[a-z0-9][a-z0-9_.:-]{0,99}$"
 Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
 

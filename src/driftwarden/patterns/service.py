@@ -14,7 +14,7 @@ from driftwarden.errors import Conflict, Forbidden, Invalid, NotFound
 from driftwarden.patterns import lifecycle, notify, store
 from driftwarden.patterns.models import IssuePattern
 from driftwarden.patterns.promotion import promote_drift
-from driftwarden.patterns.schemas import PatternCreate, PatternUpdate
+from driftwarden.patterns.schemas import PRIORITIES, PatternCreate, PatternUpdate
 from driftwarden.settings import Settings
 
 # An open pattern can close between our INSERT seeing it and our lock reaching it; then insert again.
@@ -160,3 +160,13 @@ def _change_status(session: Session, *, pattern: IssuePattern, target: str, body
                        details={"dedupe_key": pattern.dedupe_key}) from exc
     return entry
 
+
+
+def count_open_by_priority(session: Session, *, org_id: uuid.UUID) -> dict[str, int]:
+    """Open patterns per priority in one grouped query (the console overview)."""
+    rows = session.execute(
+        select(IssuePattern.priority, func.count()).where(
+            IssuePattern.org_id == org_id, IssuePattern.status.not_in(lifecycle.CLOSED_STATUSES))
+        .group_by(IssuePattern.priority)).all()
+    found = dict(rows)
+    return {priority: found.get(priority, 0) for priority in PRIORITIES}

@@ -142,3 +142,26 @@ def status_read(name: str, computed: status_rules.ScheduleStatus, *, is_policy: 
         watchdog_status=watch.get("last_status"), down_since=watch.get("down_since"),
         missed_notified_at=watch.get("missed_notified_at"),
         recovered_notified_at=watch.get("recovered_notified_at"))
+
+
+def trigger_history(session: Session, *, org_id: uuid.UUID, since: datetime,
+                    schedule_name: str | None = None) -> list[Any]:
+    """Real triggers since `since`, oldest first: (started_at, outcome, promote_result), one query.
+
+    The console's charts bucket these by day; a window's triggers are few (one per window plus
+    retries), so the rows stay small.
+    """
+    where = [TriggerRun.org_id == org_id, TriggerRun.started_at >= since,
+             TriggerRun.dry_run.is_(False)]
+    if schedule_name is not None:
+        where.append(TriggerRun.schedule_name == schedule_name)
+    return list(session.execute(
+        select(TriggerRun.started_at, TriggerRun.outcome, TriggerRun.promote_result)
+        .where(*where).order_by(TriggerRun.started_at)).all())
+
+
+def recent_notify_events(session: Session, *, org_id: uuid.UUID, limit: int) -> list[NotifyEvent]:
+    """The org's newest anomaly-notify events, over every schedule (the console's schedule page)."""
+    query = (select(NotifyEvent).where(NotifyEvent.org_id == org_id)
+             .order_by(NotifyEvent.created_at.desc(), NotifyEvent.id).limit(limit))
+    return list(session.scalars(query))

@@ -1,0 +1,16 @@
+"""Mount the console on the app: pages, forms, static files and the console's response headers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from driftwarden.console import actions, pages
+from driftwarden.console.web import HERE, SecurityHeaders
+
+
+def install(app: FastAPI) -> None:
+    app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console_static")
+    app.include_router(pages.router)
+    app.include_router(actions.router)
+    app.add_middleware(SecurityHeaders)
