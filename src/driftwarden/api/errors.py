@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
 
+from driftwarden import errors as domain_errors
 from driftwarden.api.envelope import error_body
 
 log = logging.getLogger("driftwarden.api")
@@ -68,7 +69,19 @@ def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any
     return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
 
 
+# Domain error class -> HTTP status (docs/reference/api.md, errors).
+DOMAIN_STATUS = {domain_errors.Invalid: 422, domain_errors.BadRequest: 400,
+                 domain_errors.Unauthenticated: 401, domain_errors.Forbidden: 403,
+                 domain_errors.NotFound: 404, domain_errors.Conflict: 409,
+                 domain_errors.Unavailable: 503}
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(domain_errors.DomainError)
+    async def _domain_error(_: Request, exc: domain_errors.DomainError) -> JSONResponse:
+        status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(exc, cls)), 500)
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status_code,

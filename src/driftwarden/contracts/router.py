@@ -14,13 +14,13 @@ from driftwarden.api.deps import (Caller, CallerDep, ClockDep, MemberDep, OrgQue
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from driftwarden.api.errors import ApiError
 from driftwarden.api.idempotency import IdempotencyKeyRequired
-from driftwarden.contracts import importing, upgrades
+from driftwarden.contracts import importing, upgrades, versions
 from driftwarden.contracts import service as contracts_service
 from driftwarden.contracts.models import ContractDefinition
 from driftwarden.contracts.schemas import (ApplyUpgradeRead, ApplyUpgradeRequest, BindingCreate, BindingRead,
                                            DefinitionCreate, DefinitionRead, DefinitionType, DefinitionUpdate,
-                                           DriftScanRead, ImportDocument, ImportResult, UpgradePreviewRead,
-                                           UpgradePreviewRequest)
+                                           DiffRead, DriftScanRead, ImportDocument, ImportResult,
+                                           UpgradePreviewRead, UpgradePreviewRequest, VersionRead)
 
 router = APIRouter(responses=ERROR_RESPONSES)
 DEFINITIONS = "/contracts/definitions"
@@ -54,7 +54,8 @@ def _definition_owner(session: Session, request: Request, caller: Caller,
 def create_definition(body: DefinitionCreate, request: Request, session: SessionDep, caller: MemberDep,
                       clock: ClockDep) -> dict:
     org_id = _definition_owner(session, request, caller, body)
-    definition = contracts_service.create_definition(session, org_id=org_id, body=body, now=clock.now())
+    definition = contracts_service.create_definition(session, org_id=org_id, body=body,
+                                                     now=clock.now(), api_key_id=caller.api_key_id)
     session.commit()
     return ok(contracts_service.definition_read(definition))
 
@@ -89,6 +90,38 @@ def update_definition(definition_id: uuid.UUID, body: DefinitionUpdate, request:
     contracts_service.update_definition(session, definition=definition, body=body, now=clock.now())
     session.commit()
     return ok(contracts_service.definition_read(definition))
+
+
+@router.get(DEFINITIONS + "/{definition_id}/versions", name="list_contract_definition_versions",
+            tags=["contracts"], response_model=Envelope[Page[VersionRead]])
+def list_versions(definition_id: uuid.UUID, session: SessionDep, org_id: OrgQueryDep,
+                  paging: PageDep) -> dict:
+    definition = contracts_service.get_definition_or_404(session, org_id=org_id, definition_id=definition_id)
+    rows, total = versions.list_versions(session, definition_id=definition.id, limit=paging.limit,
+                                         offset=paging.offset)
+    return ok(page([VersionRead.model_validate(r) for r in rows], total_count=total,
+                   limit=paging.limit, offset=paging.offset))
+
+
+@router.get(DEFINITIONS + "/{definition_id}/versions/{contract_version}",
+            name="get_contract_definition_version", tags=["contracts"],
+            response_model=Envelope[VersionRead])
+def get_version(definition_id: uuid.UUID, contract_version: str, session: SessionDep,
+                org_id: OrgQueryDep) -> dict:
+    definition = contracts_service.get_definition_or_404(session, org_id=org_id, definition_id=definition_id)
+    row = versions.get_version_or_404(session, definition_id=definition.id,
+                                      contract_version=contract_version)
+    return ok(VersionRead.model_validate(row))
+
+
+@router.get(DEFINITIONS + "/{definition_id}/diff", name="diff_contract_definition_versions",
+            tags=["contracts"], response_model=Envelope[DiffRead])
+def diff_versions(definition_id: uuid.UUID, session: SessionDep, org_id: OrgQueryDep,
+                  from_version: Annotated[str, Query(alias="from", max_length=256)],
+                  to_version: Annotated[str, Query(alias="to", max_length=256)]) -> dict:
+    definition = contracts_service.get_definition_or_404(session, org_id=org_id, definition_id=definition_id)
+    return ok(versions.diff_versions(session, definition=definition, from_version=from_version,
+                                     to_version=to_version))
 
 
 @router.post(BINDINGS, name="upsert_agent_binding", status_code=201, tags=["bindings"],
@@ -155,7 +188,8 @@ def apply_upgrade(body: ApplyUpgradeRequest, request: Request, session: SessionD
                   clock: ClockDep, _key: IdempotencyKeyRequired) -> dict:
     _reject_builtin(session, body.definition_id)
     org_id = resolve_org_id(session, request, caller, body.org_id)
-    result = upgrades.apply_upgrade(session, org_id=org_id, body=body, now=clock.now())
+    result = upgrades.apply_upgrade(session, org_id=org_id, body=body, now=clock.now(),
+                                    api_key_id=caller.api_key_id)
     session.commit()
     return ok(result)
 

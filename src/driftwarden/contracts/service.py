@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from driftwarden.agents import service as agents_service
 from driftwarden.api.errors import ApiError, insert_or_conflict
+from driftwarden.contracts import versions
+from driftwarden.contracts.configs import check_schema
 from driftwarden.contracts.drift import classify, is_valid_version
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.scan import DriftItem, DriftScan, scan_drift
@@ -70,16 +72,20 @@ def list_definitions(session: Session, *, org_id: uuid.UUID, definition_type: st
 
 
 def create_definition(session: Session, *, org_id: uuid.UUID | None, body: DefinitionCreate,
-                      now: datetime) -> ContractDefinition:
-    """`org_id=None` creates a builtin; the route decides who may."""
+                      now: datetime, api_key_id: uuid.UUID | None = None) -> ContractDefinition:
+    """`org_id=None` creates a builtin; the route decides who may. Writes the first version too."""
     require_version(body.contract_version, field="contract_version")
+    check_schema(body.config_schema)
     definition = ContractDefinition(
         org_id=org_id, definition_type=body.definition_type, key=body.key, name=body.name,
         description=body.description, contract_version=body.contract_version, default_config=body.default_config,
         is_active=True, created_at=now, updated_at=now)
+    definition.config_schema = body.config_schema
     insert_or_conflict(session, definition, code="CONTRACT_DEFINITION_EXISTS",
                        message=f"a {body.definition_type} definition with key {body.key!r} already exists",
                        details={"definition_type": body.definition_type, "key": body.key})
+    versions.write_version(session, definition=definition, now=now, api_key_id=api_key_id,
+                           content=body.model_dump(include=set(versions.CONTENT)))
     return definition
 
 
@@ -104,7 +110,8 @@ def definition_read(definition: ContractDefinition) -> DefinitionRead:
         definition_type=definition.definition_type, key=definition.key, name=definition.name,
         description=definition.description, contract_version=definition.contract_version,
         default_config=definition.default_config, is_active=definition.is_active,
-        created_at=definition.created_at, updated_at=definition.updated_at)
+        created_at=definition.created_at, updated_at=definition.updated_at,
+        config_schema=definition.config_schema)
 
 
 def binding_read(binding: ContractBinding, definition: ContractDefinition) -> BindingRead:

@@ -15,7 +15,7 @@ from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
-from driftwarden.contracts import service
+from driftwarden.contracts import service, versions
 from driftwarden.contracts.drift import DRIFT_LEVELS, classify
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.scan import MAX_PAIRS_IN_SQL
@@ -101,6 +101,22 @@ def preview_upgrade(session: Session, *, org_id: uuid.UUID, body: UpgradePreview
                    include_items=body.include_items, max_items=body.max_items)
 
 
+def target_content(session: Session, *, definition: ContractDefinition,
+                   body: UpgradePreviewRequest) -> dict[str, Any]:
+    """The target's content: what the request sets, else the stored target, else the current."""
+    given = body.model_dump(include=set(versions.CONTENT) & body.model_fields_set)
+    stored = versions.get_version(session, definition_id=definition.id,
+                                  contract_version=body.target_contract_version)
+    if stored is not None:
+        return {**{k: getattr(stored, k) for k in versions.CONTENT}, **given}
+    current = versions.get_version(session, definition_id=definition.id,
+                                   contract_version=definition.contract_version)
+    carried = {"config_schema": definition.config_schema,
+               "default_config": definition.default_config,
+               "changelog": current.changelog if current is not None else None}
+    return {**carried, **given}
+
+
 def _lock_definition(session: Session, *, org_id: uuid.UUID, definition_id: uuid.UUID) -> ContractDefinition:
     """Row-lock the definition so concurrent upgrades of it apply one after the other."""
     service.get_definition_or_404(session, org_id=org_id, definition_id=definition_id)
@@ -110,12 +126,18 @@ def _lock_definition(session: Session, *, org_id: uuid.UUID, definition_id: uuid
     return definition
 
 
-def apply_upgrade(session: Session, *, org_id: uuid.UUID, body: ApplyUpgradeRequest, now: datetime) -> dict[str, Any]:
+def apply_upgrade(session: Session, *, org_id: uuid.UUID, body: ApplyUpgradeRequest, now: datetime,
+                  api_key_id: uuid.UUID | None = None) -> dict[str, Any]:
     """Move the definition to the target version; with `sync_bindings` re-bind every binding to it."""
     target = service.require_version(body.target_contract_version, field="target_contract_version")
     definition = _lock_definition(session, org_id=org_id, definition_id=body.definition_id)
     previous = definition.contract_version
+    content = target_content(session, definition=definition, body=body)
     definition.contract_version, definition.updated_at = target, now
+    version = versions.write_version(session, definition=definition, content=content, now=now,
+                                     api_key_id=api_key_id)
+    definition.config_schema = version.config_schema
+    definition.default_config = version.default_config
     updated = 0
     if body.rollout_mode == "sync_bindings":
         column = ContractBinding.definition_contract_version
