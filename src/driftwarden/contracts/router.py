@@ -134,14 +134,16 @@ def upsert_binding(agent_id: uuid.UUID, body: BindingCreate, request: Request, r
                                                                     body=body, now=clock.now())
     session.commit()
     response.status_code = 201 if created else 200
-    return ok(contracts_service.binding_read(binding, definition))
+    content = contracts_service.content_for(session, [definition])
+    return ok(contracts_service.binding_read(binding, definition, content))
 
 
 @router.get(BINDINGS, name="list_agent_bindings", tags=["bindings"], response_model=Envelope[Page[BindingRead]])
 def list_bindings(agent_id: uuid.UUID, session: SessionDep, org_id: OrgQueryDep, paging: PageDep) -> dict:
     rows, total = contracts_service.list_bindings(session, org_id=org_id, agent_id=agent_id, limit=paging.limit,
                                                   offset=paging.offset)
-    items = [contracts_service.binding_read(b, d) for b, d in rows]
+    content = contracts_service.content_for(session, [d for _, d in rows])
+    items = [contracts_service.binding_read(b, d, content) for b, d in rows]
     return ok(page(items, total_count=total, limit=paging.limit, offset=paging.offset))
 
 
@@ -151,7 +153,8 @@ def delete_binding(agent_id: uuid.UUID, binding_id: uuid.UUID, session: SessionD
                    caller: MemberDep) -> dict:
     binding, definition = contracts_service.delete_binding(session, org_id=org_id, agent_id=agent_id,
                                                            binding_id=binding_id)
-    read = contracts_service.binding_read(binding, definition)
+    read = contracts_service.binding_read(binding, definition,
+                                          contracts_service.content_for(session, [definition]))
     session.commit()
     return ok(read)
 
@@ -170,7 +173,7 @@ def scan_drift(session: SessionDep, org_id: OrgQueryDep,
                                         min_drift=min_drift, include_healthy=include_healthy, limit=limit,
                                         offset=offset)
     return ok({"checked_agent_count": scan.checked_agent_count, "checked_binding_count": scan.checked_binding_count,
-               "counts": scan.counts, "breaking_count": scan.breaking_count, "warning_count": scan.warning_count,
+               "counts": scan.counts, "severity_counts": scan.severity_counts, "breaking_count": scan.breaking_count, "warning_count": scan.warning_count,
                "invalid_count": scan.invalid_count, "total_count": scan.total_count, "count": len(scan.items),
                "limit": limit, "offset": offset, "items": [item.as_dict() for item in scan.items]})
 

@@ -116,8 +116,17 @@ class BindingRead(BaseModel):
     current_contract_version: str
     drift: Drift
     reason: str
+    config_valid: bool | None = None
+    config_errors: list[ConfigError] | None = None
+    undeclared_breaking: bool = False
+    severity: Drift
     created_at: datetime
     updated_at: datetime
+
+
+class ConfigError(BaseModel):
+    path: str
+    message: str
 
 
 class DriftItemRead(BaseModel):
@@ -132,6 +141,10 @@ class DriftItemRead(BaseModel):
     drift: Drift
     reason: str
     enabled: bool
+    config_valid: bool | None = None
+    config_errors: list[ConfigError] | None = None
+    undeclared_breaking: bool = False
+    severity: Drift
 
 
 class DriftCounts(BaseModel):
@@ -145,6 +158,7 @@ class DriftScanRead(BaseModel):
     checked_agent_count: int
     checked_binding_count: int
     counts: DriftCounts
+    severity_counts: DriftCounts
     breaking_count: int
     warning_count: int
     invalid_count: int

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from driftwarden.agents import service as agents_service
 from driftwarden.api.errors import ApiError, insert_or_conflict
+from driftwarden.contracts import content as content_rules
 from driftwarden.contracts import versions
 from driftwarden.contracts.configs import check_schema
 from driftwarden.contracts.drift import classify, is_valid_version
@@ -114,9 +115,20 @@ def definition_read(definition: ContractDefinition) -> DefinitionRead:
         config_schema=definition.config_schema)
 
 
-def binding_read(binding: ContractBinding, definition: ContractDefinition) -> BindingRead:
+def content_for(session: Session, definitions: list[ContractDefinition]) -> content_rules.Content:
+    """The schemas needed to judge bindings of these definitions (two small queries)."""
+    return content_rules.load(session, definition_ids={d.id for d in definitions})
+
+
+def binding_read(binding: ContractBinding, definition: ContractDefinition,
+                 content: content_rules.Content | None = None) -> BindingRead:
     result = classify(binding.definition_contract_version, definition.contract_version)
+    judged = (content or content_rules.Content({}, {})).assess(
+        definition.id, binding.definition_contract_version, definition.contract_version,
+        binding.config)
     return BindingRead(
+        config_valid=judged.config_valid, config_errors=judged.config_errors,
+        undeclared_breaking=judged.undeclared_breaking, severity=judged.severity,
         id=binding.id, org_id=binding.org_id, agent_id=binding.agent_id, definition_id=binding.definition_id,
         definition_type=definition.definition_type, definition_key=definition.key, enabled=binding.enabled,
         config=binding.config, definition_contract_version=binding.definition_contract_version,
