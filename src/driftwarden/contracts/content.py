@@ -33,6 +33,7 @@ class Assessment:
     config_errors: list[dict[str, str]] | None
     undeclared_breaking: bool
     severity: str
+    schema_changes: list[dict[str, Any]] | None = None  # the breaking ones, when undeclared
 
 
 def raise_severity(drift: str, *, config_valid: bool | None, undeclared: bool) -> str:
@@ -55,7 +56,7 @@ class Content:
         self.definitions = definitions  # id -> (current config_schema, default_config)
         self.schemas = schemas  # (id, version) -> that version's stored config_schema
         self._valid: dict[tuple[uuid.UUID, str], list[dict[str, str]]] = {}
-        self._undeclared: dict[tuple[uuid.UUID, str | None, str | None], bool] = {}
+        self._undeclared: dict[tuple[uuid.UUID, str | None, str | None], list | None] = {}
 
     @property
     def schema_ids(self) -> list[uuid.UUID]:
@@ -71,14 +72,19 @@ class Content:
             self._valid[key] = config_errors(schema, effective_config(default, config)) or []
         return self._valid[key]
 
-    def undeclared(self, definition_id: uuid.UUID, bound: str | None, current: str | None) -> bool:
+    def undeclared(self, definition_id: uuid.UUID, bound: str | None,
+                   current: str | None) -> list[dict[str, Any]] | None:
+        """The breaking schema changes the version numbers do not declare, or None."""
         key = (definition_id, bound, current)
         if key not in self._undeclared:
             old = self.schemas.get((definition_id, bound or ""))
             new = self.definitions.get(definition_id, (None, {}))[0]
-            both = old is not None and new is not None
-            self._undeclared[key] = both and versions.judge(
-                bound, current, old, new, both_stored=True)["undeclared_breaking"]
+            found = None
+            if old is not None and new is not None:
+                judged = versions.judge(bound, current, old, new, both_stored=True)
+                if judged["undeclared_breaking"]:
+                    found = [c for c in judged["changes"] if c["breaking"]]
+            self._undeclared[key] = found
         return self._undeclared[key]
 
     def assess(self, definition_id: uuid.UUID, bound: str | None, current: str | None,
@@ -86,9 +92,11 @@ class Content:
         result = classify(bound, current)
         errors = self.errors(definition_id, config)
         valid = None if errors is None else not errors
-        undeclared = self.undeclared(definition_id, bound, current)
+        changes = self.undeclared(definition_id, bound, current)
+        undeclared = changes is not None
         return Assessment(result.drift, result.reason, valid, errors, undeclared,
-                          raise_severity(result.drift, config_valid=valid, undeclared=undeclared))
+                          raise_severity(result.drift, config_valid=valid, undeclared=undeclared),
+                          changes)
 
 
 def load(session: Session, *, definition_ids: Iterable[uuid.UUID]) -> Content:

@@ -53,6 +53,8 @@ class DriftItem:
     config_errors: list[dict[str, str]] | None = None
     undeclared_breaking: bool = False
     severity: str = "none"
+    # Evidence for promotion, not part of the scan item: the undeclared breaking schema changes.
+    schema_changes: list[dict[str, Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of §4.5 (ids as strings); field by field, as asdict's recursion is slow at scale."""
@@ -62,7 +64,7 @@ class DriftItem:
         return data
 
 
-ITEM_FIELDS = tuple(f.name for f in fields(DriftItem))
+ITEM_FIELDS = tuple(f.name for f in fields(DriftItem) if f.name != "schema_changes")
 
 
 @dataclass
@@ -136,8 +138,8 @@ def _pairs_by_level(session: Session, scope: dict[str, Any], currents: dict[uuid
     definition, bound, enabled = (ContractBinding.definition_id, ContractBinding.definition_contract_version,
                                   ContractBinding.enabled)
     config = _grouped_config(content).label("config")
-    query = select(definition, bound, enabled, config, func.count()).group_by(
-        definition, bound, enabled, config)
+    group = (definition, bound, enabled) + ((config,) if content.schema_ids else ())
+    query = select(definition, bound, enabled, config, func.count()).group_by(*group)
     keys: dict[str, dict[Key, None]] = defaultdict(dict)  # ordered set: enabled and disabled
     counts = dict.fromkeys(DRIFT_LEVELS, 0)
     severity_counts = dict.fromkeys(DRIFT_LEVELS, 0)
@@ -238,7 +240,8 @@ def _to_item(row: Any, content: content_rules.Content) -> DriftItem:
                      current_contract_version=row[7], drift=judged.drift, reason=judged.reason,
                      enabled=row[8], config_valid=judged.config_valid,
                      config_errors=judged.config_errors,
-                     undeclared_breaking=judged.undeclared_breaking, severity=judged.severity)
+                     undeclared_breaking=judged.undeclared_breaking, severity=judged.severity,
+                     schema_changes=judged.schema_changes)
 
 
 def included_levels(min_drift: str, include_healthy: bool) -> list[str]:
