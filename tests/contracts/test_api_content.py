@@ -98,3 +98,24 @@ def test_configs_are_judged_once_per_distinct_config_and_ordered_by_severity(
     assert scan["items"][2]["config_valid"] is None  # no schema: not judged
     paged = data(client.get(DRIFT, headers=admin.headers, params={"limit": 1, "offset": 1}))
     assert [i["agent_name"] for i in paged["items"]] == ["d"] and paged["total_count"] == 3
+
+
+def test_preview_judges_configs_against_the_target_schema(client: TestClient, admin: Any) -> None:
+    gate = definition(client, admin, "g", "1.0.0", config_schema=V1)
+    for name, config in (("a", {"mode": "fast", "limit": 1}), ("b", {"mode": "safe", "limit": 2})):
+        bind(client, admin, agent(client, admin, name)["id"], gate["id"], config=config)
+    url = f"{API}/contracts/upgrade-preview"
+    body = {"definition_id": gate["id"], "target_contract_version": "1.1.0"}
+    same = data(client.post(url, headers=admin.headers, json=body))  # schema carried over
+    assert (same["status"], same["config_invalid_after_count"]) == ("safe", 0)
+    assert [i["config_valid_after"] for i in same["items"]] == [True, True]
+    tighter = data(client.post(url, headers=admin.headers, json={**body, "config_schema": V2}))
+    assert (tighter["status"], tighter["warning_count"], tighter["config_invalid_after_count"]) == (
+        "risky", 2, 2)
+    assert tighter["items"][0]["config_errors_after"] == [
+        {"path": "", "message": "Additional properties are not allowed ('limit' was unexpected)"}]
+    defaults = data(client.post(url, headers=admin.headers, json={
+        **body, "config_schema": BOUNDED, "default_config": {"limit": 11}}))
+    assert defaults["config_invalid_after_count"] == 0  # each binding's own limit wins the merge
+    none = data(client.post(url, headers=admin.headers, json={**body, "config_schema": None}))
+    assert none["status"] == "safe" and none["items"][0]["config_valid_after"] is None

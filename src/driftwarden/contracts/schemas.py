@@ -196,6 +196,8 @@ class UpgradeItemRead(BaseModel):
     target_contract_version: str
     drift: Drift
     reason: str
+    config_valid_after: bool | None = None
+    config_errors_after: list[ConfigError] | None = None
 
 
 class UpgradePreviewRead(BaseModel):
@@ -210,6 +212,7 @@ class UpgradePreviewRead(BaseModel):
     warning_count: int
     invalid_count: int
     unchanged_count: int
+    config_invalid_after_count: int = 0
     items: list[UpgradeItemRead]
 
 
