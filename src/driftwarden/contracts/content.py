@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -48,6 +49,23 @@ def config_key(config: Any) -> str:
     return json.dumps(config, sort_keys=True, separators=(",", ":"))
 
 
+@lru_cache(maxsize=65536)
+def _errors(schema_key: str, config_json: str) -> tuple[dict[str, str], ...]:
+    """Validation results outlive a scan: the next one over the same configs costs nothing."""
+    return tuple(config_errors(json.loads(schema_key), json.loads(config_json)) or ())
+
+
+@lru_cache(maxsize=4096)
+def _undeclared(bound: str | None, current: str | None, old_key: str,
+                new_key: str) -> tuple[dict[str, Any], ...] | None:
+    """The breaking changes of one schema pair when its versions declare none; one diff each."""
+    judged = versions.judge(bound, current, json.loads(old_key), json.loads(new_key),
+                            both_stored=True)
+    if not judged["undeclared_breaking"]:
+        return None
+    return tuple(c for c in judged["changes"] if c["breaking"])
+
+
 class Content:
     """The schemas of some definitions, with every judgement cached for the life of one scan."""
 
@@ -56,6 +74,7 @@ class Content:
         self.definitions = definitions  # id -> (current config_schema, default_config)
         self.schemas = schemas  # (id, version) -> that version's stored config_schema
         self._valid: dict[tuple[uuid.UUID, str], list[dict[str, str]]] = {}
+        self._schema_keys = {d: config_key(schema) for d, (schema, _) in definitions.items()}
         self._undeclared: dict[tuple[uuid.UUID, str | None, str | None], list | None] = {}
 
     @property
@@ -69,7 +88,8 @@ class Content:
         key = (definition_id, config_key(config))
         if key not in self._valid:
             schema, default = self.definitions[definition_id]
-            self._valid[key] = config_errors(schema, effective_config(default, config)) or []
+            merged = effective_config(default, config)
+            self._valid[key] = list(_errors(self._schema_keys[definition_id], config_key(merged)))
         return self._valid[key]
 
     def undeclared(self, definition_id: uuid.UUID, bound: str | None,
@@ -81,10 +101,8 @@ class Content:
             new = self.definitions.get(definition_id, (None, {}))[0]
             found = None
             if old is not None and new is not None:
-                judged = versions.judge(bound, current, old, new, both_stored=True)
-                if judged["undeclared_breaking"]:
-                    found = [c for c in judged["changes"] if c["breaking"]]
-            self._undeclared[key] = found
+                found = _undeclared(bound, current, config_key(old), self._schema_keys[definition_id])
+            self._undeclared[key] = None if found is None else list(found)
         return self._undeclared[key]
 
     def assess(self, definition_id: uuid.UUID, bound: str | None, current: str | None,

@@ -128,7 +128,8 @@ def _grouped_config(content: content_rules.Content) -> Any:
 
 
 def _pairs_by_level(session: Session, scope: dict[str, Any], currents: dict[uuid.UUID, str],
-                    content: content_rules.Content) -> tuple[dict[str, list[Key]], dict, dict, int]:
+                    content: content_rules.Content
+                    ) -> tuple[dict[str, list[Key]], dict[Key, Any], dict, dict, int]:
     """Group the scope by (definition, bound version, config, enabled) in SQL; judge each group once.
 
     Levels are severities; `counts` is by version drift, `severity_counts` by severity. Levels count
@@ -140,7 +141,7 @@ def _pairs_by_level(session: Session, scope: dict[str, Any], currents: dict[uuid
     config = _grouped_config(content).label("config")
     group = (definition, bound, enabled) + ((config,) if content.schema_ids else ())
     query = select(definition, bound, enabled, config, func.count()).group_by(*group)
-    keys: dict[str, dict[Key, None]] = defaultdict(dict)  # ordered set: enabled and disabled
+    groups: list[tuple[str, Pair, Any]] = []
     counts = dict.fromkeys(DRIFT_LEVELS, 0)
     severity_counts = dict.fromkeys(DRIFT_LEVELS, 0)
     every = 0
@@ -150,13 +151,28 @@ def _pairs_by_level(session: Session, scope: dict[str, Any], currents: dict[uuid
         if scope["enabled_only"] and not is_enabled:
             continue
         judged = content.assess(definition_id, bnd, currents.get(definition_id), cfg)
-        has_schema = definition_id in content.definitions
-        keys[judged.severity][(definition_id, bnd, content_rules.config_key(cfg) if has_schema
-                               else None)] = None
+        groups.append((judged.severity, (definition_id, bnd), cfg))
         counts[judged.drift] += n
         severity_counts[judged.severity] += n
-    found = defaultdict(list, {level: list(ks) for level, ks in keys.items()})
-    return found, counts, severity_counts, every
+    keys, configs = _keys_by_level(groups)
+    return keys, configs, counts, severity_counts, every
+
+
+def _keys_by_level(groups: list[tuple[str, Pair, Any]]
+                   ) -> tuple[dict[str, list[Key]], dict[Key, Any]]:
+    """A pair whose configs all land in one level needs no config in its key; the others do."""
+    levels_of: dict[Pair, set[str]] = defaultdict(set)
+    for level, pair, _ in groups:
+        levels_of[pair].add(level)
+    keys: dict[str, dict[Key, None]] = defaultdict(dict)  # ordered set: enabled and disabled
+    configs: dict[Key, Any] = {}
+    for level, pair, cfg in groups:
+        mixed = len(levels_of[pair]) > 1
+        key = (*pair, content_rules.config_key(cfg) if mixed else None)
+        keys[level][key] = None
+        if mixed:
+            configs[key] = cfg
+    return defaultdict(list, {level: list(ks) for level, ks in keys.items()}), configs
 
 
 def _agent_count(session: Session, scope: dict[str, Any]) -> int:
@@ -188,15 +204,21 @@ def _joined(*columns: Any) -> Select:
 
 
 def _item_rows(session: Session, scope: dict[str, Any], keys: list[Key], *, limit: int | None,
-               offset: int) -> list[Any]:
+               offset: int, configs: dict[Key, Any]) -> list[Any]:
     """The level's rows in page order: filtered by its pairs in SQL, or picked from a stream.
 
     A stream when the level has too many pairs, or when configs decide it (schema'd definitions).
     """
-    if len(keys) > MAX_PAIRS_IN_SQL or any(k[2] is not None for k in keys):
+    if len(keys) > MAX_PAIRS_IN_SQL:
         return _item_rows_streamed(session, scope, set(keys), limit=limit, offset=offset)
-    pairs = [(k[0], k[1]) for k in keys]
-    query = _joined(*ITEM_COLUMNS).where(_pair_filter(pairs)).order_by(*ITEM_ORDER).offset(offset)
+    whole = [(k[0], k[1]) for k in keys if k[2] is None]
+    partial: dict[Pair, list[Any]] = defaultdict(list)
+    for k in keys:
+        if k[2] is not None:
+            partial[(k[0], k[1])].append(configs[k])
+    clauses = [_pair_filter(whole)] + [and_(_pair_filter([pair]), ContractBinding.config.in_(configs))
+                                       for pair, configs in partial.items()]
+    query = _joined(*ITEM_COLUMNS).where(or_(*clauses)).order_by(*ITEM_ORDER).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     return list(session.execute(_scope(query, **scope)))
@@ -215,8 +237,9 @@ def _item_rows_streamed(session: Session, scope: dict[str, Any], keys: set[Key],
     result = session.execute(stream, execution_options={"yield_per": 5000})
     try:
         for binding_id, definition_id, bound, cfg in result:
-            key = content_rules.config_key(cfg) if definition_id in with_config else None
-            if (definition_id, bound, key) not in keys:
+            if (definition_id, bound, None) not in keys and (
+                    definition_id not in with_config
+                    or (definition_id, bound, content_rules.config_key(cfg)) not in keys):
                 continue
             if offset:
                 offset -= 1
@@ -258,7 +281,7 @@ def scan_drift(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | Non
     currents, content = _current_versions(session, org_id=org_id, definition_type=definition_type)
     scope = {"org_id": org_id, "agent_id": agent_id, "enabled_only": enabled_only,
              "definition_ids": None if definition_type is None else list(currents)}
-    pairs, counts, by_severity, every = _pairs_by_level(session, scope, currents, content)
+    pairs, configs, counts, by_severity, every = _pairs_by_level(session, scope, currents, content)
     levels = included_levels(min_drift, include_healthy)
     scan = DriftScan(checked_agent_count=_agent_count(session, scope), checked_binding_count=sum(counts.values()),
                      counts=counts, total_count=sum(by_severity[lvl] for lvl in levels),
@@ -270,7 +293,8 @@ def scan_drift(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | Non
             offset -= by_severity[level]
             continue
         remaining = None if limit is None else limit - len(scan.items)
-        rows = _item_rows(session, scope, pairs[level], limit=remaining, offset=offset)
+        rows = _item_rows(session, scope, pairs[level], limit=remaining, offset=offset,
+                          configs=configs)
         scan.items.extend(_to_item(row, content) for row in rows)
         offset = 0
     return scan
