@@ -79,7 +79,8 @@ def seed(engine: Engine, org_id: str, agents: int, *, with_schemas: bool) -> Non
     """Two imports: versions 1.0.0 then 1.1.0 of every definition, the fleet with the second."""
     factory = make_session_factory(engine)
     for version, count in (("1.0.0", 0), ("1.1.0", agents)):
-        doc = ImportDocument.model_validate(document(count, with_schemas=with_schemas, version=version))
+        body = document(count, with_schemas=with_schemas, version=version)
+        doc = ImportDocument.model_validate(body)
         with factory() as session:
             importing.import_document(session, org_id=uuid.UUID(org_id), doc=doc, now=NOW)
             session.commit()

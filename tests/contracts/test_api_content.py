@@ -48,7 +48,8 @@ def test_required_property_removed_under_a_minor_bump_is_undeclared_breaking(
     promoted = _promote(client, admin, min_drift="breaking")
     assert promoted["created_pattern_count"] == 1
     pattern = _pattern(client, admin, promoted["pattern_ids"][0])
-    assert pattern["priority"] == "high" and pattern["title"].startswith("Contract drift (breaking)")
+    assert pattern["priority"] == "high"
+    assert pattern["title"].startswith("Contract drift (breaking)")
     evidence = pattern["evidence"]
     assert evidence["undeclared_breaking"] is True and evidence["severity"] == "breaking"
     assert {(c["path"], c["kind"]) for c in evidence["schema_changes"]} == {
@@ -64,11 +65,13 @@ def test_required_property_removed_under_a_minor_bump_is_undeclared_breaking(
 
 def test_a_config_that_violates_the_schema_is_breaking_and_resolves_when_fixed(
         client: TestClient, admin: Any) -> None:
-    gate = definition(client, admin, "g", "1.0.0", config_schema=BOUNDED, default_config={"limit": 5})
+    gate = definition(client, admin, "g", "1.0.0", config_schema=BOUNDED,
+                      default_config={"limit": 5})
     bot, ok_bot = agent(client, admin, "bot"), agent(client, admin, "ok")
     bad = bind(client, admin, bot["id"], gate["id"], config={"limit": 50})
     assert (bad["drift"], bad["config_valid"], bad["severity"]) == ("none", False, "breaking")
-    assert bad["config_errors"] == [{"path": "/limit", "message": "50 is greater than the maximum of 10"}]
+    assert bad["config_errors"] == [
+        {"path": "/limit", "message": "50 is greater than the maximum of 10"}]
     good = bind(client, admin, ok_bot["id"], gate["id"])  # the default config is valid
     assert (good["config_valid"], good["config_errors"], good["severity"]) == (True, [], "none")
     scan = data(client.get(DRIFT, headers=admin.headers, params={"min_drift": "breaking"}))

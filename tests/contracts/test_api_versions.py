@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from driftwarden.cli import app as cli_app
 from tests.contracts.helpers import API, data, definition, error
 
 DEFS = f"{API}/contracts/definitions"
@@ -101,3 +107,31 @@ def test_import_writes_versions_with_schemas(client: TestClient, admin: Any) -> 
     err = error(client.post(f"{API}/contracts/import", headers=admin.headers, json=doc), 422,
                 "VALIDATION_ERROR")
     assert err["details"][0]["loc"] == ["body", "definitions", 0, "config_schema"]
+
+
+def test_cli_import_accepts_schemas_changelogs_and_defaults(
+        tmp_path: Path, admin: Any, settings: Any, client: TestClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from driftwarden.settings import get_settings
+
+    doc = {"definitions": [{"definition_type": "gate", "key": "cli", "name": "Cli",
+                            "contract_version": "2.0.0", "config_schema": SCHEMA_V2,
+                            "default_config": {"mode": "safe"}, "changelog": "from yaml"}],
+           "agents": [{"external_id": "x1", "name": "x1", "bindings": [
+               {"definition_type": "gate", "key": "cli", "config": {"limit": 99}}]}]}
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    monkeypatch.setenv("DATABASE_URL", settings.db_url)
+    get_settings.cache_clear()
+    try:
+        done = CliRunner().invoke(cli_app, ["import", str(path), "--org-id", str(admin.org_id)])
+    finally:
+        get_settings.cache_clear()
+    assert done.exit_code == 0, done.output
+    gate_id = json.loads(done.stdout)["definitions"]["items"][0]["id"]
+    [version] = data(client.get(f"{DEFS}/{gate_id}/versions", headers=admin.headers))["items"]
+    assert (version["config_schema"], version["default_config"], version["changelog"]) == (
+        SCHEMA_V2, {"mode": "safe"}, "from yaml")
+    [item] = data(client.get(f"{API}/contracts/drift", headers=admin.headers,
+                             params={"min_drift": "breaking"}))["items"]
+    assert (item["config_valid"], item["config_errors"][0]["path"]) == (False, "/limit")

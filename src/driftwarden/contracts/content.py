@@ -87,7 +87,7 @@ class Content:
             return None
         key = (definition_id, config_key(config))
         if key not in self._valid:
-            schema, default = self.definitions[definition_id]
+            default = self.definitions[definition_id][1]
             merged = effective_config(default, config)
             self._valid[key] = list(_errors(self._schema_keys[definition_id], config_key(merged)))
         return self._valid[key]
@@ -101,7 +101,8 @@ class Content:
             new = self.definitions.get(definition_id, (None, {}))[0]
             found = None
             if old is not None and new is not None:
-                found = _undeclared(bound, current, config_key(old), self._schema_keys[definition_id])
+                found = _undeclared(bound, current, config_key(old),
+                                    self._schema_keys[definition_id])
             self._undeclared[key] = None if found is None else list(found)
         return self._undeclared[key]
 

@@ -173,7 +173,8 @@ def scan_drift(session: SessionDep, org_id: OrgQueryDep,
                                         min_drift=min_drift, include_healthy=include_healthy, limit=limit,
                                         offset=offset)
     return ok({"checked_agent_count": scan.checked_agent_count, "checked_binding_count": scan.checked_binding_count,
-               "counts": scan.counts, "severity_counts": scan.severity_counts, "breaking_count": scan.breaking_count, "warning_count": scan.warning_count,
+               "counts": scan.counts, "severity_counts": scan.severity_counts,
+               "breaking_count": scan.breaking_count, "warning_count": scan.warning_count,
                "invalid_count": scan.invalid_count, "total_count": scan.total_count, "count": len(scan.items),
                "limit": limit, "offset": offset, "items": [item.as_dict() for item in scan.items]})
 

@@ -130,7 +130,7 @@ def _grouped_config(content: content_rules.Content) -> Any:
 def _pairs_by_level(session: Session, scope: dict[str, Any], currents: dict[uuid.UUID, str],
                     content: content_rules.Content
                     ) -> tuple[dict[str, list[Key]], dict[Key, Any], dict, dict, int]:
-    """Group the scope by (definition, bound version, config, enabled) in SQL; judge each group once.
+    """Group the scope by (definition, bound, config, enabled) in SQL; judge each group once.
 
     Levels are severities; `counts` is by version drift, `severity_counts` by severity. Levels count
     enabled bindings only under `enabled_only`; the last value counts every binding in scope,
@@ -216,20 +216,22 @@ def _item_rows(session: Session, scope: dict[str, Any], keys: list[Key], *, limi
     for k in keys:
         if k[2] is not None:
             partial[(k[0], k[1])].append(configs[k])
-    clauses = [_pair_filter(whole)] + [and_(_pair_filter([pair]), ContractBinding.config.in_(configs))
-                                       for pair, configs in partial.items()]
+    clauses = [_pair_filter(whole)] + [
+        and_(_pair_filter([pair]), ContractBinding.config.in_(configs))
+        for pair, configs in partial.items()]
     query = _joined(*ITEM_COLUMNS).where(or_(*clauses)).order_by(*ITEM_ORDER).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     return list(session.execute(_scope(query, **scope)))
 
 
-def _item_rows_streamed(session: Session, scope: dict[str, Any], keys: set[Key], *, limit: int | None,
-                        offset: int) -> list[Any]:
+def _item_rows_streamed(session: Session, scope: dict[str, Any], keys: set[Key], *,
+                        limit: int | None, offset: int) -> list[Any]:
     """For levels with many distinct versions or config-decided keys: walk the ordered ids."""
     with_config = {k[0] for k in keys if k[2] is not None}
-    config = (type_coerce(case((ContractBinding.definition_id.in_(with_config), ContractBinding.config),
-                               else_=null()), JSONType) if with_config else null())
+    in_config = ContractBinding.definition_id.in_(with_config)
+    config = (type_coerce(case((in_config, ContractBinding.config), else_=null()), JSONType)
+              if with_config else null())
     stream = _scope(_joined(ContractBinding.id, ContractBinding.definition_id,
                             ContractBinding.definition_contract_version, config)
                     .order_by(*ITEM_ORDER), **scope)

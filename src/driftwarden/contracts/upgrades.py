@@ -76,7 +76,8 @@ def _items(session: Session, where: tuple, bounds: dict[str, list], counts: dict
             result = classify(bound, target)
             errors = after.errors(definition.id, config)
             items.append({"config_valid_after": None if errors is None else not errors,
-                          "config_errors_after": errors,"binding_id": binding_id, "agent_id": agent_id, "agent_name": agent_name,
+                          "config_errors_after": errors,
+                          "binding_id": binding_id, "agent_id": agent_id, "agent_name": agent_name,
                           "enabled": enabled, "bound_contract_version": bound,
                           "current_contract_version": definition.contract_version,
                           "target_contract_version": target, "drift": result.drift, "reason": result.reason})
@@ -85,10 +86,11 @@ def _items(session: Session, where: tuple, bounds: dict[str, list], counts: dict
 
 def _invalid_after(session: Session, where: tuple, definition: ContractDefinition,
                    after: content_rules.Content) -> int:
-    """Bindings whose effective config would fail the target schema: one check per distinct config."""
+    """Bindings whose effective config would fail the target schema: one check per config."""
     if definition.id not in after.definitions:
         return 0
-    query = select(ContractBinding.config, func.count()).where(*where).group_by(ContractBinding.config)
+    config = ContractBinding.config
+    query = select(config, func.count()).where(*where).group_by(config)
     return sum(n for config, n in session.execute(query) if after.errors(definition.id, config))
 
 
@@ -103,11 +105,11 @@ def preview(session: Session, *, org_id: uuid.UUID, definition: ContractDefiniti
     content = content or {"config_schema": definition.config_schema,
                           "default_config": definition.default_config}
     schema = content.get("config_schema")
-    after = content_rules.Content(
-        {} if schema is None else {definition.id: (schema, content.get("default_config") or {})}, {})
+    default = content.get("default_config") or {}
+    after = content_rules.Content({} if schema is None else {definition.id: (schema, default)}, {})
     bounds, counts = _bounds_by_level(session, where, target)
-    items = (_items(session, where, bounds, counts, definition=definition, target=target, max_items=max_items,
-                    after=after) if include_items else [])
+    items = (_items(session, where, bounds, counts, definition=definition, target=target,
+                    max_items=max_items, after=after) if include_items else [])
     invalid_after = _invalid_after(session, where, definition, after)
     risky = counts["breaking"] or counts["invalid"] or invalid_after
     return {"definition_id": definition.id, "definition_type": definition.definition_type,
