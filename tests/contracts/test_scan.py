@@ -49,7 +49,11 @@ def test_counts_cover_every_binding_and_items_are_ordered(seeder: Seeder, sessio
     assert item["reason"] == "major version changed 1.4.2 → 2.0.0" and isinstance(item["binding_id"], str)
     assert set(item) == {"binding_id", "agent_id", "agent_name", "definition_id", "definition_type",
                          "definition_key", "bound_contract_version", "current_contract_version", "drift",
-                         "reason", "enabled"}
+                         "reason", "enabled",
+                         # contract content: null/false/equal to drift when there is no schema
+                         "config_valid", "config_errors", "undeclared_breaking", "severity"}
+    assert (item["config_valid"], item["config_errors"], item["undeclared_breaking"],
+            item["severity"]) == (None, None, False, item["drift"])
 
 
 def test_paging_crosses_severity_levels(seeder: Seeder, session_factory: Any) -> None:

@@ -57,6 +57,7 @@ def _clean_validation_errors(problems: list[dict[str, Any]]) -> list[dict[str, A
             for e in problems]
 
 
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.DomainError)
     async def _domain_error(_: Request, exc: errors.DomainError) -> JSONResponse:

@@ -18,7 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
-from driftwarden.contracts.models import ContractBinding, ContractDefinition
+from driftwarden.contracts.configs import check_schema
+from driftwarden.contracts.models import (ContractBinding, ContractDefinition,
+                                          ContractDefinitionVersion)
 from driftwarden.contracts.schemas import ImportAgent, ImportBinding, ImportDefinition, ImportDocument
 from driftwarden.contracts.service import visible_to
 from driftwarden.db.helpers import chunked
@@ -26,7 +28,8 @@ from driftwarden.errors import Conflict, Invalid
 
 DefKey = tuple[str, str]
 AGENT_FIELDS = ("name", "description", "agent_type", "status", "model", "metadata")
-DEFINITION_FIELDS = ("name", "description", "contract_version", "default_config", "is_active")
+DEFINITION_FIELDS = ("name", "description", "contract_version", "default_config", "config_schema",
+                     "is_active")
 
 
 def _error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
@@ -42,6 +45,10 @@ def _problems(doc: ImportDocument, known: set[DefKey]) -> list[dict[str, Any]]:
             problems.append(_error(["definitions", i, "key"], f"duplicate definition {d.definition_type}:{d.key}",
                                    "duplicate"))
         seen_defs.add((d.definition_type, d.key))
+        try:
+            check_schema(d.config_schema)
+        except Invalid as exc:
+            problems.append(_error(["definitions", i, "config_schema"], exc.message, "json_schema"))
     known = known | seen_defs
     seen_agents: set[str] = set()
     for i, agent in enumerate(doc.agents):
@@ -85,7 +92,8 @@ def _upsert_definitions(session: Session, org_id: uuid.UUID, items: list[ImportD
         existing = own.get(ref)
         if existing is None:
             row = {"id": uuid.uuid4(), "org_id": org_id, "definition_type": ref[0], "key": ref[1],
-                   "default_config": {}, "is_active": True, "description": None, **given,
+                   "default_config": {}, "config_schema": None, "is_active": True,
+                   "description": None, **given,
                    "created_at": now, "updated_at": now}
             new_rows.append(row)
             outcome = "created"
@@ -97,7 +105,46 @@ def _upsert_definitions(session: Session, org_id: uuid.UUID, items: list[ImportD
         own[ref] = row
         outcomes.append({"id": row["id"], "definition_type": ref[0], "key": ref[1], "outcome": outcome})
     _write(session, ContractDefinition, new_rows, updates)
+    _write_versions(session, items, own, now)
     return _tally(outcomes, items=outcomes)
+
+
+def _write_versions(session: Session, items: list[ImportDefinition], defs: dict[DefKey, dict],
+                    now: datetime) -> None:
+    """A version row per imported definition's version, unless one exists (then it must match)."""
+    wanted = {defs[(i.definition_type, i.key)]["id"]: i for i in items}
+    stored: dict[uuid.UUID, dict[str, Any]] = {}
+    cols = (ContractDefinitionVersion.definition_id, ContractDefinitionVersion.contract_version,
+            ContractDefinitionVersion.config_schema, ContractDefinitionVersion.changelog)
+    for chunk in chunked(list(wanted)):
+        query = select(*cols).where(ContractDefinitionVersion.definition_id.in_(chunk))
+        for row in session.execute(query).mappings():
+            if row["contract_version"] == defs_version(defs, wanted[row["definition_id"]]):
+                stored[row["definition_id"]] = dict(row)
+    new_rows = []
+    for definition_id, item in wanted.items():
+        row = defs[(item.definition_type, item.key)]
+        given = {k: getattr(item, k) for k in ("config_schema", "changelog")
+                 if k in item.model_fields_set}
+        found = stored.get(definition_id)
+        if found is not None:
+            if any(found[k] != v for k, v in given.items()):
+                name = f"{item.definition_type}:{item.key} {row['contract_version']!r}"
+                raise Conflict(f"{name} exists with other content; versions are immutable",
+                               code="CONTRACT_VERSION_IMMUTABLE")
+            continue
+        new_rows.append({"id": uuid.uuid4(), "org_id": row["org_id"],
+                         "definition_id": definition_id,
+                         "contract_version": row["contract_version"],
+                         "config_schema": row.get("config_schema"),
+                         "default_config": row.get("default_config") or {},
+                         "changelog": item.changelog, "created_at": now,
+                         "created_by_api_key_id": None})
+    _write(session, ContractDefinitionVersion, new_rows, [])
+
+
+def defs_version(defs: dict[DefKey, dict], item: ImportDefinition) -> str:
+    return defs[(item.definition_type, item.key)]["contract_version"]
 
 
 def _existing_agents(session: Session, org_id: uuid.UUID, external_ids: list[str]) -> dict[str, dict]:

@@ -13,14 +13,14 @@ from driftwarden.api.deps import (Caller, CallerDep, ClockDep, MemberDep, OrgQue
                                   resolve_org_id)
 from driftwarden.api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from driftwarden.api.idempotency import IdempotencyKeyRequired
-from driftwarden.contracts import importing, upgrades
+from driftwarden.contracts import importing, upgrades, versions
 from driftwarden.contracts import service as contracts_service
 from driftwarden.contracts.drift import Drift
 from driftwarden.contracts.models import ContractDefinition
 from driftwarden.contracts.schemas import (ApplyUpgradeRead, ApplyUpgradeRequest, BindingCreate, BindingRead,
                                            DefinitionCreate, DefinitionRead, DefinitionType, DefinitionUpdate,
-                                           DriftScanRead, ImportDocument, ImportResult, UpgradePreviewRead,
-                                           UpgradePreviewRequest)
+                                           DiffRead, DriftScanRead, ImportDocument, ImportResult,
+                                           UpgradePreviewRead, UpgradePreviewRequest, VersionRead)
 from driftwarden.errors import Forbidden, Invalid
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -57,7 +57,8 @@ def _definition_owner(session: Session, request: Request, caller: Caller,
 def create_definition(body: DefinitionCreate, request: Request, session: SessionDep, caller: MemberDep,
                       clock: ClockDep) -> dict:
     org_id = _definition_owner(session, request, caller, body)
-    definition = contracts_service.create_definition(session, org_id=org_id, body=body, now=clock.now())
+    definition = contracts_service.create_definition(session, org_id=org_id, body=body,
+                                                     now=clock.now(), api_key_id=caller.api_key_id)
     return ok(DefinitionRead.of(definition))
 
 
@@ -92,6 +93,38 @@ def update_definition(definition_id: uuid.UUID, body: DefinitionUpdate, request:
     return ok(DefinitionRead.of(definition))
 
 
+@router.get(DEFINITIONS + "/{definition_id}/versions", name="list_contract_definition_versions",
+            tags=["contracts"], response_model=Envelope[Page[VersionRead]])
+def list_versions(definition_id: uuid.UUID, session: SessionDep, org_id: OrgQueryDep,
+                  paging: PageDep) -> dict:
+    definition = contracts_service.get_definition_or_404(session, org_id=org_id, definition_id=definition_id)
+    rows, total = versions.list_versions(session, definition_id=definition.id, limit=paging.limit,
+                                         offset=paging.offset)
+    return ok(page([VersionRead.model_validate(r) for r in rows], total_count=total,
+                   limit=paging.limit, offset=paging.offset))
+
+
+@router.get(DEFINITIONS + "/{definition_id}/versions/{contract_version}",
+            name="get_contract_definition_version", tags=["contracts"],
+            response_model=Envelope[VersionRead])
+def get_version(definition_id: uuid.UUID, contract_version: str, session: SessionDep,
+                org_id: OrgQueryDep) -> dict:
+    definition = contracts_service.get_definition_or_404(session, org_id=org_id, definition_id=definition_id)
+    row = versions.get_version_or_404(session, definition_id=definition.id,
+                                      contract_version=contract_version)
+    return ok(VersionRead.model_validate(row))
+
+
+@router.get(DEFINITIONS + "/{definition_id}/diff", name="diff_contract_definition_versions",
+            tags=["contracts"], response_model=Envelope[DiffRead])
+def diff_versions(definition_id: uuid.UUID, session: SessionDep, org_id: OrgQueryDep,
+                  from_version: Annotated[str, Query(alias="from", max_length=256)],
+                  to_version: Annotated[str, Query(alias="to", max_length=256)]) -> dict:
+    definition = contracts_service.get_definition_or_404(session, org_id=org_id, definition_id=definition_id)
+    return ok(versions.diff_versions(session, definition=definition, from_version=from_version,
+                                     to_version=to_version))
+
+
 @router.post(BINDINGS, name="upsert_agent_binding", status_code=201, tags=["bindings"],
              response_model=Envelope[BindingRead],
              responses={200: {"model": Envelope[BindingRead], "description": "An existing binding was updated"}})
@@ -101,14 +134,16 @@ def upsert_binding(agent_id: uuid.UUID, body: BindingCreate, request: Request, r
     binding, definition, created = contracts_service.upsert_binding(session, org_id=org_id, agent_id=agent_id,
                                                                     body=body, now=clock.now())
     response.status_code = 201 if created else 200
-    return ok(contracts_service.binding_read(binding, definition))
+    content = contracts_service.content_for(session, [definition])
+    return ok(contracts_service.binding_read(binding, definition, content))
 
 
 @router.get(BINDINGS, name="list_agent_bindings", tags=["bindings"], response_model=Envelope[Page[BindingRead]])
 def list_bindings(agent_id: uuid.UUID, session: SessionDep, org_id: OrgQueryDep, paging: PageDep) -> dict:
     rows, total = contracts_service.list_bindings(session, org_id=org_id, agent_id=agent_id, limit=paging.limit,
                                                   offset=paging.offset)
-    items = [contracts_service.binding_read(b, d) for b, d in rows]
+    content = contracts_service.content_for(session, [d for _, d in rows])
+    items = [contracts_service.binding_read(b, d, content) for b, d in rows]
     return ok(page(items, total_count=total, limit=paging.limit, offset=paging.offset))
 
 
@@ -118,7 +153,8 @@ def delete_binding(agent_id: uuid.UUID, binding_id: uuid.UUID, session: SessionD
                    caller: MemberDep) -> dict:
     binding, definition = contracts_service.delete_binding(session, org_id=org_id, agent_id=agent_id,
                                                            binding_id=binding_id)
-    read = contracts_service.binding_read(binding, definition)
+    read = contracts_service.binding_read(binding, definition,
+                                          contracts_service.content_for(session, [definition]))
     return ok(read)
 
 
@@ -136,7 +172,8 @@ def scan_drift(session: SessionDep, org_id: OrgQueryDep,
                                         min_drift=min_drift, include_healthy=include_healthy, limit=limit,
                                         offset=offset)
     return ok({"checked_agent_count": scan.checked_agent_count, "checked_binding_count": scan.checked_binding_count,
-               "counts": scan.counts, "breaking_count": scan.breaking_count, "warning_count": scan.warning_count,
+               "counts": scan.counts, "severity_counts": scan.severity_counts,
+               "breaking_count": scan.breaking_count, "warning_count": scan.warning_count,
                "invalid_count": scan.invalid_count, "total_count": scan.total_count, "count": len(scan.items),
                "limit": limit, "offset": offset, "items": [item.as_dict() for item in scan.items]})
 
@@ -154,7 +191,8 @@ def apply_upgrade(body: ApplyUpgradeRequest, request: Request, session: SessionD
                   clock: ClockDep, _key: IdempotencyKeyRequired) -> dict:
     _reject_builtin(session, body.definition_id)
     org_id = resolve_org_id(session, request, caller, body.org_id)
-    result = upgrades.apply_upgrade(session, org_id=org_id, body=body, now=clock.now())
+    result = upgrades.apply_upgrade(session, org_id=org_id, body=body, now=clock.now(),
+                                    api_key_id=caller.api_key_id)
     return ok(result)
 
 

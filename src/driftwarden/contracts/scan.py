@@ -13,21 +13,25 @@ from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import Select, and_, false, func, or_, select
+from sqlalchemy import Select, and_, case, false, func, null, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
-from driftwarden.contracts.drift import DRIFT_LEVELS, classify, levels_at_least
+from driftwarden.contracts import content as content_rules
+from driftwarden.contracts.drift import DRIFT_LEVELS, levels_at_least
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
+from driftwarden.db.base import JSONType
 from driftwarden.db.helpers import chunked
 
 Pair = tuple[uuid.UUID, str | None]  # (definition id, bound version)
+# (definition id, bound version, config key or None when the definition has no schema)
+Key = tuple[uuid.UUID, str | None, str | None]
 # Beyond this many distinct pairs in one level, an IN list would be huge: pick the page from a stream.
 MAX_PAIRS_IN_SQL = 1000
 ITEM_COLUMNS = (ContractBinding.id, ContractBinding.agent_id, Agent.name, ContractBinding.definition_id,
                 ContractDefinition.definition_type, ContractDefinition.key,
                 ContractBinding.definition_contract_version, ContractDefinition.contract_version,
-                ContractBinding.enabled)
+                ContractBinding.enabled, ContractBinding.config)
 ITEM_ORDER = (Agent.name, ContractDefinition.key, ContractBinding.id)
 
 
@@ -46,6 +50,12 @@ class DriftItem:
     drift: str
     reason: str
     enabled: bool
+    config_valid: bool | None = None
+    config_errors: list[dict[str, str]] | None = None
+    undeclared_breaking: bool = False
+    severity: str = "none"
+    # Evidence for promotion, not part of the scan item: the undeclared breaking schema changes.
+    schema_changes: list[dict[str, Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of §4.5 (ids as strings); field by field, as asdict's recursion is slow at scale."""
@@ -55,7 +65,7 @@ class DriftItem:
         return data
 
 
-ITEM_FIELDS = tuple(f.name for f in fields(DriftItem))
+ITEM_FIELDS = tuple(f.name for f in fields(DriftItem) if f.name != "schema_changes")
 
 
 @dataclass
@@ -69,6 +79,7 @@ class DriftScan:
     items: list[DriftItem] = field(default_factory=list)
     # Every binding in scope, disabled ones included (differs from checked_binding_count under enabled_only).
     scanned_binding_count: int = 0
+    severity_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DRIFT_LEVELS, 0))
 
     @property
     def breaking_count(self) -> int:
@@ -95,36 +106,74 @@ def _scope(query: Select, *, org_id: uuid.UUID, agent_id: uuid.UUID | None,
     return query
 
 
-def _current_versions(session: Session, *, org_id: uuid.UUID, definition_type: str | None) -> dict[uuid.UUID, str]:
-    """Current version of every definition the org can bind (its own and the builtins): a small table."""
-    query = select(ContractDefinition.id, ContractDefinition.contract_version).where(
+def _current_versions(session: Session, *, org_id: uuid.UUID, definition_type: str | None
+                      ) -> tuple[dict[uuid.UUID, str], content_rules.Content]:
+    """Current version of every definition the org can bind (its own and the builtins): a small
+    table; with the content (schemas) of those that have a config schema."""
+    query = select(ContractDefinition.id, ContractDefinition.contract_version,
+                   ContractDefinition.config_schema, ContractDefinition.default_config).where(
         or_(ContractDefinition.org_id == org_id, ContractDefinition.org_id.is_(None)))
     if definition_type is not None:
         query = query.where(ContractDefinition.definition_type == definition_type)
-    return {row[0]: row[1] for row in session.execute(query)}
+    rows = session.execute(query).all()
+    schemas = {row[0]: (row[2], row[3] or {}) for row in rows if row[2] is not None}
+    return {row[0]: row[1] for row in rows}, content_rules.with_versions(session, schemas)
 
 
-def _pairs_by_level(session: Session, scope: dict[str, Any],
-                    currents: dict[uuid.UUID, str]) -> tuple[dict[str, list[Pair]], dict[str, int], int]:
-    """Group the scope by (definition, bound version, enabled) in SQL; classify each distinct pair once.
+def _grouped_config(content: content_rules.Content) -> Any:
+    """The config, for bindings of definitions with a schema only: others group as one."""
+    if not content.schema_ids:
+        return null()
+    in_schema = ContractBinding.definition_id.in_(content.schema_ids)
+    return type_coerce(case((in_schema, ContractBinding.config), else_=null()), JSONType)
 
-    Levels count enabled bindings only under `enabled_only`; the last value counts every binding in
-    scope, disabled ones too (they are scanned, just never promoted), at no extra statement.
+
+def _pairs_by_level(session: Session, scope: dict[str, Any], currents: dict[uuid.UUID, str],
+                    content: content_rules.Content
+                    ) -> tuple[dict[str, list[Key]], dict[Key, Any], dict, dict, int]:
+    """Group the scope by (definition, bound, config, enabled) in SQL; judge each group once.
+
+    Levels are severities; `counts` is by version drift, `severity_counts` by severity. Levels count
+    enabled bindings only under `enabled_only`; the last value counts every binding in scope,
+    disabled ones too (they are scanned, just never promoted), at no extra statement.
     """
     definition, bound, enabled = (ContractBinding.definition_id, ContractBinding.definition_contract_version,
                                   ContractBinding.enabled)
-    query = select(definition, bound, enabled, func.count()).group_by(definition, bound, enabled)
-    pairs: dict[str, dict[Pair, None]] = defaultdict(dict)  # ordered set: a pair may come enabled and disabled
+    config = _grouped_config(content).label("config")
+    group = (definition, bound, enabled) + ((config,) if content.schema_ids else ())
+    query = select(definition, bound, enabled, config, func.count()).group_by(*group)
+    groups: list[tuple[str, Pair, Any]] = []
     counts = dict.fromkeys(DRIFT_LEVELS, 0)
+    severity_counts = dict.fromkeys(DRIFT_LEVELS, 0)
     every = 0
-    for definition_id, bnd, is_enabled, n in session.execute(_scope(query, **{**scope, "enabled_only": False})):
+    scoped = _scope(query, **{**scope, "enabled_only": False})
+    for definition_id, bnd, is_enabled, cfg, n in session.execute(scoped):
         every += n
         if scope["enabled_only"] and not is_enabled:
             continue
-        level = classify(bnd, currents.get(definition_id)).drift
-        pairs[level][(definition_id, bnd)] = None
-        counts[level] += n
-    return defaultdict(list, {level: list(found) for level, found in pairs.items()}), counts, every
+        judged = content.assess(definition_id, bnd, currents.get(definition_id), cfg)
+        groups.append((judged.severity, (definition_id, bnd), cfg))
+        counts[judged.drift] += n
+        severity_counts[judged.severity] += n
+    keys, configs = _keys_by_level(groups)
+    return keys, configs, counts, severity_counts, every
+
+
+def _keys_by_level(groups: list[tuple[str, Pair, Any]]
+                   ) -> tuple[dict[str, list[Key]], dict[Key, Any]]:
+    """A pair whose configs all land in one level needs no config in its key; the others do."""
+    levels_of: dict[Pair, set[str]] = defaultdict(set)
+    for level, pair, _ in groups:
+        levels_of[pair].add(level)
+    keys: dict[str, dict[Key, None]] = defaultdict(dict)  # ordered set: enabled and disabled
+    configs: dict[Key, Any] = {}
+    for level, pair, cfg in groups:
+        mixed = len(levels_of[pair]) > 1
+        key = (*pair, content_rules.config_key(cfg) if mixed else None)
+        keys[level][key] = None
+        if mixed:
+            configs[key] = cfg
+    return defaultdict(list, {level: list(ks) for level, ks in keys.items()}), configs
 
 
 def _agent_count(session: Session, scope: dict[str, Any]) -> int:
@@ -155,27 +204,45 @@ def _joined(*columns: Any) -> Select:
             .join(Agent, Agent.id == ContractBinding.agent_id))
 
 
-def _item_rows(session: Session, scope: dict[str, Any], pairs: list[Pair], *, limit: int | None,
-               offset: int) -> list[Any]:
-    """The level's rows in page order: filtered by its pairs in SQL, or picked from a stream when too many."""
-    if len(pairs) > MAX_PAIRS_IN_SQL:
-        return _item_rows_streamed(session, scope, set(pairs), limit=limit, offset=offset)
-    query = _joined(*ITEM_COLUMNS).where(_pair_filter(pairs)).order_by(*ITEM_ORDER).offset(offset)
+def _item_rows(session: Session, scope: dict[str, Any], keys: list[Key], *, limit: int | None,
+               offset: int, configs: dict[Key, Any]) -> list[Any]:
+    """The level's rows in page order: filtered by its pairs in SQL, or picked from a stream.
+
+    A stream when the level has too many pairs, or when configs decide it (schema'd definitions).
+    """
+    if len(keys) > MAX_PAIRS_IN_SQL:
+        return _item_rows_streamed(session, scope, set(keys), limit=limit, offset=offset)
+    whole = [(k[0], k[1]) for k in keys if k[2] is None]
+    partial: dict[Pair, list[Any]] = defaultdict(list)
+    for k in keys:
+        if k[2] is not None:
+            partial[(k[0], k[1])].append(configs[k])
+    clauses = [_pair_filter(whole)] + [
+        and_(_pair_filter([pair]), ContractBinding.config.in_(configs))
+        for pair, configs in partial.items()]
+    query = _joined(*ITEM_COLUMNS).where(or_(*clauses)).order_by(*ITEM_ORDER).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     return list(session.execute(_scope(query, **scope)))
 
 
-def _item_rows_streamed(session: Session, scope: dict[str, Any], pairs: set[Pair], *, limit: int | None,
-                        offset: int) -> list[Any]:
-    """For levels with many distinct versions (say build metadata per binding): walk the ordered ids."""
+def _item_rows_streamed(session: Session, scope: dict[str, Any], keys: set[Key], *,
+                        limit: int | None, offset: int) -> list[Any]:
+    """For levels with many distinct versions or config-decided keys: walk the ordered ids."""
+    with_config = {k[0] for k in keys if k[2] is not None}
+    in_config = ContractBinding.definition_id.in_(with_config)
+    config = (type_coerce(case((in_config, ContractBinding.config), else_=null()), JSONType)
+              if with_config else null())
     stream = _scope(_joined(ContractBinding.id, ContractBinding.definition_id,
-                            ContractBinding.definition_contract_version).order_by(*ITEM_ORDER), **scope)
+                            ContractBinding.definition_contract_version, config)
+                    .order_by(*ITEM_ORDER), **scope)
     ids: list[uuid.UUID] = []
     result = session.execute(stream, execution_options={"yield_per": 5000})
     try:
-        for binding_id, definition_id, bound in result:
-            if (definition_id, bound) not in pairs:
+        for binding_id, definition_id, bound, cfg in result:
+            if (definition_id, bound, None) not in keys and (
+                    definition_id not in with_config
+                    or (definition_id, bound, content_rules.config_key(cfg)) not in keys):
                 continue
             if offset:
                 offset -= 1
@@ -192,11 +259,15 @@ def _item_rows_streamed(session: Session, scope: dict[str, Any], pairs: set[Pair
     return [rows[binding_id] for binding_id in ids]
 
 
-def _to_item(row: Any) -> DriftItem:
-    result = classify(row[6], row[7])
+def _to_item(row: Any, content: content_rules.Content) -> DriftItem:
+    judged = content.assess(row[3], row[6], row[7], row[9])
     return DriftItem(binding_id=row[0], agent_id=row[1], agent_name=row[2], definition_id=row[3],
                      definition_type=row[4], definition_key=row[5], bound_contract_version=row[6],
-                     current_contract_version=row[7], drift=result.drift, reason=result.reason, enabled=row[8])
+                     current_contract_version=row[7], drift=judged.drift, reason=judged.reason,
+                     enabled=row[8], config_valid=judged.config_valid,
+                     config_errors=judged.config_errors,
+                     undeclared_breaking=judged.undeclared_breaking, severity=judged.severity,
+                     schema_changes=judged.schema_changes)
 
 
 def included_levels(min_drift: str, include_healthy: bool) -> list[str]:
@@ -209,21 +280,23 @@ def scan_drift(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | Non
                definition_type: str | None = None, min_drift: str = "warning", include_healthy: bool = False,
                enabled_only: bool = False, limit: int | None = 200, offset: int = 0) -> DriftScan:
     """Scan every binding in scope; `limit=None` returns all matching items."""
-    currents = _current_versions(session, org_id=org_id, definition_type=definition_type)
+    currents, content = _current_versions(session, org_id=org_id, definition_type=definition_type)
     scope = {"org_id": org_id, "agent_id": agent_id, "enabled_only": enabled_only,
              "definition_ids": None if definition_type is None else list(currents)}
-    pairs, counts, every = _pairs_by_level(session, scope, currents)
+    pairs, configs, counts, by_severity, every = _pairs_by_level(session, scope, currents, content)
     levels = included_levels(min_drift, include_healthy)
     scan = DriftScan(checked_agent_count=_agent_count(session, scope), checked_binding_count=sum(counts.values()),
-                     counts=counts, total_count=sum(counts[lvl] for lvl in levels), scanned_binding_count=every)
+                     counts=counts, total_count=sum(by_severity[lvl] for lvl in levels),
+                     scanned_binding_count=every, severity_counts=by_severity)
     for level in levels:
         if limit is not None and len(scan.items) >= limit:
             break
-        if offset >= counts[level]:
-            offset -= counts[level]
+        if offset >= by_severity[level]:
+            offset -= by_severity[level]
             continue
         remaining = None if limit is None else limit - len(scan.items)
-        rows = _item_rows(session, scope, pairs[level], limit=remaining, offset=offset)
-        scan.items.extend(_to_item(row) for row in rows)
+        rows = _item_rows(session, scope, pairs[level], limit=remaining, offset=offset,
+                          configs=configs)
+        scan.items.extend(_to_item(row, content) for row in rows)
         offset = 0
     return scan

@@ -17,6 +17,9 @@ KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 MAX_IMPORT_BINDINGS = 200_000
 # No min_length: "" is a string that is not SemVer, so it gets CONTRACT_VERSION_INVALID like any other.
 VERSION_FIELD = Field(max_length=256, description="SemVer 2.0.0, e.g. 1.4.2")
+ConfigSchema = dict[str, Any] | bool | None
+SCHEMA_FIELD = Field(default=None, description="JSON Schema (Draft 2020-12) for configs, or null.")
+CHANGELOG_FIELD = Field(default=None, max_length=20_000)
 
 
 class DefinitionCreate(BaseModel):
@@ -27,6 +30,8 @@ class DefinitionCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     contract_version: str = VERSION_FIELD
     default_config: dict[str, Any] = Field(default_factory=dict)
+    config_schema: ConfigSchema = SCHEMA_FIELD
+    changelog: str | None = CHANGELOG_FIELD
     description: str | None = Field(default=None, max_length=5000)
     builtin: bool = Field(default=False, description="Global admins only: visible to every org, immutable.")
 
@@ -51,6 +56,7 @@ class DefinitionRead(ReadModel):
     description: str | None
     contract_version: str
     default_config: dict[str, Any]
+    config_schema: ConfigSchema = None
     is_active: bool
     created_at: datetime
     updated_at: datetime
@@ -59,6 +65,35 @@ class DefinitionRead(ReadModel):
     def of(cls, row: object, **derived: Any) -> Self:
         """A builtin definition is one that belongs to no org."""
         return super().of(row, builtin=row.org_id is None, **derived)  # type: ignore[attr-defined]
+
+
+class VersionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    definition_id: uuid.UUID
+    contract_version: str
+    config_schema: ConfigSchema
+    default_config: dict[str, Any]
+    changelog: str | None
+    created_at: datetime
+    created_by_api_key_id: uuid.UUID | None
+
+
+class SchemaChangeRead(BaseModel):
+    path: str
+    kind: str
+    breaking: bool
+    detail: str
+
+
+class DiffRead(BaseModel):
+    definition_id: uuid.UUID
+    from_version: str
+    to_version: str
+    changes: list[SchemaChangeRead]
+    declared: Drift
+    observed: Literal["none", "warning", "breaking"]
+    undeclared_breaking: bool
 
 
 class BindingCreate(BaseModel):
@@ -85,8 +120,17 @@ class BindingRead(ReadModel):
     current_contract_version: str
     drift: Drift
     reason: str
+    config_valid: bool | None = None
+    config_errors: list[ConfigError] | None = None
+    undeclared_breaking: bool = False
+    severity: Drift
     created_at: datetime
     updated_at: datetime
+
+
+class ConfigError(BaseModel):
+    path: str
+    message: str
 
 
 class DriftItemRead(BaseModel):
@@ -101,6 +145,10 @@ class DriftItemRead(BaseModel):
     drift: Drift
     reason: str
     enabled: bool
+    config_valid: bool | None = None
+    config_errors: list[ConfigError] | None = None
+    undeclared_breaking: bool = False
+    severity: Drift
 
 
 class DriftCounts(BaseModel):
@@ -114,6 +162,7 @@ class DriftScanRead(BaseModel):
     checked_agent_count: int
     checked_binding_count: int
     counts: DriftCounts
+    severity_counts: DriftCounts
     breaking_count: int
     warning_count: int
     invalid_count: int
@@ -131,10 +180,14 @@ class UpgradePreviewRequest(BaseModel):
     target_contract_version: str = VERSION_FIELD
     include_items: bool = True
     max_items: int = Field(default=200, ge=1, le=1000)
+    config_schema: ConfigSchema = Field(default=None, description="The target's schema; omitted: "
+                                        "the target version's stored one, else the current one.")
+    default_config: dict[str, Any] | None = None
 
 
 class ApplyUpgradeRequest(UpgradePreviewRequest):
     rollout_mode: Literal["definition_only", "sync_bindings"] = "definition_only"
+    changelog: str | None = CHANGELOG_FIELD
 
 
 class UpgradeItemRead(BaseModel):
@@ -147,6 +200,8 @@ class UpgradeItemRead(BaseModel):
     target_contract_version: str
     drift: Drift
     reason: str
+    config_valid_after: bool | None = None
+    config_errors_after: list[ConfigError] | None = None
 
 
 class UpgradePreviewRead(BaseModel):
@@ -161,6 +216,7 @@ class UpgradePreviewRead(BaseModel):
     warning_count: int
     invalid_count: int
     unchanged_count: int
+    config_invalid_after_count: int = 0
     items: list[UpgradeItemRead]
 
 
@@ -187,6 +243,8 @@ class ImportDefinition(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     contract_version: str = VERSION_FIELD
     default_config: dict[str, Any] | None = None
+    config_schema: ConfigSchema = SCHEMA_FIELD
+    changelog: str | None = CHANGELOG_FIELD
     description: str | None = Field(default=None, max_length=5000)
     is_active: bool | None = None
 

@@ -11,6 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from driftwarden.agents import service as agents_service
+from driftwarden.contracts import content as content_rules
+from driftwarden.contracts import versions
+from driftwarden.contracts.configs import check_schema
 from driftwarden.contracts.drift import classify, is_valid_version
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.contracts.scan import DriftItem, DriftScan, scan_drift
@@ -74,16 +77,20 @@ def list_definitions(session: Session, *, org_id: uuid.UUID, definition_type: st
 
 
 def create_definition(session: Session, *, org_id: uuid.UUID | None, body: DefinitionCreate,
-                      now: datetime) -> ContractDefinition:
-    """`org_id=None` creates a builtin; the route decides who may."""
+                      now: datetime, api_key_id: uuid.UUID | None = None) -> ContractDefinition:
+    """`org_id=None` creates a builtin; the route decides who may. Writes the first version too."""
     require_version(body.contract_version, field="contract_version")
+    check_schema(body.config_schema)
     definition = ContractDefinition(
         org_id=org_id, definition_type=body.definition_type, key=body.key, name=body.name,
         description=body.description, contract_version=body.contract_version, default_config=body.default_config,
         is_active=True, created_at=now, updated_at=now)
+    definition.config_schema = body.config_schema
     insert_or_conflict(session, definition, code="CONTRACT_DEFINITION_EXISTS",
                        message=f"a {body.definition_type} definition with key {body.key!r} already exists",
                        details={"definition_type": body.definition_type, "key": body.key})
+    versions.write_version(session, definition=definition, now=now, api_key_id=api_key_id,
+                           content=body.model_dump(include=set(versions.CONTENT)))
     return definition
 
 
@@ -101,13 +108,26 @@ def update_definition(session: Session, *, definition: ContractDefinition, body:
     return definition
 
 
-def binding_read(binding: ContractBinding, definition: ContractDefinition) -> BindingRead:
-    """The binding with its definition's identity and the drift between their versions."""
+def content_for(session: Session, definitions: list[ContractDefinition]) -> content_rules.Content:
+    """The schemas needed to judge bindings of these definitions (two small queries)."""
+    return content_rules.load(session, definition_ids={d.id for d in definitions})
+
+
+def binding_read(binding: ContractBinding, definition: ContractDefinition,
+                 content: content_rules.Content | None = None) -> BindingRead:
+    """The binding with its definition's identity, the drift between their versions, and what
+    its config and the schema change say (docs/reference/drift.md, severity)."""
     result = classify(binding.definition_contract_version, definition.contract_version)
+    judged = (content or content_rules.Content({}, {})).assess(
+        definition.id, binding.definition_contract_version, definition.contract_version,
+        binding.config)
     return BindingRead.of(binding, definition_type=definition.definition_type,
                           definition_key=definition.key,
                           current_contract_version=definition.contract_version,
-                          drift=result.drift, reason=result.reason)
+                          drift=result.drift, reason=result.reason,
+                          config_valid=judged.config_valid, config_errors=judged.config_errors,
+                          undeclared_breaking=judged.undeclared_breaking,
+                          severity=judged.severity)
 
 
 def list_bindings(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID, limit: int,

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from driftwarden.contracts import content as content_rules
 from driftwarden.contracts import drift
 from driftwarden.contracts import service as contracts_service
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
@@ -35,7 +36,8 @@ RESOLVE_NOTES = {
     "binding_removed": "auto-resolved by drift promotion: the binding no longer exists",
     "versions_changed": "auto-resolved by drift promotion: the binding is no longer at these versions "
                         "(upgraded, re-bound or the definition changed)",
-    "healthy": "auto-resolved by drift promotion: these versions no longer drift",
+    "healthy": "auto-resolved by drift promotion: these versions no longer drift "
+               "and the config satisfies the schema",
 }
 
 
@@ -50,7 +52,7 @@ def dedupe_key(binding_id: uuid.UUID | str, bound: str | None, current: str | No
 
 def title_of(item: DriftItem) -> str:
     bound, current = item.bound_contract_version or "(none)", item.current_contract_version or "(none)"
-    return f"Contract drift ({item.drift}): {item.definition_type} '{item.definition_key}' {bound} → {current}"
+    return f"Contract drift ({item.severity}): {item.definition_type} '{item.definition_key}' {bound} → {current}"
 
 
 @dataclass
@@ -93,28 +95,40 @@ def _stale(session: Session, *, org_id: uuid.UUID, open_patterns: dict[str, uuid
         if binding_id is not None:
             by_binding[binding_id].append(key)
     live: dict[uuid.UUID, tuple[str | None, str | None]] = {}
-    for chunk in chunked(by_binding):
+    judged: dict[uuid.UUID, tuple[uuid.UUID, Any]] = {}
+    schemas: dict[uuid.UUID, tuple[Any, dict[str, Any]]] = {}
+    for chunk in chunked(list(by_binding)):
         query = (select(ContractBinding.id, ContractBinding.definition_contract_version,
-                        ContractDefinition.contract_version)
+                        ContractDefinition.contract_version, ContractBinding.definition_id,
+                        ContractBinding.config, ContractDefinition.config_schema,
+                        ContractDefinition.default_config)
                  .join(ContractDefinition, ContractDefinition.id == ContractBinding.definition_id)
                  .where(ContractBinding.org_id == org_id, ContractBinding.id.in_(chunk)))
-        live.update({row[0]: (row[1], row[2]) for row in session.execute(query)})
+        rows = session.execute(query).all()
+        live.update({row[0]: (row[1], row[2]) for row in rows})
+        judged.update({row[0]: (row[3], row[4]) for row in rows})
+        schemas.update({row[3]: (row[5], row[6] or {}) for row in rows if row[5] is not None})
+    content = content_rules.with_versions(session, schemas)
+    severity = {binding_id: content.assess(d, *live[binding_id], config).severity
+                for binding_id, (d, config) in judged.items()}
     stale: dict[str, list[uuid.UUID]] = defaultdict(list)
     for binding_id, keys in by_binding.items():
         versions = live.get(binding_id)
         for key in keys:
-            reason = _stale_reason(binding_id, key, versions)
+            reason = _stale_reason(binding_id, key, versions, severity.get(binding_id))
             if reason:
                 stale[reason].append(open_patterns[key])
     return dict(stale)
 
 
-def _stale_reason(binding_id: uuid.UUID, key: str, versions: tuple[str | None, str | None] | None) -> str | None:
+def _stale_reason(binding_id: uuid.UUID, key: str, versions: tuple[str | None, str | None] | None,
+                  severity: str | None = None) -> str | None:
+    """Why an open pattern no longer applies; `healthy` needs its config to validate again too."""
     if versions is None:
         return "binding_removed"
     if dedupe_key(binding_id, *versions) != key:
         return "versions_changed"
-    return "healthy" if drift.classify(*versions).drift == "none" else None
+    return "healthy" if (severity or drift.classify(*versions).drift) == "none" else None
 
 
 def plan_promotion(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | None, min_drift: str,
@@ -144,8 +158,8 @@ def _new_row(item: DriftItem, *, org_id: uuid.UUID, key: str, now: datetime,
              api_key_id: uuid.UUID | None) -> dict[str, Any]:
     return store.new_row(
         org_id=org_id, agent_id=item.agent_id, title=title_of(item), primary_tag=PRIMARY_TAG,
-        priority="medium" if item.drift == "warning" else "high", evidence=evidence_of(item), dedupe_key=key,
-        now=now, related_tags=[f"drift:{item.drift}", f"{item.definition_type}:{item.definition_key}"],
+        priority="medium" if item.severity == "warning" else "high", evidence=evidence_of(item), dedupe_key=key,
+        now=now, related_tags=[f"drift:{item.severity}", f"{item.definition_type}:{item.definition_key}"],
         api_key_id=api_key_id, note="created by drift promotion")
 
 

@@ -4,7 +4,7 @@ Both tables get row-level security with no policy, like every other table (revis
 Supabase's Data API roles see nothing; the owner driftwarden connects as is unaffected.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
