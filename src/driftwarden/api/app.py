@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from driftwarden import __version__
 from driftwarden.agents import router as agents_router
+from driftwarden.api import metrics as metrics_route
 from driftwarden.api.context import RequestContextMiddleware
 from driftwarden.api.errors import install_error_handlers
 from driftwarden.api.guard import InputGuardMiddleware
@@ -18,6 +19,7 @@ from driftwarden.auth import router as auth_router
 from driftwarden.clock import Clock, SystemClock
 from driftwarden.contracts import router as contracts_router
 from driftwarden.db.engine import make_engine, make_session_factory
+from driftwarden.metrics.http import HttpMetricsMiddleware
 from driftwarden.notifications import router as notifications_router
 from driftwarden.patterns import router as patterns_router
 from driftwarden.scheduler import router as scheduler_router
@@ -39,6 +41,14 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
+def route_templates() -> list[str]:
+    """Full path templates in routing order, for the `route` label of the HTTP metrics."""
+    top = [route.path for route in (*system_router.health_router.routes, *metrics_route.router.routes)]
+    prefixed = [prefix + route.path for router in DOMAIN_ROUTERS for prefix in ("/api/v1", "/api")
+                for route in router.routes]
+    return top + prefixed
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = engine or make_engine(settings)
@@ -50,11 +60,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.clock = clock or SystemClock()
     install_error_handlers(app)
     app.include_router(system_router.health_router)
+    metrics_route.install(app, settings)
     for router in DOMAIN_ROUTERS:
         app.include_router(router, prefix="/api/v1")
         app.include_router(router, prefix="/api", include_in_schema=False)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_request_bytes)
-    app.add_middleware(RequestContextMiddleware)  # added last = outermost
+    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(HttpMetricsMiddleware, templates=route_templates())  # added last = outermost: counts every response
     logging.getLogger("driftwarden").setLevel(settings.log_level.upper())
     return app

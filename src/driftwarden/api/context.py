@@ -11,6 +11,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from driftwarden import logs
 from driftwarden.api.envelope import error_body
 from driftwarden.api.models import ApiAuditLog
 
@@ -44,6 +45,7 @@ class RequestContextMiddleware:
         request_id = supplied if _valid_request_id(supplied) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        log_context = logs.begin_request(request_id)
         path: str = scope["path"]
         legacy = path.startswith(LEGACY_PREFIX) and not path.startswith(CANONICAL_PREFIX)
         started = time.perf_counter()
@@ -77,6 +79,8 @@ class RequestContextMiddleware:
             await send_wrapper({"type": "http.response.start", "status": 500,
                                 "headers": [(b"content-type", b"application/json")]})
             await send_wrapper({"type": "http.response.body", "body": body.encode()})
+        finally:
+            logs.end_request(log_context)
 
     def _audit(self, scope: Scope, state: dict[str, Any], seen: dict[str, Any], latency_ms: float) -> None:
         factory = _session_factory(scope)

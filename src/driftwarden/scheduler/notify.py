@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from driftwarden.metrics import events as metrics
 from driftwarden.notifications import delivery, outbox
 from driftwarden.patterns import service as patterns_service
 from driftwarden.scheduler import anomaly
@@ -132,6 +133,7 @@ def finish_notify(session: Session, *, plan: NotifyPlan, deliveries: list[Delive
         error=notification.error if notification and outcome == "failed" else None,
         request_id=request_id, created_at=now))
     session.flush()
+    metrics.record_notify(outcome=outcome)
     active = cooldown_ends if cooldown_ends is not None and cooldown_ends > now else None
     return NotifyRead(anomaly_detected=bool(plan.reasons), reasons=plan.reasons, fingerprint=plan.fingerprint,
                       outcome=outcome, would_outcome=plan.decision.would, notified=outcome == "sent",

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from driftwarden.clock import Clock
+from driftwarden.metrics import events as metrics
 from driftwarden.notifications import outbox
 from driftwarden.notifications.worker import Periodic
 from driftwarden.scheduler import anomaly, notify
@@ -264,6 +265,7 @@ def _finish(session: Session, item: Watched, plan: notify.NotifyPlan, deliveries
         error=notification.error if notification and outcome == "failed" else None,
         request_id=request_id, created_at=now))
     session.flush()
+    metrics.record_notify(outcome=outcome)
     return Alert(plan.org_id, plan.schedule_name, event_type, outcome, escalation)
 
 
