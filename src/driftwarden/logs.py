@@ -22,6 +22,8 @@ _REQUEST: ContextVar[dict[str, Any] | None] = ContextVar("driftwarden_request", 
 REQUEST_FIELDS = ("request_id", "org_id", "route", "status", "duration_ms")
 JSON_FIELDS = ("asctime", "levelname", "name", "message", "request_id")
 JSON_NAMES = {"asctime": "ts", "levelname": "level", "name": "logger", "message": "msg"}
+# httpx logs every request's full URL at INFO, and a webhook URL's path may be a token.
+SILENCED = {name: {"level": "WARNING"} for name in ("httpx", "httpcore")}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
@@ -101,7 +103,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "filters": {"request": {"()": "driftwarden.logs.RequestContextFilter"}},
         "formatters": formatters, "handlers": {"default": handler},
         "loggers": {"uvicorn": quiet, "uvicorn.access": quiet, "uvicorn.error": {"level": level},
-                    "driftwarden": {"level": level}},
+                    "driftwarden": {"level": level}, **SILENCED},
         "root": {"handlers": ["default"], "level": level},
     }
 
