@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
+
 from driftwarden.metrics import events
+from driftwarden.metrics.server import start_metrics_server
 from tests.metrics.helpers import TOKEN, parse, scrape, series, value
-from tests.support import make_tenant
+from tests.support import free_port, make_tenant
 
 REQUESTS = "driftwarden_http_requests_total"
 
@@ -92,3 +95,21 @@ def test_event_counters_after_a_schedule_run(client, admin) -> None:  # type: ig
     assert (value(after, name_t, outcome=trigger) or 0) - (value(before, name_t, outcome=trigger) or 0) == 1
     assert (value(after, name_n, outcome=notify) or 0) - (value(before, name_n, outcome=notify) or 0) == 1
     assert not [name for (name, _) in after if name.endswith("_created")]
+
+
+def test_the_worker_serves_the_same_metrics_on_its_own_port(session_factory, settings, clock, admin) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    server = start_metrics_server(port, session_factory=session_factory, settings=settings, clock=clock,
+                                  host="127.0.0.1")
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        assert httpx.get(url, timeout=5).status_code == 401
+        response = httpx.get(url, headers=admin.headers, timeout=5)
+        assert response.status_code == 200
+        samples = parse(response.text)
+        assert value(samples, "driftwarden_outbox_messages", status="pending") == 0
+        assert value(samples, "driftwarden_bindings", org_id=str(admin.org_id), drift="none") == 0
+        assert httpx.get(f"http://127.0.0.1:{port}/other", headers=admin.headers, timeout=5).status_code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
