@@ -1,6 +1,6 @@
-"""Print the Grafana dashboard's queries as a Prometheus rules file, so `promtool check rules` parses them.
+"""Print the Grafana dashboard's queries as a rules file, for `promtool check rules` to parse.
 
-    python scripts/ci/dashboard_rules.py deploy/grafana/driftwarden.json > /tmp/dashboard-rules.yml
+python scripts/ci/dashboard_rules.py deploy/grafana/driftwarden.json > /tmp/dashboard-rules.yml
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def end_request(token: Token) -> None:
 
 
 def bind(**fields: Any) -> None:
-    """Add what became known about the current request (route, status, …); None values are ignored."""
+    """Add what became known about the current request (route, status, …); None is ignored."""
     current = _REQUEST.get()
     if current is not None:
         current.update({k: v for k, v in fields.items() if v is not None})
@@ -61,7 +61,11 @@ class RequestContextFilter(logging.Filter):
         for name in REQUEST_FIELDS:
             if getattr(record, name, None) is None and (name == "request_id" or name in current):
                 setattr(record, name, current.get(name))
-        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
+        if (
+            record.name == "uvicorn.access"
+            and isinstance(record.args, tuple)
+            and len(record.args) == 5
+        ):
             client, method, path, version, status = record.args  # a query string may carry a token
             record.args = (client, method, str(path).split("?", 1)[0], version, status)
         return True
@@ -80,7 +84,7 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonLineFormatter(JsonFormatter):
-    """`ts, level, logger, msg, request_id` and, where known, `org_id, route, status, duration_ms`."""
+    """`ts, level, logger, msg, request_id`; where known `org_id, route, status, duration_ms`."""
 
     def __init__(self) -> None:
         super().__init__(list(JSON_FIELDS), rename_fields=JSON_NAMES, json_ensure_ascii=False)
@@ -93,23 +97,37 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     """One dictConfig for the app, the worker and uvicorn (pass it as uvicorn's `log_config`)."""
     level = settings.log_level.upper()
     formatter = "driftwarden.logs.JsonLineFormatter" if settings.log_format == "json" else None
-    formatters = ({"line": {"()": formatter}} if formatter else
-                  {"line": {"()": "driftwarden.logs.TextFormatter", "format": TEXT_FORMAT}})
-    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "line",
-               "filters": ["request"]}
+    formatters = (
+        {"line": {"()": formatter}}
+        if formatter
+        else {"line": {"()": "driftwarden.logs.TextFormatter", "format": TEXT_FORMAT}}
+    )
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "line",
+        "filters": ["request"],
+    }
     quiet = {"handlers": ["default"], "level": level, "propagate": False}
     return {
-        "version": 1, "disable_existing_loggers": False,
+        "version": 1,
+        "disable_existing_loggers": False,
         "filters": {"request": {"()": "driftwarden.logs.RequestContextFilter"}},
-        "formatters": formatters, "handlers": {"default": handler},
-        "loggers": {"uvicorn": quiet, "uvicorn.access": quiet, "uvicorn.error": {"level": level},
-                    "driftwarden": {"level": level}, **SILENCED},
+        "formatters": formatters,
+        "handlers": {"default": handler},
+        "loggers": {
+            "uvicorn": quiet,
+            "uvicorn.access": quiet,
+            "uvicorn.error": {"level": level},
+            "driftwarden": {"level": level},
+            **SILENCED,
+        },
         "root": {"handlers": ["default"], "level": level},
     }
 
 
 def uvicorn_log_config(settings: Settings) -> dict[str, Any]:
-    """uvicorn applies it in every worker process, so its access and error lines share the format."""
+    """uvicorn applies it in every worker, so its access and error lines share the format."""
     return logging_config(settings)
 
 

@@ -1,4 +1,4 @@
-"""Metrics fixtures: a token, a fresh state on every scrape, a webhook receiver as the destination."""
+"""Metrics fixtures: a token, no state cache, a webhook receiver as the destination."""
 
 from __future__ import annotations
 
@@ -27,5 +27,11 @@ def receiver(_receiver: WebhookReceiver) -> WebhookReceiver:
 
 @pytest.fixture
 def settings(database_url: str, receiver: WebhookReceiver) -> Settings:
-    return Settings(DATABASE_URL=database_url, NOTIFY_RETRY_SCHEDULE="1,2,3", NOTIFY_WEBHOOK_URL=receiver.url,
-                    NOTIFY_WEBHOOK_TIMEOUT_SECONDS=5, METRICS_TOKEN=TOKEN, METRICS_CACHE_SECONDS=0)
+    return Settings(
+        DATABASE_URL=database_url,
+        NOTIFY_RETRY_SCHEDULE="1,2,3",
+        NOTIFY_WEBHOOK_URL=receiver.url,
+        NOTIFY_WEBHOOK_TIMEOUT_SECONDS=5,
+        METRICS_TOKEN=TOKEN,
+        METRICS_CACHE_SECONDS=0,
+    )

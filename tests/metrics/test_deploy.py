@@ -1,4 +1,4 @@
-"""The exposition has exactly the reference's names and labels; the rules and dashboard use only those."""
+"""Exactly the reference's names and labels; the rules and the dashboard use only those."""
 
 from __future__ import annotations
 
@@ -39,11 +39,19 @@ NAME = re.compile(r"\bdriftwarden_[a-z_]+")
 def _exposed(client, engine, admin) -> dict[str, set[str]]:  # type: ignore[no-untyped-def]
     """Scrape after enough activity that every metric has a sample."""
     seed(engine, admin.org_id, PAIRS, "alpha-bot")
-    client.post("/api/v1/system/contracts/drift-policy", headers=admin.headers, json={"enabled": True})
-    client.post("/api/v1/system/contracts/drift/schedule-run",
-                headers={**admin.headers, "Idempotency-Key": uuid.uuid4().hex}, json={"org_id": str(admin.org_id)})
-    client.post("/api/v1/contracts/drift/promote-patterns",
-                headers={**admin.headers, "Idempotency-Key": uuid.uuid4().hex}, json={"min_drift": "warning"})
+    client.post(
+        "/api/v1/system/contracts/drift-policy", headers=admin.headers, json={"enabled": True}
+    )
+    client.post(
+        "/api/v1/system/contracts/drift/schedule-run",
+        headers={**admin.headers, "Idempotency-Key": uuid.uuid4().hex},
+        json={"org_id": str(admin.org_id)},
+    )
+    client.post(
+        "/api/v1/contracts/drift/promote-patterns",
+        headers={**admin.headers, "Idempotency-Key": uuid.uuid4().hex},
+        json={"min_drift": "warning"},
+    )
     events.record_delivery(status="sent", error_code=None, duration_seconds=0.1)
     events.record_job_success(job="outbox-drain", at=datetime.now(timezone.utc))
     exposed: dict[str, set[str]] = {}
@@ -53,7 +61,7 @@ def _exposed(client, engine, admin) -> dict[str, set[str]]:  # type: ignore[no-u
     return exposed
 
 
-def test_exactly_the_reference_names_and_labels(client, engine, admin) -> None:  # type: ignore[no-untyped-def]
+def test_exactly_the_reference_names_and_labels(client, engine, admin) -> None:
     assert _exposed(client, engine, admin) == REFERENCE
 
 
@@ -66,10 +74,19 @@ def _used_names() -> set[str]:
 
 
 def test_rules_and_dashboard_use_only_exposed_series() -> None:
-    exposed = set(REFERENCE) | {f"{n}_{part}" for n in ("driftwarden_delivery_duration_seconds",
-                                                        "driftwarden_http_request_duration_seconds")
-                                for part in ("bucket", "count", "sum")}
+    exposed = set(REFERENCE) | {
+        f"{n}_{part}"
+        for n in (
+            "driftwarden_delivery_duration_seconds",
+            "driftwarden_http_request_duration_seconds",
+        )
+        for part in ("bucket", "count", "sum")
+    }
     used = _used_names()
     assert used and used <= exposed
-    assert {"driftwarden_schedule_status", "driftwarden_outbox_messages", "driftwarden_bindings",
-            "driftwarden_outbox_oldest_pending_age_seconds"} <= used
+    assert {
+        "driftwarden_schedule_status",
+        "driftwarden_outbox_messages",
+        "driftwarden_bindings",
+        "driftwarden_outbox_oldest_pending_age_seconds",
+    } <= used

@@ -33,9 +33,11 @@ PG_PASSWORD = "PgPassw0rdNeverLogged"
 def restore_logging() -> Iterator[None]:
     """dictConfig changes process-wide loggers: put back what the test run had."""
     root = logging.getLogger()
-    saved = {name: (lg.handlers[:], lg.level, lg.propagate) for name in ("", "uvicorn", "uvicorn.access",
-                                                                           "uvicorn.error", "driftwarden")
-             for lg in [logging.getLogger(name or None)]}
+    saved = {
+        name: (lg.handlers[:], lg.level, lg.propagate)
+        for name in ("", "uvicorn", "uvicorn.access", "uvicorn.error", "driftwarden")
+        for lg in [logging.getLogger(name or None)]
+    }
     yield
     for name, (handlers, level, propagate) in saved.items():
         lg = logging.getLogger(name or None)
@@ -59,8 +61,14 @@ class Served:
 
     def __init__(self, app, settings: Settings) -> None:  # type: ignore[no-untyped-def]
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="off", log_level=None,
-                                log_config=logs.uvicorn_log_config(settings))
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            lifespan="off",
+            log_level=None,
+            log_config=logs.uvicorn_log_config(settings),
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -88,26 +96,41 @@ def test_json_lines_carry_the_named_fields(restore_logging) -> None:  # type: ig
     inside, outside = (json.loads(line) for line in buffer.getvalue().splitlines())
     assert inside["msg"] == "inside a request" and inside["level"] == "WARNING"
     assert inside["logger"] == "driftwarden.test" and inside["request_id"] == "req-123"
-    assert (inside["route"], inside["status"], inside["duration_ms"]) == ("/api/v1/agents/{agent_id}", 404, 1.5)
+    assert (inside["route"], inside["status"], inside["duration_ms"]) == (
+        "/api/v1/agents/{agent_id}",
+        404,
+        1.5,
+    )
     assert "org_id" not in inside and inside["ts"].endswith("Z")
     assert outside["request_id"] is None and "route" not in outside
 
 
-def _run_everything(url: str, admin, receiver) -> tuple[list[str], str]:  # type: ignore[no-untyped-def]
+def _run_everything(url: str, admin, receiver) -> tuple[list[str], str]:
     """Schedule runs whose deliveries fail (one destination, then two), then a drain.
 
     Returns the secrets the server handed out and the request id of the first run.
     """
     with httpx.Client(base_url=url, headers=admin.headers, timeout=30) as http:
-        http.post("/api/v1/system/contracts/drift-policy", json={"enabled": True, "alert_enabled": True})
+        http.post(
+            "/api/v1/system/contracts/drift-policy", json={"enabled": True, "alert_enabled": True}
+        )
         body = {"org_id": str(admin.org_id), "force_notify": True}
-        first = http.post("/api/v1/system/contracts/drift/schedule-run", headers={"Idempotency-Key": "k1"}, json=body)
+        first = http.post(
+            "/api/v1/system/contracts/drift/schedule-run",
+            headers={"Idempotency-Key": "k1"},
+            json=body,
+        )
         assert first.json()["data"]["notify"]["outcome"] == "failed", first.text
-        created = http.post("/api/v1/system/notifications/endpoints",
-                            json={"url": f"{receiver.url}/{ENDPOINT_TOKEN}"})
+        created = http.post(
+            "/api/v1/system/notifications/endpoints",
+            json={"url": f"{receiver.url}/{ENDPOINT_TOKEN}"},
+        )
         assert created.status_code == 201, created.text
-        second = http.post("/api/v1/system/contracts/drift/schedule-run", headers={"Idempotency-Key": "k2"},
-                           json=body)
+        second = http.post(
+            "/api/v1/system/contracts/drift/schedule-run",
+            headers={"Idempotency-Key": "k2"},
+            json=body,
+        )
         assert len(second.json()["data"]["notify"]["notification"]["deliveries"]) == 2, second.text
         http.post("/api/v1/system/notifications/outbox/drain", json={})
         http.get(f"/api/v1/agents/{uuid.uuid4()}?token={PATH_TOKEN}")
@@ -116,11 +139,18 @@ def _run_everything(url: str, admin, receiver) -> tuple[list[str], str]:  # type
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_no_secret_in_any_line_of_a_failing_schedule_run(  # type: ignore[no-untyped-def]
-        restore_logging, database_url, engine, admin, receiver, log_format) -> None:
+    restore_logging, database_url, engine, admin, receiver, log_format
+) -> None:
     receiver.default = (500, {}, 0.0)
-    settings = Settings(DATABASE_URL=database_url, NOTIFY_WEBHOOK_URL=f"{receiver.url}/{PATH_TOKEN}",
-                        NOTIFY_WEBHOOK_SECRET=WEBHOOK_SECRET, NOTIFY_RETRY_SCHEDULE="0,0",
-                        NOTIFY_ALLOW_PRIVATE_NETWORKS=True, LOG_FORMAT=log_format, LOG_LEVEL="DEBUG")
+    settings = Settings(
+        DATABASE_URL=database_url,
+        NOTIFY_WEBHOOK_URL=f"{receiver.url}/{PATH_TOKEN}",
+        NOTIFY_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        NOTIFY_RETRY_SCHEDULE="0,0",
+        NOTIFY_ALLOW_PRIVATE_NETWORKS=True,
+        LOG_FORMAT=log_format,
+        LOG_LEVEL="DEBUG",
+    )
     seed_drift(engine, admin.org_id)
     with Served(create_app(settings, engine=engine), settings) as served:
         buffer = capture()
@@ -128,27 +158,40 @@ def test_no_secret_in_any_line_of_a_failing_schedule_run(  # type: ignore[no-unt
         time.sleep(0.2)
     lines = buffer.getvalue().splitlines()
     assert len(receiver.received) >= 2 and any("schedule-run" in line for line in lines)
-    forbidden = [*secrets, WEBHOOK_SECRET, WEBHOOK_SECRET.removeprefix("whsec_"), PATH_TOKEN, ENDPOINT_TOKEN]
+    forbidden = [
+        *secrets,
+        WEBHOOK_SECRET,
+        WEBHOOK_SECRET.removeprefix("whsec_"),
+        PATH_TOKEN,
+        ENDPOINT_TOKEN,
+    ]
     leaks = [line for line in lines for secret in forbidden if secret in line]
     assert leaks == []
     run_lines = [line for line in lines if request_id in line]
     assert any("webhook_attempt" in line for line in run_lines)  # the app's own lines carry it too
     if log_format == "json":
         records = [json.loads(line) for line in lines]
-        access = [r for r in records if r["logger"] == "uvicorn.access" and "schedule-run" in r["msg"]]
+        access = [
+            r for r in records if r["logger"] == "uvicorn.access" and "schedule-run" in r["msg"]
+        ]
         assert access and access[0]["request_id"] == request_id
         assert access[0]["route"] == "/api/v1/system/contracts/drift/schedule-run"
         assert access[0]["status"] == 200 and access[0]["duration_ms"] > 0 and access[0]["org_id"]
 
 
-def test_a_database_password_is_never_logged(restore_logging) -> None:  # type: ignore[no-untyped-def]
-    settings = Settings(DATABASE_URL=f"postgresql://dw:{PG_PASSWORD}@127.0.0.1:1/driftwarden", LOG_FORMAT="json",
-                        DB_POOL_TIMEOUT_SECONDS=1)
+def test_a_database_password_is_never_logged(restore_logging) -> None:
+    settings = Settings(
+        DATABASE_URL=f"postgresql://dw:{PG_PASSWORD}@127.0.0.1:1/driftwarden",
+        LOG_FORMAT="json",
+        DB_POOL_TIMEOUT_SECONDS=1,
+    )
     logs.configure_logging(settings)
     buffer = capture()
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        statuses = {client.get("/readyz").status_code,
-                    client.get("/api/v1/agents", headers={"Authorization": "Bearer dwk_x"}).status_code,
-                    client.get("/metrics", headers={"Authorization": "Bearer dwk_x"}).status_code}
+        statuses = {
+            client.get("/readyz").status_code,
+            client.get("/api/v1/agents", headers={"Authorization": "Bearer dwk_x"}).status_code,
+            client.get("/metrics", headers={"Authorization": "Bearer dwk_x"}).status_code,
+        }
     assert statuses <= {500, 503}
     assert buffer.getvalue() and PG_PASSWORD not in buffer.getvalue()

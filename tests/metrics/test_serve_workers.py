@@ -1,4 +1,4 @@
-"""`serve --workers 2`: requests spread over both workers add up in one scrape (multiprocess mode)."""
+"""`serve --workers 2`: requests spread over both workers add up in one scrape."""
 
 from __future__ import annotations
 
@@ -18,11 +18,14 @@ BATCH = 40
 
 def _counter_pids(directory: Path) -> set[int]:
     """Workers that counted something: each writes its own counter_<pid>.db."""
-    return {int(m[1]) for p in directory.iterdir() if (m := re.match(r"counter_(\d+)\.db$", p.name))}
+    return {
+        int(m[1]) for p in directory.iterdir() if (m := re.match(r"counter_(\d+)\.db$", p.name))
+    }
 
 
 def _batch(url: str) -> int:
     """BATCH concurrent requests on fresh connections, so both workers' accept loops get some."""
+
     def one(_: int) -> int:
         with httpx.Client(timeout=10) as fresh:
             return fresh.get(f"{url}/healthz").status_code
@@ -35,7 +38,11 @@ def _batch(url: str) -> int:
 def test_one_scrape_sums_both_workers(database_url: str, tmp_path: Path) -> None:
     directory = tmp_path / "prometheus"
     directory.mkdir()
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(directory), "METRICS_TOKEN": TOKEN, "LOG_LEVEL": "WARNING"}
+    env = {
+        "PROMETHEUS_MULTIPROC_DIR": str(directory),
+        "METRICS_TOKEN": TOKEN,
+        "LOG_LEVEL": "WARNING",
+    }
     with ServeProcess(database_url, workers=2, env=env, startup_seconds=120) as served:
         sent, deadline = 0, time.monotonic() + 30
         while len(_counter_pids(directory)) < 2 and time.monotonic() < deadline:
@@ -46,6 +53,14 @@ def test_one_scrape_sums_both_workers(database_url: str, tmp_path: Path) -> None
                 response = fresh.get(f"{served.url}/metrics", headers=AUTH)
             assert response.status_code == 200, response.text
             samples = parse(response.text)
-            assert value(samples, "driftwarden_http_requests_total", method="GET", route="/healthz",
-                         status="200") == sent
+            assert (
+                value(
+                    samples,
+                    "driftwarden_http_requests_total",
+                    method="GET",
+                    route="/healthz",
+                    status="200",
+                )
+                == sent
+            )
             assert value(samples, "driftwarden_build_info", version="0.1.0") == 1

@@ -43,7 +43,8 @@ def _operation_id(route: APIRoute) -> str:
 
 def route_templates() -> list[str]:
     """Full path templates in routing order, for the `route` label of the HTTP metrics."""
-    top = [route.path for route in (*system_router.health_router.routes, *metrics_route.router.routes)]
+    top_level = (*system_router.health_router.routes, *metrics_route.router.routes)
+    top = [route.path for route in top_level]
     prefixed = [prefix + route.path for router in DOMAIN_ROUTERS for prefix in ("/api/v1", "/api")
                 for route in router.routes]
     return top + prefixed
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(HttpMetricsMiddleware, templates=route_templates())  # added last = outermost: counts every response
+    # added last = outermost: it counts every response, the last-resort 500 included
+    app.add_middleware(HttpMetricsMiddleware, templates=route_templates())
     logging.getLogger("driftwarden").setLevel(settings.log_level.upper())
     return app

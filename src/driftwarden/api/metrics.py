@@ -22,12 +22,19 @@ def install(app, settings: Settings) -> None:  # type: ignore[no-untyped-def]
 def _scrape(request: Request, authorization: str | None) -> tuple[int, bytes, str]:
     app_state = request.app.state
     with app_state.session_factory() as session:
-        return exposition.scrape(session, cache=app_state.metrics_cache, settings=app_state.settings,
-                                 now=app_state.clock.now(), authorization=authorization)
+        return exposition.scrape(
+            session,
+            cache=app_state.metrics_cache,
+            settings=app_state.settings,
+            now=app_state.clock.now(),
+            authorization=authorization,
+        )
 
 
 @router.get("/metrics", name="metrics")
-async def metrics(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
+async def metrics(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Response:
     """Authorised by METRICS_TOKEN or an admin API key (docs/reference/operations.md, metrics)."""
     status, body, content_type = await run_in_threadpool(_scrape, request, authorization)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

@@ -1,4 +1,6 @@
-"""Event counters and histograms, counted where things happen (docs/reference/operations.md, metrics).
+"""Event counters and histograms, counted where things happen.
+
+See docs/reference/operations.md (metrics).
 
 Under `serve --workers N` prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR) keeps
 each worker's values in a file, so one scrape reports the sum of the workers.
@@ -18,32 +20,59 @@ from prometheus_client import (
 
 from driftwarden import __version__
 
-disable_created_metrics()  # only the names of the reference: no `_created` series beside each counter
+# Only the reference's names: no `_created` series beside each counter.
+disable_created_metrics()
 # Our own registry: the exposition decides whether to read it or the multiprocess files.
 EVENTS = CollectorRegistry(auto_describe=True)
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "<unmatched>"
 
-TRIGGER_RUNS = Counter("driftwarden_trigger_runs", "Triggers recorded, by outcome (dry runs as dry_run).",
-                       ["outcome"], registry=EVENTS)
-NOTIFY_EVENTS = Counter("driftwarden_notify_events", "Notify events recorded, by outcome.", ["outcome"],
-                        registry=EVENTS)
-DELIVERIES = Counter("driftwarden_deliveries", "Webhook delivery attempts, by result: sent|failed|dead|gone.",
-                     ["result"], registry=EVENTS)
-DELIVERY_DURATION = Histogram("driftwarden_delivery_duration_seconds", "Duration of one webhook attempt.",
-                              registry=EVENTS)
-HTTP_REQUESTS = Counter("driftwarden_http_requests", "HTTP requests, by method, route template and status.",
-                        ["method", "route", "status"], registry=EVENTS)
-HTTP_DURATION = Histogram("driftwarden_http_request_duration_seconds",
-                          "Time to the response's first byte, by method and route template.",
-                          ["method", "route"], registry=EVENTS)
+TRIGGER_RUNS = Counter(
+    "driftwarden_trigger_runs",
+    "Triggers recorded, by outcome (dry runs as dry_run).",
+    ["outcome"],
+    registry=EVENTS,
+)
+NOTIFY_EVENTS = Counter(
+    "driftwarden_notify_events", "Notify events recorded, by outcome.", ["outcome"], registry=EVENTS
+)
+DELIVERIES = Counter(
+    "driftwarden_deliveries",
+    "Webhook delivery attempts, by result: sent|failed|dead|gone.",
+    ["result"],
+    registry=EVENTS,
+)
+DELIVERY_DURATION = Histogram(
+    "driftwarden_delivery_duration_seconds", "Duration of one webhook attempt.", registry=EVENTS
+)
+HTTP_REQUESTS = Counter(
+    "driftwarden_http_requests",
+    "HTTP requests, by method, route template and status.",
+    ["method", "route", "status"],
+    registry=EVENTS,
+)
+HTTP_DURATION = Histogram(
+    "driftwarden_http_request_duration_seconds",
+    "Time to the response's first byte, by method and route template.",
+    ["method", "route"],
+    registry=EVENTS,
+)
 # "max": a dead worker's last success stays visible (and ages), rather than vanishing.
-JOB_LAST_SUCCESS = Gauge("driftwarden_worker_job_last_success_timestamp_seconds",
-                         "Unix time of each worker job's last successful run.", ["job"],
-                         multiprocess_mode="max", registry=EVENTS)
+JOB_LAST_SUCCESS = Gauge(
+    "driftwarden_worker_job_last_success_timestamp_seconds",
+    "Unix time of each worker job's last successful run.",
+    ["job"],
+    multiprocess_mode="max",
+    registry=EVENTS,
+)
 # "livemax": one series per version among live processes; dead workers' files are cleaned up.
-BUILD_INFO = Gauge("driftwarden_build_info", "Always 1, labelled with the running version.", ["version"],
-                   multiprocess_mode="livemax", registry=EVENTS)
+BUILD_INFO = Gauge(
+    "driftwarden_build_info",
+    "Always 1, labelled with the running version.",
+    ["version"],
+    multiprocess_mode="livemax",
+    registry=EVENTS,
+)
 
 
 def mark_build() -> None:
@@ -62,7 +91,7 @@ def record_notify(*, outcome: str) -> None:
 
 
 def delivery_result(*, status: str, error_code: str | None) -> str:
-    """The `result` label of one attempt from the outbox row's new status and the attempt's error code."""
+    """The `result` label of one attempt: from the row's new status and the error code."""
     if status == "sent":
         return "sent"
     if error_code == "GONE":

@@ -40,7 +40,7 @@ def multiprocess_dir() -> str | None:
 
 
 def prepare_multiprocess_dir() -> Path:
-    """Before workers start: use (or make) the directory and empty what a previous run left in it."""
+    """Before workers start: use (or make) the directory and empty what a previous run left."""
     path = Path(os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="driftwarden-metrics-"))
     path.mkdir(parents=True, exist_ok=True)
     for stale in path.glob("*.db"):
@@ -60,8 +60,12 @@ def _alive(pid: int) -> bool:
 
 
 def forget_dead_workers(directory: str) -> list[int]:
-    """Drop the live-only gauges of workers that exited; their counters stay (they must not go down)."""
-    dead = {int(m["pid"]) for f in os.listdir(directory) if (m := _FILE.match(f)) and not _alive(int(m["pid"]))}
+    """Drop the live-only gauges of exited workers; their counters stay (they never go down)."""
+    dead = {
+        int(m["pid"])
+        for f in os.listdir(directory)
+        if (m := _FILE.match(f)) and not _alive(int(m["pid"]))
+    }
     for pid in sorted(dead):
         multiprocess.mark_process_dead(pid, directory)
     return sorted(dead)
@@ -91,7 +95,9 @@ def render(snapshot: state.Snapshot, *, org_labels: bool) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4
 
 
-def authorized(session: Session, *, authorization: str | None, settings: Settings, now: datetime) -> bool:
+def authorized(
+    session: Session, *, authorization: str | None, settings: Settings, now: datetime
+) -> bool:
     """METRICS_TOKEN when set, or any active admin API key."""
     token = keys.bearer_token(authorization)
     if token is None:
@@ -103,11 +109,21 @@ def authorized(session: Session, *, authorization: str | None, settings: Setting
     return key is not None and key.role == "admin"
 
 
-def scrape(session: Session, *, cache: state.StateCache, settings: Settings, now: datetime,
-           authorization: str | None) -> tuple[int, bytes, str]:
+def scrape(
+    session: Session,
+    *,
+    cache: state.StateCache,
+    settings: Settings,
+    now: datetime,
+    authorization: str | None,
+) -> tuple[int, bytes, str]:
     """(status, body, content type) of GET /metrics, for the API and the worker's own server."""
     if not authorized(session, authorization=authorization, settings=settings, now=now):
-        return 401, b"unauthorized: send Authorization: Bearer <METRICS_TOKEN or admin API key>\n", "text/plain"
+        return (
+            401,
+            b"unauthorized: send Authorization: Bearer <METRICS_TOKEN or admin API key>\n",
+            "text/plain",
+        )
     snapshot = cache.get(session, now=now, monotonic=time.monotonic())
     body, content_type = render(snapshot, org_labels=settings.metrics_org_labels)
     return 200, body, content_type

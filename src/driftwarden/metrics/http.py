@@ -18,7 +18,7 @@ def _pattern(template: str) -> re.Pattern[str]:
     """A template's regex: `{name}` is one path segment, `{name:path}` the rest of the path."""
     parts, last = [], 0
     for match in _PARAM.finditer(template):
-        parts += [re.escape(template[last:match.start()]), ".+" if match.group(2) else "[^/]+"]
+        parts += [re.escape(template[last : match.start()]), ".+" if match.group(2) else "[^/]+"]
         last = match.end()
     return re.compile("".join(parts) + re.escape(template[last:]) + "$")
 
@@ -59,10 +59,16 @@ class HttpMetricsMiddleware:
         def measure(status: int) -> None:
             seen["done"] = True
             route, elapsed = self.routes.label(scope), time.perf_counter() - started
-            events.record_request(method=scope["method"], route=route, status=status, duration_seconds=elapsed)
+            events.record_request(
+                method=scope["method"], route=route, status=status, duration_seconds=elapsed
+            )
             state = scope.get("state", {})
-            logs.bind(route=route, status=status, duration_ms=round(elapsed * 1000, 3),
-                      org_id=str(state["org_id"]) if state.get("org_id") else None)
+            logs.bind(
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 3),
+                org_id=str(state["org_id"]) if state.get("org_id") else None,
+            )
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start" and not seen["done"]:

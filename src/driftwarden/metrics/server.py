@@ -30,7 +30,9 @@ class _QuietHandler(WSGIRequestHandler):
         return  # scrapes every few seconds would drown the worker's own lines
 
 
-def metrics_app(session_factory: sessionmaker[Session], *, settings: Settings, clock: Clock) -> Callable:
+def metrics_app(
+    session_factory: sessionmaker[Session], *, settings: Settings, clock: Clock
+) -> Callable:
     """A WSGI app serving /metrics only."""
     cache = state.StateCache(seconds=settings.metrics_cache_seconds)
 
@@ -40,19 +42,36 @@ def metrics_app(session_factory: sessionmaker[Session], *, settings: Settings, c
             return [b"not found\n"]
         with session_factory() as session:
             status, body, content_type = exposition.scrape(
-                session, cache=cache, settings=settings, now=clock.now(),
-                authorization=environ.get("HTTP_AUTHORIZATION"))
-        headers = [("Content-Type", content_type)] + ([("WWW-Authenticate", "Bearer")] if status == 401 else [])
+                session,
+                cache=cache,
+                settings=settings,
+                now=clock.now(),
+                authorization=environ.get("HTTP_AUTHORIZATION"),
+            )
+        headers = [("Content-Type", content_type)] + (
+            [("WWW-Authenticate", "Bearer")] if status == 401 else []
+        )
         start_response(REASONS[status], headers)
         return [body]
 
     return app
 
 
-def start_metrics_server(port: int, *, session_factory: sessionmaker[Session], settings: Settings, clock: Clock,
-                         host: str = "0.0.0.0") -> WSGIServer:
+def start_metrics_server(
+    port: int,
+    *,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    host: str = "0.0.0.0",
+) -> WSGIServer:
     """Serve in a daemon thread; call `.shutdown()` on the result to stop."""
-    server = make_server(host, port, metrics_app(session_factory, settings=settings, clock=clock),
-                         server_class=_ThreadingServer, handler_class=_QuietHandler)
+    server = make_server(
+        host,
+        port,
+        metrics_app(session_factory, settings=settings, clock=clock),
+        server_class=_ThreadingServer,
+        handler_class=_QuietHandler,
+    )
     threading.Thread(target=server.serve_forever, name="dw-metrics", daemon=True).start()
     return server

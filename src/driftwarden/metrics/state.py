@@ -65,36 +65,70 @@ def read_snapshot(session: Session, *, now: datetime) -> Snapshot:
 
 def _schedules(session: Session, *, now: datetime, into: Snapshot) -> list[str]:
     """Every org, with its policy schedule's newest executed trigger and newest real trigger."""
-    name = func.coalesce(DriftPolicy.schedule_name, literal(DEFAULT_POLICY.schedule_name, String(64)))
+    name = func.coalesce(
+        DriftPolicy.schedule_name, literal(DEFAULT_POLICY.schedule_name, String(64))
+    )
     executed = aliased(TriggerRun)
-    newest_window = newest_trigger_value(TriggerRun.window_start, org_id=Org.id, schedule_name=name,
-                                         executed_only=False)
-    query = (select(Org.id, DriftPolicy.enabled, name.label("name"), DriftPolicy.schedule_window_minutes,
-                    executed.window_start, executed.started_at, newest_window.label("newest_window"))
-             .select_from(Org).outerjoin(DriftPolicy, DriftPolicy.org_id == Org.id)
-             .outerjoin(executed, executed.id == newest_trigger_value(
-                 TriggerRun.id, org_id=Org.id, schedule_name=name, executed_only=True)))
+    newest_window = newest_trigger_value(
+        TriggerRun.window_start, org_id=Org.id, schedule_name=name, executed_only=False
+    )
+    query = (
+        select(
+            Org.id,
+            DriftPolicy.enabled,
+            name.label("name"),
+            DriftPolicy.schedule_window_minutes,
+            executed.window_start,
+            executed.started_at,
+            newest_window.label("newest_window"),
+        )
+        .select_from(Org)
+        .outerjoin(DriftPolicy, DriftPolicy.org_id == Org.id)
+        .outerjoin(
+            executed,
+            executed.id
+            == newest_trigger_value(
+                TriggerRun.id, org_id=Org.id, schedule_name=name, executed_only=True
+            ),
+        )
+    )
     org_ids = []
-    for org_id, enabled, schedule, minutes, window_start, executed_at, newest in session.execute(query):
+    for org_id, enabled, schedule, minutes, window_start, executed_at, newest in session.execute(
+        query
+    ):
         org_ids.append(str(org_id))
         computed = status_rules.schedule_status(
-            window_minutes=minutes or DEFAULT_POLICY.schedule_window_minutes, last_window_start=window_start,
-            now=now, last_executed_at=executed_at)
-        reported = status_rules.reported_status(computed, policy_enabled=bool(enabled),
-                                                last_trigger_window_start=newest)
+            window_minutes=minutes or DEFAULT_POLICY.schedule_window_minutes,
+            last_window_start=window_start,
+            now=now,
+            last_executed_at=executed_at,
+        )
+        reported = status_rules.reported_status(
+            computed, policy_enabled=bool(enabled), last_trigger_window_start=newest
+        )
         if reported is not None:
             into.schedules.append(Schedule(str(org_id), schedule, reported, executed_at))
     return org_ids
 
 
 def _bindings(session: Session, org_ids: list[str], *, into: Snapshot) -> None:
-    """Bindings by version pair; a definition the org cannot see counts as no current version, like the scan."""
+    """Bindings by version pair; a definition the org cannot see has no current version."""
     binding, definition = ContractBinding, ContractDefinition
-    visible = and_(definition.id == binding.definition_id,
-                   or_(definition.org_id == binding.org_id, definition.org_id.is_(None)))
-    query = (select(binding.org_id, binding.definition_contract_version, definition.contract_version, func.count())
-             .select_from(binding).outerjoin(definition, visible)
-             .group_by(binding.org_id, binding.definition_contract_version, definition.contract_version))
+    visible = and_(
+        definition.id == binding.definition_id,
+        or_(definition.org_id == binding.org_id, definition.org_id.is_(None)),
+    )
+    query = (
+        select(
+            binding.org_id,
+            binding.definition_contract_version,
+            definition.contract_version,
+            func.count(),
+        )
+        .select_from(binding)
+        .outerjoin(definition, visible)
+        .group_by(binding.org_id, binding.definition_contract_version, definition.contract_version)
+    )
     counts = {(org, level): 0 for org in org_ids for level in DRIFT_LEVELS}
     for org_id, bound, current, n in session.execute(query):
         key = (str(org_id), classify(bound, current).drift)
@@ -104,9 +138,14 @@ def _bindings(session: Session, org_ids: list[str], *, into: Snapshot) -> None:
 
 def _patterns(session: Session, *, into: Snapshot) -> None:
     p = IssuePattern
-    query = (select(p.org_id, p.primary_tag, p.priority, func.count())
-             .where(p.status.not_in(sorted(CLOSED_STATUSES))).group_by(p.org_id, p.primary_tag, p.priority))
-    into.patterns = {(str(org), tag, priority): n for org, tag, priority, n in session.execute(query)}
+    query = (
+        select(p.org_id, p.primary_tag, p.priority, func.count())
+        .where(p.status.not_in(sorted(CLOSED_STATUSES)))
+        .group_by(p.org_id, p.primary_tag, p.priority)
+    )
+    into.patterns = {
+        (str(org), tag, priority): n for org, tag, priority, n in session.execute(query)
+    }
 
 
 def _outbox(session: Session, *, now: datetime, into: Snapshot) -> None:
@@ -121,11 +160,17 @@ def _outbox(session: Session, *, now: datetime, into: Snapshot) -> None:
 
 def families(snapshot: Snapshot, *, org_labels: bool) -> list[GaugeMetricFamily]:
     """The snapshot as metric families; without org labels, values are summed over orgs."""
-    return [_bindings_family(snapshot, org_labels), _patterns_family(snapshot, org_labels),
-            *_schedule_families(snapshot, org_labels), *_outbox_families(snapshot)]
+    return [
+        _bindings_family(snapshot, org_labels),
+        _patterns_family(snapshot, org_labels),
+        *_schedule_families(snapshot, org_labels),
+        *_outbox_families(snapshot),
+    ]
 
 
-def _summed(values: Iterable[tuple[tuple[str, ...], float]], org_labels: bool) -> dict[tuple[str, ...], float]:
+def _summed(
+    values: Iterable[tuple[tuple[str, ...], float]], org_labels: bool
+) -> dict[tuple[str, ...], float]:
     """Label tuples whose first element is the org id, kept or dropped (then summed)."""
     out: dict[tuple[str, ...], float] = defaultdict(float)
     for labels, value in values:
@@ -133,8 +178,9 @@ def _summed(values: Iterable[tuple[tuple[str, ...], float]], org_labels: bool) -
     return out
 
 
-def _family(name: str, doc: str, labels: list[str], org_labels: bool,
-            values: dict[tuple[str, ...], float]) -> GaugeMetricFamily:
+def _family(
+    name: str, doc: str, labels: list[str], org_labels: bool, values: dict[tuple[str, ...], float]
+) -> GaugeMetricFamily:
     names = labels if org_labels else labels[1:]
     family = GaugeMetricFamily(name, doc, labels=names)
     for key, value in sorted(values.items()):
@@ -144,42 +190,68 @@ def _family(name: str, doc: str, labels: list[str], org_labels: bool,
 
 def _bindings_family(snapshot: Snapshot, org_labels: bool) -> GaugeMetricFamily:
     values = _summed(snapshot.bindings.items(), org_labels)
-    return _family("driftwarden_bindings", "Bindings by drift level, as the drift scan counts them.",
-                   ["org_id", "drift"], org_labels, values)
+    return _family(
+        "driftwarden_bindings",
+        "Bindings by drift level, as the drift scan counts them.",
+        ["org_id", "drift"],
+        org_labels,
+        values,
+    )
 
 
 def _patterns_family(snapshot: Snapshot, org_labels: bool) -> GaugeMetricFamily:
     values = _summed(snapshot.patterns.items(), org_labels)
-    return _family("driftwarden_patterns_open", "Open issue patterns by primary tag and priority.",
-                   ["org_id", "primary_tag", "priority"], org_labels, values)
+    return _family(
+        "driftwarden_patterns_open",
+        "Open issue patterns by primary tag and priority.",
+        ["org_id", "primary_tag", "priority"],
+        org_labels,
+        values,
+    )
 
 
 def _schedule_families(snapshot: Snapshot, org_labels: bool) -> list[GaugeMetricFamily]:
-    """1 for each schedule's status and 0 for the others; without org labels, schedules per status."""
-    flags = (((s.org_id, s.name, candidate), float(s.status == candidate))
-             for s in snapshot.schedules for candidate in status_rules.REPORTED_STATUSES)
+    """1 for each schedule's status, 0 for the others; without org labels, schedules per status."""
+    flags = (
+        ((s.org_id, s.name, candidate), float(s.status == candidate))
+        for s in snapshot.schedules
+        for candidate in status_rules.REPORTED_STATUSES
+    )
     statuses = _summed(flags, org_labels)
-    status_family = _family("driftwarden_schedule_status", "1 for the schedule's current status, 0 for the others.",
-                            ["org_id", "schedule_name", "status"], org_labels, statuses)
+    status_family = _family(
+        "driftwarden_schedule_status",
+        "1 for the schedule's current status, 0 for the others.",
+        ["org_id", "schedule_name", "status"],
+        org_labels,
+        statuses,
+    )
     last: dict[tuple[str, ...], float] = {}
     for s in snapshot.schedules:
         if s.last_executed_at is None:
             continue
         key, at = ((s.org_id, s.name) if org_labels else (s.name,)), s.last_executed_at.timestamp()
         last[key] = min(last.get(key, at), at)  # without org labels: the least recent schedule
-    last_family = _family("driftwarden_schedule_last_executed_timestamp_seconds",
-                          "Unix time of the schedule's last executed trigger.",
-                          ["org_id", "schedule_name"], org_labels, last)
+    last_family = _family(
+        "driftwarden_schedule_last_executed_timestamp_seconds",
+        "Unix time of the schedule's last executed trigger.",
+        ["org_id", "schedule_name"],
+        org_labels,
+        last,
+    )
     return [status_family, last_family]
 
 
 def _outbox_families(snapshot: Snapshot) -> list[GaugeMetricFamily]:
-    messages = GaugeMetricFamily("driftwarden_outbox_messages", "Outbox messages by status.", labels=["status"])
+    messages = GaugeMetricFamily(
+        "driftwarden_outbox_messages", "Outbox messages by status.", labels=["status"]
+    )
     for status in OUTBOX_STATUSES:
         messages.add_metric([status], snapshot.outbox.get(status, 0))
-    oldest = GaugeMetricFamily("driftwarden_outbox_oldest_pending_age_seconds",
-                               "Age of the oldest pending outbox message (0 when none).",
-                               value=snapshot.oldest_pending_age_seconds)
+    oldest = GaugeMetricFamily(
+        "driftwarden_outbox_oldest_pending_age_seconds",
+        "Age of the oldest pending outbox message (0 when none).",
+        value=snapshot.oldest_pending_age_seconds,
+    )
     return [messages, oldest]
 
 

@@ -90,8 +90,8 @@ def reported_status(computed: ScheduleStatus, *, policy_enabled: bool,
 
     An enabled policy's schedule has its computed status; a disabled policy's schedule that is
     still being triggered (its newest trigger's window is the current one or the one before) is
-    `disabled`; a disabled one nobody triggers any more is not a schedule (docs/reference/scheduler.md,
-    schedule status).
+    `disabled`; a disabled one nobody triggers any more is not a schedule
+    (docs/reference/scheduler.md, schedule status).
     """
     if policy_enabled:
         return computed.status
