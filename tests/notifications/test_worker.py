@@ -238,19 +238,23 @@ def test_worker_command_never_logs_the_webhook_url_path(settings, clock, receive
     """`driftwarden worker` turns INFO logging on; httpx's own INFO line would print each full URL."""
     tokened = Settings(DATABASE_URL=settings.db_url, NOTIFY_WEBHOOK_URL=receiver.url + "/T0/B0/s3cr3t-path")
     enqueue(session_factory, tokened, clock, admin.org_id)
-    httpx_logger = logging.getLogger("httpx")
+    httpx_logger, root = logging.getLogger("httpx"), logging.getLogger()
     level, handlers = httpx_logger.level, {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    root_level, root_handlers = root.level, list(root.handlers)
     get_settings.cache_clear()
     try:
         with caplog.at_level("INFO"):
             result = CliRunner().invoke(cli_app, ["worker", "--once"], env={
                 "DATABASE_URL": settings.db_url, "NOTIFY_WEBHOOK_URL": tokened.webhook_url,
                 "NOTIFY_WEBHOOK_EVENTS": "", "NOTIFY_WEBHOOK_SECRET": ""})
-    finally:  # the command installs its SIGTERM/SIGINT handlers in this process
+    finally:  # the command installs its SIGTERM/SIGINT handlers and its logging in this process
         httpx_logger.setLevel(level)
+        root.handlers[:] = root_handlers
+        root.setLevel(root_level)
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert [r.path for r in receiver.received] == ["/hook/T0/B0/s3cr3t-path"]
-    assert '"webhook_attempt"' in caplog.text and "s3cr3t-path" not in caplog.text + result.output
+    logged = caplog.text + result.output  # the command's own handler writes to its stderr
+    assert '"webhook_attempt"' in logged and "s3cr3t-path" not in logged

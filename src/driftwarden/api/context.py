@@ -11,6 +11,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from driftwarden import logs
 from driftwarden.api import database_errors
 from driftwarden.api.envelope import error_body
 from driftwarden.api.models import ApiAuditLog
@@ -45,6 +46,7 @@ class RequestContextMiddleware:
         request_id = supplied if _valid_request_id(supplied) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        log_context = logs.begin_request(request_id)
         path: str = scope["path"]
         legacy = path.startswith(LEGACY_PREFIX) and not path.startswith(CANONICAL_PREFIX)
         started = time.perf_counter()
@@ -72,6 +74,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         except Exception as error:  # noqa: BLE001 - the last resort: every error gets an envelope
             await self._last_resort(error, seen, request_id, state, send_wrapper)
+        finally:
+            logs.end_request(log_context)
 
     async def _audit_around(self, scope: Scope, state: dict[str, Any], seen: dict[str, Any],
                             started: float, send: Send, last: Message) -> None:

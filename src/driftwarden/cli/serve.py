@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from driftwarden.cli.common import ensure_schema, load_settings
+from driftwarden.logs import configure_logging, uvicorn_log_config
+from driftwarden.metrics.exposition import prepare_multiprocess_dir
 
 
 def serve(
@@ -19,7 +21,10 @@ def serve(
     import uvicorn  # only this command needs it; keeps `driftwarden --help` quick
 
     settings = load_settings(check_destinations=True)
+    configure_logging(settings)
     ensure_schema(settings)
+    if workers > 1:  # every worker counts into one directory; a scrape of any of them sums them
+        prepare_multiprocess_dir()
     uvicorn.run(
         "driftwarden.api.asgi:app",
         host=host,
@@ -27,4 +32,5 @@ def serve(
         workers=workers,
         timeout_graceful_shutdown=graceful_seconds,
         log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(settings),
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import sys
 from typing import Optional
 
 import typer
@@ -13,18 +12,12 @@ import typer
 from driftwarden.cli.common import ensure_schema, fail, load_settings
 from driftwarden.clock import SystemClock
 from driftwarden.db.engine import make_engine, make_session_factory
+from driftwarden.logs import configure_logging
+from driftwarden.metrics.server import start_metrics_server
 from driftwarden.notifications import delivery
 from driftwarden.notifications.outbox import check_destination_settings
-from driftwarden.settings import Settings
 from driftwarden.worker import jobs
 from driftwarden.worker.runner import Worker, WorkerConfig
-
-
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr, format="%(message)s")
-    # httpx logs every request's full URL at INFO: a webhook URL's path or user:password can be
-    # its credential.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def worker(
@@ -42,13 +35,17 @@ def worker(
     schedule: bool = typer.Option(
         False, "--schedule", help="also run every enabled org's drift schedule as each window opens"
     ),
+    metrics_port: Optional[int] = typer.Option(
+        None, min=1, max=65535, help="serve GET /metrics on this port (METRICS_TOKEN or admin key)"
+    ),
+    metrics_host: str = typer.Option("127.0.0.1", help="address the metrics port listens on"),
 ) -> None:
     """Drain the outbox, watch the drift schedules; SIGTERM finishes or releases what it holds."""
     settings = load_settings()
     problems = check_destination_settings(settings)
     if problems:
         fail("driftwarden worker: invalid configuration:\n  " + "\n  ".join(problems))
-    _configure_logging(settings)
+    configure_logging(settings)
     ensure_schema(settings)
     engine = make_engine(settings)
     grace = (
@@ -69,9 +66,14 @@ def worker(
         config,
         periodic=jobs.build(session_factory, settings, clock, schedule=schedule),
     )
+    metrics_server = None if metrics_port is None else start_metrics_server(
+        metrics_port, session_factory=session_factory, settings=settings, clock=clock,
+        host=metrics_host)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: runner.stop.set())
     stats = runner.run()
+    if metrics_server is not None:
+        metrics_server.shutdown()
     engine.dispose()
     logging.getLogger("driftwarden.worker").info(
         json.dumps({"event": "worker_stopped", **vars(stats)})

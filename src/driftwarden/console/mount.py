@@ -9,6 +9,11 @@ from driftwarden.console import actions, pages
 from driftwarden.console.web import HERE, SecurityHeaders
 
 
+def route_paths() -> list[str]:
+    """The console's path templates, for the `route` label of the HTTP metrics."""
+    return [route.path for router in (pages.router, actions.router) for route in router.routes]
+
+
 def install(app: FastAPI) -> None:
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console_static")
     app.include_router(pages.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
@@ -16,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from driftwarden.clock import Clock
+from driftwarden.metrics import events as metrics
 from driftwarden.notifications import outbox, retry, signing, transport, urlpolicy
 from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
 from driftwarden.settings import Settings
@@ -171,6 +173,9 @@ def conclude(job: Job, result: retry.Attempt, *, settings: Settings, now: dateti
         decided = retry.decide(result, attempt_count=job.attempt_count, max_attempts=job.max_attempts,
                                delays=settings.retry_delays, now=now)
     _log_attempt(job, result, decided)
+    metrics.record_delivery(status=decided.status, error_code=result.error_code,
+                            duration_seconds=None if result.duration_ms is None
+                            else result.duration_ms / 1000)
     return outbox.Settlement(job.outbox_id, job.attempt_count, decided.status, decided.next_attempt_at,
                              result.status_code, result.error_code, result.error)
 
@@ -210,8 +215,10 @@ def send_all(jobs: Sequence[Job], *, client: httpx.Client, settings: Settings, c
 
     if len(jobs) <= 1 or concurrency <= 1:
         return [one(j) for j in jobs]
+    # Each thread runs in a copy of the caller's context, so its log lines keep the request id.
+    contexts = [contextvars.copy_context() for _ in jobs]
     with ThreadPoolExecutor(max_workers=min(concurrency, len(jobs)), thread_name_prefix="dw-deliver") as pool:
-        return list(pool.map(one, jobs))
+        return list(pool.map(lambda context, job: context.run(one, job), contexts, jobs))
 
 
 def lease_seconds_for(settings: Settings) -> float:

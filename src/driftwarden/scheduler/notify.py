@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from driftwarden.metrics import events as metrics
 from driftwarden.notifications import flows as notification_flows
 from driftwarden.notifications import outbox
 from driftwarden.patterns import service as patterns_service
@@ -201,6 +202,7 @@ def finish_notify(session: Session, *, plan: NotifyPlan, deliveries: list[Delive
         error=notification.error if notification and outcome == "failed" else None,
         request_id=request_id, created_at=now))
     session.flush()
+    metrics.record_notify(outcome=outcome)
     active = cooldown_ends if cooldown_ends is not None and cooldown_ends > now else None
     return NotifyRead(anomaly_detected=bool(plan.reasons), reasons=plan.reasons, fingerprint=plan.fingerprint,
                       outcome=outcome, would_outcome=plan.decision.would, notified=outcome == "sent",

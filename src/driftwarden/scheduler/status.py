@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from driftwarden.scheduler import windows
 
 ScheduleState = Literal["new", "up", "late", "down"]
+STATUSES: tuple[str, ...] = get_args(ScheduleState)
+# A schedule still triggered while its policy is off (docs/reference/scheduler.md, schedule status).
+DISABLED = "disabled"
+REPORTED_STATUSES = (*STATUSES, DISABLED)
 MIN_GRACE_MINUTES = 5.0
 GRACE_FRACTION = 0.1
 
@@ -81,3 +85,20 @@ def down_since(computed: ScheduleStatus) -> datetime | None:
     if computed.expected_by is None:
         return None
     return computed.expected_by + timedelta(minutes=computed.grace_minutes)
+
+
+def reported_status(computed: ScheduleStatus, *, policy_enabled: bool,
+                    last_trigger_window_start: datetime | None) -> str | None:
+    """The status reported for a policy's schedule, or None when it is not reported at all.
+
+    An enabled policy's schedule has its computed status; a disabled policy's schedule that is
+    still being triggered (its newest trigger's window is the current one or the one before) is
+    `disabled`; a disabled one nobody triggers any more is not a schedule
+    (docs/reference/scheduler.md, schedule status).
+    """
+    if policy_enabled:
+        return computed.status
+    if last_trigger_window_start is None:
+        return None
+    size = timedelta(minutes=computed.window_minutes)
+    return DISABLED if computed.current_window_start - last_trigger_window_start <= size else None

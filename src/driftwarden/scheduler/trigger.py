@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from driftwarden.errors import DomainError
+from driftwarden.metrics import events as metrics
 from driftwarden.patterns import service as patterns_service
 from driftwarden.scheduler import windows
 from driftwarden.scheduler.models import TriggerRun
@@ -136,6 +137,7 @@ def _settle(session: Session, row: TriggerRun, *, outcome: str, ctx: TriggerCont
     if row not in session:
         session.add(row)
     session.flush()
+    metrics.record_trigger(outcome=outcome, dry_run=row.dry_run)
     return read(row)
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from driftwarden.clock import Clock
 from driftwarden.db.helpers import chunked
+from driftwarden.metrics import events as metrics
 from driftwarden.notifications import outbox
 from driftwarden.scheduler import anomaly, notify
 from driftwarden.scheduler import status as status_rules
@@ -270,5 +271,6 @@ def _finish(session: Session, item: Watched, plan: notify.NotifyPlan, deliveries
         error=notification.error if notification and outcome == "failed" else None,
         request_id=request_id, created_at=now))
     session.flush()
+    metrics.record_notify(outcome=outcome)
     return Alert(plan.org_id, plan.schedule_name, event_type, outcome, escalation)
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from driftwarden.clock import Clock
+from driftwarden.metrics import events as metrics
 from driftwarden.notifications import delivery, outbox, retry
 from driftwarden.settings import Settings
 
@@ -134,6 +135,8 @@ class Worker:
                 job.run()
             except Exception:
                 log.exception("periodic job %s failed", job.name)
+            else:
+                metrics.record_job_success(job=job.name, at=self.clock.now())
 
     def _flush_finished(self) -> None:
         if self._finished:

@@ -1,0 +1,1 @@
+"""Prometheus metrics: in-process event counters, database-read state gauges, the exposition."""
