@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from driftwarden.api import idempotency
 from driftwarden.api.models import IdempotencyRecord
 from driftwarden.worker import jobs as worker_jobs
+from tests.support import wait_for
 
 REPLAY = "/api/v1/system/notifications/outbox/dead-letter/replay"
 
@@ -63,19 +65,28 @@ def test_the_worker_purges_expired_keys_and_keeps_live_ones(
 def test_one_purge_deletes_at_most_a_batch_oldest_first(session_factory, clock) -> None:
     now = clock.now()
     _records(session_factory, now, (-1, -3, 1, -2))
-    with session_factory() as session:
-        assert idempotency.purge_expired(session, now=now, batch=2) == 2
-        session.commit()
+    assert idempotency.purge_expired(session_factory, now=now, batch_size=2, max_batches=1) == 2
     assert _keys(session_factory) == ["k0", "k2"]  # k1 (-3 h) and k3 (-2 h) expired first
 
 
 def test_the_job_works_off_a_backlog_over_several_runs(session_factory, clock) -> None:
     now = clock.now()
     _records(session_factory, now, (-5, -4, -3, -2, -1, 1))
-    purge = worker_jobs.purge_idempotency_records
-    assert purge(session_factory, now=now, batch=2, max_batches=2) == 4
+    def purge() -> int:
+        return idempotency.purge_expired(session_factory, now=now, batch_size=2, max_batches=2)
+
+    assert purge() == 4
     assert _keys(session_factory) == ["k4", "k5"]  # the oldest expiries go first
-    assert purge(session_factory, now=now, batch=2, max_batches=2) == 1
-    assert purge(session_factory, now=now, batch=2, max_batches=2) == 0
+    assert purge() == 1
+    assert purge() == 0
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 1
+
+
+def test_serve_purges_by_itself_when_no_worker_runs(app, session_factory, clock) -> None:
+    """The app's own background purge, for deployments that run `serve` and nothing else."""
+    now = clock.now()
+    _records(session_factory, now, (-2, -1, 1))
+    app.state.purge_every_seconds = 0.05
+    with TestClient(app):
+        assert wait_for(lambda: _keys(session_factory) == ["k2"], timeout=10)

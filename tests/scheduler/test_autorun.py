@@ -138,10 +138,11 @@ def test_worker_with_schedule_runs_the_watchdog_and_the_schedule(admin, hourly, 
                                                                  settings, clock) -> None:
     """The worker's explicit job list: `--schedule` adds the built-in scheduler after the others."""
     plain = worker_jobs.build(session_factory, settings, clock, schedule=False)
-    assert [j.name for j in plain] == ["schedule-watchdog", "idempotency-purge"]
+    assert [j.name for j in plain] == ["schedule-watchdog", "idempotency-purge", "retention"]
     jobs = worker_jobs.build(session_factory, settings, clock, schedule=True)
     assert [(j.name, j.every_seconds) for j in jobs] == [
-        ("schedule-watchdog", 60.0), ("idempotency-purge", 300.0), ("schedule-autorun", 15.0)]
+        ("schedule-watchdog", 60.0), ("idempotency-purge", 300.0), ("retention", 600.0),
+        ("schedule-autorun", 15.0)]
     clock.advance(minutes=2)  # past any worker's random delay into the window
     Worker(session_factory, settings, clock, WorkerConfig(once=True, poll_interval=0.01), periodic=jobs).run()
     assert [r.outcome for r in _triggers(engine)] == ["executed"]

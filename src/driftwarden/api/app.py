@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from driftwarden import __version__
 from driftwarden.agents import router as agents_router
+from driftwarden.api import housekeeping
 from driftwarden.api import metrics as metrics_route
 from driftwarden.api.context import RequestContextMiddleware
 from driftwarden.api.database_errors import install_database_error_handlers
@@ -59,11 +60,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     settings = settings or get_settings()
     engine = engine or make_engine(settings)
     app = FastAPI(title="driftwarden", version=__version__, generate_unique_id_function=_operation_id,
+                  lifespan=housekeeping.lifespan,
                   description="Finds contract drift in AI agents' bindings, files it, schedules it, alerts on it.")
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.clock = clock or SystemClock()
+    app.state.purge_every_seconds = housekeeping.PURGE_EVERY_SECONDS
     install_error_handlers(app)
     install_database_error_handlers(app)
     app.include_router(system_router.health_router)

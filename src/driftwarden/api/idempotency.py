@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 from fastapi import Depends, Header, Request
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +27,7 @@ from driftwarden.api.envelope import error_body
 from driftwarden.api.guard import replay_body
 from driftwarden.api.models import IdempotencyRecord
 from driftwarden.auth import keys
+from driftwarden.db.prune import BATCH_SIZE, MAX_BATCHES, delete_in_batches
 from driftwarden.errors import BadRequest
 
 KEPT_HEADERS = (b"content-type", b"location")
@@ -293,15 +294,13 @@ def _release(scope: Scope, record_id: uuid.UUID | None) -> None:
         session.commit()
 
 
-def purge_expired(session: Session, *, now: datetime, batch: int) -> int:
-    """Delete up to `batch` records past `expires_at`, oldest first; the caller commits.
+def purge_expired(session_factory: sessionmaker[Session], *, now: datetime,
+                  batch_size: int = BATCH_SIZE, max_batches: int = MAX_BATCHES) -> int:
+    """Delete records past `expires_at`, oldest first, in short transactions; how many went.
 
     Expired records only take up room (a claim deletes an expired record it meets), so the
-    worker calls this in short transactions; concurrent workers take different rows (Postgres).
+    worker, or `serve` when no worker runs, calls this now and then.
     """
-    oldest = (select(IdempotencyRecord.id).where(IdempotencyRecord.expires_at <= now)
-              .order_by(IdempotencyRecord.expires_at).limit(batch)
-              .with_for_update(skip_locked=True))
-    deleted = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(oldest))
-                              .execution_options(synchronize_session=False))
-    return deleted.rowcount or 0
+    return delete_in_batches(session_factory, IdempotencyRecord, IdempotencyRecord.expires_at <= now,
+                             oldest_first=IdempotencyRecord.expires_at, batch_size=batch_size,
+                             max_batches=max_batches)

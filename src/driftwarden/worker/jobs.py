@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
 from typing import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +19,7 @@ from driftwarden.scheduler import flows as scheduler_flows
 from driftwarden.scheduler import service as scheduler_service
 from driftwarden.scheduler import watchdog
 from driftwarden.settings import Settings
+from driftwarden.worker import retention
 from driftwarden.worker.runner import Periodic
 
 log = logging.getLogger("driftwarden.worker.jobs")
@@ -29,9 +29,7 @@ JobFactory = Callable[[sessionmaker[Session], Settings, Clock], Periodic]
 WATCHDOG_EVERY_SECONDS = 60.0
 PURGE_EVERY_SECONDS = 300.0
 AUTORUN_EVERY_SECONDS = 15.0
-PURGE_BATCH = 1000
-# Per run: a large backlog is worked off over several runs, never by holding the drain loop long.
-PURGE_MAX_BATCHES = 20
+RETENTION_EVERY_SECONDS = 600.0
 
 
 def schedule_watchdog(
@@ -45,36 +43,28 @@ def schedule_watchdog(
     return Periodic(name="schedule-watchdog", every_seconds=WATCHDOG_EVERY_SECONDS, run=run)
 
 
-def purge_idempotency_records(
-    session_factory: sessionmaker[Session],
-    *,
-    now: datetime,
-    batch: int = PURGE_BATCH,
-    max_batches: int = PURGE_MAX_BATCHES,
-) -> int:
-    """Delete expired records, one short transaction per batch; returns how many went."""
-    deleted = 0
-    for _ in range(max_batches):
-        with session_factory() as session:
-            count = idempotency.purge_expired(session, now=now, batch=batch)
-            session.commit()
-        deleted += count
-        if count < batch:
-            break
-    return deleted
-
-
 def idempotency_purge(
     session_factory: sessionmaker[Session], settings: Settings, clock: Clock
 ) -> Periodic:
     """The idempotency table stays at about one TTL's worth of keys (docs/reference/api.md)."""
 
     def run() -> None:
-        purged = purge_idempotency_records(session_factory, now=clock.now())
+        purged = idempotency.purge_expired(session_factory, now=clock.now())
         if purged:
             log.info(json.dumps({"event": "idempotency_records_purged", "count": purged}))
 
     return Periodic(name="idempotency-purge", every_seconds=PURGE_EVERY_SECONDS, run=run)
+
+
+def retention_prune(
+    session_factory: sessionmaker[Session], settings: Settings, clock: Clock
+) -> Periodic:
+    """Old sent messages, audit rows, notify events and trigger runs go, in bounded batches."""
+
+    def run() -> None:
+        retention.prune(session_factory, settings=settings, now=clock.now())
+
+    return Periodic(name="retention", every_seconds=RETENTION_EVERY_SECONDS, run=run)
 
 
 def schedule_autorun(
@@ -91,7 +81,7 @@ def schedule_autorun(
     return Periodic(name="schedule-autorun", every_seconds=AUTORUN_EVERY_SECONDS, run=run)
 
 
-JOBS: tuple[JobFactory, ...] = (schedule_watchdog, idempotency_purge)
+JOBS: tuple[JobFactory, ...] = (schedule_watchdog, idempotency_purge, retention_prune)
 SCHEDULE_JOBS: tuple[JobFactory, ...] = (schedule_autorun,)
 
 
