@@ -12,8 +12,10 @@ import secrets
 import shutil
 import socket
 import tempfile
+import sys
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,9 +29,10 @@ import uvicorn
 from driftwarden.api.app import create_app
 from driftwarden.auth import service as auth_service
 from driftwarden.cli import schedule_client as client
+from driftwarden.console import login_links
 from driftwarden.db import migrate
-from driftwarden.scheduler import signals
 from driftwarden.db.engine import make_engine, make_session_factory
+from driftwarden.scheduler import signals
 from driftwarden.settings import Settings
 
 
@@ -110,7 +113,7 @@ def _serving(settings: Settings) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def _bootstrap(settings: Settings) -> tuple[str, str]:
+def _bootstrap(settings: Settings) -> tuple[str, str, uuid.UUID]:
     """Migrate and create the demo org with an admin key (what `driftwarden bootstrap` does)."""
     engine = make_engine(settings, null_pool=True)
     try:
@@ -118,11 +121,11 @@ def _bootstrap(settings: Settings) -> tuple[str, str]:
         now = datetime.now(timezone.utc)
         with make_session_factory(engine)() as session:
             org = auth_service.create_org(session, name="Demo org", slug=None, now=now)
-            _, api_key = auth_service.create_api_key(session, name="demo admin", org_id=org.id,
-                                                     role="admin", expires_at=None,
-                                                     created_by=None, now=now)
+            key, api_key = auth_service.create_api_key(session, name="demo admin", org_id=org.id,
+                                                       role="admin", expires_at=None,
+                                                       created_by=None, now=now)
             session.commit()
-        return str(org.id), api_key
+        return str(org.id), api_key, key.id
     finally:
         engine.dispose()
 
@@ -208,8 +211,25 @@ def _run_once(base_url: str, org_id: str, api_key: str) -> tuple[client.RunResul
     return result, scan
 
 
-def run(*, db: Path | None, keep: bool) -> int:
-    """Set up, run one schedule run over HTTP, report, tear down."""
+def _serve_console(settings: Settings, base_url: str, key_id: uuid.UUID) -> None:
+    """Print a one-time console sign-in link and keep serving until Ctrl-C."""
+    engine = make_engine(settings, null_pool=True)
+    try:
+        url = login_links.issue_one_time_url(make_session_factory(engine), api_key_id=key_id,
+                                             base_url=base_url, now=datetime.now(timezone.utc))
+    finally:
+        engine.dispose()
+    typer.echo(f"\nconsole:  {url}\n          (one-time sign-in link, valid 10 minutes; "
+               "Ctrl-C stops the demo)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        typer.echo("\nstopped")
+
+
+def run(*, db: Path | None, keep: bool, once: bool = True) -> int:
+    """Set up, run one schedule run over HTTP, report; then serve the console unless `once`."""
     workdir = Path(tempfile.mkdtemp(prefix="driftwarden-demo-"))
     db_path = db or workdir / "driftwarden-demo.db"
     receiver = _Receiver()
@@ -219,12 +239,15 @@ def run(*, db: Path | None, keep: bool) -> int:
                         NOTIFY_WEBHOOK_SECRET=secret, NOTIFY_WEBHOOK_TIMEOUT_SECONDS=5,
                         LOG_LEVEL="WARNING")
     try:
-        org_id, api_key = _bootstrap(settings)
+        org_id, api_key, key_id = _bootstrap(settings)
         with _serving(settings) as base_url:
             typer.echo(f"driftwarden demo\n  database: {db_path}\n  API:      {base_url}\n"
                        f"  webhook:  {receiver.url}")
             result, scan = _run_once(base_url, org_id, api_key)
-        return _report(result, scan, receiver, secret)
+            code = _report(result, scan, receiver, secret)
+            if not once:
+                _serve_console(settings, base_url, key_id)
+        return code
     finally:
         receiver.httpd.shutdown()
         receiver.httpd.server_close()
@@ -241,6 +264,9 @@ HELP = ("The main job in one command: demo org with drift, the API, one real sch
 def demo(db: Path | None = typer.Option(
              None, help="SQLite file to use; default: a fresh one in a temp dir"),
          keep: bool = typer.Option(
-             False, help="keep the temp dir (database) after the demo")) -> None:
+             False, help="keep the temp dir (database) after the demo"),
+         once: bool | None = typer.Option(
+             None, "--once/--serve", help="exit after the signals (default when stdout is not "
+             "a terminal), or keep serving the console with a one-time sign-in link")) -> None:
     """Shows the product's main job end to end, through the same paths production uses."""
-    raise typer.Exit(run(db=db, keep=keep))
+    raise typer.Exit(run(db=db, keep=keep, once=not sys.stdout.isatty() if once is None else once))
