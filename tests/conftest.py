@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -67,7 +67,7 @@ def session_factory(engine: Engine):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def clock() -> FrozenClock:
-    return FrozenClock(datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc))
+    return FrozenClock(datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -8,11 +8,12 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import uvicorn
 from sqlalchemy import Engine, create_engine, text
@@ -53,7 +54,10 @@ def truncate_all(engine: Engine) -> None:
     names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        conn.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": migrate.head_revision()})
+        conn.execute(
+            text("UPDATE alembic_version SET version_num = :head"),
+            {"head": migrate.head_revision()},
+        )
 
 
 @dataclass
@@ -70,14 +74,27 @@ class Tenant:
         return {"Authorization": f"Bearer {self.api_key}"}
 
 
-def make_tenant(engine: Engine, *, role: str = "admin", org_id: uuid.UUID | None = None,
-                global_key: bool = False, name: str = "Acme") -> Tenant:
-    now = datetime.now(timezone.utc)
+def make_tenant(
+    engine: Engine,
+    *,
+    role: str = "admin",
+    org_id: uuid.UUID | None = None,
+    global_key: bool = False,
+    name: str = "Acme",
+) -> Tenant:
+    now = datetime.now(UTC)
     with make_session_factory(engine)() as session:
         if org_id is None and not global_key:
             org_id = auth_service.create_org(session, name=name, slug=None, now=now).id
-        key, plaintext = auth_service.create_api_key(session, name=f"{role} key", org_id=org_id, role=role,
-                                                     expires_at=None, created_by=None, now=now)
+        key, plaintext = auth_service.create_api_key(
+            session,
+            name=f"{role} key",
+            org_id=org_id,
+            role=role,
+            expires_at=None,
+            created_by=None,
+            now=now,
+        )
         session.commit()
         return Tenant(org_id=org_id, api_key=plaintext, api_key_id=key.id, role=role)
 
@@ -93,15 +110,23 @@ class LiveServer:
 
     def __init__(self, app: Any) -> None:
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="off", limit_concurrency=200))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="off",
+                limit_concurrency=200,
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
@@ -135,11 +160,15 @@ class WebhookReceiver:
         lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with lock:
-                    receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                    status, headers, delay = receiver.responses.pop(0) if receiver.responses else receiver.default
+                    receiver.received.append(
+                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    )
+                    status, headers, delay = (
+                        receiver.responses.pop(0) if receiver.responses else receiver.default
+                    )
                 if delay:
                     time.sleep(delay)
                 self.send_response(status)
@@ -152,15 +181,19 @@ class WebhookReceiver:
             def log_message(self, *args: object) -> None:
                 return
 
-        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256, "daemon_threads": True})
+        server_class = type(
+            "Server", (ThreadingHTTPServer,), {"request_queue_size": 256, "daemon_threads": True}
+        )
         self.httpd = server_class(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
 
-    def __enter__(self) -> "WebhookReceiver":
+    def __enter__(self) -> WebhookReceiver:
         self.thread.start()
         return self
 
@@ -178,4 +211,12 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: flo
     return predicate()
 
 
-__all__ = ["ON_POSTGRES", "LiveServer", "Tenant", "WebhookReceiver", "make_engine", "make_tenant", "wait_for"]
+__all__ = [
+    "ON_POSTGRES",
+    "LiveServer",
+    "Tenant",
+    "WebhookReceiver",
+    "make_engine",
+    "make_tenant",
+    "wait_for",
+]

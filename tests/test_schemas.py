@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -19,14 +19,19 @@ class ThingRead(ReadModel):
     created_at: datetime
 
 
-ROW = SimpleNamespace(id=uuid.UUID(int=7), name="seven", size=9,
-                      created_at=datetime(2026, 1, 2, tzinfo=timezone.utc))
+ROW = SimpleNamespace(
+    id=uuid.UUID(int=7), name="seven", size=9, created_at=datetime(2026, 1, 2, tzinfo=UTC)
+)
 
 
 def test_attributes_and_derived_values_make_the_body() -> None:
     body = ThingRead.of(ROW, is_big=ROW.size > 5).model_dump(mode="json")
-    assert body == {"id": "00000000-0000-0000-0000-000000000007", "name": "seven", "is_big": True,
-                    "created_at": "2026-01-02T00:00:00Z"}
+    assert body == {
+        "id": "00000000-0000-0000-0000-000000000007",
+        "name": "seven",
+        "is_big": True,
+        "created_at": "2026-01-02T00:00:00Z",
+    }
 
 
 def test_a_derived_value_wins_over_the_attribute_of_that_name() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -12,14 +12,14 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FrozenClock:
     """A clock for tests: stays where it is put, moves when told."""
 
     def __init__(self, at: datetime) -> None:
-        self._at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        self._at = at if at.tzinfo else at.replace(tzinfo=UTC)
 
     def now(self) -> datetime:
         return self._at
@@ -28,4 +28,4 @@ class FrozenClock:
         self._at += timedelta(**delta)
 
     def set(self, at: datetime) -> None:
-        self._at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        self._at = at if at.tzinfo else at.replace(tzinfo=UTC)

@@ -30,8 +30,10 @@ class Invalid(DomainError):
     @classmethod
     def for_field(cls, field: str, problem: str) -> Invalid:
         """`<field> <problem>`, located in the body as request validation locates its errors."""
-        return cls(f"{field} {problem}",
-                   details=[{"loc": ["body", field], "msg": problem, "type": "value_error"}])
+        return cls(
+            f"{field} {problem}",
+            details=[{"loc": ["body", field], "msg": problem, "type": "value_error"}],
+        )
 
 
 class BadRequest(DomainError):
@@ -69,7 +71,13 @@ class Unavailable(DomainError):
 
     code = "SERVICE_UNAVAILABLE"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None,
-                 retry_after_seconds: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        retry_after_seconds: int | None = None,
+    ) -> None:
         super().__init__(message, code=code, details=details)
         self.retry_after_seconds = retry_after_seconds

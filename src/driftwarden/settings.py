@@ -8,7 +8,14 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
@@ -46,71 +53,153 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "SUPABASE_DB_URL"),
         description="postgresql://… for Postgres/Supabase, sqlite:///path.db for the embedded default.",
     )
-    db_pool_size: int = Field(default=5, ge=1, le=100, validation_alias="DB_POOL_SIZE",
-                              description="Connections kept per process (Postgres).")
-    db_max_overflow: int = Field(default=5, ge=0, le=100, validation_alias="DB_MAX_OVERFLOW",
-                                 description="Extra connections a process may open under load (Postgres).")
+    db_pool_size: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        validation_alias="DB_POOL_SIZE",
+        description="Connections kept per process (Postgres).",
+    )
+    db_max_overflow: int = Field(
+        default=5,
+        ge=0,
+        le=100,
+        validation_alias="DB_MAX_OVERFLOW",
+        description="Extra connections a process may open under load (Postgres).",
+    )
     db_pool_timeout_seconds: float = Field(
-        default=5.0, gt=0, le=120, validation_alias="DB_POOL_TIMEOUT_SECONDS",
-        description="How long a request waits for a pooled connection before 503 SERVICE_OVERLOADED.")
-    notify_webhook_url: SecretStr | None = Field(default=None, validation_alias="NOTIFY_WEBHOOK_URL",
-                                           description="Default webhook destination for every org.")
-    notify_webhook_events: str = Field(default="", validation_alias="NOTIFY_WEBHOOK_EVENTS",
-                                       description="Comma-separated event types for the default destination; empty = all.")
-    notify_webhook_secret: SecretStr | None = Field(default=None, validation_alias="NOTIFY_WEBHOOK_SECRET",
-                                              description="whsec_ signing secret for the default destination; unset = unsigned.")
+        default=5.0,
+        gt=0,
+        le=120,
+        validation_alias="DB_POOL_TIMEOUT_SECONDS",
+        description="How long a request waits for a pooled connection before 503 SERVICE_OVERLOADED.",
+    )
+    notify_webhook_url: SecretStr | None = Field(
+        default=None,
+        validation_alias="NOTIFY_WEBHOOK_URL",
+        description="Default webhook destination for every org.",
+    )
+    notify_webhook_events: str = Field(
+        default="",
+        validation_alias="NOTIFY_WEBHOOK_EVENTS",
+        description="Comma-separated event types for the default destination; empty = all.",
+    )
+    notify_webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias="NOTIFY_WEBHOOK_SECRET",
+        description="whsec_ signing secret for the default destination; unset = unsigned.",
+    )
     notify_webhook_format: Literal["json", "slack"] | None = Field(
-        default=None, validation_alias="NOTIFY_WEBHOOK_FORMAT",
-        description="json or slack; default slack for hooks.slack.com URLs, else json.")
+        default=None,
+        validation_alias="NOTIFY_WEBHOOK_FORMAT",
+        description="json or slack; default slack for hooks.slack.com URLs, else json.",
+    )
     notify_webhook_signature_tolerance_seconds: int = Field(
-        default=300, ge=1, validation_alias="NOTIFY_WEBHOOK_SIGNATURE_TOLERANCE_SECONDS",
-        description="Receiver replay window used by the verify helper.")
-    notify_webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=300,
-                                                  validation_alias="NOTIFY_WEBHOOK_TIMEOUT_SECONDS",
-                                                  description="Timeout of one delivery attempt.")
-    notify_retry_schedule: str = Field(default=DEFAULT_RETRY_SCHEDULE, validation_alias="NOTIFY_RETRY_SCHEDULE",
-                                       description="Seconds between delivery attempts, comma-separated.")
-    idempotency_ttl_hours: float = Field(default=24.0, gt=0, validation_alias="IDEMPOTENCY_TTL_HOURS",
-                                         description="How long an idempotency record is kept.")
-    idempotency_lease_seconds: float = Field(default=300.0, gt=0, validation_alias="IDEMPOTENCY_LEASE_SECONDS",
-                                             description="After this, a key whose request crashed is released.")
+        default=300,
+        ge=1,
+        validation_alias="NOTIFY_WEBHOOK_SIGNATURE_TOLERANCE_SECONDS",
+        description="Receiver replay window used by the verify helper.",
+    )
+    notify_webhook_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        validation_alias="NOTIFY_WEBHOOK_TIMEOUT_SECONDS",
+        description="Timeout of one delivery attempt.",
+    )
+    notify_retry_schedule: str = Field(
+        default=DEFAULT_RETRY_SCHEDULE,
+        validation_alias="NOTIFY_RETRY_SCHEDULE",
+        description="Seconds between delivery attempts, comma-separated.",
+    )
+    idempotency_ttl_hours: float = Field(
+        default=24.0,
+        gt=0,
+        validation_alias="IDEMPOTENCY_TTL_HOURS",
+        description="How long an idempotency record is kept.",
+    )
+    idempotency_lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        validation_alias="IDEMPOTENCY_LEASE_SECONDS",
+        description="After this, a key whose request crashed is released.",
+    )
     notify_allow_private_networks: bool = Field(
-        default=False, validation_alias="NOTIFY_ALLOW_PRIVATE_NETWORKS",
-        description="Let per-org endpoints reach loopback and private ranges (never link-local).")
-    max_request_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="MAX_REQUEST_BYTES",
-                                   description="Largest request body accepted, checked while it streams.")
+        default=False,
+        validation_alias="NOTIFY_ALLOW_PRIVATE_NETWORKS",
+        description="Let per-org endpoints reach loopback and private ranges (never link-local).",
+    )
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        validation_alias="MAX_REQUEST_BYTES",
+        description="Largest request body accepted, checked while it streams.",
+    )
     max_import_bytes: int = Field(
-        default=64 * 1024 * 1024, ge=1024, validation_alias="MAX_IMPORT_BYTES",
-        description="Largest body of POST /contracts/import, for an authenticated member or above.")
-    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL", description="Python log level.")
-    log_format: Literal["text", "json"] = Field(default="text", validation_alias="LOG_FORMAT",
-                                                description="text lines, or one JSON object a line.")
+        default=64 * 1024 * 1024,
+        ge=1024,
+        validation_alias="MAX_IMPORT_BYTES",
+        description="Largest body of POST /contracts/import, for an authenticated member or above.",
+    )
+    log_level: str = Field(
+        default="INFO", validation_alias="LOG_LEVEL", description="Python log level."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        validation_alias="LOG_FORMAT",
+        description="text lines, or one JSON object a line.",
+    )
     metrics_token: SecretStr | None = Field(
-        default=None, validation_alias="METRICS_TOKEN",
-        description="Bearer token a scraper sends to GET /metrics; admin API keys work too.")
+        default=None,
+        validation_alias="METRICS_TOKEN",
+        description="Bearer token a scraper sends to GET /metrics; admin API keys work too.",
+    )
     metrics_cache_seconds: float = Field(
-        default=15.0, ge=0, le=3600, validation_alias="METRICS_CACHE_SECONDS",
-        description="How long the database-read gauges of /metrics are reused.")
+        default=15.0,
+        ge=0,
+        le=3600,
+        validation_alias="METRICS_CACHE_SECONDS",
+        description="How long the database-read gauges of /metrics are reused.",
+    )
     metrics_org_labels: bool = Field(
-        default=True, validation_alias="METRICS_ORG_LABELS",
-        description="false drops the org_id label (sums over orgs) for installs with many orgs.")
+        default=True,
+        validation_alias="METRICS_ORG_LABELS",
+        description="false drops the org_id label (sums over orgs) for installs with many orgs.",
+    )
     console_secret_key: SecretStr | None = Field(
-        default=None, validation_alias="CONSOLE_SECRET_KEY",
-        description="Signs console session cookies (>= 32 characters); unset: generated once, kept in the database.")
+        default=None,
+        validation_alias="CONSOLE_SECRET_KEY",
+        description="Signs console session cookies (>= 32 characters); unset: generated once, kept in the database.",
+    )
     console_cookie_secure: bool = Field(
-        default=False, validation_alias="CONSOLE_COOKIE_SECURE",
-        description="Mark the console cookie Secure even when the request did not come over https.")
+        default=False,
+        validation_alias="CONSOLE_COOKIE_SECURE",
+        description="Mark the console cookie Secure even when the request did not come over https.",
+    )
     retention_outbox_sent_days: int = Field(
-        default=30, ge=0, validation_alias="RETENTION_OUTBOX_SENT_DAYS",
-        description="Days a sent outbox message is kept; 0 keeps forever.")
-    retention_audit_days: int = Field(default=90, ge=0, validation_alias="RETENTION_AUDIT_DAYS",
-                                      description="Days an audit row is kept; 0 keeps forever.")
+        default=30,
+        ge=0,
+        validation_alias="RETENTION_OUTBOX_SENT_DAYS",
+        description="Days a sent outbox message is kept; 0 keeps forever.",
+    )
+    retention_audit_days: int = Field(
+        default=90,
+        ge=0,
+        validation_alias="RETENTION_AUDIT_DAYS",
+        description="Days an audit row is kept; 0 keeps forever.",
+    )
     retention_notify_events_days: int = Field(
-        default=400, ge=0, validation_alias="RETENTION_NOTIFY_EVENTS_DAYS",
-        description="Days a notify event is kept; 0 keeps forever.")
+        default=400,
+        ge=0,
+        validation_alias="RETENTION_NOTIFY_EVENTS_DAYS",
+        description="Days a notify event is kept; 0 keeps forever.",
+    )
     retention_trigger_runs_days: int = Field(
-        default=400, ge=0, validation_alias="RETENTION_TRIGGER_RUNS_DAYS",
-        description="Days a trigger run is kept (never under 366, so a 365-day summary stays whole); 0 forever.")
+        default=400,
+        ge=0,
+        validation_alias="RETENTION_TRIGGER_RUNS_DAYS",
+        description="Days a trigger run is kept (never under 366, so a 365-day summary stays whole); 0 forever.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -173,7 +262,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _default_format(self) -> "Settings":
+    def _default_format(self) -> Settings:
         if self.notify_webhook_format is None and self.notify_webhook_url:
             host = urlsplit(self.notify_webhook_url.get_secret_value()).hostname or ""
             self.notify_webhook_format = "slack" if host == "hooks.slack.com" else "json"

@@ -6,9 +6,10 @@ Any console error, failed request, HTTP error or request leaving the server's or
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

@@ -31,9 +31,14 @@ def _wait_for_link(process: subprocess.Popen, timeout: float = 60) -> str:  # ty
 
 def test_demo_serves_the_console_with_a_single_use_link(tmp_path) -> None:  # type: ignore[no-untyped-def]
     env = {**os.environ, "NOTIFY_WEBHOOK_URL": "", "DATABASE_URL": "", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "driftwarden.cli", "demo", "--serve"],
-                               cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "driftwarden.cli", "demo", "--serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         link = _wait_for_link(process)
         with httpx.Client(timeout=10, follow_redirects=True) as browser:

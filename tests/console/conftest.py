@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -50,7 +50,7 @@ def seed_agent(
     ),
 ) -> uuid.UUID:
     """An agent bound to one definition per (current, bound) pair: 2 breaking, 1 warning, 1 none."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with make_session_factory(engine)() as session:
         agent = Agent(
             org_id=org_id,
@@ -100,7 +100,7 @@ def seed_pattern(
     status: str = "detected",
     title: str = "Contract drift (breaking)",
 ) -> uuid.UUID:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with make_session_factory(engine)() as session:
         row = IssuePattern(
             org_id=org_id,

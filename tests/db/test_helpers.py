@@ -7,13 +7,16 @@ import pytest
 from driftwarden.db.helpers import BATCH_SIZE, chunked
 
 
-@pytest.mark.parametrize(("items", "size", "expected"), [
-    ([], 3, []),
-    ([1, 2], 3, [[1, 2]]),
-    ([1, 2, 3], 3, [[1, 2, 3]]),
-    ([1, 2, 3, 4, 5, 6, 7], 3, [[1, 2, 3], [4, 5, 6], [7]]),
-    ("abcd", 1, [["a"], ["b"], ["c"], ["d"]]),
-])
+@pytest.mark.parametrize(
+    ("items", "size", "expected"),
+    [
+        ([], 3, []),
+        ([1, 2], 3, [[1, 2]]),
+        ([1, 2, 3], 3, [[1, 2, 3]]),
+        ([1, 2, 3, 4, 5, 6, 7], 3, [[1, 2, 3], [4, 5, 6], [7]]),
+        ("abcd", 1, [["a"], ["b"], ["c"], ["d"]]),
+    ],
+)
 def test_chunked_splits_in_order(items, size: int, expected: list) -> None:  # type: ignore[no-untyped-def]
     assert list(chunked(items, size)) == expected
 

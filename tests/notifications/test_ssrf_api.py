@@ -54,8 +54,9 @@ NEVER_EVEN_WITH_PRIVATE = {
 }
 
 
-def client_for(settings: Settings, engine: Engine, clock: Clock, *,
-               allow_private: bool) -> Iterator[TestClient]:
+def client_for(
+    settings: Settings, engine: Engine, clock: Clock, *, allow_private: bool
+) -> Iterator[TestClient]:
     app = create_app(
         settings.model_copy(update={"notify_allow_private_networks": allow_private}),
         engine=engine,

@@ -50,8 +50,13 @@ def strict(settings: Settings) -> Settings:
     return settings.model_copy(update={"notify_allow_private_networks": False})
 
 
-def make_endpoint(session_factory: sessionmaker, org_id: uuid.UUID, url: str, clock: Clock,
-                  resolve: urlpolicy.Resolver) -> uuid.UUID:
+def make_endpoint(
+    session_factory: sessionmaker,
+    org_id: uuid.UUID,
+    url: str,
+    clock: Clock,
+    resolve: urlpolicy.Resolver,
+) -> uuid.UUID:
     """Created through the service, so it passed the create-time check with `resolve`."""
     with session_factory() as session:
         endpoint = endpoints_service.create_endpoint(
@@ -66,8 +71,14 @@ def make_endpoint(session_factory: sessionmaker, org_id: uuid.UUID, url: str, cl
         return endpoint.id
 
 
-def send_test(session_factory: sessionmaker, settings: Settings, clock: Clock, org_id: uuid.UUID,
-              endpoint_id: uuid.UUID, resolve: urlpolicy.Resolver) -> delivery.DeliveryResult:
+def send_test(
+    session_factory: sessionmaker,
+    settings: Settings,
+    clock: Clock,
+    org_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    resolve: urlpolicy.Resolver,
+) -> delivery.DeliveryResult:
     """Queue a webhook.test for one endpoint; attempt it once with a client from make_client."""
     with session_factory() as session:
         ids = [
@@ -186,13 +197,18 @@ class RecordingBackend(httpcore.NetworkBackend):
     def __init__(self) -> None:
         self.dialled: list[str] = []
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: transport.SocketOptions | None = None,
-                    ) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: transport.SocketOptions | None = None,
+    ) -> httpcore.NetworkStream:
         self.dialled.append(host)
-        return httpcore.SyncBackend().connect_tcp(host, port, timeout, local_address,
-                                                  socket_options)  # type: ignore[arg-type]
+        return httpcore.SyncBackend().connect_tcp(
+            host, port, timeout, local_address, socket_options
+        )  # type: ignore[arg-type]
 
 
 def test_a_forbidden_address_is_never_dialled_and_a_refused_one_falls_through() -> None:

@@ -28,14 +28,22 @@ from tests.notifications.helpers import enqueue, row, verified
 from tests.support import ON_POSTGRES, wait_for
 
 SLOW = ON_POSTGRES or os.environ.get("RUN_SLOW") == "1"
-slow = pytest.mark.skipif(not SLOW, reason="real worker processes: set RUN_SLOW=1 (or RUN_DB_INTEGRATION=1)")
+slow = pytest.mark.skipif(
+    not SLOW, reason="real worker processes: set RUN_SLOW=1 (or RUN_DB_INTEGRATION=1)"
+)
 
 
 def _bulk_enqueue(session_factory, settings, clock, org_id, count: int) -> None:  # type: ignore[no-untyped-def]
     with session_factory() as session:
         for n in range(count):
-            outbox.enqueue(session, org_id=org_id, event_type="webhook.test", data={"n": n}, now=clock.now(),
-                           settings=settings)
+            outbox.enqueue(
+                session,
+                org_id=org_id,
+                event_type="webhook.test",
+                data={"n": n},
+                now=clock.now(),
+                settings=settings,
+            )
         session.commit()
 
 
@@ -43,8 +51,12 @@ def _race(settings, clock, receiver, org_id, session_factory, *, drainers: int, 
     """`drainers` workers, each on its own engine (own connections), over `count` due messages."""
     _bulk_enqueue(session_factory, settings, clock, org_id, count)
     engines = [make_engine(settings) for _ in range(drainers)]
-    workers = [Worker(make_session_factory(e), settings, SystemClock(), WorkerConfig(concurrency=4, once=True))
-               for e in engines]
+    workers = [
+        Worker(
+            make_session_factory(e), settings, SystemClock(), WorkerConfig(concurrency=4, once=True)
+        )
+        for e in engines
+    ]
     threads = [threading.Thread(target=w.run) for w in workers]
     for thread in threads:
         thread.start()
@@ -56,40 +68,58 @@ def _race(settings, clock, receiver, org_id, session_factory, *, drainers: int, 
     assert len(ids) == count and len(set(ids)) == count  # each delivered, none twice
     assert sum(w.stats.sent for w in workers) == count
     with session_factory() as session:
-        counts = dict(session.execute(select(NotificationOutbox.status, func.count())
-                                      .group_by(NotificationOutbox.status)).all())
+        counts = dict(
+            session.execute(
+                select(NotificationOutbox.status, func.count()).group_by(NotificationOutbox.status)
+            ).all()
+        )
         attempts = session.scalar(select(func.max(NotificationOutbox.attempt_count)))
     assert counts == {"sent": count} and attempts == 1
     for got in receiver.received:
         verified(got, SECRET)
 
 
-def test_drainers_racing_deliver_each_message_once(settings, clock, receiver, admin, session_factory) -> None:
+def test_drainers_racing_deliver_each_message_once(
+    settings, clock, receiver, admin, session_factory
+) -> None:
     _race(settings, clock, receiver, admin.org_id, session_factory, drainers=3, count=120)
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL (RUN_DB_INTEGRATION=1): FOR UPDATE SKIP LOCKED race")
-def test_three_drainers_over_1000_messages_on_postgres(settings, clock, receiver, admin, session_factory) -> None:
+@pytest.mark.skipif(
+    not ON_POSTGRES, reason="needs PostgreSQL (RUN_DB_INTEGRATION=1): FOR UPDATE SKIP LOCKED race"
+)
+def test_three_drainers_over_1000_messages_on_postgres(
+    settings, clock, receiver, admin, session_factory
+) -> None:
     _race(settings, clock, receiver, admin.org_id, session_factory, drainers=3, count=1000)
 
 
-def test_worker_once_logs_one_line_per_attempt_without_secrets(settings, clock, receiver, admin, session_factory,
-                                                               caplog) -> None:
+def test_worker_once_logs_one_line_per_attempt_without_secrets(
+    settings, clock, receiver, admin, session_factory, caplog
+) -> None:
     receiver.responses.append((500, {}, 0.0))
     _bulk_enqueue(session_factory, settings, clock, admin.org_id, 3)
     worker = Worker(session_factory, settings, clock, WorkerConfig(concurrency=2, once=True))
     with caplog.at_level("INFO", logger="driftwarden.notifications"):
         stats = worker.run()
     assert (stats.attempted, stats.sent, stats.retrying) == (3, 2, 1)
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith('{"event": "webhook_attempt"')]
+    lines = [
+        json.loads(r.getMessage())
+        for r in caplog.records
+        if r.getMessage().startswith('{"event": "webhook_attempt"')
+    ]
     assert len(lines) == 3 and {line["outcome"] for line in lines} == {"sent", "pending"}
     assert all(line["host"].startswith("http://127.0.0.1:") for line in lines)
     text = caplog.text
-    assert SECRET not in text and "/hook" not in text and '"data":' not in text and '"n":' not in text
+    assert (
+        SECRET not in text and "/hook" not in text and '"data":' not in text and '"n":' not in text
+    )
 
 
-def test_worker_rides_out_a_database_outage(settings, clock, receiver, admin, session_factory) -> None:
+def test_worker_rides_out_a_database_outage(
+    settings, clock, receiver, admin, session_factory
+) -> None:
     """The call that records the outcome fails once: the result is kept and recorded later, not resent."""
     [outbox_id] = enqueue(session_factory, settings, clock, admin.org_id)
     calls = {"n": 0}
@@ -97,7 +127,9 @@ def test_worker_rides_out_a_database_outage(settings, clock, receiver, admin, se
     def flaky():  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 3:  # 1 = reap, 2 = claim, 3 = record
-            raise OperationalError("UPDATE notification_outbox", {}, Exception("server closed the connection"))
+            raise OperationalError(
+                "UPDATE notification_outbox", {}, Exception("server closed the connection")
+            )
         return session_factory()
 
     worker = Worker(flaky, settings, clock, WorkerConfig(concurrency=2, poll_interval=0.02))
@@ -111,15 +143,24 @@ def test_worker_rides_out_a_database_outage(settings, clock, receiver, admin, se
     assert calls["n"] > 3 and len(receiver.received) == 1 and worker.stats.sent == 1
 
 
-def test_periodic_jobs_run_between_rounds_and_cannot_stop_the_drain(settings, clock, receiver, admin,
-                                                                    session_factory) -> None:
+def test_periodic_jobs_run_between_rounds_and_cannot_stop_the_drain(
+    settings, clock, receiver, admin, session_factory
+) -> None:
     ticks: list[float] = []
 
     def broken() -> None:
         raise RuntimeError("watchdog bug")
 
-    worker = Worker(session_factory, settings, clock, WorkerConfig(poll_interval=0.02), periodic=[
-        Periodic("tick", 0.05, lambda: ticks.append(time.monotonic())), Periodic("broken", 0.05, broken)])
+    worker = Worker(
+        session_factory,
+        settings,
+        clock,
+        WorkerConfig(poll_interval=0.02),
+        periodic=[
+            Periodic("tick", 0.05, lambda: ticks.append(time.monotonic())),
+            Periodic("broken", 0.05, broken),
+        ],
+    )
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
@@ -132,10 +173,14 @@ def test_periodic_jobs_run_between_rounds_and_cannot_stop_the_drain(settings, cl
     assert not thread.is_alive() and min(b - a for a, b in zip(ticks, ticks[1:])) >= 0.045
 
 
-def test_stop_releases_what_outlives_the_grace_period(settings, clock, receiver, admin, session_factory) -> None:
+def test_stop_releases_what_outlives_the_grace_period(
+    settings, clock, receiver, admin, session_factory
+) -> None:
     receiver.responses.append((200, {}, 2.0))
     [outbox_id] = enqueue(session_factory, settings, clock, admin.org_id)
-    worker = Worker(session_factory, settings, clock, WorkerConfig(poll_interval=0.02, shutdown_grace=0.1))
+    worker = Worker(
+        session_factory, settings, clock, WorkerConfig(poll_interval=0.02, shutdown_grace=0.1)
+    )
     thread = threading.Thread(target=worker.run)
     thread.start()
     assert wait_for(lambda: len(receiver.received) == 1, timeout=5)
@@ -143,18 +188,34 @@ def test_stop_releases_what_outlives_the_grace_period(settings, clock, receiver,
     thread.join(timeout=5)
     released = row(session_factory, outbox_id)
     assert not thread.is_alive() and worker.stats.released == 1
-    assert released.status == "pending" and released.lease_expires_at is None and released.attempt_count == 1
+    assert (
+        released.status == "pending"
+        and released.lease_expires_at is None
+        and released.attempt_count == 1
+    )
 
 
 def _worker_process(settings, *args: str) -> subprocess.Popen:  # type: ignore[type-arg, no-untyped-def]
-    env = {**os.environ, "DATABASE_URL": settings.db_url, "NOTIFY_WEBHOOK_URL": settings.webhook_url,
-           "NOTIFY_WEBHOOK_SECRET": SECRET, "NOTIFY_RETRY_SCHEDULE": "1,2,3", "NOTIFY_WEBHOOK_TIMEOUT_SECONDS": "10"}
-    return subprocess.Popen([sys.executable, "-m", "driftwarden.cli", "worker", "--poll-interval", "0.1", *args],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.db_url,
+        "NOTIFY_WEBHOOK_URL": settings.webhook_url,
+        "NOTIFY_WEBHOOK_SECRET": SECRET,
+        "NOTIFY_RETRY_SCHEDULE": "1,2,3",
+        "NOTIFY_WEBHOOK_TIMEOUT_SECONDS": "10",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "driftwarden.cli", "worker", "--poll-interval", "0.1", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 @slow
-def test_sigterm_finishes_in_flight_deliveries(settings, clock, receiver, admin, session_factory) -> None:
+def test_sigterm_finishes_in_flight_deliveries(
+    settings, clock, receiver, admin, session_factory
+) -> None:
     receiver.default = (200, {}, 1.0)
     _bulk_enqueue(session_factory, settings, clock, admin.org_id, 2)
     proc = _worker_process(settings, "--concurrency", "2")
@@ -172,7 +233,9 @@ def test_sigterm_finishes_in_flight_deliveries(settings, clock, receiver, admin,
 
 
 @slow
-def test_sigkill_mid_delivery_loses_nothing(settings, clock, receiver, admin, session_factory) -> None:
+def test_sigkill_mid_delivery_loses_nothing(
+    settings, clock, receiver, admin, session_factory
+) -> None:
     receiver.responses.append((200, {}, 3.0))  # the first delivery hangs while the worker is killed
     [outbox_id] = enqueue(session_factory, settings, clock, admin.org_id)
     proc = _worker_process(settings, "--lease-seconds", "1")
@@ -211,9 +274,26 @@ def test_webhook_verify_cli(tmp_path, settings, clock, receiver, admin, session_
         assert wrong.exit_code == 1 and "INVALID" in wrong.output
         assert runner.invoke(cli_app, [*args, "--secret", "nope"], env={}).exit_code == 2
         raw = tmp_path / "raw.txt"
-        raw.write_text("POST /hook HTTP/1.1\n" + "".join(f"{k}: {v}\n" for k, v in got.headers.items()))
-        assert runner.invoke(cli_app, ["webhook", "verify", "--headers", str(raw), "--body", str(body),
-                                       "--secret", SECRET], env={}).exit_code == 0
+        raw.write_text(
+            "POST /hook HTTP/1.1\n" + "".join(f"{k}: {v}\n" for k, v in got.headers.items())
+        )
+        assert (
+            runner.invoke(
+                cli_app,
+                [
+                    "webhook",
+                    "verify",
+                    "--headers",
+                    str(raw),
+                    "--body",
+                    str(body),
+                    "--secret",
+                    SECRET,
+                ],
+                env={},
+            ).exit_code
+            == 0
+        )
         body.write_bytes(got.body + b" ")
         assert runner.invoke(cli_app, [*args, "--secret", SECRET], env={}).exit_code == 1
     finally:
@@ -223,30 +303,51 @@ def test_webhook_verify_cli(tmp_path, settings, clock, receiver, admin, session_
 def test_worker_refuses_bad_destination_config() -> None:
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(cli_app, ["worker", "--once"], env={
-            "NOTIFY_WEBHOOK_URL": "http://127.0.0.1:9/x", "NOTIFY_WEBHOOK_EVENTS": "contract_drift.oops",
-            "DATABASE_URL": "sqlite:///unused.db"})
+        result = CliRunner().invoke(
+            cli_app,
+            ["worker", "--once"],
+            env={
+                "NOTIFY_WEBHOOK_URL": "http://127.0.0.1:9/x",
+                "NOTIFY_WEBHOOK_EVENTS": "contract_drift.oops",
+                "DATABASE_URL": "sqlite:///unused.db",
+            },
+        )
         assert result.exit_code == 2 and "NOTIFY_WEBHOOK_EVENTS" in result.output
-        bad_format = CliRunner().invoke(cli_app, ["worker", "--once"], env={"NOTIFY_WEBHOOK_FORMAT": "xml"})
+        bad_format = CliRunner().invoke(
+            cli_app, ["worker", "--once"], env={"NOTIFY_WEBHOOK_FORMAT": "xml"}
+        )
         assert bad_format.exit_code == 2 and "NOTIFY_WEBHOOK_FORMAT" in bad_format.output
     finally:
         get_settings.cache_clear()
 
 
-def test_worker_command_never_logs_the_webhook_url_path(settings, clock, receiver, admin, session_factory,
-                                                        caplog) -> None:
+def test_worker_command_never_logs_the_webhook_url_path(
+    settings, clock, receiver, admin, session_factory, caplog
+) -> None:
     """`driftwarden worker` turns INFO logging on; httpx's own INFO line would print each full URL."""
-    tokened = Settings(DATABASE_URL=settings.db_url, NOTIFY_WEBHOOK_URL=receiver.url + "/T0/B0/s3cr3t-path")
+    tokened = Settings(
+        DATABASE_URL=settings.db_url, NOTIFY_WEBHOOK_URL=receiver.url + "/T0/B0/s3cr3t-path"
+    )
     enqueue(session_factory, tokened, clock, admin.org_id)
     httpx_logger, root = logging.getLogger("httpx"), logging.getLogger()
-    level, handlers = httpx_logger.level, {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    level, handlers = (
+        httpx_logger.level,
+        {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)},
+    )
     root_level, root_handlers = root.level, list(root.handlers)
     get_settings.cache_clear()
     try:
         with caplog.at_level("INFO"):
-            result = CliRunner().invoke(cli_app, ["worker", "--once"], env={
-                "DATABASE_URL": settings.db_url, "NOTIFY_WEBHOOK_URL": tokened.webhook_url,
-                "NOTIFY_WEBHOOK_EVENTS": "", "NOTIFY_WEBHOOK_SECRET": ""})
+            result = CliRunner().invoke(
+                cli_app,
+                ["worker", "--once"],
+                env={
+                    "DATABASE_URL": settings.db_url,
+                    "NOTIFY_WEBHOOK_URL": tokened.webhook_url,
+                    "NOTIFY_WEBHOOK_EVENTS": "",
+                    "NOTIFY_WEBHOOK_SECRET": "",
+                },
+            )
     finally:  # the command installs its SIGTERM/SIGINT handlers and its logging in this process
         httpx_logger.setLevel(level)
         root.handlers[:] = root_handlers

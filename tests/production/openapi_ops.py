@@ -49,15 +49,23 @@ def _schema_of(param: dict[str, Any]) -> dict[str, Any]:
 def _operation(path: str, method: str, spec: dict[str, Any]) -> Operation:
     params = spec.get("parameters", [])
     return Operation(
-        method=method.upper(), path=path, operation_id=spec["operationId"],
+        method=method.upper(),
+        path=path,
+        operation_id=spec["operationId"],
         path_params=tuple(p["name"] for p in params if p["in"] == "path"),
         query={p["name"]: _schema_of(p) for p in params if p["in"] == "query"},
-        has_body="requestBody" in spec, body_required=spec.get("requestBody", {}).get("required", False))
+        has_body="requestBody" in spec,
+        body_required=spec.get("requestBody", {}).get("required", False),
+    )
 
 
 @lru_cache(maxsize=1)
 def operations() -> tuple[Operation, ...]:
     """Read from the app itself: no database is touched to build the document."""
     document = create_app(Settings(DATABASE_URL="sqlite://")).openapi()
-    return tuple(_operation(path, method, spec) for path, item in sorted(document["paths"].items())
-                 for method, spec in sorted(item.items()) if method in {"get", "post", "put", "patch", "delete"})
+    return tuple(
+        _operation(path, method, spec)
+        for path, item in sorted(document["paths"].items())
+        for method, spec in sorted(item.items())
+        if method in {"get", "post", "put", "patch", "delete"}
+    )

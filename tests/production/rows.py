@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Engine, Float, Integer, LargeBinary, String, Table, Text, Uuid, func, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    select,
+)
 from sqlalchemy.types import JSON, DateTime
 
 from driftwarden.db.models import metadata
@@ -47,7 +60,7 @@ def _row(conn, table: Table, now: datetime) -> dict[str, Any]:  # type: ignore[n
 
 def fill_empty_tables(engine: Engine) -> list[str]:
     """Insert one row into each table that has none; returns the tables it filled."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     filled = []
     with engine.begin() as conn:
         for table in metadata.sorted_tables:

@@ -21,21 +21,48 @@ slow = [pytest.mark.slow, pytest.mark.skipif(not RUN_SLOW, reason="real processe
 class ServeProcess:
     """Starts `driftwarden serve`, waits for /healthz, and always reaps the process it started."""
 
-    def __init__(self, database_url: str, *, workers: int = 1, graceful_seconds: int = 30,
-                 env: dict[str, str] | None = None, startup_seconds: float = 30) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        workers: int = 1,
+        graceful_seconds: int = 30,
+        env: dict[str, str] | None = None,
+        startup_seconds: float = 30,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="driftwarden-serve-", suffix=".log", delete=False)
-        self.command = [sys.executable, "-m", "driftwarden.cli", "serve", "--host", "127.0.0.1",
-                        "--port", str(self.port), "--workers", str(workers),
-                        "--graceful-seconds", str(graceful_seconds)]
-        self.env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **(env or {})}
+        self.log = tempfile.NamedTemporaryFile(
+            prefix="driftwarden-serve-", suffix=".log", delete=False
+        )
+        self.command = [
+            sys.executable,
+            "-m",
+            "driftwarden.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+            "--graceful-seconds",
+            str(graceful_seconds),
+        ]
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
         self.env.pop("SUPABASE_DB_URL", None)
         self.process: subprocess.Popen[bytes] | None = None
         self.startup_seconds = startup_seconds
 
-    def __enter__(self) -> "ServeProcess":
-        self.process = subprocess.Popen(self.command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+    def __enter__(self) -> ServeProcess:
+        self.process = subprocess.Popen(
+            self.command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + self.startup_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

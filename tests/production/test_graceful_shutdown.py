@@ -7,8 +7,9 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine, func, select, text
@@ -41,13 +42,19 @@ def _waiting_on_lock(engine: Engine) -> bool:
         return bool(conn.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")))
 
 
-def _post_in_background(url: str, tenant: Tenant, key: str, name: str) -> tuple[threading.Thread, dict[str, Any]]:
+def _post_in_background(
+    url: str, tenant: Tenant, key: str, name: str
+) -> tuple[threading.Thread, dict[str, Any]]:
     outcome: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            outcome["response"] = httpx.post(f"{url}/api/v1/agents", json={"name": name}, timeout=40,
-                                             headers={**tenant.headers, "Idempotency-Key": key})
+            outcome["response"] = httpx.post(
+                f"{url}/api/v1/agents",
+                json={"name": name},
+                timeout=40,
+                headers={**tenant.headers, "Idempotency-Key": key},
+            )
         except httpx.TransportError as exc:
             outcome["error"] = exc
 
@@ -74,8 +81,12 @@ def test_sigterm_lets_an_in_flight_request_finish(database_url: str, engine: Eng
             thread, outcome = _post_in_background(server.url, tenant, key, name)
             assert wait_for(lambda: _waiting_on_lock(engine), timeout=10)
             server.signal(signal.SIGTERM)
-            assert wait_for(lambda: _refuses_connections(server.port), timeout=5), "still accepting after SIGTERM"
-            assert server.process is not None and server.process.poll() is None, "exited with a request in flight"
+            assert wait_for(lambda: _refuses_connections(server.port), timeout=5), (
+                "still accepting after SIGTERM"
+            )
+            assert server.process is not None and server.process.poll() is None, (
+                "exited with a request in flight"
+            )
         thread.join(timeout=30)
         # uvicorn re-raises the signal it handled once shutdown is complete, so -SIGTERM is a clean exit.
         assert server.wait(timeout=20) in (0, -signal.SIGTERM), server.output()
@@ -83,13 +94,19 @@ def test_sigterm_lets_an_in_flight_request_finish(database_url: str, engine: Eng
     assert first.status_code == 201, first.text
     assert _count(engine, name) == 1
     with ServeProcess(database_url) as again:
-        replay = httpx.post(f"{again.url}/api/v1/agents", json={"name": name}, timeout=10,
-                            headers={**tenant.headers, "Idempotency-Key": key})
+        replay = httpx.post(
+            f"{again.url}/api/v1/agents",
+            json={"name": name},
+            timeout=10,
+            headers={**tenant.headers, "Idempotency-Key": key},
+        )
     assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
     assert replay.json() == first.json() and _count(engine, name) == 1
 
 
-def test_request_killed_mid_way_is_safe_to_retry_with_its_key(database_url: str, engine: Engine) -> None:
+def test_request_killed_mid_way_is_safe_to_retry_with_its_key(
+    database_url: str, engine: Engine
+) -> None:
     tenant = make_tenant(engine)
     name, key = f"cutoff-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     lease = {"IDEMPOTENCY_LEASE_SECONDS": "2"}
@@ -106,11 +123,17 @@ def test_request_killed_mid_way_is_safe_to_retry_with_its_key(database_url: str,
         statuses: list[int] = []
 
         def retry() -> bool:
-            response = httpx.post(f"{again.url}/api/v1/agents", json={"name": name}, timeout=10,
-                                  headers={**tenant.headers, "Idempotency-Key": key})
+            response = httpx.post(
+                f"{again.url}/api/v1/agents",
+                json={"name": name},
+                timeout=10,
+                headers={**tenant.headers, "Idempotency-Key": key},
+            )
             statuses.append(response.status_code)
             return response.status_code == 201
 
         assert wait_for(retry, timeout=15, interval=0.5), statuses
-        assert set(statuses) <= {201, 409}, statuses  # 409 IDEMPOTENCY_IN_PROGRESS until the lease lapses
+        assert set(statuses) <= {201, 409}, (
+            statuses
+        )  # 409 IDEMPOTENCY_IN_PROGRESS until the lease lapses
         assert retry() and _count(engine, name) == 1

@@ -11,9 +11,21 @@ from fastapi.testclient import TestClient
 from tests.production.envelope import envelope_problems
 from tests.production.openapi_ops import Operation, operations
 
-MALFORMED_BODIES = (b'{"', b"[]", b"null", b'"text"', b"1e999999", b'{"a": NaN}', b"\xff\xfe\x00garbage",
-                    b'{"name": "' + b"x" * 100_000 + b'"}')
-KEYED_BODIES = (b'{"', b"[]", b"\xff\xfe\x00garbage")  # the idempotency middleware hashes the body first
+MALFORMED_BODIES = (
+    b'{"',
+    b"[]",
+    b"null",
+    b'"text"',
+    b"1e999999",
+    b'{"a": NaN}',
+    b"\xff\xfe\x00garbage",
+    b'{"name": "' + b"x" * 100_000 + b'"}',
+)
+KEYED_BODIES = (
+    b'{"',
+    b"[]",
+    b"\xff\xfe\x00garbage",
+)  # the idempotency middleware hashes the body first
 HOSTILE_BY_TYPE = {
     "integer": ("99999999999999999999999999", "-99999999999999999999", "NaN"),
     "number": ("1e999999", "NaN"),
@@ -52,8 +64,12 @@ def test_every_operation_but_the_probes_needs_a_key(client: TestClient) -> None:
         for headers in ({}, {"Authorization": "Bearer dwk_" + "A" * 40}):
             response = _send(client, op, headers=headers, **body)
             problems += _problems(op, response, range(401, 402))
-        legacy = client.request(op.method, op.url().replace("/api/v1/", "/api/", 1), **body,
-                                headers={"Authorization": "Basic YTpi"})
+        legacy = client.request(
+            op.method,
+            op.url().replace("/api/v1/", "/api/", 1),
+            **body,
+            headers={"Authorization": "Basic YTpi"},
+        )
         problems += _problems(op, legacy, range(401, 402))
     oversized = client.get("/api/v1/agents", headers={"Authorization": "Bearer " + "x" * 8000})
     problems += _problems(operations()[0], oversized, range(401, 402))
@@ -88,8 +104,10 @@ def test_hostile_path_parameters_are_rejected(client: TestClient, admin) -> None
     problems: list[str] = []
     for op in (o for o in operations() if o.path_params):
         for value in ("not-a-uuid", "..%2F..%2Fetc%2Fpasswd", "%00", "9" * 5000):
-            url = op.url(**{name: value for name in op.path_params})
-            response = client.request(op.method, url, headers=admin.headers, json={} if op.has_body else None)
+            url = op.url(**dict.fromkeys(op.path_params, value))
+            response = client.request(
+                op.method, url, headers=admin.headers, json={} if op.has_body else None
+            )
             problems += _problems(op, response)
     _assert_none(problems)
 
@@ -110,7 +128,11 @@ def test_deeply_nested_json_with_idempotency_key_is_rejected(client: TestClient,
     deep = b"[" * 100_000 + b"]" * 100_000
     problems: list[str] = []
     for op in (o for o in operations() if o.has_body):
-        headers = {**admin.headers, "Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
+        headers = {
+            **admin.headers,
+            "Content-Type": "application/json",
+            "Idempotency-Key": uuid.uuid4().hex,
+        }
         problems += _problems(op, _send(client, op, headers=headers, content=deep))
     _assert_none(problems)
 
@@ -126,7 +148,9 @@ def test_deeply_nested_json_without_key_is_rejected(client: TestClient, admin) -
 
 def test_deep_json_field_is_refused_before_anything_is_stored(client: TestClient, admin) -> None:
     metadata = json.loads('{"a":' * 300 + "1" + "}" * 300)
-    response = client.post("/api/v1/agents", headers=admin.headers, json={"name": "deep", "metadata": metadata})
+    response = client.post(
+        "/api/v1/agents", headers=admin.headers, json={"name": "deep", "metadata": metadata}
+    )
     _assert_none(_problems(operations()[0], response))
     listed = client.get("/api/v1/agents", headers=admin.headers).json()["data"]
     assert listed["total_count"] == 0

@@ -45,7 +45,9 @@ def test_no_session_state_in_the_code() -> None:
 @pytest.mark.skipif(not ON_POSTGRES, reason="prepared statements are a Postgres matter")
 def test_no_server_side_prepared_statements_are_kept(engine: Engine) -> None:
     with engine.connect() as conn:
-        for _ in range(12):  # psycopg would prepare after 5 runs of one query if prepare_threshold allowed it
+        for _ in range(
+            12
+        ):  # psycopg would prepare after 5 runs of one query if prepare_threshold allowed it
             conn.execute(text("SELECT count(*) FROM agents WHERE org_id IS NOT NULL")).scalar()
         assert conn.scalar(text("SELECT count(*) FROM pg_prepared_statements")) == 0
 
@@ -55,8 +57,13 @@ def _connections(engine: Engine, app_name: str, pooled: bool) -> int:
     # A pooler's server connection keeps the last client's application_name, this one's included.
     busy = " AND state <> 'idle' AND pid <> pg_backend_pid()" if pooled else ""
     with engine.connect() as conn:
-        return conn.scalar(text(f"SELECT count(*) FROM pg_stat_activity WHERE application_name = :n{busy}"),
-                           {"n": app_name}) or 0
+        return (
+            conn.scalar(
+                text(f"SELECT count(*) FROM pg_stat_activity WHERE application_name = :n{busy}"),
+                {"n": app_name},
+            )
+            or 0
+        )
 
 
 def _behind_pooler(engine: Engine) -> bool:
@@ -70,9 +77,17 @@ def _behind_pooler(engine: Engine) -> bool:
 def test_workers_share_a_bounded_number_of_connections(database_url: str, engine: Engine) -> None:
     workers, pool_size, overflow = 2, 2, 1
     app_name = f"dw_pool_{uuid.uuid4().hex[:8]}"
-    url = make_url(database_url).update_query_dict({"application_name": app_name}).render_as_string(False)
+    url = (
+        make_url(database_url)
+        .update_query_dict({"application_name": app_name})
+        .render_as_string(False)
+    )
     tenant, pooled = make_tenant(engine), _behind_pooler(engine)
-    env = {"DB_POOL_SIZE": str(pool_size), "DB_MAX_OVERFLOW": str(overflow), "DB_POOL_TIMEOUT_SECONDS": "30"}
+    env = {
+        "DB_POOL_SIZE": str(pool_size),
+        "DB_MAX_OVERFLOW": str(overflow),
+        "DB_POOL_TIMEOUT_SECONDS": "30",
+    }
     peak, statuses, done = [0], [], threading.Event()
 
     def sample() -> None:
@@ -82,9 +97,15 @@ def test_workers_share_a_bounded_number_of_connections(database_url: str, engine
     with ServeProcess(url, workers=workers, env=env) as server, httpx.Client(timeout=40) as client:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        threads = [threading.Thread(target=lambda: statuses.extend(
-            client.get(f"{server.url}/api/v1/agents", headers=tenant.headers).status_code for _ in range(6)))
-            for _ in range(24)]
+        threads = [
+            threading.Thread(
+                target=lambda: statuses.extend(
+                    client.get(f"{server.url}/api/v1/agents", headers=tenant.headers).status_code
+                    for _ in range(6)
+                )
+            )
+            for _ in range(24)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

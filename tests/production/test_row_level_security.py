@@ -17,7 +17,9 @@ from tests.production.rows import fill_empty_tables
 DATA_API_ROLES = ("anon", "authenticated")
 # Revision 0002 covers the first tables; a later migration adding tables lists them in its own TABLES.
 MIGRATIONS = sorted(Path(migrate.MIGRATIONS_DIR, "versions").glob("*.py"))
-on_postgres = pytest.mark.skipif(not support.ON_POSTGRES, reason="row-level security exists on Postgres only")
+on_postgres = pytest.mark.skipif(
+    not support.ON_POSTGRES, reason="row-level security exists on Postgres only"
+)
 
 
 def _rls_tables() -> set[str]:
@@ -34,19 +36,29 @@ def _rls_tables() -> set[str]:
 def test_the_migration_covers_every_table_driftwarden_creates() -> None:
     expected = set(metadata.tables) | {"alembic_version"}
     missing = expected - _rls_tables()
-    assert not missing, f"enable row-level security on {sorted(missing)} (migration 0002 or a new one)"
+    assert not missing, (
+        f"enable row-level security on {sorted(missing)} (migration 0002 or a new one)"
+    )
 
 
 def _grant_like_supabase(engine: Engine) -> None:
     """Supabase creates these roles and grants them everything in `public` by default."""
     with engine.begin() as conn:
         for role in DATA_API_ROLES:
-            conn.execute(text(f"DO $$ BEGIN CREATE ROLE {role} NOLOGIN; "
-                              "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"))
+            conn.execute(
+                text(
+                    f"DO $$ BEGIN CREATE ROLE {role} NOLOGIN; "
+                    "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+                )
+            )
         schema = conn.scalar(text("SELECT current_schema()"))
         roles = ", ".join(DATA_API_ROLES)
         conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO {roles}'))
-        conn.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO {roles}'))
+        conn.execute(
+            text(
+                f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO {roles}'
+            )
+        )
 
 
 def _counts(engine: Engine, role: str | None) -> dict[str, int]:
@@ -55,14 +67,21 @@ def _counts(engine: Engine, role: str | None) -> dict[str, int]:
     with engine.begin() as conn:  # SET LOCAL: transaction-scoped, safe through a transaction pooler
         if role:
             conn.execute(text(f"SET LOCAL ROLE {role}"))
-        return {name: conn.scalar(select(func.count()).select_from(text(f'"{name}"'))) for name in names}
+        return {
+            name: conn.scalar(select(func.count()).select_from(text(f'"{name}"'))) for name in names
+        }
 
 
 def _populate_through_the_api(client, admin) -> None:  # type: ignore[no-untyped-def]
-    created = client.post("/api/v1/agents", headers={**admin.headers, "Idempotency-Key": "rls-1"},
-                          json={"name": "visible only to the owner", "metadata": {"secret": "s"}})
+    created = client.post(
+        "/api/v1/agents",
+        headers={**admin.headers, "Idempotency-Key": "rls-1"},
+        json={"name": "visible only to the owner", "metadata": {"secret": "s"}},
+    )
     assert created.status_code == 201, created.text
-    keyed = client.post("/api/v1/system/api-keys", headers=admin.headers, json={"name": "second", "role": "viewer"})
+    keyed = client.post(
+        "/api/v1/system/api-keys", headers=admin.headers, json={"name": "second", "role": "viewer"}
+    )
     assert keyed.status_code == 201, keyed.text
 
 
@@ -82,8 +101,12 @@ def test_data_api_roles_read_and_write_nothing(client, admin, engine: Engine) ->
             assert conn.execute(text("DELETE FROM api_keys")).rowcount == 0
         with pytest.raises(DBAPIError, match="row-level security"), engine.begin() as conn:
             conn.execute(text(f"SET LOCAL ROLE {role}"))
-            conn.execute(text("INSERT INTO orgs (id, name, slug, created_at) "
-                              "VALUES (gen_random_uuid(), 'x', 'x', now())"))
+            conn.execute(
+                text(
+                    "INSERT INTO orgs (id, name, slug, created_at) "
+                    "VALUES (gen_random_uuid(), 'x', 'x', now())"
+                )
+            )
     assert _counts(engine, None) == as_owner
 
 
@@ -91,19 +114,29 @@ def test_data_api_roles_read_and_write_nothing(client, admin, engine: Engine) ->
 @on_postgres
 def test_no_table_without_rls_and_no_policy(engine: Engine) -> None:
     with engine.connect() as conn:
-        without = conn.scalars(text(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relrowsecurity")).all()
-        policies = conn.scalars(text("SELECT policyname FROM pg_policies WHERE schemaname = current_schema()")).all()
+        without = conn.scalars(
+            text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relrowsecurity"
+            )
+        ).all()
+        policies = conn.scalars(
+            text("SELECT policyname FROM pg_policies WHERE schemaname = current_schema()")
+        ).all()
     assert without == [], f"tables without row-level security: {without}"
     assert policies == [], f"policies would open tables to the Data API roles: {policies}"
 
 
 def _rls_flags(engine: Engine) -> set[bool]:
     with engine.connect() as conn:
-        return set(conn.scalars(text(
-            "SELECT c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = current_schema() AND c.relkind = 'r'")).all())
+        return set(
+            conn.scalars(
+                text(
+                    "SELECT c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+                )
+            ).all()
+        )
 
 
 @pytest.mark.integration
@@ -114,8 +147,12 @@ def test_downgrade_disables_and_upgrade_restores_rls() -> None:
     try:
         _grant_like_supabase(engine)
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO orgs (id, name, slug, created_at) "
-                              "VALUES (gen_random_uuid(), 'o', 'o', now())"))
+            conn.execute(
+                text(
+                    "INSERT INTO orgs (id, name, slug, created_at) "
+                    "VALUES (gen_random_uuid(), 'o', 'o', now())"
+                )
+            )
         assert _rls_flags(engine) == {True} and _counts(engine, "anon")["orgs"] == 0
         migrate.downgrade(engine, "0001")
         # Without RLS the same grants expose the row: the zero above is RLS's doing.
@@ -128,7 +165,10 @@ def test_downgrade_disables_and_upgrade_restores_rls() -> None:
         support.drop_pg_database(url)
 
 
-@pytest.mark.skipif(support.ON_POSTGRES, reason="SQLite only; Postgres: test_downgrade_disables_and_upgrade_restores_rls")
+@pytest.mark.skipif(
+    support.ON_POSTGRES,
+    reason="SQLite only; Postgres: test_downgrade_disables_and_upgrade_restores_rls",
+)
 def test_on_sqlite_the_migration_is_a_no_op_both_ways(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'rls.db'}")
     try:

@@ -16,8 +16,10 @@ CHUNK = 256 * 1024
 
 def _upload_without_key(port: int) -> tuple[float, bytes, int]:
     """Sends the headers and streams the body until the server answers: (seconds, answer, sent)."""
-    head = (f"POST /api/v1/contracts/import HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {SIZE}\r\n\r\n").encode()
+    head = (
+        f"POST /api/v1/contracts/import HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {SIZE}\r\n\r\n"
+    ).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         started = time.monotonic()
         sock.sendall(head)

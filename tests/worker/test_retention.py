@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -18,37 +18,72 @@ from driftwarden.settings import Settings
 from driftwarden.worker import retention
 from tests.support import make_tenant
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def _outbox(org_id: uuid.UUID, age_days: float, status: str) -> NotificationOutbox:
     at = NOW - timedelta(days=age_days)
     return NotificationOutbox(
-        org_id=org_id, event_type="contract_drift.trigger_anomaly", message_id=f"msg_{uuid.uuid4().hex}",
-        destination="env", url="http://127.0.0.1:9/hook", format="json", payload={}, body=b"{}",
-        status=status, attempt_count=1, max_attempts=3, next_attempt_at=at,
-        sent_at=at if status == "sent" else None, dead_at=at if status == "dead" else None,
-        created_at=at, updated_at=at)
+        org_id=org_id,
+        event_type="contract_drift.trigger_anomaly",
+        message_id=f"msg_{uuid.uuid4().hex}",
+        destination="env",
+        url="http://127.0.0.1:9/hook",
+        format="json",
+        payload={},
+        body=b"{}",
+        status=status,
+        attempt_count=1,
+        max_attempts=3,
+        next_attempt_at=at,
+        sent_at=at if status == "sent" else None,
+        dead_at=at if status == "dead" else None,
+        created_at=at,
+        updated_at=at,
+    )
 
 
 def _audit(age_days: float) -> ApiAuditLog:
-    return ApiAuditLog(request_id=uuid.uuid4().hex, method="POST", path="/api/v1/agents", status_code=201,
-                       latency_ms=1.0, idempotent_replayed=False,
-                       created_at=NOW - timedelta(days=age_days))
+    return ApiAuditLog(
+        request_id=uuid.uuid4().hex,
+        method="POST",
+        path="/api/v1/agents",
+        status_code=201,
+        latency_ms=1.0,
+        idempotent_replayed=False,
+        created_at=NOW - timedelta(days=age_days),
+    )
 
 
 def _event(org_id: uuid.UUID, age_days: float) -> NotifyEvent:
-    return NotifyEvent(org_id=org_id, schedule_name="daily", outcome="skipped",
-                       event_type="contract_drift.trigger_anomaly", anomaly_detected=False, reasons=[],
-                       fingerprint="f" * 64, created_at=NOW - timedelta(days=age_days))
+    return NotifyEvent(
+        org_id=org_id,
+        schedule_name="daily",
+        outcome="skipped",
+        event_type="contract_drift.trigger_anomaly",
+        anomaly_detected=False,
+        reasons=[],
+        fingerprint="f" * 64,
+        created_at=NOW - timedelta(days=age_days),
+    )
 
 
 def _run(org_id: uuid.UUID, age_days: float, outcome: str = "executed") -> TriggerRun:
     at = NOW - timedelta(days=age_days)
-    return TriggerRun(org_id=org_id, schedule_name="daily", window_minutes=1440, window_start=at,
-                      window_end=at + timedelta(days=1), dedupe_key=f"k-{uuid.uuid4().hex}",
-                      outcome=outcome, dry_run=False, forced=False, started_at=at, finished_at=at,
-                      duration_ms=1.0)
+    return TriggerRun(
+        org_id=org_id,
+        schedule_name="daily",
+        window_minutes=1440,
+        window_start=at,
+        window_end=at + timedelta(days=1),
+        dedupe_key=f"k-{uuid.uuid4().hex}",
+        outcome=outcome,
+        dry_run=False,
+        forced=False,
+        started_at=at,
+        finished_at=at,
+        duration_ms=1.0,
+    )
 
 
 def _count(session_factory, model, *where) -> int:  # type: ignore[no-untyped-def]
@@ -57,19 +92,32 @@ def _count(session_factory, model, *where) -> int:  # type: ignore[no-untyped-de
 
 
 def test_prune_removes_old_rows_of_each_kind_and_keeps_recent_ones_and_dead_letters(
-        engine: Engine, settings: Settings) -> None:
+    engine: Engine, settings: Settings
+) -> None:
     org_id = make_tenant(engine).org_id
     factory = make_session_factory(engine)
     with factory() as session:
-        session.add_all([_outbox(org_id, 31, "sent"), _outbox(org_id, 29, "sent"),
-                         _outbox(org_id, 500, "dead"), _outbox(org_id, 500, "pending"),
-                         _audit(91), _audit(89), _event(org_id, 401), _event(org_id, 399),
-                         _run(org_id, 401), _run(org_id, 399)])
+        session.add_all(
+            [
+                _outbox(org_id, 31, "sent"),
+                _outbox(org_id, 29, "sent"),
+                _outbox(org_id, 500, "dead"),
+                _outbox(org_id, 500, "pending"),
+                _audit(91),
+                _audit(89),
+                _event(org_id, 401),
+                _event(org_id, 399),
+                _run(org_id, 401),
+                _run(org_id, 399),
+            ]
+        )
         session.commit()
     deleted = retention.prune(factory, settings=settings, now=NOW)
     assert deleted == {"outbox_sent": 1, "audit_logs": 1, "notify_events": 1, "trigger_runs": 1}
     assert _count(factory, NotificationOutbox, NotificationOutbox.status == "sent") == 1
-    assert _count(factory, NotificationOutbox, NotificationOutbox.status.in_(("dead", "pending"))) == 2
+    assert (
+        _count(factory, NotificationOutbox, NotificationOutbox.status.in_(("dead", "pending"))) == 2
+    )
     assert _count(factory, ApiAuditLog) == 1
     assert _count(factory, NotifyEvent) == 1 and _count(factory, TriggerRun) == 1
 
@@ -99,16 +147,20 @@ def test_a_365_day_summary_is_unchanged_by_pruning(engine: Engine, settings: Set
     org_id = make_tenant(engine).org_id
     factory = make_session_factory(engine)
     with factory() as session:
-        session.add_all([_run(org_id, day, "executed" if day % 3 else "deduped") for day in range(0, 420, 2)])
+        session.add_all(
+            [_run(org_id, day, "executed" if day % 3 else "deduped") for day in range(0, 420, 2)]
+        )
         session.commit()
     with factory() as session:
-        before = trigger_summary(session, org_id=org_id, schedule_name="daily", window_days=365, now=NOW,
-                                 limit=None)
+        before = trigger_summary(
+            session, org_id=org_id, schedule_name="daily", window_days=365, now=NOW, limit=None
+        )
     deleted = retention.prune(factory, settings=settings, now=NOW)
     assert deleted["trigger_runs"] == 9  # days 402..418; day 400 is exactly at the cutoff and stays
     with factory() as session:
-        after = trigger_summary(session, org_id=org_id, schedule_name="daily", window_days=365, now=NOW,
-                                limit=None)
+        after = trigger_summary(
+            session, org_id=org_id, schedule_name="daily", window_days=365, now=NOW, limit=None
+        )
     assert after == before and before.trigger_count == 183
 
 

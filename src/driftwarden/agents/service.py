@@ -26,8 +26,15 @@ def get_agent_or_404(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID
     return agent
 
 
-def list_agents(session: Session, *, org_id: uuid.UUID, status: str | None, agent_type: str | None,
-                limit: int, offset: int) -> tuple[list[Agent], int]:
+def list_agents(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    status: str | None,
+    agent_type: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Agent], int]:
     query = select(Agent).where(Agent.org_id == org_id)
     if status is not None:
         query = query.where(Agent.status == status)
@@ -39,11 +46,24 @@ def list_agents(session: Session, *, org_id: uuid.UUID, status: str | None, agen
 
 
 def create_agent(session: Session, *, org_id: uuid.UUID, body: AgentCreate, now: datetime) -> Agent:
-    agent = Agent(org_id=org_id, external_id=body.external_id, name=body.name, description=body.description,
-                  agent_type=body.agent_type, status=body.status, model=body.model, metadata_=body.metadata,
-                  created_at=now, updated_at=now)
-    insert_or_conflict(session, agent, code="AGENT_EXTERNAL_ID_EXISTS",
-                       message=f"an agent with external_id {body.external_id!r} already exists")
+    agent = Agent(
+        org_id=org_id,
+        external_id=body.external_id,
+        name=body.name,
+        description=body.description,
+        agent_type=body.agent_type,
+        status=body.status,
+        model=body.model,
+        metadata_=body.metadata,
+        created_at=now,
+        updated_at=now,
+    )
+    insert_or_conflict(
+        session,
+        agent,
+        code="AGENT_EXTERNAL_ID_EXISTS",
+        message=f"an agent with external_id {body.external_id!r} already exists",
+    )
     return agent
 
 

@@ -51,17 +51,27 @@ def route_templates() -> list[str]:
     """Full path templates in routing order, for the `route` label of the HTTP metrics."""
     top_level = (*system_router.health_router.routes, *metrics_route.router.routes)
     top = [route.path for route in top_level] + console.route_paths()
-    prefixed = [prefix + route.path for router in DOMAIN_ROUTERS for prefix in ("/api/v1", "/api")
-                for route in router.routes]
+    prefixed = [
+        prefix + route.path
+        for router in DOMAIN_ROUTERS
+        for prefix in ("/api/v1", "/api")
+        for route in router.routes
+    ]
     return top + prefixed
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock | None = None
+) -> FastAPI:
     settings = settings or get_settings()
     engine = engine or make_engine(settings)
-    app = FastAPI(title="driftwarden", version=__version__, generate_unique_id_function=_operation_id,
-                  lifespan=housekeeping.lifespan,
-                  description="Finds contract drift in AI agents' bindings, files it, schedules it, alerts on it.")
+    app = FastAPI(
+        title="driftwarden",
+        version=__version__,
+        generate_unique_id_function=_operation_id,
+        lifespan=housekeeping.lifespan,
+        description="Finds contract drift in AI agents' bindings, files it, schedules it, alerts on it.",
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)

@@ -41,10 +41,16 @@ class Outage:
         return {"Retry-After": str(self.retry_after_seconds)}
 
 
-OVERLOADED = Outage("SERVICE_OVERLOADED", "no database connection was free in time; retry later",
-                    OVERLOADED_RETRY_AFTER_SECONDS)
-UNAVAILABLE = Outage("DATABASE_UNAVAILABLE", "the database is unavailable; retry later",
-                     UNAVAILABLE_RETRY_AFTER_SECONDS)
+OVERLOADED = Outage(
+    "SERVICE_OVERLOADED",
+    "no database connection was free in time; retry later",
+    OVERLOADED_RETRY_AFTER_SECONDS,
+)
+UNAVAILABLE = Outage(
+    "DATABASE_UNAVAILABLE",
+    "the database is unavailable; retry later",
+    UNAVAILABLE_RETRY_AFTER_SECONDS,
+)
 
 
 def classify(error: BaseException) -> Outage | None:
@@ -52,7 +58,8 @@ def classify(error: BaseException) -> Outage | None:
     if isinstance(error, sa_exc.TimeoutError):
         return OVERLOADED
     if isinstance(error, sa_exc.OperationalError) and any(
-            busy in str(error.orig) for busy in _SQLITE_BUSY):
+        busy in str(error.orig) for busy in _SQLITE_BUSY
+    ):
         return OVERLOADED
     if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)):
         return UNAVAILABLE
@@ -63,15 +70,19 @@ def classify(error: BaseException) -> Outage | None:
 
 def log_outage(outage: Outage, error: BaseException, request_id: str | None) -> None:
     # The class name only: a driver's message may quote SQL, and hide_parameters keeps values out.
-    log.warning("database %s: %s", outage.code, type(error).__name__,
-                extra={"request_id": request_id})
+    log.warning(
+        "database %s: %s", outage.code, type(error).__name__, extra={"request_id": request_id}
+    )
 
 
 async def send_outage(send: Send, outage: Outage, request_id: str | None) -> None:
     """The 503 envelope as raw ASGI messages, for errors raised outside the routes."""
     body = outage.body(request_id)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"retry-after", str(outage.retry_after_seconds).encode())]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(outage.retry_after_seconds).encode()),
+    ]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -84,8 +95,12 @@ def install_database_error_handlers(app: FastAPI) -> None:
         request_id = getattr(request.state, "request_id", None)
         request.state.database_outage = True  # the audit row waits until the 503 is out
         log_outage(outage, error, request_id)
-        return Response(outage.body(request_id), status_code=503, headers=outage.headers(),
-                        media_type="application/json")
+        return Response(
+            outage.body(request_id),
+            status_code=503,
+            headers=outage.headers(),
+            media_type="application/json",
+        )
 
     for error_class in (sa_exc.TimeoutError, sa_exc.OperationalError, sa_exc.InterfaceError):
         app.add_exception_handler(error_class, _database_error)

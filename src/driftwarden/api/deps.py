@@ -52,8 +52,12 @@ class Caller:
         return keys.ROLE_RANK[self.role] >= keys.ROLE_RANK[role]
 
 
-def get_caller(request: Request, session: SessionDep, clock: ClockDep,
-               authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Caller:
+def get_caller(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Caller:
     key: keys.KeyIdentity | None = getattr(request.state, "authenticated_key", None)
     if key is None:
         token = keys.bearer_token(authorization)
@@ -64,15 +68,21 @@ def get_caller(request: Request, session: SessionDep, clock: ClockDep,
     request.state.api_key_id = key.api_key_id
     if key.org_id is not None:
         request.state.org_id = key.org_id
-    return Caller(api_key_id=key.api_key_id, org_id=key.org_id, role=key.role,
-                  request_id=request.state.request_id)
+    return Caller(
+        api_key_id=key.api_key_id,
+        org_id=key.org_id,
+        role=key.role,
+        request_id=request.state.request_id,
+    )
 
 
 def require_role(role: str):  # type: ignore[no-untyped-def]
     def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
         if not caller.at_least(role):
-            raise Forbidden(f"this action needs the {role} role",
-                            details={"required_role": role, "actual_role": caller.role})
+            raise Forbidden(
+                f"this action needs the {role} role",
+                details={"required_role": role, "actual_role": caller.role},
+            )
         return caller
 
     return check
@@ -83,25 +93,35 @@ MemberDep = Annotated[Caller, Depends(require_role("member"))]
 AdminDep = Annotated[Caller, Depends(require_role("admin"))]
 
 
-def resolve_org_id(session: Session, request: Request, caller: Caller, requested: uuid.UUID | None) -> uuid.UUID:
+def resolve_org_id(
+    session: Session, request: Request, caller: Caller, requested: uuid.UUID | None
+) -> uuid.UUID:
     """The org a request acts on: the caller's own, or the one a global key names."""
     if caller.org_id is not None:
         if requested is not None and requested != caller.org_id:
             raise Forbidden("this API key belongs to another org", code="ORG_FORBIDDEN")
         return caller.org_id
     if requested is None:
-        raise Invalid("org_id is required with a global API key",
-                      details=[{"loc": ["org_id"], "msg": "field required for a global key",
-                                "type": "missing"}])
+        raise Invalid(
+            "org_id is required with a global API key",
+            details=[
+                {"loc": ["org_id"], "msg": "field required for a global key", "type": "missing"}
+            ],
+        )
     if session.get(Org, requested) is None:
         raise NotFound("org not found", code="ORG_NOT_FOUND")
     request.state.org_id = requested
     return requested
 
 
-def org_scope(request: Request, session: SessionDep, caller: CallerDep,
-              org_id: Annotated[uuid.UUID | None, Query(description="Org to act on; defaults to the key's org.")] = None,
-              ) -> uuid.UUID:
+def org_scope(
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    org_id: Annotated[
+        uuid.UUID | None, Query(description="Org to act on; defaults to the key's org.")
+    ] = None,
+) -> uuid.UUID:
     return resolve_org_id(session, request, caller, org_id)
 
 
@@ -109,8 +129,11 @@ OrgQueryDep = Annotated[uuid.UUID, Depends(org_scope)]
 
 
 class PageParams:
-    def __init__(self, limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                 offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> None:
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> None:
         self.limit = limit
         self.offset = offset
 

@@ -38,7 +38,13 @@ def ok(data: Any) -> dict[str, Any]:
 
 
 def page(items: list[Any], *, total_count: int, limit: int, offset: int) -> dict[str, Any]:
-    return {"items": items, "count": len(items), "total_count": total_count, "limit": limit, "offset": offset}
+    return {
+        "items": items,
+        "count": len(items),
+        "total_count": total_count,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

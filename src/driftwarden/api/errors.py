@@ -18,15 +18,28 @@ from driftwarden.api.envelope import error_body
 log = logging.getLogger("driftwarden.api")
 
 _HTTP_CODES = {
-    400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
-    422: "VALIDATION_ERROR", 429: "TOO_MANY_REQUESTS", 503: "SERVICE_UNAVAILABLE",
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "TOO_MANY_REQUESTS",
+    503: "SERVICE_UNAVAILABLE",
 }
 
 # Class → status (docs/reference/api.md, errors); the most specific class in an MRO wins.
 STATUS_BY_CLASS: dict[type[errors.DomainError], int] = {
-    errors.Invalid: 422, errors.BadRequest: 400, errors.Unauthenticated: 401, errors.Forbidden: 403,
-    errors.NotFound: 404, errors.Conflict: 409, errors.Unavailable: 503,
+    errors.Invalid: 422,
+    errors.BadRequest: 400,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Unavailable: 503,
 }
 
 
@@ -47,22 +60,29 @@ def domain_error_headers(exc: errors.DomainError) -> dict[str, str] | None:
 def allowed_methods(scope: Scope) -> list[str]:
     """Methods some route fully matches at this path (for 405's Allow header)."""
     routes = scope["app"].router.routes
-    return [method for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
-            if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)]
+    return [
+        method
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 def _clean_validation_errors(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Echo where and why, never the submitted value (it may be a secret).
-    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in problems]
-
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in problems
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.DomainError)
     async def _domain_error(_: Request, exc: errors.DomainError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details),
-                            status_code=status_of(exc), headers=domain_error_headers(exc))
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=status_of(exc),
+            headers=domain_error_headers(exc),
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -71,11 +91,13 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request.scope))
-        return JSONResponse(error_body(code, message), status_code=exc.status_code,
-                            headers=headers or None)
+        return JSONResponse(
+            error_body(code, message), status_code=exc.status_code, headers=headers or None
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = _clean_validation_errors(list(exc.errors()))
-        return JSONResponse(error_body("VALIDATION_ERROR", "request validation failed", details),
-                            status_code=422)
+        return JSONResponse(
+            error_body("VALIDATION_ERROR", "request validation failed", details), status_code=422
+        )

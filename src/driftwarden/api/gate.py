@@ -29,8 +29,11 @@ def guarded(path: str) -> bool:
 
 def body_limit(scope: Scope, identity: keys.KeyIdentity, settings: Settings) -> int:
     """The import endpoint takes MAX_IMPORT_BYTES from a member or above; all else the default."""
-    if (scope["method"] == "POST" and scope["path"] in IMPORT_PATHS
-            and keys.ROLE_RANK[identity.role] >= keys.ROLE_RANK["member"]):
+    if (
+        scope["method"] == "POST"
+        and scope["path"] in IMPORT_PATHS
+        and keys.ROLE_RANK[identity.role] >= keys.ROLE_RANK["member"]
+    ):
         return settings.max_import_bytes
     return settings.max_request_bytes
 
@@ -40,12 +43,21 @@ def has_body(scope: Scope) -> bool:
     return header(scope, b"transfer-encoding") is not None or (length or "0").strip() != "0"
 
 
-async def refuse(scope: Scope, send: Send, status: int, code: str, message: str,
-                 extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+async def refuse(
+    scope: Scope,
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
     """An error envelope sent before the body is read; the connection closes so it is never read."""
     body = json.dumps(error_body(code, message)).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               *extra]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
     if has_body(scope):
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -71,12 +83,21 @@ class AuthGateMiddleware:
         token = keys.bearer_token(header(scope, b"authorization"))
         identity = await run_in_threadpool(_lookup, scope, token) if token else None
         if identity is None:
-            await refuse(scope, send, 401, "UNAUTHORIZED", UNAUTHORIZED_MESSAGE,
-                         ((b"www-authenticate", b"Bearer"),))
+            await refuse(
+                scope,
+                send,
+                401,
+                "UNAUTHORIZED",
+                UNAUTHORIZED_MESSAGE,
+                ((b"www-authenticate", b"Bearer"),),
+            )
             return
         state = scope.setdefault("state", {})
-        state.update(authenticated_key=identity, api_key_id=identity.api_key_id,
-                     max_body_bytes=body_limit(scope, identity, scope["app"].state.settings))
+        state.update(
+            authenticated_key=identity,
+            api_key_id=identity.api_key_id,
+            max_body_bytes=body_limit(scope, identity, scope["app"].state.settings),
+        )
         if identity.org_id is not None:
             state["org_id"] = identity.org_id
         await self.app(scope, receive, send)

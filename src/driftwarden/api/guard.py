@@ -122,5 +122,3 @@ def replay_body(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
-
-

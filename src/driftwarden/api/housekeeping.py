@@ -25,9 +25,10 @@ async def purge_forever(app: FastAPI, *, every_seconds: float = PURGE_EVERY_SECO
     while True:
         await asyncio.sleep(every_seconds)
         try:
-            purged = await run_in_threadpool(idempotency.purge_expired, app.state.session_factory,
-                                             now=app.state.clock.now())
-        except Exception:  # noqa: BLE001 - housekeeping must never stop the server
+            purged = await run_in_threadpool(
+                idempotency.purge_expired, app.state.session_factory, now=app.state.clock.now()
+            )
+        except Exception:
             log.exception("idempotency purge failed; retrying in %.0f s", every_seconds)
             continue
         if purged:

@@ -48,8 +48,9 @@ def _settle(state: dict[str, Any], held: list[Message] | None) -> list[Message] 
             session.rollback()
             return None
         claim = state.get("idempotency_claim")
-        if claim is not None and not idempotency.complete_record(session, state, claim,
-                                                                 *_response(held)):
+        if claim is not None and not idempotency.complete_record(
+            session, state, claim, *_response(held)
+        ):
             session.rollback()  # another request took the key over: its run is the one kept
             return idempotency.messages(idempotency.IN_PROGRESS)
         session.commit()
@@ -75,7 +76,9 @@ class UnitOfWorkMiddleware:
             nonlocal passthrough
             if message["type"] == "http.response.start" and STATE_KEY not in state:
                 passthrough = True  # no session was used: nothing to commit
-            if passthrough or message["type"] not in RESPONSE_MESSAGES:  # e.g. a test client's debug
+            if (
+                passthrough or message["type"] not in RESPONSE_MESSAGES
+            ):  # e.g. a test client's debug
                 await send(message)
             else:
                 held.append(message)

@@ -29,7 +29,7 @@ class KeyIdentity:
     role: str
 
     @classmethod
-    def of(cls, key: ApiKey) -> "KeyIdentity":
+    def of(cls, key: ApiKey) -> KeyIdentity:
         return cls(api_key_id=key.id, org_id=key.org_id, role=key.role)
 
 
@@ -53,6 +53,10 @@ def bearer_token(authorization: str | None) -> str | None:
 
 def find_active_key(session: Session, *, token: str, now: datetime) -> ApiKey | None:
     key = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(token))).first()
-    if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+    if (
+        key is None
+        or key.revoked_at is not None
+        or (key.expires_at is not None and key.expires_at <= now)
+    ):
         return None
     return key

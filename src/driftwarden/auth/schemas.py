@@ -12,7 +12,6 @@ from driftwarden.auth.keys import Role
 from driftwarden.schemas import ReadModel
 
 
-
 class OrgCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
@@ -29,7 +28,9 @@ class OrgRead(ReadModel):
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    org_id: uuid.UUID | None = Field(default=None, description="null = a global key (global admins only)")
+    org_id: uuid.UUID | None = Field(
+        default=None, description="null = a global key (global admins only)"
+    )
     role: Role = "viewer"
     expires_at: datetime | None = None
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, NoReturn
+from typing import Any, NoReturn
 
 import typer
 import yaml
@@ -36,7 +37,7 @@ def read_document(file: Path) -> Any:
     if file.suffix.lower() == ".json" or text.lstrip().startswith("{"):
         return json.loads(text)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader either way
+    return yaml.load(text, Loader=loader)
 
 
 def _fail(problems: list[dict[str, Any]]) -> NoReturn:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -53,13 +52,13 @@ def verify(
     body_file: Path = typer.Option(
         ..., "--body", exists=True, dir_okay=False, help="the exact body bytes"
     ),
-    secret: Optional[str] = typer.Option(
+    secret: str | None = typer.Option(
         None,
         "--secret",
         envvar="NOTIFY_WEBHOOK_SECRET",
         help="whsec_… secret (default: $NOTIFY_WEBHOOK_SECRET)",
     ),
-    tolerance_seconds: Optional[int] = typer.Option(
+    tolerance_seconds: int | None = typer.Option(
         None,
         "--tolerance-seconds",
         min=1,

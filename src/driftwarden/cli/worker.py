@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-from typing import Optional
 
 import typer
 
@@ -26,16 +25,16 @@ def worker(
         1.0, min=0.01, max=60, help="seconds between polls when idle"
     ),
     once: bool = typer.Option(False, "--once", help="drain until nothing is due, then exit"),
-    lease_seconds: Optional[float] = typer.Option(
+    lease_seconds: float | None = typer.Option(
         None, min=1, help="how long a claimed message stays ours (default: max(60, 2×timeout+10))"
     ),
-    shutdown_grace: Optional[float] = typer.Option(
+    shutdown_grace: float | None = typer.Option(
         None, min=0, help="on SIGTERM, how long in-flight attempts may finish (default: timeout+5)"
     ),
     schedule: bool = typer.Option(
         False, "--schedule", help="also run every enabled org's drift schedule as each window opens"
     ),
-    metrics_port: Optional[int] = typer.Option(
+    metrics_port: int | None = typer.Option(
         None, min=1, max=65535, help="serve GET /metrics on this port (METRICS_TOKEN or admin key)"
     ),
     metrics_host: str = typer.Option("127.0.0.1", help="address the metrics port listens on"),
@@ -66,9 +65,17 @@ def worker(
         config,
         periodic=jobs.build(session_factory, settings, clock, schedule=schedule),
     )
-    metrics_server = None if metrics_port is None else start_metrics_server(
-        metrics_port, session_factory=session_factory, settings=settings, clock=clock,
-        host=metrics_host)
+    metrics_server = (
+        None
+        if metrics_port is None
+        else start_metrics_server(
+            metrics_port,
+            session_factory=session_factory,
+            settings=settings,
+            clock=clock,
+            host=metrics_host,
+        )
+    )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: runner.stop.set())
     stats = runner.run()

@@ -85,7 +85,7 @@ def login(
     session: SessionDep,
     api_key: Annotated[str, Form()] = "",
     next: Annotated[str | None, Form()] = None,
-) -> Response:  # noqa: A002 (the spec's name)
+) -> Response:
     if not cookies.same_origin(request):
         raise Forbidden("this form was sent from another site", code="CSRF_ORIGIN_MISMATCH")
     key = (

@@ -47,7 +47,7 @@ def _org(user: ConsoleUser) -> uuid.UUID:
 
 
 @router.get("/login")
-def login_form(request: Request, next: str | None = None) -> Response:  # noqa: A002 (the spec's name)
+def login_form(request: Request, next: str | None = None) -> Response:
     return render(request, "login.html", {"user": None, "next": safe_next(next), "error": None})
 
 

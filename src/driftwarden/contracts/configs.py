@@ -32,10 +32,13 @@ def check_schema(schema: Any, *, field: str = "config_schema") -> None:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         path = pointer(exc.path)
-        raise Invalid(f"{field} is not a valid JSON Schema (Draft 2020-12) at '{path}': "
-                      f"{exc.message}", code="CONTRACT_SCHEMA_INVALID",
-                      details=[{"loc": ["body", field], "path": path, "msg": exc.message,
-                                "type": "json_schema"}]) from exc
+        raise Invalid(
+            f"{field} is not a valid JSON Schema (Draft 2020-12) at '{path}': {exc.message}",
+            code="CONTRACT_SCHEMA_INVALID",
+            details=[
+                {"loc": ["body", field], "path": path, "msg": exc.message, "type": "json_schema"}
+            ],
+        ) from exc
 
 
 def effective_config(default: dict[str, Any] | None, config: dict[str, Any] | None) -> dict:

@@ -72,8 +72,11 @@ def classify(bound: str | None, current: str | None) -> DriftResult:
     """Classify the drift of a binding's bound version against the definition's current one."""
     b, c = parse_version(bound), parse_version(current)
     if b is None or c is None:
-        problems = [_invalid_reason(side, value) for side, value, parsed in
-                    (("bound", bound, b), ("current", current, c)) if parsed is None]
+        problems = [
+            _invalid_reason(side, value)
+            for side, value, parsed in (("bound", bound, b), ("current", current, c))
+            if parsed is None
+        ]
         return DriftResult("invalid", "; ".join(problems))
     arrow = f"{bound} → {current}"
     if b.compare(c) == 0:
@@ -86,6 +89,9 @@ def classify(bound: str | None, current: str | None) -> DriftResult:
         return DriftResult("breaking", f"{changed} changed {arrow}{direction}")
     if b.major == 0 and (b.minor != c.minor or b.minor == 0):
         stage = "0.0.z" if b.minor == 0 and c.minor == 0 else "0.y.z"
-        return DriftResult("breaking", f"{changed} changed {arrow}{direction}; "
-                                       f"in initial development ({stage}) that may break anything")
+        return DriftResult(
+            "breaking",
+            f"{changed} changed {arrow}{direction}; "
+            f"in initial development ({stage}) that may break anything",
+        )
     return DriftResult("warning", f"{changed} changed {arrow}{direction}")

@@ -8,8 +8,9 @@ primary key, so the statement count does not grow with the number of rows.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -19,17 +20,31 @@ from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
 from driftwarden.contracts.configs import check_schema
-from driftwarden.contracts.models import (ContractBinding, ContractDefinition,
-                                          ContractDefinitionVersion)
-from driftwarden.contracts.schemas import ImportAgent, ImportBinding, ImportDefinition, ImportDocument
+from driftwarden.contracts.models import (
+    ContractBinding,
+    ContractDefinition,
+    ContractDefinitionVersion,
+)
+from driftwarden.contracts.schemas import (
+    ImportAgent,
+    ImportBinding,
+    ImportDefinition,
+    ImportDocument,
+)
 from driftwarden.contracts.service import visible_to
 from driftwarden.db.helpers import chunked
 from driftwarden.errors import Conflict, Invalid
 
 DefKey = tuple[str, str]
 AGENT_FIELDS = ("name", "description", "agent_type", "status", "model", "metadata")
-DEFINITION_FIELDS = ("name", "description", "contract_version", "default_config", "config_schema",
-                     "is_active")
+DEFINITION_FIELDS = (
+    "name",
+    "description",
+    "contract_version",
+    "default_config",
+    "config_schema",
+    "is_active",
+)
 
 
 def _error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
@@ -42,8 +57,13 @@ def _problems(doc: ImportDocument, known: set[DefKey]) -> list[dict[str, Any]]:
     seen_defs: set[DefKey] = set()
     for i, d in enumerate(doc.definitions):
         if (d.definition_type, d.key) in seen_defs:
-            problems.append(_error(["definitions", i, "key"], f"duplicate definition {d.definition_type}:{d.key}",
-                                   "duplicate"))
+            problems.append(
+                _error(
+                    ["definitions", i, "key"],
+                    f"duplicate definition {d.definition_type}:{d.key}",
+                    "duplicate",
+                )
+            )
         seen_defs.add((d.definition_type, d.key))
         try:
             check_schema(d.config_schema)
@@ -53,48 +73,93 @@ def _problems(doc: ImportDocument, known: set[DefKey]) -> list[dict[str, Any]]:
     seen_agents: set[str] = set()
     for i, agent in enumerate(doc.agents):
         if agent.external_id in seen_agents:
-            problems.append(_error(["agents", i, "external_id"], f"duplicate agent {agent.external_id!r}", "duplicate"))
+            problems.append(
+                _error(
+                    ["agents", i, "external_id"],
+                    f"duplicate agent {agent.external_id!r}",
+                    "duplicate",
+                )
+            )
         seen_agents.add(agent.external_id)
         seen_bindings: set[DefKey] = set()
         for j, b in enumerate(agent.bindings):
             ref = (b.definition_type, b.key)
             if ref not in known:
-                problems.append(_error(["agents", i, "bindings", j, "key"],
-                                       f"no {b.definition_type} definition with key {b.key!r}", "unknown_definition"))
+                problems.append(
+                    _error(
+                        ["agents", i, "bindings", j, "key"],
+                        f"no {b.definition_type} definition with key {b.key!r}",
+                        "unknown_definition",
+                    )
+                )
             elif ref in seen_bindings:
-                problems.append(_error(["agents", i, "bindings", j, "key"], f"duplicate binding to {ref[0]}:{ref[1]}",
-                                       "duplicate"))
+                problems.append(
+                    _error(
+                        ["agents", i, "bindings", j, "key"],
+                        f"duplicate binding to {ref[0]}:{ref[1]}",
+                        "duplicate",
+                    )
+                )
             seen_bindings.add(ref)
     return problems
 
 
-def _visible_definitions(session: Session, org_id: uuid.UUID) -> tuple[dict[DefKey, dict], dict[DefKey, dict]]:
+def _visible_definitions(
+    session: Session, org_id: uuid.UUID
+) -> tuple[dict[DefKey, dict], dict[DefKey, dict]]:
     """(org's own by type+key, builtins by type+key), as plain dicts."""
-    cols = (ContractDefinition.id, ContractDefinition.org_id, ContractDefinition.definition_type,
-            ContractDefinition.key, *(getattr(ContractDefinition, f) for f in DEFINITION_FIELDS))
+    cols = (
+        ContractDefinition.id,
+        ContractDefinition.org_id,
+        ContractDefinition.definition_type,
+        ContractDefinition.key,
+        *(getattr(ContractDefinition, f) for f in DEFINITION_FIELDS),
+    )
     own: dict[DefKey, dict] = {}
     builtin: dict[DefKey, dict] = {}
     for row in session.execute(select(*cols).where(visible_to(org_id))).mappings():
-        (own if row["org_id"] is not None else builtin)[(row["definition_type"], row["key"])] = dict(row)
+        (own if row["org_id"] is not None else builtin)[(row["definition_type"], row["key"])] = (
+            dict(row)
+        )
     return own, builtin
 
 
-def _changes(given: dict[str, Any], existing: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+def _changes(
+    given: dict[str, Any], existing: dict[str, Any], fields: Iterable[str]
+) -> dict[str, Any]:
     return {f: given[f] for f in fields if f in given and given[f] != existing[f]}
 
 
-def _upsert_definitions(session: Session, org_id: uuid.UUID, items: list[ImportDefinition],
-                        own: dict[DefKey, dict], now: datetime) -> dict[str, Any]:
+def _upsert_definitions(
+    session: Session,
+    org_id: uuid.UUID,
+    items: list[ImportDefinition],
+    own: dict[DefKey, dict],
+    now: datetime,
+) -> dict[str, Any]:
     new_rows, updates, outcomes = [], [], []
     for item in items:
         ref = (item.definition_type, item.key)
-        given = {k: v for k, v in item.model_dump(include=set(DEFINITION_FIELDS)).items() if v is not None}
+        given = {
+            k: v
+            for k, v in item.model_dump(include=set(DEFINITION_FIELDS)).items()
+            if v is not None
+        }
         existing = own.get(ref)
         if existing is None:
-            row = {"id": uuid.uuid4(), "org_id": org_id, "definition_type": ref[0], "key": ref[1],
-                   "default_config": {}, "config_schema": None, "is_active": True,
-                   "description": None, **given,
-                   "created_at": now, "updated_at": now}
+            row = {
+                "id": uuid.uuid4(),
+                "org_id": org_id,
+                "definition_type": ref[0],
+                "key": ref[1],
+                "default_config": {},
+                "config_schema": None,
+                "is_active": True,
+                "description": None,
+                **given,
+                "created_at": now,
+                "updated_at": now,
+            }
             new_rows.append(row)
             outcome = "created"
         else:
@@ -103,19 +168,26 @@ def _upsert_definitions(session: Session, org_id: uuid.UUID, items: list[ImportD
                 updates.append({"id": existing["id"], **changes, "updated_at": now})
             row, outcome = {**existing, **changes}, "updated" if changes else "unchanged"
         own[ref] = row
-        outcomes.append({"id": row["id"], "definition_type": ref[0], "key": ref[1], "outcome": outcome})
+        outcomes.append(
+            {"id": row["id"], "definition_type": ref[0], "key": ref[1], "outcome": outcome}
+        )
     _write(session, ContractDefinition, new_rows, updates)
     _write_versions(session, items, own, now)
     return _tally(outcomes, items=outcomes)
 
 
-def _write_versions(session: Session, items: list[ImportDefinition], defs: dict[DefKey, dict],
-                    now: datetime) -> None:
+def _write_versions(
+    session: Session, items: list[ImportDefinition], defs: dict[DefKey, dict], now: datetime
+) -> None:
     """A version row per imported definition's version, unless one exists (then it must match)."""
     wanted = {defs[(i.definition_type, i.key)]["id"]: i for i in items}
     stored: dict[uuid.UUID, dict[str, Any]] = {}
-    cols = (ContractDefinitionVersion.definition_id, ContractDefinitionVersion.contract_version,
-            ContractDefinitionVersion.config_schema, ContractDefinitionVersion.changelog)
+    cols = (
+        ContractDefinitionVersion.definition_id,
+        ContractDefinitionVersion.contract_version,
+        ContractDefinitionVersion.config_schema,
+        ContractDefinitionVersion.changelog,
+    )
     for chunk in chunked(list(wanted)):
         query = select(*cols).where(ContractDefinitionVersion.definition_id.in_(chunk))
         for row in session.execute(query).mappings():
@@ -124,22 +196,33 @@ def _write_versions(session: Session, items: list[ImportDefinition], defs: dict[
     new_rows = []
     for definition_id, item in wanted.items():
         row = defs[(item.definition_type, item.key)]
-        given = {k: getattr(item, k) for k in ("config_schema", "changelog")
-                 if k in item.model_fields_set}
+        given = {
+            k: getattr(item, k)
+            for k in ("config_schema", "changelog")
+            if k in item.model_fields_set
+        }
         found = stored.get(definition_id)
         if found is not None:
             if any(found[k] != v for k, v in given.items()):
                 name = f"{item.definition_type}:{item.key} {row['contract_version']!r}"
-                raise Conflict(f"{name} exists with other content; versions are immutable",
-                               code="CONTRACT_VERSION_IMMUTABLE")
+                raise Conflict(
+                    f"{name} exists with other content; versions are immutable",
+                    code="CONTRACT_VERSION_IMMUTABLE",
+                )
             continue
-        new_rows.append({"id": uuid.uuid4(), "org_id": row["org_id"],
-                         "definition_id": definition_id,
-                         "contract_version": row["contract_version"],
-                         "config_schema": row.get("config_schema"),
-                         "default_config": row.get("default_config") or {},
-                         "changelog": item.changelog, "created_at": now,
-                         "created_by_api_key_id": None})
+        new_rows.append(
+            {
+                "id": uuid.uuid4(),
+                "org_id": row["org_id"],
+                "definition_id": definition_id,
+                "contract_version": row["contract_version"],
+                "config_schema": row.get("config_schema"),
+                "default_config": row.get("default_config") or {},
+                "changelog": item.changelog,
+                "created_at": now,
+                "created_by_api_key_id": None,
+            }
+        )
     _write(session, ContractDefinitionVersion, new_rows, [])
 
 
@@ -147,9 +230,19 @@ def defs_version(defs: dict[DefKey, dict], item: ImportDefinition) -> str:
     return defs[(item.definition_type, item.key)]["contract_version"]
 
 
-def _existing_agents(session: Session, org_id: uuid.UUID, external_ids: list[str]) -> dict[str, dict]:
-    cols = (Agent.id, Agent.external_id, Agent.name, Agent.description, Agent.agent_type, Agent.status,
-            Agent.model, Agent.metadata_.label("metadata"))
+def _existing_agents(
+    session: Session, org_id: uuid.UUID, external_ids: list[str]
+) -> dict[str, dict]:
+    cols = (
+        Agent.id,
+        Agent.external_id,
+        Agent.name,
+        Agent.description,
+        Agent.agent_type,
+        Agent.status,
+        Agent.model,
+        Agent.metadata_.label("metadata"),
+    )
     found: dict[str, dict] = {}
     for chunk in chunked(external_ids):
         query = select(*cols).where(Agent.org_id == org_id, Agent.external_id.in_(chunk))
@@ -157,21 +250,36 @@ def _existing_agents(session: Session, org_id: uuid.UUID, external_ids: list[str
     return found
 
 
-def _agent_row(org_id: uuid.UUID, agent: ImportAgent, given: dict[str, Any], now: datetime) -> dict[str, Any]:
-    row = {"id": uuid.uuid4(), "org_id": org_id, "external_id": agent.external_id, "description": None,
-           "agent_type": None, "status": "backlog", "model": None, "metadata_": {}, "created_at": now,
-           "updated_at": now, **given}
+def _agent_row(
+    org_id: uuid.UUID, agent: ImportAgent, given: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    row = {
+        "id": uuid.uuid4(),
+        "org_id": org_id,
+        "external_id": agent.external_id,
+        "description": None,
+        "agent_type": None,
+        "status": "backlog",
+        "model": None,
+        "metadata_": {},
+        "created_at": now,
+        "updated_at": now,
+        **given,
+    }
     row["metadata_"] = row.pop("metadata", row["metadata_"])
     return row
 
 
-def _upsert_agents(session: Session, org_id: uuid.UUID, agents: list[ImportAgent],
-                   now: datetime) -> tuple[dict[str, uuid.UUID], set[uuid.UUID], dict[str, Any]]:
+def _upsert_agents(
+    session: Session, org_id: uuid.UUID, agents: list[ImportAgent], now: datetime
+) -> tuple[dict[str, uuid.UUID], set[uuid.UUID], dict[str, Any]]:
     """Returns (agent id by external_id, ids of agents that existed before, tally)."""
     existing = _existing_agents(session, org_id, [a.external_id for a in agents])
     new_rows, updates, outcomes, ids = [], [], [], {}
     for agent in agents:
-        given = {k: v for k, v in agent.model_dump(include=set(AGENT_FIELDS)).items() if v is not None}
+        given = {
+            k: v for k, v in agent.model_dump(include=set(AGENT_FIELDS)).items() if v is not None
+        }
         found = existing.get(agent.external_id)
         if found is None:
             new_rows.append(_agent_row(org_id, agent, given, now))
@@ -184,20 +292,34 @@ def _upsert_agents(session: Session, org_id: uuid.UUID, agents: list[ImportAgent
                 changes["metadata_"] = changes.pop("metadata")
             updates.append({"id": found["id"], **changes, "updated_at": now})
         ids[agent.external_id] = found["id"]
-        outcomes.append({"external_id": agent.external_id, "outcome": "updated" if changes else "unchanged"})
+        outcomes.append(
+            {"external_id": agent.external_id, "outcome": "updated" if changes else "unchanged"}
+        )
     _write(session, Agent, new_rows, updates)
     tally = _tally(outcomes)
     for outcome in ("created", "updated"):
-        tally[f"{outcome}_external_ids"] = [o["external_id"] for o in outcomes if o["outcome"] == outcome]
+        tally[f"{outcome}_external_ids"] = [
+            o["external_id"] for o in outcomes if o["outcome"] == outcome
+        ]
     return ids, {e["id"] for e in existing.values()}, tally
 
 
-def _existing_bindings(session: Session, agent_ids: list[uuid.UUID]) -> dict[tuple[uuid.UUID, uuid.UUID], dict]:
-    cols = (ContractBinding.id, ContractBinding.agent_id, ContractBinding.definition_id, ContractBinding.enabled,
-            ContractBinding.config, ContractBinding.definition_contract_version)
+def _existing_bindings(
+    session: Session, agent_ids: list[uuid.UUID]
+) -> dict[tuple[uuid.UUID, uuid.UUID], dict]:
+    cols = (
+        ContractBinding.id,
+        ContractBinding.agent_id,
+        ContractBinding.definition_id,
+        ContractBinding.enabled,
+        ContractBinding.config,
+        ContractBinding.definition_contract_version,
+    )
     found: dict[tuple[uuid.UUID, uuid.UUID], dict] = {}
     for chunk in chunked(agent_ids):
-        for row in session.execute(select(*cols).where(ContractBinding.agent_id.in_(chunk))).mappings():
+        for row in session.execute(
+            select(*cols).where(ContractBinding.agent_id.in_(chunk))
+        ).mappings():
             found[(row["agent_id"], row["definition_id"])] = dict(row)
     return found
 
@@ -214,8 +336,15 @@ def _given_binding_fields(binding: ImportBinding) -> dict[str, Any]:
     return given
 
 
-def _upsert_bindings(session: Session, org_id: uuid.UUID, doc: ImportDocument, agent_ids: dict[str, uuid.UUID],
-                     prior_agents: set[uuid.UUID], defs: dict[DefKey, dict], now: datetime) -> dict[str, Any]:
+def _upsert_bindings(
+    session: Session,
+    org_id: uuid.UUID,
+    doc: ImportDocument,
+    agent_ids: dict[str, uuid.UUID],
+    prior_agents: set[uuid.UUID],
+    defs: dict[DefKey, dict],
+    now: datetime,
+) -> dict[str, Any]:
     existing = _existing_bindings(session, sorted(prior_agents))
     new_rows, updates, outcomes = [], [], []
     for agent in doc.agents:
@@ -225,10 +354,20 @@ def _upsert_bindings(session: Session, org_id: uuid.UUID, doc: ImportDocument, a
             given = _given_binding_fields(binding)
             found = existing.get((agent_id, definition["id"]))
             if found is None:
-                new_rows.append({"id": uuid.uuid4(), "org_id": org_id, "agent_id": agent_id,
-                                 "definition_id": definition["id"], "enabled": True, "config": {},
-                                 "definition_contract_version": definition["contract_version"], **given,
-                                 "created_at": now, "updated_at": now})
+                new_rows.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "org_id": org_id,
+                        "agent_id": agent_id,
+                        "definition_id": definition["id"],
+                        "enabled": True,
+                        "config": {},
+                        "definition_contract_version": definition["contract_version"],
+                        **given,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
                 outcomes.append({"outcome": "created"})
                 continue
             changes = _changes(given, found, ("enabled", "config", "definition_contract_version"))
@@ -262,15 +401,25 @@ def _copy(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
     quoted = ", ".join(f'"{n}"' for n in names)
     with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
         for row in rows:
-            copy.write_row([Jsonb(v) if isinstance(v, (dict, list)) else v for v in (row.get(n) for n in names)])
+            copy.write_row(
+                [
+                    Jsonb(v) if isinstance(v, (dict, list)) else v
+                    for v in (row.get(n) for n in names)
+                ]
+            )
 
 
 def _tally(outcomes: list[dict], **extra: Any) -> dict[str, Any]:
-    counts = {name: sum(1 for o in outcomes if o["outcome"] == name) for name in ("created", "updated", "unchanged")}
+    counts = {
+        name: sum(1 for o in outcomes if o["outcome"] == name)
+        for name in ("created", "updated", "unchanged")
+    }
     return {**counts, **extra}
 
 
-def import_document(session: Session, *, org_id: uuid.UUID, doc: ImportDocument, now: datetime) -> dict[str, Any]:
+def import_document(
+    session: Session, *, org_id: uuid.UUID, doc: ImportDocument, now: datetime
+) -> dict[str, Any]:
     """Upsert the document's contents into the org; 422 with every offending path, nothing written."""
     own, builtin = _visible_definitions(session, org_id)
     problems = _problems(doc, set(own) | set(builtin))
@@ -281,7 +430,12 @@ def import_document(session: Session, *, org_id: uuid.UUID, doc: ImportDocument,
         agent_ids, prior, agents = _upsert_agents(session, org_id, doc.agents, now)
         bindings = _upsert_bindings(session, org_id, doc, agent_ids, prior, {**builtin, **own}, now)
         session.flush()
-    except (IntegrityError, psycopg.errors.IntegrityError) as exc:  # a concurrent import or call created a row first
-        raise Conflict("a concurrent change created some of these rows; retry the import",
-                       code="IMPORT_CONFLICT") from exc
+    except (
+        IntegrityError,
+        psycopg.errors.IntegrityError,
+    ) as exc:  # a concurrent import or call created a row first
+        raise Conflict(
+            "a concurrent change created some of these rows; retry the import",
+            code="IMPORT_CONFLICT",
+        ) from exc
     return {"org_id": org_id, "definitions": definitions, "agents": agents, "bindings": bindings}

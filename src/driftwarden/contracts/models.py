@@ -31,8 +31,14 @@ class ContractDefinition(Base):
     __table_args__ = (
         UniqueConstraint("org_id", "definition_type", "key"),
         # Builtins have org_id NULL, which a plain unique constraint does not compare.
-        Index("uq_contract_definitions_builtin_type_key", "definition_type", "key", unique=True,
-              sqlite_where=text("org_id IS NULL"), postgresql_where=text("org_id IS NULL")),
+        Index(
+            "uq_contract_definitions_builtin_type_key",
+            "definition_type",
+            "key",
+            unique=True,
+            sqlite_where=text("org_id IS NULL"),
+            postgresql_where=text("org_id IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = id_column()
@@ -61,7 +67,9 @@ class ContractBinding(Base):
     id: Mapped[uuid.UUID] = id_column()
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
     agent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
-    definition_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contract_definitions.id", ondelete="CASCADE"))
+    definition_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contract_definitions.id", ondelete="CASCADE")
+    )
     enabled: Mapped[bool]
     config: Mapped[dict[str, Any]]
     # Stored as given on import, even when it is not valid SemVer (drift then says `invalid`).
@@ -79,19 +87,24 @@ class ContractDefinitionVersion(Base):
     id: Mapped[uuid.UUID] = id_column()
     org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
     definition_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("contract_definitions.id", ondelete="CASCADE"))
+        ForeignKey("contract_definitions.id", ondelete="CASCADE")
+    )
     contract_version: Mapped[str] = mapped_column(String(256))
     config_schema: Mapped[Any | None] = mapped_column(SchemaJSON)
     default_config: Mapped[dict[str, Any]]
     changelog: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     created_by_api_key_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("api_keys.id", ondelete="SET NULL"))
+        ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
 
 
 @event.listens_for(ContractDefinitionVersion, "before_update")
-def _versions_are_immutable(mapper: Any, connection: Any,
-                            target: ContractDefinitionVersion) -> None:
+def _versions_are_immutable(
+    mapper: Any, connection: Any, target: ContractDefinitionVersion
+) -> None:
     """A version is a published promise: its content never changes once written."""
-    raise Conflict(f"contract version {target.contract_version!r} is immutable",
-                   code="CONTRACT_VERSION_IMMUTABLE")
+    raise Conflict(
+        f"contract version {target.contract_version!r} is immutable",
+        code="CONTRACT_VERSION_IMMUTABLE",
+    )

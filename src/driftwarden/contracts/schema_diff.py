@@ -29,15 +29,22 @@ ARRAY_KEYWORDS = {"items", "prefixItems"}
 COMPOSITION = {"allOf", "anyOf", "oneOf", "not"}
 # Keywords whose meaning depends on their siblings: never judged apart from them.
 ENTANGLED = {"patternProperties", "unevaluatedProperties", "unevaluatedItems"}
-HANDLED = ({"type", "enum", "const", "multipleOf", "uniqueItems", "pattern", "$ref", *kw.BOUNDS}
-           | OBJECT_KEYWORDS | ARRAY_KEYWORDS | COMPOSITION | set(kw.ANNOTATIONS) | kw.STRUCTURAL)
+HANDLED = (
+    {"type", "enum", "const", "multipleOf", "uniqueItems", "pattern", "$ref", *kw.BOUNDS}
+    | OBJECT_KEYWORDS
+    | ARRAY_KEYWORDS
+    | COMPOSITION
+    | set(kw.ANNOTATIONS)
+    | kw.STRUCTURAL
+)
 
 
 def diff(old: Any, new: Any) -> list[Change]:
     """Every change from schema `old` to schema `new`; None means "no schema" (anything goes)."""
     walk = _Walk(_resolver(old), _resolver(new))
-    return walk.compare(True if old is None else old, walk.x_root,
-                        True if new is None else new, walk.y_root, "")
+    return walk.compare(
+        True if old is None else old, walk.x_root, True if new is None else new, walk.y_root, ""
+    )
 
 
 def observed(changes: list[Change]) -> str:
@@ -59,8 +66,9 @@ def escape(token: str) -> str:
 
 
 def _is_empty(schema: Any) -> bool:
-    return schema is True or (isinstance(schema, dict) and not set(schema) - kw.STRUCTURAL
-                              - set(kw.ANNOTATIONS))
+    return schema is True or (
+        isinstance(schema, dict) and not set(schema) - kw.STRUCTURAL - set(kw.ANNOTATIONS)
+    )
 
 
 class _Walk:
@@ -127,25 +135,38 @@ class _Walk:
             sub = self.compare(xp.get(name, xa), xr, yp.get(name, ya), yr, where)
             broke = any(c.breaking for c in sub)
             if name in yp:
-                detail = ("configs valid before may already carry it with a value now refused"
-                          if broke else "optional, and any value valid before still passes")
+                detail = (
+                    "configs valid before may already carry it with a value now refused"
+                    if broke
+                    else "optional, and any value valid before still passes"
+                )
                 changes.append(Change(where, "property_added", broke, f"{name!r}: {detail}"))
             else:
                 detail = "its values are now refused" if broke else "its values still pass"
                 changes.append(Change(where, "property_removed", broke, f"{name!r}: {detail}"))
         changes += self._additional(xa, xr, ya, yr, path)
         rx, ry = set(x.get("required", [])), set(y.get("required", []))
-        changes += [Change(f"{path}/required", "required_added", True, f"{n!r} is now required")
-                    for n in sorted(ry - rx)]
-        changes += [Change(f"{path}/required", "required_removed", False, f"{n!r} is optional now")
-                    for n in sorted(rx - ry)]
+        changes += [
+            Change(f"{path}/required", "required_added", True, f"{n!r} is now required")
+            for n in sorted(ry - rx)
+        ]
+        changes += [
+            Change(f"{path}/required", "required_removed", False, f"{n!r} is optional now")
+            for n in sorted(rx - ry)
+        ]
         return changes
 
     def _additional(self, xa: Any, xr: Resolver, ya: Any, yr: Resolver, path: str) -> list:
         where = f"{path}/additionalProperties"
         if ya is False and xa is not False:
-            return [Change(where, "additional_properties_closed", True,
-                           "properties not listed are now refused")]
+            return [
+                Change(
+                    where,
+                    "additional_properties_closed",
+                    True,
+                    "properties not listed are now refused",
+                )
+            ]
         if xa is False and ya is not False:
             return [Change(where, "bounds_loosened", False, "properties not listed are allowed")]
         return self.compare(xa, xr, ya, yr, where)
@@ -199,15 +220,30 @@ class _Walk:
             tried = [self.compare(source, xr, ys[i], yr, f"{where}/{i}") for i in order]
             fits = next((t for t in tried if not any(c.breaking for c in t)), None)
             if fits is None:
-                changes.append(Change(f"{where}/{j}", "variant_removed", True,
-                                      "a config valid before matches no alternative now"))
+                changes.append(
+                    Change(
+                        f"{where}/{j}",
+                        "variant_removed",
+                        True,
+                        "a config valid before matches no alternative now",
+                    )
+                )
             elif j < len(ys) and fits is tried[0]:
                 changes += fits
-        changes += [Change(f"{where}/{i}", "variant_added", False, "an alternative was added")
-                    for i in range(len(sources), len(ys)) if "anyOf" in x]
+        changes += [
+            Change(f"{where}/{i}", "variant_added", False, "an alternative was added")
+            for i in range(len(sources), len(ys))
+            if "anyOf" in x
+        ]
         if "anyOf" not in x and not any(c.breaking for c in changes):
-            changes.append(Change(where, "variant_added", False,
-                                  "anyOf added; every config valid before fits an alternative"))
+            changes.append(
+                Change(
+                    where,
+                    "variant_added",
+                    False,
+                    "anyOf added; every config valid before fits an alternative",
+                )
+            )
         return changes
 
     def _one_of(self, x: dict, xr: Resolver, y: dict, yr: Resolver, where: str) -> list:
@@ -220,8 +256,14 @@ class _Walk:
             forward = self.compare(sx, xr, sy, yr, f"{where}/{i}")
             backward = _Walk(yr, xr).compare(sy, yr, sx, xr, f"{where}/{i}")
             if any(c.breaking for c in forward + backward):
-                return [Change(f"{where}/{i}", "unknown", True,
-                               "an alternative of oneOf changed what it accepts")]
+                return [
+                    Change(
+                        f"{where}/{i}",
+                        "unknown",
+                        True,
+                        "an alternative of oneOf changed what it accepts",
+                    )
+                ]
             changes += forward
         return changes
 
@@ -257,8 +299,14 @@ def _entangled(x: dict, y: dict, path: str) -> list[Change]:
     same = [kw.canonical(x.get(n)) == kw.canonical(y.get(n)) for n in names]
     if all(same) and "$ref" not in kw.canonical([x.get(n) for n in names]):
         return []
-    return [Change(path, "unknown", True, "cannot judge object or array keywords next to "
-                   "patternProperties or unevaluated*")]
+    return [
+        Change(
+            path,
+            "unknown",
+            True,
+            "cannot judge object or array keywords next to patternProperties or unevaluated*",
+        )
+    ]
 
 
 def _unhandled(x: dict, y: dict, path: str) -> list[Change]:
@@ -268,7 +316,10 @@ def _unhandled(x: dict, y: dict, path: str) -> list[Change]:
         where = f"{path}/{escape(name)}"
         if name not in y:
             changes.append(Change(where, "bounds_loosened", False, f"{name} removed"))
-        elif name not in x or kw.canonical(x[name]) != kw.canonical(
-                y[name]) or "$ref" in kw.canonical(y[name]):
+        elif (
+            name not in x
+            or kw.canonical(x[name]) != kw.canonical(y[name])
+            or "$ref" in kw.canonical(y[name])
+        ):
             changes.append(Change(where, "unknown", True, f"cannot judge a change to {name}"))
     return changes

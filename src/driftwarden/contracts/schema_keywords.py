@@ -12,20 +12,37 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-ANNOTATIONS = {"title": "description_changed", "description": "description_changed",
-               "default": "default_changed", "examples": "annotation_changed",
-               "$comment": "annotation_changed", "deprecated": "annotation_changed",
-               "readOnly": "annotation_changed", "writeOnly": "annotation_changed",
-               "format": "annotation_changed"}  # format is an annotation in Draft 2020-12
+ANNOTATIONS = {
+    "title": "description_changed",
+    "description": "description_changed",
+    "default": "default_changed",
+    "examples": "annotation_changed",
+    "$comment": "annotation_changed",
+    "deprecated": "annotation_changed",
+    "readOnly": "annotation_changed",
+    "writeOnly": "annotation_changed",
+    "format": "annotation_changed",
+}  # format is an annotation in Draft 2020-12
 STRUCTURAL = {"$schema", "$id", "$defs", "definitions", "$anchor", "$dynamicAnchor", "$vocabulary"}
 LOWER = ("minLength", "minItems", "minProperties")
 UPPER = ("maxLength", "maxItems", "maxProperties")
 BOUNDS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", *LOWER, *UPPER)
-TYPE_OF = {"minLength": "string", "maxLength": "string", "pattern": "string",
-           "minItems": "array", "maxItems": "array", "uniqueItems": "array",
-           "minProperties": "object", "maxProperties": "object", "required": "object",
-           "minimum": "number", "maximum": "number", "exclusiveMinimum": "number",
-           "exclusiveMaximum": "number", "multipleOf": "number"}
+TYPE_OF = {
+    "minLength": "string",
+    "maxLength": "string",
+    "pattern": "string",
+    "minItems": "array",
+    "maxItems": "array",
+    "uniqueItems": "array",
+    "minProperties": "object",
+    "maxProperties": "object",
+    "required": "object",
+    "minimum": "number",
+    "maximum": "number",
+    "exclusiveMinimum": "number",
+    "exclusiveMaximum": "number",
+    "multipleOf": "number",
+}
 ALL_TYPES = frozenset({"null", "boolean", "object", "array", "number", "integer", "string"})
 
 
@@ -39,12 +56,17 @@ class Change:
     detail: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "kind": self.kind, "breaking": self.breaking,
-                "detail": self.detail}
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "breaking": self.breaking,
+            "detail": self.detail,
+        }
 
 
 def canonical(value: Any) -> str:
     """A JSON value's identity under JSON Schema equality (1 == 1.0, true != 1)."""
+
     def norm(v: Any) -> Any:
         if isinstance(v, float) and v.is_integer():
             return int(v)
@@ -53,6 +75,7 @@ def canonical(value: Any) -> str:
         if isinstance(v, list):
             return [norm(x) for x in v]
         return v
+
     return json.dumps(norm(value), sort_keys=True)
 
 
@@ -107,11 +130,23 @@ def type_change(x: dict, y: dict, path: str) -> list[Change]:
     if x_types <= y_types:
         if canonical(x.get("type")) == canonical(y.get("type")):
             return []
-        return [Change(path + "/type", "type_changed", False,
-                       f"type {x.get('type')!r} → {y.get('type')!r} accepts at least as much")]
+        return [
+            Change(
+                path + "/type",
+                "type_changed",
+                False,
+                f"type {x.get('type')!r} → {y.get('type')!r} accepts at least as much",
+            )
+        ]
     lost = sorted(x_types - y_types)
-    return [Change(path + "/type", "type_changed", True,
-                   f"type {x.get('type')!r} → {y.get('type')!r} no longer accepts {lost}")]
+    return [
+        Change(
+            path + "/type",
+            "type_changed",
+            True,
+            f"type {x.get('type')!r} → {y.get('type')!r} no longer accepts {lost}",
+        )
+    ]
 
 
 def enum_change(x: dict, y: dict, path: str) -> list[Change]:
@@ -126,10 +161,14 @@ def enum_change(x: dict, y: dict, path: str) -> list[Change]:
     if x_values is None:
         return [Change(where, "enum_value_removed", True, "a value list was added")]
     x_keys = {canonical(v) for v in x_values}
-    changes = [Change(where, "enum_value_removed", True, f"value {v} removed")
-               for v in sorted(x_keys - y_keys)]
-    changes += [Change(where, "enum_value_added", False, f"value {v} added")
-                for v in sorted(y_keys - x_keys)]
+    changes = [
+        Change(where, "enum_value_removed", True, f"value {v} removed")
+        for v in sorted(x_keys - y_keys)
+    ]
+    changes += [
+        Change(where, "enum_value_added", False, f"value {v} added")
+        for v in sorted(y_keys - x_keys)
+    ]
     return changes
 
 
@@ -183,8 +222,9 @@ def bounds_change(x: dict, y: dict, path: str) -> list[Change]:
             changes.append(Change(f"{path}/{name}", "bounds_loosened", False, f"{name} removed"))
         else:
             kind = "bounds_tightened" if name == "uniqueItems" else "unknown"
-            changes.append(Change(f"{path}/{name}", kind, True,
-                                  f"{name} {x.get(name)!r} → {y[name]!r}"))
+            changes.append(
+                Change(f"{path}/{name}", kind, True, f"{name} {x.get(name)!r} → {y[name]!r}")
+            )
     return changes
 
 
@@ -203,6 +243,8 @@ def _multiple_change(x: dict, y: dict, path: str, x_types) -> list[Change]:
 
 def annotation_changes(x: dict, y: dict, path: str) -> list[Change]:
     """Annotations never change which configs are valid."""
-    return [Change(f"{path}/{name}", kind, False, f"{name} changed")
-            for name, kind in ANNOTATIONS.items()
-            if canonical(x.get(name)) != canonical(y.get(name))]
+    return [
+        Change(f"{path}/{name}", kind, False, f"{name} changed")
+        for name, kind in ANNOTATIONS.items()
+        if canonical(x.get(name)) != canonical(y.get(name))
+    ]

@@ -33,7 +33,9 @@ class DefinitionCreate(BaseModel):
     config_schema: ConfigSchema = SCHEMA_FIELD
     changelog: str | None = CHANGELOG_FIELD
     description: str | None = Field(default=None, max_length=5000)
-    builtin: bool = Field(default=False, description="Global admins only: visible to every org, immutable.")
+    builtin: bool = Field(
+        default=False, description="Global admins only: visible to every org, immutable."
+    )
 
 
 class DefinitionUpdate(BaseModel):
@@ -103,8 +105,10 @@ class BindingCreate(BaseModel):
     enabled: bool = True
     config: dict[str, Any] = Field(default_factory=dict)
     definition_contract_version: str | None = Field(
-        default=None, max_length=256,
-        description="Bound version to record (import/pin), stored as given; default: the definition's current.")
+        default=None,
+        max_length=256,
+        description="Bound version to record (import/pin), stored as given; default: the definition's current.",
+    )
 
 
 class BindingRead(ReadModel):
@@ -180,8 +184,11 @@ class UpgradePreviewRequest(BaseModel):
     target_contract_version: str = VERSION_FIELD
     include_items: bool = True
     max_items: int = Field(default=200, ge=1, le=1000)
-    config_schema: ConfigSchema = Field(default=None, description="The target's schema; omitted: "
-                                        "the target version's stored one, else the current one.")
+    config_schema: ConfigSchema = Field(
+        default=None,
+        description="The target's schema; omitted: "
+        "the target version's stored one, else the current one.",
+    )
     default_config: dict[str, Any] | None = None
 
 
@@ -260,7 +267,10 @@ class ImportBinding(BaseModel):
     enabled: bool | None = None
     config: dict[str, Any] | None = None
     definition_contract_version: str | None = Field(
-        default=None, max_length=256, description="Bound version, stored as given; new bindings default to current.")
+        default=None,
+        max_length=256,
+        description="Bound version, stored as given; new bindings default to current.",
+    )
 
 
 class ImportAgent(BaseModel):
@@ -286,11 +296,13 @@ class ImportDocument(BaseModel):
     agents: list[ImportAgent] = Field(default_factory=list, max_length=20_000)
 
     @model_validator(mode="after")
-    def _bounded(self) -> "ImportDocument":
+    def _bounded(self) -> ImportDocument:
         """One transaction holds the whole document, so its size is bounded; split larger fleets."""
         total = sum(len(agent.bindings) for agent in self.agents)
         if total > MAX_IMPORT_BINDINGS:
-            raise ValueError(f"{total} bindings in one document; at most {MAX_IMPORT_BINDINGS}, split the import")
+            raise ValueError(
+                f"{total} bindings in one document; at most {MAX_IMPORT_BINDINGS}, split the import"
+            )
         return self
 
 

@@ -27,8 +27,12 @@ def make_engine(settings: Settings, *, null_pool: bool = False) -> Engine:
     if null_pool:
         kwargs["poolclass"] = NullPool
     else:
-        kwargs.update(pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
-                      pool_timeout=settings.db_pool_timeout_seconds, pool_recycle=1800)
+        kwargs.update(
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            pool_recycle=1800,
+        )
     return create_engine(url, **kwargs)
 
 
@@ -40,11 +44,18 @@ def connect_timeout(settings: Settings) -> int:
 def _sqlite_engine(url: str, settings: Settings) -> Engine:
     # The pool bounds and its wait apply here too: past them the answer is 503, not a long queue.
     in_memory = make_url(url).database in (None, "", ":memory:") or "mode=memory" in url
-    pool = {} if in_memory else {
-        "pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow,
-        "pool_timeout": settings.db_pool_timeout_seconds}
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                           hide_parameters=True, **pool)
+    pool = (
+        {}
+        if in_memory
+        else {
+            "pool_size": settings.db_pool_size,
+            "max_overflow": settings.db_max_overflow,
+            "pool_timeout": settings.db_pool_timeout_seconds,
+        }
+    )
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True, **pool
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

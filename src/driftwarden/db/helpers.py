@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -16,8 +17,9 @@ T = TypeVar("T")
 BATCH_SIZE = 1000
 
 
-def insert_or_conflict(session: Session, row: object, *, code: str, message: str,
-                       details: Any = None) -> None:
+def insert_or_conflict(
+    session: Session, row: object, *, code: str, message: str, details: Any = None
+) -> None:
     """Add and flush `row`; a unique-index violation becomes `Conflict(code)`, the session usable."""
     session.add(row)
     try:

@@ -12,9 +12,14 @@ BATCH_SIZE = 1000
 MAX_BATCHES = 20
 
 
-def delete_in_batches(session_factory: sessionmaker[Session], model: Any, *where: ColumnElement[bool],
-                      oldest_first: ColumnElement[Any], batch_size: int = BATCH_SIZE,
-                      max_batches: int = MAX_BATCHES) -> int:
+def delete_in_batches(
+    session_factory: sessionmaker[Session],
+    model: Any,
+    *where: ColumnElement[bool],
+    oldest_first: ColumnElement[Any],
+    batch_size: int = BATCH_SIZE,
+    max_batches: int = MAX_BATCHES,
+) -> int:
     """Delete the rows of `model` matching `where`, oldest first, one transaction per batch.
 
     Concurrent workers lock different rows (`SKIP LOCKED` on Postgres), so two pruners never
@@ -22,11 +27,19 @@ def delete_in_batches(session_factory: sessionmaker[Session], model: Any, *where
     """
     deleted = 0
     for _ in range(max_batches):
-        batch = (select(model.id).where(*where).order_by(oldest_first).limit(batch_size)
-                 .with_for_update(skip_locked=True))
+        batch = (
+            select(model.id)
+            .where(*where)
+            .order_by(oldest_first)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
         with session_factory() as session:
-            result = session.execute(delete(model).where(model.id.in_(batch))
-                                     .execution_options(synchronize_session=False))
+            result = session.execute(
+                delete(model)
+                .where(model.id.in_(batch))
+                .execution_options(synchronize_session=False)
+            )
             session.commit()
         count = result.rowcount or 0
         deleted += count

@@ -13,7 +13,12 @@ from sqlalchemy.orm import Session
 from driftwarden.errors import Invalid, NotFound
 from driftwarden.notifications import formats, signing, urlpolicy
 from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
-from driftwarden.notifications.schemas import EndpointCreate, EndpointRead, EndpointUpdate, EndpointWithSecret
+from driftwarden.notifications.schemas import (
+    EndpointCreate,
+    EndpointRead,
+    EndpointUpdate,
+    EndpointWithSecret,
+)
 
 ROTATION_OVERLAP = timedelta(hours=24)
 FINGERPRINT_HEX_CHARS = 12
@@ -27,9 +32,11 @@ def secret_fingerprint(secret: str) -> str:
 def _derived(endpoint: NotificationEndpoint, now: datetime) -> dict[str, Any]:
     """What a client sees instead of the secret: a fingerprint, and the overlap only while it lasts."""
     overlap = endpoint.previous_secret_expires_at
-    return {"event_types": list(endpoint.event_types or []),
-            "secret_fingerprint": secret_fingerprint(endpoint.secret),
-            "previous_secret_expires_at": overlap if overlap and overlap > now else None}
+    return {
+        "event_types": list(endpoint.event_types or []),
+        "secret_fingerprint": secret_fingerprint(endpoint.secret),
+        "previous_secret_expires_at": overlap if overlap and overlap > now else None,
+    }
 
 
 def read(endpoint: NotificationEndpoint, *, now: datetime) -> EndpointRead:
@@ -41,8 +48,9 @@ def read_with_secret(endpoint: NotificationEndpoint, *, now: datetime) -> Endpoi
     return EndpointWithSecret.of(endpoint, **_derived(endpoint, now))
 
 
-def get_endpoint_or_404(session: Session, *, org_id: uuid.UUID | None, endpoint_id: uuid.UUID,
-                        for_update: bool = False) -> NotificationEndpoint:
+def get_endpoint_or_404(
+    session: Session, *, org_id: uuid.UUID | None, endpoint_id: uuid.UUID, for_update: bool = False
+) -> NotificationEndpoint:
     """The endpoint, if it belongs to `org_id` (None = any org); `for_update` row-locks it for a change."""
     endpoint = session.get(NotificationEndpoint, endpoint_id, with_for_update=for_update)
     if endpoint is None or (org_id is not None and endpoint.org_id != org_id):
@@ -50,35 +58,55 @@ def get_endpoint_or_404(session: Session, *, org_id: uuid.UUID | None, endpoint_
     return endpoint
 
 
-def list_endpoints(session: Session, *, org_id: uuid.UUID, limit: int,
-                   offset: int) -> tuple[list[NotificationEndpoint], int]:
+def list_endpoints(
+    session: Session, *, org_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[NotificationEndpoint], int]:
     query = select(NotificationEndpoint).where(NotificationEndpoint.org_id == org_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(NotificationEndpoint.created_at, NotificationEndpoint.id)
-                           .limit(limit).offset(offset)).all()
+    rows = session.scalars(
+        query.order_by(NotificationEndpoint.created_at, NotificationEndpoint.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
     return list(rows), total
 
 
-def create_endpoint(session: Session, *, org_id: uuid.UUID, body: EndpointCreate, now: datetime,
-                    allow_private: bool,
-                    resolve: urlpolicy.Resolver = urlpolicy.system_resolver,
-                    ) -> NotificationEndpoint:
+def create_endpoint(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    body: EndpointCreate,
+    now: datetime,
+    allow_private: bool,
+    resolve: urlpolicy.Resolver = urlpolicy.system_resolver,
+) -> NotificationEndpoint:
     """A new endpoint, if its URL passes the URL policy (resolved, never connected to)."""
     urlpolicy.check_url(body.url, allow_private=allow_private, resolve=resolve)
     endpoint = NotificationEndpoint(
-        org_id=org_id, url=body.url, format=body.format or formats.default_format(body.url),
+        org_id=org_id,
+        url=body.url,
+        format=body.format or formats.default_format(body.url),
         event_types=list(dict.fromkeys(body.event_types)),
-        enabled=body.enabled, description=body.description, secret=signing.generate_secret(),
-        created_at=now, updated_at=now)
+        enabled=body.enabled,
+        description=body.description,
+        secret=signing.generate_secret(),
+        created_at=now,
+        updated_at=now,
+    )
     session.add(endpoint)
     session.flush()
     return endpoint
 
 
-def update_endpoint(session: Session, *, endpoint: NotificationEndpoint, body: EndpointUpdate,
-                    now: datetime, allow_private: bool,
-                    resolve: urlpolicy.Resolver = urlpolicy.system_resolver,
-                    ) -> NotificationEndpoint:
+def update_endpoint(
+    session: Session,
+    *,
+    endpoint: NotificationEndpoint,
+    body: EndpointUpdate,
+    now: datetime,
+    allow_private: bool,
+    resolve: urlpolicy.Resolver = urlpolicy.system_resolver,
+) -> NotificationEndpoint:
     """Apply the sent fields; a new URL also redirects this endpoint's undelivered messages."""
     changes = body.model_dump(exclude_unset=True)
     for field in ("url", "format", "enabled", "event_types"):
@@ -92,15 +120,22 @@ def update_endpoint(session: Session, *, endpoint: NotificationEndpoint, body: E
         endpoint.disabled_reason = None
     endpoint.updated_at = now
     if "url" in changes:
-        session.execute(update(NotificationOutbox)
-                        .where(NotificationOutbox.endpoint_id == endpoint.id,
-                               NotificationOutbox.status.in_(("pending", "dead")))
-                        .values(url=endpoint.url, updated_at=now).execution_options(synchronize_session=False))
+        session.execute(
+            update(NotificationOutbox)
+            .where(
+                NotificationOutbox.endpoint_id == endpoint.id,
+                NotificationOutbox.status.in_(("pending", "dead")),
+            )
+            .values(url=endpoint.url, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
     session.flush()
     return endpoint
 
 
-def rotate_secret(session: Session, *, endpoint: NotificationEndpoint, now: datetime) -> NotificationEndpoint:
+def rotate_secret(
+    session: Session, *, endpoint: NotificationEndpoint, now: datetime
+) -> NotificationEndpoint:
     """New secret now; the old one keeps signing alongside it for 24 h so receivers can switch over."""
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP

@@ -8,8 +8,8 @@ them here. Signing, formats and the HTTP attempt itself are `delivery`'s.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Callable, Sequence
 
 import httpx
 from sqlalchemy import select

@@ -45,7 +45,8 @@ class NotificationOutbox(Base):
     # `env` = the NOTIFY_WEBHOOK_* default destination; `endpoint` = a per-org endpoint row.
     destination: Mapped[str] = mapped_column(String(16))
     endpoint_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("notification_endpoints.id", ondelete="SET NULL"))
+        ForeignKey("notification_endpoints.id", ondelete="SET NULL")
+    )
     url: Mapped[str] = mapped_column(String(2000))
     format: Mapped[str] = mapped_column(String(8))
     payload: Mapped[dict[str, Any]]

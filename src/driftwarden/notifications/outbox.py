@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_, bindparam, select, update
@@ -46,51 +47,100 @@ def wants(event_types: Sequence[str] | None, event_type: str) -> bool:
 
 def check_destination_settings(settings: Settings) -> list[str]:
     """What pydantic cannot see on one NOTIFY_WEBHOOK_* field alone; each names its variable."""
-    problems = [f"NOTIFY_WEBHOOK_EVENTS: unknown event type {e!r} "
-                f"(known: {', '.join(formats.EVENT_TYPES)})"
-                for e in settings.webhook_event_filter if e not in formats.EVENT_TYPES]
+    problems = [
+        f"NOTIFY_WEBHOOK_EVENTS: unknown event type {e!r} (known: {', '.join(formats.EVENT_TYPES)})"
+        for e in settings.webhook_event_filter
+        if e not in formats.EVENT_TYPES
+    ]
     if not settings.notify_webhook_url:
-        problems += [f"{name} is set but NOTIFY_WEBHOOK_URL is not" for name, value in (
-            ("NOTIFY_WEBHOOK_SECRET", settings.notify_webhook_secret),
-            ("NOTIFY_WEBHOOK_EVENTS", settings.notify_webhook_events.strip())) if value]
+        problems += [
+            f"{name} is set but NOTIFY_WEBHOOK_URL is not"
+            for name, value in (
+                ("NOTIFY_WEBHOOK_SECRET", settings.notify_webhook_secret),
+                ("NOTIFY_WEBHOOK_EVENTS", settings.notify_webhook_events.strip()),
+            )
+            if value
+        ]
     return problems
 
 
-def destinations(session: Session, *, org_id: uuid.UUID, event_type: str, settings: Settings,
-                 endpoint_id: uuid.UUID | None = None) -> list[Destination]:
+def destinations(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    event_type: str,
+    settings: Settings,
+    endpoint_id: uuid.UUID | None = None,
+) -> list[Destination]:
     """The env default (if its filter matches) plus the org's enabled endpoints that want this event."""
     found: list[Destination] = []
-    if endpoint_id is None and settings.notify_webhook_url and wants(settings.webhook_event_filter, event_type):
-        found.append(Destination(ENV, settings.webhook_url, settings.notify_webhook_format or "json"))
-    query = select(NotificationEndpoint).where(NotificationEndpoint.org_id == org_id,
-                                               NotificationEndpoint.enabled.is_(True))
+    if (
+        endpoint_id is None
+        and settings.notify_webhook_url
+        and wants(settings.webhook_event_filter, event_type)
+    ):
+        found.append(
+            Destination(ENV, settings.webhook_url, settings.notify_webhook_format or "json")
+        )
+    query = select(NotificationEndpoint).where(
+        NotificationEndpoint.org_id == org_id, NotificationEndpoint.enabled.is_(True)
+    )
     if endpoint_id is not None:
         query = query.where(NotificationEndpoint.id == endpoint_id)
-    for endpoint in session.scalars(query.order_by(NotificationEndpoint.created_at, NotificationEndpoint.id)):
+    for endpoint in session.scalars(
+        query.order_by(NotificationEndpoint.created_at, NotificationEndpoint.id)
+    ):
         if endpoint_id is not None or wants(endpoint.event_types, event_type):
             found.append(Destination(ENDPOINT, endpoint.url, endpoint.format, endpoint.id))
     return found
 
 
-def enqueue(session: Session, *, org_id: uuid.UUID, event_type: str, data: dict[str, Any], now: datetime,
-            settings: Settings, request_id: str | None = None,
-            endpoint_id: uuid.UUID | None = None) -> list[NotificationOutbox]:
+def enqueue(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    event_type: str,
+    data: dict[str, Any],
+    now: datetime,
+    settings: Settings,
+    request_id: str | None = None,
+    endpoint_id: uuid.UUID | None = None,
+) -> list[NotificationOutbox]:
     """One pending row per matching destination, in the caller's transaction; [] when none is configured."""
-    if event_type not in formats.EVENT_TYPES:  # a typo here would silently bypass every event filter
+    if (
+        event_type not in formats.EVENT_TYPES
+    ):  # a typo here would silently bypass every event filter
         raise ValueError(f"unknown notification event type {event_type!r}")
     payload = formats.to_json_value(data)
     bodies: dict[str, bytes] = {}
     rows = []
-    for dest in destinations(session, org_id=org_id, event_type=event_type, settings=settings,
-                             endpoint_id=endpoint_id):
+    for dest in destinations(
+        session, org_id=org_id, event_type=event_type, settings=settings, endpoint_id=endpoint_id
+    ):
         if dest.format not in bodies:
-            bodies[dest.format] = formats.render(dest.format, event_type=event_type, data=payload, now=now)
-        rows.append(NotificationOutbox(
-            org_id=org_id, event_type=event_type, message_id=new_message_id(), destination=dest.kind,
-            endpoint_id=dest.endpoint_id, url=dest.url, format=dest.format, payload=payload,
-            body=bodies[dest.format], status="pending", attempt_count=0,
-            max_attempts=len(settings.retry_delays) + 1, next_attempt_at=now, request_id=request_id,
-            created_at=now, updated_at=now))
+            bodies[dest.format] = formats.render(
+                dest.format, event_type=event_type, data=payload, now=now
+            )
+        rows.append(
+            NotificationOutbox(
+                org_id=org_id,
+                event_type=event_type,
+                message_id=new_message_id(),
+                destination=dest.kind,
+                endpoint_id=dest.endpoint_id,
+                url=dest.url,
+                format=dest.format,
+                payload=payload,
+                body=bodies[dest.format],
+                status="pending",
+                attempt_count=0,
+                max_attempts=len(settings.retry_delays) + 1,
+                next_attempt_at=now,
+                request_id=request_id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     session.add_all(rows)
     session.flush()
     return rows
@@ -100,19 +150,42 @@ def reap_expired_leases(session: Session, *, now: datetime) -> int:
     """Rows whose drainer died mid-delivery go back to pending (at-least-once); on the last attempt, dead."""
     lapsed = (NotificationOutbox.status == "sending", NotificationOutbox.lease_expires_at <= now)
     exhausted = NotificationOutbox.attempt_count >= NotificationOutbox.max_attempts
-    common = {"lease_expires_at": None, "last_error_code": LEASE_EXPIRED, "updated_at": now,
-              "last_error": "the drainer's lease lapsed before it recorded an outcome"}
-    died = session.execute(update(NotificationOutbox).where(*lapsed, exhausted)
-                           .values(status="dead", dead_at=now, **common)
-                           .execution_options(synchronize_session=False)).rowcount or 0
-    retried = session.execute(update(NotificationOutbox).where(*lapsed, ~exhausted)
-                              .values(status="pending", next_attempt_at=now, **common)
-                              .execution_options(synchronize_session=False)).rowcount or 0
+    common = {
+        "lease_expires_at": None,
+        "last_error_code": LEASE_EXPIRED,
+        "updated_at": now,
+        "last_error": "the drainer's lease lapsed before it recorded an outcome",
+    }
+    died = (
+        session.execute(
+            update(NotificationOutbox)
+            .where(*lapsed, exhausted)
+            .values(status="dead", dead_at=now, **common)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
+    retried = (
+        session.execute(
+            update(NotificationOutbox)
+            .where(*lapsed, ~exhausted)
+            .values(status="pending", next_attempt_at=now, **common)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
     return died + retried
 
 
-def claim(session: Session, *, now: datetime, limit: int, lease_seconds: float,
-          outbox_ids: Iterable[uuid.UUID] | None = None, org_id: uuid.UUID | None = None) -> list[NotificationOutbox]:
+def claim(
+    session: Session,
+    *,
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    outbox_ids: Iterable[uuid.UUID] | None = None,
+    org_id: uuid.UUID | None = None,
+) -> list[NotificationOutbox]:
     """Lease up to `limit` pending rows to this drainer; a row is never leased to two at once.
 
     On Postgres the SELECT … FOR UPDATE SKIP LOCKED lets drainers pass each other; on SQLite the
@@ -126,17 +199,26 @@ def claim(session: Session, *, now: datetime, limit: int, lease_seconds: float,
         query = query.where(NotificationOutbox.next_attempt_at <= now)
     if org_id is not None:
         query = query.where(NotificationOutbox.org_id == org_id)
-    query = query.order_by(NotificationOutbox.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
+    query = (
+        query.order_by(NotificationOutbox.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     ids = list(session.scalars(query))
     if not ids:
         return []
     rows = session.scalars(
         update(NotificationOutbox)
         .where(NotificationOutbox.id.in_(ids), NotificationOutbox.status == "pending")
-        .values(status="sending", attempt_count=NotificationOutbox.attempt_count + 1,
-                lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+        .values(
+            status="sending",
+            attempt_count=NotificationOutbox.attempt_count + 1,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            updated_at=now,
+        )
         .returning(NotificationOutbox)
-        .execution_options(synchronize_session=False, populate_existing=True))
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
     return list(rows)
 
 
@@ -160,18 +242,39 @@ def settle(session: Session, settlements: Sequence[Settlement], *, now: datetime
     table = NotificationOutbox.__table__
     statement = (
         update(table)
-        .where(and_(table.c.id == bindparam("b_id"), table.c.status == "sending",
-                    table.c.attempt_count == bindparam("b_attempt")))
-        .values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next"), lease_expires_at=None,
-                last_status_code=bindparam("b_code"), last_error_code=bindparam("b_error_code"),
-                last_error=bindparam("b_error"), sent_at=bindparam("b_sent_at"), dead_at=bindparam("b_dead_at"),
-                updated_at=now))
-    params = [{
-        "b_id": s.outbox_id, "b_attempt": s.attempt_count, "b_status": s.status,
-        "b_next": s.next_attempt_at or now, "b_code": s.status_code, "b_error_code": s.error_code,
-        "b_error": (s.error or None) and s.error[:2000], "b_sent_at": now if s.status == "sent" else None,
-        "b_dead_at": now if s.status == "dead" else None,
-    } for s in settlements]
+        .where(
+            and_(
+                table.c.id == bindparam("b_id"),
+                table.c.status == "sending",
+                table.c.attempt_count == bindparam("b_attempt"),
+            )
+        )
+        .values(
+            status=bindparam("b_status"),
+            next_attempt_at=bindparam("b_next"),
+            lease_expires_at=None,
+            last_status_code=bindparam("b_code"),
+            last_error_code=bindparam("b_error_code"),
+            last_error=bindparam("b_error"),
+            sent_at=bindparam("b_sent_at"),
+            dead_at=bindparam("b_dead_at"),
+            updated_at=now,
+        )
+    )
+    params = [
+        {
+            "b_id": s.outbox_id,
+            "b_attempt": s.attempt_count,
+            "b_status": s.status,
+            "b_next": s.next_attempt_at or now,
+            "b_code": s.status_code,
+            "b_error_code": s.error_code,
+            "b_error": (s.error or None) and s.error[:2000],
+            "b_sent_at": now if s.status == "sent" else None,
+            "b_dead_at": now if s.status == "dead" else None,
+        }
+        for s in settlements
+    ]
     result = session.execute(statement, params)
     return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(params)
 
@@ -183,7 +286,13 @@ def release(session: Session, held: Sequence[tuple[uuid.UUID, int]], *, now: dat
     table = NotificationOutbox.__table__
     session.execute(
         update(table)
-        .where(and_(table.c.id == bindparam("b_id"), table.c.status == "sending",
-                    table.c.attempt_count == bindparam("b_attempt")))
+        .where(
+            and_(
+                table.c.id == bindparam("b_id"),
+                table.c.status == "sending",
+                table.c.attempt_count == bindparam("b_attempt"),
+            )
+        )
         .values(status="pending", lease_expires_at=None, next_attempt_at=now, updated_at=now),
-        [{"b_id": outbox_id, "b_attempt": attempt} for outbox_id, attempt in held])
+        [{"b_id": outbox_id, "b_attempt": attempt} for outbox_id, attempt in held],
+    )

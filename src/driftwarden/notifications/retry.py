@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 JITTER = 0.10
@@ -49,7 +49,7 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
 
 
@@ -58,7 +58,9 @@ def jittered(delay: float, rng: random.Random | None = None) -> float:
     return delay * (rng or random).uniform(1 - JITTER, 1 + JITTER)
 
 
-def next_delay(attempt: Attempt, *, attempt_count: int, delays: list[float], rng: random.Random | None = None) -> float:
+def next_delay(
+    attempt: Attempt, *, attempt_count: int, delays: list[float], rng: random.Random | None = None
+) -> float:
     """Seconds to wait before the next attempt after `attempt_count` attempts have been made."""
     delay = jittered(delays[min(attempt_count, len(delays)) - 1], rng)
     if attempt.status_code in RETRY_AFTER_STATUSES and attempt.retry_after is not None:
@@ -66,8 +68,15 @@ def next_delay(attempt: Attempt, *, attempt_count: int, delays: list[float], rng
     return delay
 
 
-def decide(attempt: Attempt, *, attempt_count: int, max_attempts: int, delays: list[float], now: datetime,
-           rng: random.Random | None = None) -> Outcome:
+def decide(
+    attempt: Attempt,
+    *,
+    attempt_count: int,
+    max_attempts: int,
+    delays: list[float],
+    now: datetime,
+    rng: random.Random | None = None,
+) -> Outcome:
     """Only a 2xx is success; 410 or a forbidden address kill the message; the rest retry."""
     if attempt.ok:
         return Outcome("sent", None)

@@ -14,8 +14,12 @@ from driftwarden.notifications.formats import EVENT_TYPES, WebhookFormat
 from driftwarden.schemas import ReadModel
 
 EventType = Literal[
-    "contract_drift.patterns_promoted", "contract_drift.trigger_anomaly", "contract_drift.schedule_missed",
-    "contract_drift.schedule_recovered", "issue_pattern.status_changed", "webhook.test",
+    "contract_drift.patterns_promoted",
+    "contract_drift.trigger_anomaly",
+    "contract_drift.schedule_missed",
+    "contract_drift.schedule_recovered",
+    "issue_pattern.status_changed",
+    "webhook.test",
 ]
 OutboxStatus = Literal["pending", "sending", "sent", "dead"]
 assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
@@ -38,8 +42,12 @@ class EndpointCreate(BaseModel):
     org_id: uuid.UUID | None = None
     url: str = Field(max_length=2000)
     format: WebhookFormat | None = Field(
-        default=None, description="Default: slack for hooks.slack.com URLs, else json (as NOTIFY_WEBHOOK_FORMAT).")
-    event_types: list[EventType] = Field(default_factory=list, description="Empty = every event type.")
+        default=None,
+        description="Default: slack for hooks.slack.com URLs, else json (as NOTIFY_WEBHOOK_FORMAT).",
+    )
+    event_types: list[EventType] = Field(
+        default_factory=list, description="Empty = every event type."
+    )
     enabled: bool = True
     description: str | None = Field(default=None, max_length=2000)
 
@@ -74,7 +82,8 @@ class EndpointRead(ReadModel):
     disabled_reason: str | None
     secret_fingerprint: str = Field(
         description="The first 12 hex characters of the SHA-256 of the current secret: it tells "
-                    "secrets apart without revealing any part of one.")
+        "secrets apart without revealing any part of one."
+    )
     previous_secret_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -104,7 +113,9 @@ class OutboxRead(ReadModel):
     message_id: str
     destination: str
     endpoint_id: uuid.UUID | None
-    url_host: str = Field(description="Scheme and host only: a webhook URL's path can carry a token.")
+    url_host: str = Field(
+        description="Scheme and host only: a webhook URL's path can carry a token."
+    )
     format: str
     status: str
     attempt_count: int

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import secrets
-from datetime import datetime, timedelta, timezone
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -19,9 +19,11 @@ def generate_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
 
 
-def signature_headers(*, message_id: str, body: bytes, at: datetime, signing_secrets: Iterable[str]) -> dict[str, str]:
+def signature_headers(
+    *, message_id: str, body: bytes, at: datetime, signing_secrets: Iterable[str]
+) -> dict[str, str]:
     """The three Standard Webhooks headers, one `v1,` signature per valid secret, space-joined."""
-    at = at.astimezone(timezone.utc)
+    at = at.astimezone(UTC)
     text = body.decode("utf-8")
     signatures = [Webhook(secret).sign(message_id, at, text) for secret in signing_secrets]
     headers = {"webhook-id": message_id, "webhook-timestamp": str(int(at.timestamp()))}
@@ -40,7 +42,7 @@ class _TolerantWebhook(Webhook):
 
     def _Webhook__verify_timestamp(self, timestamp_header: str) -> datetime:  # noqa: N802 - overrides the private hook
         try:
-            timestamp = datetime.fromtimestamp(float(timestamp_header), tz=timezone.utc)
+            timestamp = datetime.fromtimestamp(float(timestamp_header), tz=UTC)
         except (TypeError, ValueError, OverflowError) as exc:
             raise WebhookVerificationError("webhook-timestamp is not unix seconds") from exc
         if timestamp < self._now - self._tolerance:
@@ -50,10 +52,18 @@ class _TolerantWebhook(Webhook):
         return timestamp
 
 
-def verify(*, secret: str, headers: Mapping[str, str], body: bytes, tolerance_seconds: float,
-           now: datetime | None = None) -> None:
+def verify(
+    *,
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    tolerance_seconds: float,
+    now: datetime | None = None,
+) -> None:
     """Raise WebhookVerificationError unless `body` and `headers` carry a valid signature for `secret`."""
-    checker = _TolerantWebhook(secret, tolerance_seconds=tolerance_seconds, now=now or datetime.now(timezone.utc))
+    checker = _TolerantWebhook(
+        secret, tolerance_seconds=tolerance_seconds, now=now or datetime.now(UTC)
+    )
     try:
         checker.verify(body, dict(headers), json_parse=False)
     except (ValueError, UnicodeDecodeError) as exc:  # malformed signature list or body bytes

@@ -55,8 +55,9 @@ class CheckedBackend(httpcore.NetworkBackend):
         failure: Exception | None = None
         for address in addresses:  # in the resolver's order, as socket.create_connection would
             try:
-                return self._inner.connect_tcp(address, port, timeout, local_address,
-                                               socket_options)  # type: ignore[arg-type]
+                return self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )  # type: ignore[arg-type]
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
         assert failure is not None

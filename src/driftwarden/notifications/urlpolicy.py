@@ -58,12 +58,21 @@ def classify(address: str | Address) -> Reach:
     inner = embedded_ipv4(ip)
     if inner is not None:
         return classify(inner)
-    if any((ip.is_link_local, ip.is_unspecified, ip.is_multicast, ip == BROADCAST,
-            ip in THIS_NETWORK)):
+    if any(
+        (ip.is_link_local, ip.is_unspecified, ip.is_multicast, ip == BROADCAST, ip in THIS_NETWORK)
+    ):
         return Reach.NEVER
     site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local
-    if any((ip.is_loopback, ip.is_private, ip.is_reserved, not ip.is_global, site_local,
-            ip in NAT64_LOCAL)):
+    if any(
+        (
+            ip.is_loopback,
+            ip.is_private,
+            ip.is_reserved,
+            not ip.is_global,
+            site_local,
+            ip in NAT64_LOCAL,
+        )
+    ):
         return Reach.PRIVATE
     return Reach.PUBLIC
 

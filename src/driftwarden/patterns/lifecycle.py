@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
-PatternStatus = Literal["detected", "diagnosed", "assigned", "in_progress", "fixed", "verifying",
-                        "resolved", "regressed", "wont_fix"]
+PatternStatus = Literal[
+    "detected",
+    "diagnosed",
+    "assigned",
+    "in_progress",
+    "fixed",
+    "verifying",
+    "resolved",
+    "regressed",
+    "wont_fix",
+]
 STATUSES: tuple[str, ...] = get_args(PatternStatus)
-FLOW = STATUSES[:STATUSES.index("resolved") + 1]  # the main line, one step at a time
+FLOW = STATUSES[: STATUSES.index("resolved") + 1]  # the main line, one step at a time
 CLOSED_STATUSES = frozenset({"resolved", "wont_fix"})
 OPEN_STATUSES = frozenset(STATUSES) - CLOSED_STATUSES
 
@@ -45,11 +54,24 @@ def can_transition(current: str, target: str) -> bool:
 
 def iso(at: datetime) -> str:
     """UTC ISO-8601 with `Z`, the way every time in the API is written."""
-    return at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def history_entry(*, from_status: str | None, to_status: str, at: datetime, by_api_key_id: uuid.UUID | None,
-                  note: str | None, forced: bool = False) -> dict[str, Any]:
+def history_entry(
+    *,
+    from_status: str | None,
+    to_status: str,
+    at: datetime,
+    by_api_key_id: uuid.UUID | None,
+    note: str | None,
+    forced: bool = False,
+) -> dict[str, Any]:
     """One `status_history` element, JSON-ready."""
-    return {"from": from_status, "to": to_status, "at": iso(at),
-            "by_api_key_id": str(by_api_key_id) if by_api_key_id else None, "note": note, "forced": forced}
+    return {
+        "from": from_status,
+        "to": to_status,
+        "at": iso(at),
+        "by_api_key_id": str(by_api_key_id) if by_api_key_id else None,
+        "note": note,
+        "forced": forced,
+    }

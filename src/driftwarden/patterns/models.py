@@ -20,8 +20,14 @@ class IssuePattern(Base):
     __tablename__ = "issue_patterns"
     __table_args__ = (
         # One open pattern per dedupe key, across processes and hosts.
-        Index("uq_issue_patterns_open_dedupe_key", "org_id", "dedupe_key", unique=True,
-              sqlite_where=_OPEN, postgresql_where=_OPEN),
+        Index(
+            "uq_issue_patterns_open_dedupe_key",
+            "org_id",
+            "dedupe_key",
+            unique=True,
+            sqlite_where=_OPEN,
+            postgresql_where=_OPEN,
+        ),
         Index(None, "org_id", "primary_tag", "status"),
         Index(None, "agent_id"),
     )

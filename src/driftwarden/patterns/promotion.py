@@ -35,9 +35,9 @@ CLAIM_PASSES = 3  # a pattern closing under a promotion costs one more pass, not
 RESOLVE_NOTES = {
     "binding_removed": "auto-resolved by drift promotion: the binding no longer exists",
     "versions_changed": "auto-resolved by drift promotion: the binding is no longer at these versions "
-                        "(upgraded, re-bound or the definition changed)",
+    "(upgraded, re-bound or the definition changed)",
     "healthy": "auto-resolved by drift promotion: these versions no longer drift "
-               "and the config satisfies the schema",
+    "and the config satisfies the schema",
 }
 
 
@@ -51,7 +51,10 @@ def dedupe_key(binding_id: uuid.UUID | str, bound: str | None, current: str | No
 
 
 def title_of(item: DriftItem) -> str:
-    bound, current = item.bound_contract_version or "(none)", item.current_contract_version or "(none)"
+    bound, current = (
+        item.bound_contract_version or "(none)",
+        item.current_contract_version or "(none)",
+    )
     return f"Contract drift ({item.severity}): {item.definition_type} '{item.definition_key}' {bound} → {current}"
 
 
@@ -70,10 +73,15 @@ class Plan:
         return [key for key in self.findings if key not in self.existing]
 
 
-def _open_drift_patterns(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | None) -> dict[str, uuid.UUID]:
+def _open_drift_patterns(
+    session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | None
+) -> dict[str, uuid.UUID]:
     query = select(IssuePattern.dedupe_key, IssuePattern.id).where(
-        IssuePattern.org_id == org_id, IssuePattern.primary_tag == PRIMARY_TAG,
-        IssuePattern.status.not_in(CLOSED_STATUSES), IssuePattern.dedupe_key.is_not(None))
+        IssuePattern.org_id == org_id,
+        IssuePattern.primary_tag == PRIMARY_TAG,
+        IssuePattern.status.not_in(CLOSED_STATUSES),
+        IssuePattern.dedupe_key.is_not(None),
+    )
     if agent_id is not None:
         query = query.where(IssuePattern.agent_id == agent_id)
     return {key: pattern_id for key, pattern_id in session.execute(query)}
@@ -87,7 +95,9 @@ def _binding_of(key: str) -> uuid.UUID | None:
         return None
 
 
-def _stale(session: Session, *, org_id: uuid.UUID, open_patterns: dict[str, uuid.UUID]) -> dict[str, list[uuid.UUID]]:
+def _stale(
+    session: Session, *, org_id: uuid.UUID, open_patterns: dict[str, uuid.UUID]
+) -> dict[str, list[uuid.UUID]]:
     """Open drift patterns whose binding no longer drifts with those versions, grouped by why."""
     by_binding: dict[uuid.UUID, list[str]] = defaultdict(list)
     for key in open_patterns:
@@ -98,19 +108,28 @@ def _stale(session: Session, *, org_id: uuid.UUID, open_patterns: dict[str, uuid
     judged: dict[uuid.UUID, tuple[uuid.UUID, Any]] = {}
     schemas: dict[uuid.UUID, tuple[Any, dict[str, Any]]] = {}
     for chunk in chunked(list(by_binding)):
-        query = (select(ContractBinding.id, ContractBinding.definition_contract_version,
-                        ContractDefinition.contract_version, ContractBinding.definition_id,
-                        ContractBinding.config, ContractDefinition.config_schema,
-                        ContractDefinition.default_config)
-                 .join(ContractDefinition, ContractDefinition.id == ContractBinding.definition_id)
-                 .where(ContractBinding.org_id == org_id, ContractBinding.id.in_(chunk)))
+        query = (
+            select(
+                ContractBinding.id,
+                ContractBinding.definition_contract_version,
+                ContractDefinition.contract_version,
+                ContractBinding.definition_id,
+                ContractBinding.config,
+                ContractDefinition.config_schema,
+                ContractDefinition.default_config,
+            )
+            .join(ContractDefinition, ContractDefinition.id == ContractBinding.definition_id)
+            .where(ContractBinding.org_id == org_id, ContractBinding.id.in_(chunk))
+        )
         rows = session.execute(query).all()
         live.update({row[0]: (row[1], row[2]) for row in rows})
         judged.update({row[0]: (row[3], row[4]) for row in rows})
         schemas.update({row[3]: (row[5], row[6] or {}) for row in rows if row[5] is not None})
     content = content_rules.with_versions(session, schemas)
-    severity = {binding_id: content.assess(d, *live[binding_id], config).severity
-                for binding_id, (d, config) in judged.items()}
+    severity = {
+        binding_id: content.assess(d, *live[binding_id], config).severity
+        for binding_id, (d, config) in judged.items()
+    }
     stale: dict[str, list[uuid.UUID]] = defaultdict(list)
     for binding_id, keys in by_binding.items():
         versions = live.get(binding_id)
@@ -121,8 +140,12 @@ def _stale(session: Session, *, org_id: uuid.UUID, open_patterns: dict[str, uuid
     return dict(stale)
 
 
-def _stale_reason(binding_id: uuid.UUID, key: str, versions: tuple[str | None, str | None] | None,
-                  severity: str | None = None) -> str | None:
+def _stale_reason(
+    binding_id: uuid.UUID,
+    key: str,
+    versions: tuple[str | None, str | None] | None,
+    severity: str | None = None,
+) -> str | None:
     """Why an open pattern no longer applies; `healthy` needs its config to validate again too."""
     if versions is None:
         return "binding_removed"
@@ -131,16 +154,34 @@ def _stale_reason(binding_id: uuid.UUID, key: str, versions: tuple[str | None, s
     return "healthy" if (severity or drift.classify(*versions).drift) == "none" else None
 
 
-def plan_promotion(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | None, min_drift: str,
-                   limit: int, auto_resolve: bool) -> tuple[Plan, int]:
+def plan_promotion(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    min_drift: str,
+    limit: int,
+    auto_resolve: bool,
+) -> tuple[Plan, int]:
     """The plan and the number of bindings scanned (disabled ones too, as §4.5 scans them); reads only."""
-    scan = contracts_service.scan_drift(session, org_id=org_id, agent_id=agent_id, min_drift=min_drift,
-                                        enabled_only=True, limit=limit)
-    findings = {dedupe_key(i.binding_id, i.bound_contract_version, i.current_contract_version): i
-                for i in scan.items}
+    scan = contracts_service.scan_drift(
+        session,
+        org_id=org_id,
+        agent_id=agent_id,
+        min_drift=min_drift,
+        enabled_only=True,
+        limit=limit,
+    )
+    findings = {
+        dedupe_key(i.binding_id, i.bound_contract_version, i.current_contract_version): i
+        for i in scan.items
+    }
     open_patterns = _open_drift_patterns(session, org_id=org_id, agent_id=agent_id)
-    plan = Plan(findings=findings, existing={k: open_patterns[k] for k in findings if k in open_patterns},
-                counts=dict(scan.counts))
+    plan = Plan(
+        findings=findings,
+        existing={k: open_patterns[k] for k in findings if k in open_patterns},
+        counts=dict(scan.counts),
+    )
     if auto_resolve:
         plan.stale = _stale(session, org_id=org_id, open_patterns=open_patterns)
     return plan, scan.scanned_binding_count
@@ -154,13 +195,22 @@ def evidence_of(item: DriftItem) -> dict[str, Any]:
     return evidence
 
 
-def _new_row(item: DriftItem, *, org_id: uuid.UUID, key: str, now: datetime,
-             api_key_id: uuid.UUID | None) -> dict[str, Any]:
+def _new_row(
+    item: DriftItem, *, org_id: uuid.UUID, key: str, now: datetime, api_key_id: uuid.UUID | None
+) -> dict[str, Any]:
     return store.new_row(
-        org_id=org_id, agent_id=item.agent_id, title=title_of(item), primary_tag=PRIMARY_TAG,
-        priority="medium" if item.severity == "warning" else "high", evidence=evidence_of(item), dedupe_key=key,
-        now=now, related_tags=[f"drift:{item.severity}", f"{item.definition_type}:{item.definition_key}"],
-        api_key_id=api_key_id, note="created by drift promotion")
+        org_id=org_id,
+        agent_id=item.agent_id,
+        title=title_of(item),
+        primary_tag=PRIMARY_TAG,
+        priority="medium" if item.severity == "warning" else "high",
+        evidence=evidence_of(item),
+        dedupe_key=key,
+        now=now,
+        related_tags=[f"drift:{item.severity}", f"{item.definition_type}:{item.definition_key}"],
+        api_key_id=api_key_id,
+        note="created by drift promotion",
+    )
 
 
 @dataclass
@@ -170,19 +220,29 @@ class Applied:
     resolved: list[tuple[uuid.UUID, str, str]]  # (id, previous status, reason)
 
 
-def _claim(session: Session, plan: Plan, *, org_id: uuid.UUID, now: datetime,
-           api_key_id: uuid.UUID | None) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
+def _claim(
+    session: Session, plan: Plan, *, org_id: uuid.UUID, now: datetime, api_key_id: uuid.UUID | None
+) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
     """(created, reused) by key: insert the new keys, lock the rest; a key whose open pattern closed
     after the plan read it (a PATCH to wont_fix, say) is inserted on the next pass, so none is lost."""
     created: dict[str, uuid.UUID] = {}
     reused: dict[str, uuid.UUID] = {}
     todo, new = list(plan.findings), set(plan.new_keys)
     for _ in range(CLAIM_PASSES):
-        rows = {key: _new_row(plan.findings[key], org_id=org_id, key=key, now=now, api_key_id=api_key_id)
-                for key in todo if key in new}
+        rows = {
+            key: _new_row(
+                plan.findings[key], org_id=org_id, key=key, now=now, api_key_id=api_key_id
+            )
+            for key in todo
+            if key in new
+        }
         inserted = store.insert_open(session, list(rows.values()))
-        created.update((key, row["id"]) for key, row in rows.items() if key in inserted)  # finding order
-        locked = store.lock_open(session, org_id=org_id, keys=[key for key in todo if key not in inserted])
+        created.update(
+            (key, row["id"]) for key, row in rows.items() if key in inserted
+        )  # finding order
+        locked = store.lock_open(
+            session, org_id=org_id, keys=[key for key in todo if key not in inserted]
+        )
         reused.update(locked)
         todo = [key for key in todo if key not in inserted and key not in locked]
         if not todo:
@@ -191,38 +251,76 @@ def _claim(session: Session, plan: Plan, *, org_id: uuid.UUID, now: datetime,
     return created, reused
 
 
-def apply_plan(session: Session, plan: Plan, *, org_id: uuid.UUID, now: datetime,
-               api_key_id: uuid.UUID | None) -> Applied:
+def apply_plan(
+    session: Session, plan: Plan, *, org_id: uuid.UUID, now: datetime, api_key_id: uuid.UUID | None
+) -> Applied:
     """Write the plan: bulk insert, bulk bump (race losers included), bulk resolve."""
     created, reused = _claim(session, plan, org_id=org_id, now=now, api_key_id=api_key_id)
     store.bump(session, ids=reused.values(), now=now)
     resolved: list[tuple[uuid.UUID, str, str]] = []
     for reason, ids in sorted(plan.stale.items()):
-        closed = store.close_open(session, ids=ids, to_status="resolved", now=now, by_api_key_id=api_key_id,
-                                  note=RESOLVE_NOTES[reason])
+        closed = store.close_open(
+            session,
+            ids=ids,
+            to_status="resolved",
+            now=now,
+            by_api_key_id=api_key_id,
+            note=RESOLVE_NOTES[reason],
+        )
         resolved += [(pattern_id, previous, reason) for pattern_id, previous in closed]
     return Applied(created=created, reused=reused, resolved=resolved)
 
 
-def _notifications(session: Session, applied: Applied, plan: Plan, *, org_id: uuid.UUID, summary: dict[str, Any],
-                   now: datetime, settings: Settings, request_id: str | None,
-                   api_key_id: uuid.UUID | None) -> dict[str, Any]:
+def _notifications(
+    session: Session,
+    applied: Applied,
+    plan: Plan,
+    *,
+    org_id: uuid.UUID,
+    summary: dict[str, Any],
+    now: datetime,
+    settings: Settings,
+    request_id: str | None,
+    api_key_id: uuid.UUID | None,
+) -> dict[str, Any]:
     common = {"org_id": org_id, "now": now, "settings": settings, "request_id": request_id}
     if applied.created:
-        listed = [{"pattern_id": pid, "agent_id": plan.findings[key].agent_id, "title": title_of(plan.findings[key]),
-                   "drift": plan.findings[key].drift, "dedupe_key": key} for key, pid in applied.created.items()]
-        data = {**summary, "created_patterns": listed[:notify.MAX_LISTED],
-                "truncated": len(listed) > notify.MAX_LISTED}
+        listed = [
+            {
+                "pattern_id": pid,
+                "agent_id": plan.findings[key].agent_id,
+                "title": title_of(plan.findings[key]),
+                "drift": plan.findings[key].drift,
+                "dedupe_key": key,
+            }
+            for key, pid in applied.created.items()
+        ]
+        data = {
+            **summary,
+            "created_patterns": listed[: notify.MAX_LISTED],
+            "truncated": len(listed) > notify.MAX_LISTED,
+        }
         result = notify.queue(session, event_type=notify.PATTERNS_PROMOTED, data=data, **common)
     else:
         result = notify.skipped(notify.PATTERNS_PROMOTED, "nothing_created")
     if applied.resolved:
-        entry = history_entry(from_status=None, to_status="resolved", at=now, by_api_key_id=api_key_id,
-                              note="auto-resolved by drift promotion: the drift is gone")
-        changed = [{"pattern_id": pid, "from": previous, "reason": reason, "note": RESOLVE_NOTES[reason]}
-                   for pid, previous, reason in applied.resolved]
-        data = notify.bulk_status_changed_data(org_id=org_id, changed=changed, entry=entry, reason="auto_resolve")
-        result["status_changed"] = notify.queue(session, event_type=notify.STATUS_CHANGED, data=data, **common)
+        entry = history_entry(
+            from_status=None,
+            to_status="resolved",
+            at=now,
+            by_api_key_id=api_key_id,
+            note="auto-resolved by drift promotion: the drift is gone",
+        )
+        changed = [
+            {"pattern_id": pid, "from": previous, "reason": reason, "note": RESOLVE_NOTES[reason]}
+            for pid, previous, reason in applied.resolved
+        ]
+        data = notify.bulk_status_changed_data(
+            org_id=org_id, changed=changed, entry=entry, reason="auto_resolve"
+        )
+        result["status_changed"] = notify.queue(
+            session, event_type=notify.STATUS_CHANGED, data=data, **common
+        )
     else:
         result["status_changed"] = notify.skipped(notify.STATUS_CHANGED, "nothing_resolved")
     return result
@@ -232,37 +330,83 @@ def _ids(values: Any) -> list[str]:
     return [str(value) for value in values]
 
 
-def promote_drift(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | None,
-                  min_drift: str, limit: int, dry_run: bool, auto_resolve: bool, now: datetime,
-                  settings: Settings, request_id: str | None = None,
-                  api_key_id: uuid.UUID | None = None) -> dict[str, Any]:
+def promote_drift(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    min_drift: str,
+    limit: int,
+    dry_run: bool,
+    auto_resolve: bool,
+    now: datetime,
+    settings: Settings,
+    request_id: str | None = None,
+    api_key_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
     """Promote drift findings to open patterns; returns the response data, JSON-ready.
 
     `min_drift` and `limit` come from the caller, which resolves them from the org's drift policy
     (`scheduler.policy.promotion_scope`): patterns know nothing of the scheduler.
     """
-    plan, scanned = plan_promotion(session, org_id=org_id, agent_id=agent_id, min_drift=min_drift, limit=limit,
-                                   auto_resolve=auto_resolve)
+    plan, scanned = plan_promotion(
+        session,
+        org_id=org_id,
+        agent_id=agent_id,
+        min_drift=min_drift,
+        limit=limit,
+        auto_resolve=auto_resolve,
+    )
     summary: dict[str, Any] = {
-        "org_id": str(org_id), "agent_id": str(agent_id) if agent_id else None, "min_drift": min_drift,
-        "limit": limit, "dry_run": dry_run, "auto_resolve": auto_resolve, "scanned_item_count": scanned,
-        "eligible_item_count": len(plan.findings), "drift_counts": plan.counts}
+        "org_id": str(org_id),
+        "agent_id": str(agent_id) if agent_id else None,
+        "min_drift": min_drift,
+        "limit": limit,
+        "dry_run": dry_run,
+        "auto_resolve": auto_resolve,
+        "scanned_item_count": scanned,
+        "eligible_item_count": len(plan.findings),
+        "drift_counts": plan.counts,
+    }
     if dry_run:
         stale = [pid for ids in plan.stale.values() for pid in ids]
-        notification = {**notify.skipped(notify.PATTERNS_PROMOTED, "dry_run"),
-                        "status_changed": notify.skipped(notify.STATUS_CHANGED, "dry_run")}
-        return {**summary, "created_pattern_count": len(plan.new_keys), "reused_pattern_count": len(plan.existing),
-                "resolved_pattern_count": len(stale), "pattern_ids": _ids(plan.existing.values()),
-                "resolved_pattern_ids": _ids(stale), "notification": notification}
+        notification = {
+            **notify.skipped(notify.PATTERNS_PROMOTED, "dry_run"),
+            "status_changed": notify.skipped(notify.STATUS_CHANGED, "dry_run"),
+        }
+        return {
+            **summary,
+            "created_pattern_count": len(plan.new_keys),
+            "reused_pattern_count": len(plan.existing),
+            "resolved_pattern_count": len(stale),
+            "pattern_ids": _ids(plan.existing.values()),
+            "resolved_pattern_ids": _ids(stale),
+            "notification": notification,
+        }
     applied = apply_plan(session, plan, org_id=org_id, now=now, api_key_id=api_key_id)
-    summary.update(created_pattern_count=len(applied.created), reused_pattern_count=len(applied.reused),
-                   resolved_pattern_count=len(applied.resolved))
+    summary.update(
+        created_pattern_count=len(applied.created),
+        reused_pattern_count=len(applied.reused),
+        resolved_pattern_count=len(applied.resolved),
+    )
     ordered = [applied.created.get(key) or applied.reused.get(key) for key in plan.findings]
-    notification = _notifications(session, applied, plan, org_id=org_id, summary=summary, now=now,
-                                  settings=settings, request_id=request_id, api_key_id=api_key_id)
-    return {**summary, "pattern_ids": _ids(pid for pid in ordered if pid),
-            "resolved_pattern_ids": _ids(pid for pid, _, _ in applied.resolved),
-            "notification": _json_ids(notification)}
+    notification = _notifications(
+        session,
+        applied,
+        plan,
+        org_id=org_id,
+        summary=summary,
+        now=now,
+        settings=settings,
+        request_id=request_id,
+        api_key_id=api_key_id,
+    )
+    return {
+        **summary,
+        "pattern_ids": _ids(pid for pid in ordered if pid),
+        "resolved_pattern_ids": _ids(pid for pid, _, _ in applied.resolved),
+        "notification": _json_ids(notification),
+    }
 
 
 def _json_ids(notification: dict[str, Any]) -> dict[str, Any]:

@@ -30,9 +30,15 @@ class PatternCreate(BaseModel):
     priority: Priority = "medium"
     owner: str | None = Field(default=None, min_length=1, max_length=200)
     evidence: dict[str, Any] = Field(default_factory=dict)
-    dedupe_key: str | None = Field(default=None, min_length=1, max_length=500,
-                                   description="At most one open pattern per org and dedupe_key.")
-    note: str | None = Field(default=None, max_length=2000, description="Recorded in the first history entry.")
+    dedupe_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="At most one open pattern per org and dedupe_key.",
+    )
+    note: str | None = Field(
+        default=None, max_length=2000, description="Recorded in the first history entry."
+    )
 
 
 class OrgPatternCreate(PatternCreate):
@@ -45,11 +51,17 @@ class PatternUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str | None = Field(default=None, min_length=1, max_length=500)
     priority: Priority | None = None
-    owner: str | None = Field(default=None, max_length=200, description="null or empty clears the owner.")
+    owner: str | None = Field(
+        default=None, max_length=200, description="null or empty clears the owner."
+    )
     related_tags: list[Tag] | None = Field(default=None, max_length=50)
     status: PatternStatus | None = None
-    note: str | None = Field(default=None, max_length=2000, description="Why the status changed (history).")
-    force: bool = Field(default=False, description="Allow a jump the lifecycle forbids (global admins only).")
+    note: str | None = Field(
+        default=None, max_length=2000, description="Why the status changed (history)."
+    )
+    force: bool = Field(
+        default=False, description="Allow a jump the lifecycle forbids (global admins only)."
+    )
 
 
 class HistoryEntry(BaseModel):
@@ -93,8 +105,12 @@ class PromoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: uuid.UUID | None = None
     agent_id: uuid.UUID | None = None
-    min_drift: MinDrift | None = Field(default=None, description="Default: the policy's, else breaking.")
-    limit: int | None = Field(default=None, ge=1, le=1000, description="Default: the policy's scan_limit, else 200.")
+    min_drift: MinDrift | None = Field(
+        default=None, description="Default: the policy's, else breaking."
+    )
+    limit: int | None = Field(
+        default=None, ge=1, le=1000, description="Default: the policy's scan_limit, else 200."
+    )
     dry_run: bool = False
     auto_resolve: bool = True
 
@@ -103,12 +119,16 @@ class QueuedNotification(BaseModel):
     event_type: str
     queued: bool
     outbox_ids: list[uuid.UUID]
-    skipped_reason: Literal["dry_run", "nothing_created", "nothing_resolved", "no_destination"] | None = None
+    skipped_reason: (
+        Literal["dry_run", "nothing_created", "nothing_resolved", "no_destination"] | None
+    ) = None
 
 
 class PromotionNotification(QueuedNotification):
     status_changed: QueuedNotification | None = Field(
-        default=None, description="The issue_pattern.status_changed message for auto-resolved patterns.")
+        default=None,
+        description="The issue_pattern.status_changed message for auto-resolved patterns.",
+    )
 
 
 class PromoteResult(BaseModel):

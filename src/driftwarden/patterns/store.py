@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import String, Table, cast, false, func, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,16 +26,44 @@ TABLE: Table = IssuePattern.__table__  # type: ignore[assignment]
 IS_OPEN = TABLE.c.status.not_in(CLOSED_STATUSES)
 
 
-def new_row(*, org_id: uuid.UUID, agent_id: uuid.UUID | None, title: str, primary_tag: str, priority: str,
-            evidence: dict[str, Any], dedupe_key: str | None, now: datetime, related_tags: Iterable[str] = (),
-            owner: str | None = None, api_key_id: uuid.UUID | None = None, note: str | None = None) -> dict[str, Any]:
+def new_row(
+    *,
+    org_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    title: str,
+    primary_tag: str,
+    priority: str,
+    evidence: dict[str, Any],
+    dedupe_key: str | None,
+    now: datetime,
+    related_tags: Iterable[str] = (),
+    owner: str | None = None,
+    api_key_id: uuid.UUID | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
     """Column values of a freshly detected pattern; its creation is the first history entry."""
-    entry = history_entry(from_status=None, to_status="detected", at=now, by_api_key_id=api_key_id, note=note)
-    return {"id": uuid.uuid4(), "org_id": org_id, "agent_id": agent_id, "title": title[:500],
-            "primary_tag": primary_tag, "related_tags": list(related_tags), "status": "detected",
-            "priority": priority, "owner": owner, "evidence": evidence, "dedupe_key": dedupe_key,
-            "occurrence_count": 1, "first_seen_at": now, "last_seen_at": now, "status_history": [entry],
-            "created_at": now, "updated_at": now}
+    entry = history_entry(
+        from_status=None, to_status="detected", at=now, by_api_key_id=api_key_id, note=note
+    )
+    return {
+        "id": uuid.uuid4(),
+        "org_id": org_id,
+        "agent_id": agent_id,
+        "title": title[:500],
+        "primary_tag": primary_tag,
+        "related_tags": list(related_tags),
+        "status": "detected",
+        "priority": priority,
+        "owner": owner,
+        "evidence": evidence,
+        "dedupe_key": dedupe_key,
+        "occurrence_count": 1,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "status_history": [entry],
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def insert_open(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -44,9 +73,11 @@ def insert_open(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
     ordered = sorted(rows, key=lambda row: row["dedupe_key"] or "")
     if session.get_bind().dialect.name == "postgresql":
         return _insert_open_pg(session, ordered)
-    statement = (sqlite.insert(TABLE).on_conflict_do_nothing(index_elements=["org_id", "dedupe_key"],
-                                                             index_where=_OPEN)
-                 .returning(TABLE.c.dedupe_key))
+    statement = (
+        sqlite.insert(TABLE)
+        .on_conflict_do_nothing(index_elements=["org_id", "dedupe_key"], index_where=_OPEN)
+        .returning(TABLE.c.dedupe_key)
+    )
     # One executemany, which SQLAlchemy sends as multi-row INSERTs ("insertmanyvalues").
     return set(session.scalars(statement, ordered))
 
@@ -54,13 +85,18 @@ def insert_open(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
 def _insert_open_pg(session: Session, ordered: Sequence[dict[str, Any]]) -> set[str]:
     """All rows as one JSON parameter: at 10 000 rows, binding 17 parameters per row costs seconds."""
     columns = [column.name for column in TABLE.columns]
-    record = ", ".join(f"{name} {TABLE.c[name].type.compile(dialect=postgresql.dialect())}" for name in columns)
+    record = ", ".join(
+        f"{name} {TABLE.c[name].type.compile(dialect=postgresql.dialect())}" for name in columns
+    )
     statement = text(
         f"INSERT INTO issue_patterns ({', '.join(columns)}) "
         f"SELECT {', '.join('r.' + name for name in columns)} "
         f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({record}) ORDER BY r.dedupe_key "
-        f"ON CONFLICT (org_id, dedupe_key) WHERE {_OPEN.text} DO NOTHING RETURNING dedupe_key")
-    payload = json.dumps([{name: row[name] for name in columns} for row in ordered], default=_json_default)
+        f"ON CONFLICT (org_id, dedupe_key) WHERE {_OPEN.text} DO NOTHING RETURNING dedupe_key"
+    )
+    payload = json.dumps(
+        [{name: row[name] for name in columns} for row in ordered], default=_json_default
+    )
     return set(session.scalars(statement, {"rows": payload}))
 
 
@@ -76,9 +112,12 @@ def lock_open(session: Session, *, org_id: uuid.UUID, keys: Iterable[str]) -> di
     """Lock the open patterns with these dedupe_keys (in key order); returns key -> id."""
     found: dict[str, uuid.UUID] = {}
     for chunk in chunked(sorted(set(keys))):
-        query = (select(TABLE.c.dedupe_key, TABLE.c.id)
-                 .where(TABLE.c.org_id == org_id, TABLE.c.dedupe_key.in_(chunk), IS_OPEN)
-                 .order_by(TABLE.c.dedupe_key).with_for_update())
+        query = (
+            select(TABLE.c.dedupe_key, TABLE.c.id)
+            .where(TABLE.c.org_id == org_id, TABLE.c.dedupe_key.in_(chunk), IS_OPEN)
+            .order_by(TABLE.c.dedupe_key)
+            .with_for_update()
+        )
         found.update({key: pattern_id for key, pattern_id in session.execute(query)})
     return found
 
@@ -88,14 +127,17 @@ def bump(session: Session, *, ids: Iterable[uuid.UUID], now: datetime) -> int:
     total = 0
     for chunk in chunked(sorted(set(ids))):
         result = session.execute(
-            update(TABLE).where(TABLE.c.id.in_(chunk))
-            .values(occurrence_count=TABLE.c.occurrence_count + 1, last_seen_at=now, updated_at=now))
+            update(TABLE)
+            .where(TABLE.c.id.in_(chunk))
+            .values(occurrence_count=TABLE.c.occurrence_count + 1, last_seen_at=now, updated_at=now)
+        )
         total += result.rowcount or 0
     return total
 
 
-def _history_append(session: Session, *, to_status: str, at: datetime, by_api_key_id: uuid.UUID | None,
-                    note: str) -> Any:
+def _history_append(
+    session: Session, *, to_status: str, at: datetime, by_api_key_id: uuid.UUID | None, note: str
+) -> Any:
     """SQL that appends one history entry whose `from` is each row's own current status."""
     by = str(by_api_key_id) if by_api_key_id else None
     constants = {"to": to_status, "at": iso(at), "by_api_key_id": by, "note": note}
@@ -109,18 +151,35 @@ def _history_append(session: Session, *, to_status: str, at: datetime, by_api_ke
     return func.json_insert(TABLE.c.status_history, "$[#]", entry)
 
 
-def close_open(session: Session, *, ids: Sequence[uuid.UUID], to_status: str, now: datetime,
-               by_api_key_id: uuid.UUID | None, note: str) -> list[tuple[uuid.UUID, str]]:
+def close_open(
+    session: Session,
+    *,
+    ids: Sequence[uuid.UUID],
+    to_status: str,
+    now: datetime,
+    by_api_key_id: uuid.UUID | None,
+    note: str,
+) -> list[tuple[uuid.UUID, str]]:
     """Move still-open patterns to a closed status with a history note; returns (id, previous status)."""
     closed: list[tuple[uuid.UUID, str]] = []
-    history = _history_append(session, to_status=to_status, at=now, by_api_key_id=by_api_key_id, note=note)
+    history = _history_append(
+        session, to_status=to_status, at=now, by_api_key_id=by_api_key_id, note=note
+    )
     for chunk in chunked(sorted(set(ids))):
-        locked = list(session.execute(select(TABLE.c.id, TABLE.c.status)
-                                      .where(TABLE.c.id.in_(chunk), IS_OPEN)
-                                      .order_by(TABLE.c.dedupe_key).with_for_update()))
+        locked = list(
+            session.execute(
+                select(TABLE.c.id, TABLE.c.status)
+                .where(TABLE.c.id.in_(chunk), IS_OPEN)
+                .order_by(TABLE.c.dedupe_key)
+                .with_for_update()
+            )
+        )
         if not locked:
             continue
-        session.execute(update(TABLE).where(TABLE.c.id.in_([row[0] for row in locked]), IS_OPEN)
-                        .values(status=to_status, status_history=history, updated_at=now))
+        session.execute(
+            update(TABLE)
+            .where(TABLE.c.id.in_([row[0] for row in locked]), IS_OPEN)
+            .values(status=to_status, status_history=history, updated_at=now)
+        )
         closed.extend((row[0], row[1]) for row in locked)
     return closed

@@ -35,16 +35,27 @@ class Rule:
 
 
 RULES = (
-    Rule("outbox_sent", NotificationOutbox, NotificationOutbox.sent_at, "retention_outbox_sent_days",
-         (NotificationOutbox.status == "sent",)),
+    Rule(
+        "outbox_sent",
+        NotificationOutbox,
+        NotificationOutbox.sent_at,
+        "retention_outbox_sent_days",
+        (NotificationOutbox.status == "sent",),
+    ),
     Rule("audit_logs", ApiAuditLog, ApiAuditLog.created_at, "retention_audit_days"),
     Rule("notify_events", NotifyEvent, NotifyEvent.created_at, "retention_notify_events_days"),
     Rule("trigger_runs", TriggerRun, TriggerRun.started_at, "retention_trigger_runs_days"),
 )
 
 
-def prune(session_factory: sessionmaker[Session], *, settings: Settings, now: datetime,
-          batch_size: int = 1000, max_batches: int = 20) -> dict[str, int]:
+def prune(
+    session_factory: sessionmaker[Session],
+    *,
+    settings: Settings,
+    now: datetime,
+    batch_size: int = 1000,
+    max_batches: int = 20,
+) -> dict[str, int]:
     """Apply every rule once; returns how many rows each rule deleted (kept-forever rules: absent)."""
     deleted: dict[str, int] = {}
     for rule in RULES:
@@ -53,8 +64,14 @@ def prune(session_factory: sessionmaker[Session], *, settings: Settings, now: da
             continue
         cutoff = now - timedelta(days=days)
         deleted[rule.name] = delete_in_batches(
-            session_factory, rule.model, *rule.only, rule.age_column < cutoff,
-            oldest_first=rule.age_column, batch_size=batch_size, max_batches=max_batches)
+            session_factory,
+            rule.model,
+            *rule.only,
+            rule.age_column < cutoff,
+            oldest_first=rule.age_column,
+            batch_size=batch_size,
+            max_batches=max_batches,
+        )
     if any(deleted.values()):
         log.info("retention pruned rows", extra={"deleted": deleted})
     return deleted

@@ -24,8 +24,9 @@ branch_labels = None
 depends_on = None
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-SCHEMA_JSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True),
-                                                      "postgresql")
+SCHEMA_JSON = sa.JSON(none_as_null=True).with_variant(
+    postgresql.JSONB(none_as_null=True), "postgresql"
+)
 # Tables this revision creates; tests/production/test_row_level_security.py reads this too.
 TABLES = ("contract_definition_versions",)
 BATCH = 1000
@@ -43,41 +44,74 @@ def _create_table() -> None:
         sa.Column("changelog", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by_api_key_id", sa.Uuid(), nullable=True),
-        sa.ForeignKeyConstraint(["org_id"], ["orgs.id"], ondelete="CASCADE",
-                                name=op.f("fk_contract_definition_versions_org_id_orgs")),
         sa.ForeignKeyConstraint(
-            ["definition_id"], ["contract_definitions.id"], ondelete="CASCADE",
-            name=op.f("fk_contract_definition_versions_definition_id_contract_definitions")),
+            ["org_id"],
+            ["orgs.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_contract_definition_versions_org_id_orgs"),
+        ),
         sa.ForeignKeyConstraint(
-            ["created_by_api_key_id"], ["api_keys.id"], ondelete="SET NULL",
-            name=op.f("fk_contract_definition_versions_created_by_api_key_id_api_keys")),
+            ["definition_id"],
+            ["contract_definitions.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_contract_definition_versions_definition_id_contract_definitions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by_api_key_id"],
+            ["api_keys.id"],
+            ondelete="SET NULL",
+            name=op.f("fk_contract_definition_versions_created_by_api_key_id_api_keys"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contract_definition_versions")),
         sa.UniqueConstraint(
-            "definition_id", "contract_version",
-            name=op.f("uq_contract_definition_versions_definition_id_contract_version")),
+            "definition_id",
+            "contract_version",
+            name=op.f("uq_contract_definition_versions_definition_id_contract_version"),
+        ),
     )
 
 
 def _backfill() -> None:
     """One version row per existing definition: its current version, as it stands today."""
     definitions = sa.table(
-        "contract_definitions", sa.column("id", sa.Uuid()), sa.column("org_id", sa.Uuid()),
-        sa.column("contract_version", sa.String()), sa.column("default_config", JSON),
-        sa.column("created_at", sa.DateTime(timezone=True)))
+        "contract_definitions",
+        sa.column("id", sa.Uuid()),
+        sa.column("org_id", sa.Uuid()),
+        sa.column("contract_version", sa.String()),
+        sa.column("default_config", JSON),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
     versions = sa.table(
-        "contract_definition_versions", sa.column("id", sa.Uuid()), sa.column("org_id", sa.Uuid()),
-        sa.column("definition_id", sa.Uuid()), sa.column("contract_version", sa.String()),
-        sa.column("config_schema", SCHEMA_JSON), sa.column("default_config", JSON),
-        sa.column("changelog", sa.Text()), sa.column("created_at", sa.DateTime(timezone=True)))
+        "contract_definition_versions",
+        sa.column("id", sa.Uuid()),
+        sa.column("org_id", sa.Uuid()),
+        sa.column("definition_id", sa.Uuid()),
+        sa.column("contract_version", sa.String()),
+        sa.column("config_schema", SCHEMA_JSON),
+        sa.column("default_config", JSON),
+        sa.column("changelog", sa.Text()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
     bind = op.get_bind()
     found = bind.execute(sa.select(definitions).order_by(definitions.c.id)).all()
     for start in range(0, len(found), BATCH):
-        rows = found[start:start + BATCH]
-        op.bulk_insert(versions, [
-            {"id": uuid.uuid4(), "org_id": r.org_id, "definition_id": r.id,
-             "contract_version": r.contract_version, "config_schema": None,
-             "default_config": r.default_config, "changelog": None, "created_at": r.created_at}
-            for r in rows])
+        rows = found[start : start + BATCH]
+        op.bulk_insert(
+            versions,
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "org_id": r.org_id,
+                    "definition_id": r.id,
+                    "contract_version": r.contract_version,
+                    "config_schema": None,
+                    "default_config": r.default_config,
+                    "changelog": None,
+                    "created_at": r.created_at,
+                }
+                for r in rows
+            ],
+        )
 
 
 def upgrade() -> None:
