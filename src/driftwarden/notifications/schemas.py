@@ -15,7 +15,8 @@ from driftwarden.schemas import ReadModel
 
 EventType = Literal[
     "contract_drift.patterns_promoted", "contract_drift.trigger_anomaly", "contract_drift.schedule_missed",
-    "contract_drift.schedule_recovered", "issue_pattern.status_changed", "webhook.test",
+    "contract_drift.schedule_recovered", "contract_drift.schedule_disabled_triggered",
+    "issue_pattern.status_changed", "webhook.test",
 ]
 OutboxStatus = Literal["pending", "sending", "sent", "dead"]
 assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
