@@ -69,6 +69,11 @@ def test_in_progress_is_409_until_lease_lapses(client: TestClient, admin, sessio
     headers = {**admin.headers, "Idempotency-Key": "busy", "Content-Type": "application/json"}
     busy = client.post("/api/v1/agents", headers=headers, content=body)
     assert busy.status_code == 409 and busy.json()["error"]["code"] == "IDEMPOTENCY_IN_PROGRESS"
+    assert busy.headers["retry-after"] == "300"  # the whole 5-minute lease is left
+    clock.advance(seconds=100.25)
+    assert client.post("/api/v1/agents", headers=headers, content=body).headers["retry-after"] == "200"
+    clock.advance(seconds=199.5)  # a quarter second left: still at least 1
+    assert client.post("/api/v1/agents", headers=headers, content=body).headers["retry-after"] == "1"
     clock.advance(minutes=6)  # the first request crashed; its lease lapsed
     retried = client.post("/api/v1/agents", headers=headers, content=body)
     assert retried.status_code == 201

@@ -31,6 +31,8 @@ def test_key_format_and_storage(client: TestClient, admin, session_factory) -> N
 
 def test_no_key_material_in_logs(client: TestClient, admin, caplog, session_factory) -> None:
     caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "driftwarden"):  # whatever an earlier test in this process configured
+        caplog.set_level(logging.DEBUG, logger=name)
     created = client.post("/api/v1/system/api-keys", headers=admin.headers, json={"name": "x", "role": "viewer"})
     plaintext = created.json()["data"]["api_key"]
     headers = {"Authorization": f"Bearer {plaintext}"}
@@ -50,7 +52,10 @@ def test_no_key_material_in_logs(client: TestClient, admin, caplog, session_fact
 def test_admin_cannot_escalate(client: TestClient, admin, engine) -> None:
     as_global = client.post("/api/v1/system/api-keys", headers=admin.headers,
                             json={"name": "g", "role": "admin", "org_id": None})
-    assert as_global.status_code == 201 and as_global.json()["data"]["org_id"] == str(admin.org_id)
+    assert as_global.status_code == 403 and as_global.json()["error"]["code"] == "FORBIDDEN"
+    left_out = client.post("/api/v1/system/api-keys", headers=admin.headers,
+                           json={"name": "own", "role": "viewer"})
+    assert left_out.status_code == 201 and left_out.json()["data"]["org_id"] == str(admin.org_id)
     other = make_tenant(engine, role="admin", name="Other")
     cross = client.post("/api/v1/system/api-keys", headers=admin.headers,
                         json={"name": "x", "role": "viewer", "org_id": str(other.org_id)})

@@ -9,6 +9,7 @@ from driftwarden.db.engine import make_session_factory
 from driftwarden.patterns.models import IssuePattern
 from driftwarden.scheduler.models import NotifyEvent, TriggerRun
 from tests.scheduler.conftest import ok_data, post, seed_drift, set_policy
+from tests.support import make_tenant
 
 SIGNALS = [("trigger", "executed"), ("trigger", "deduped"), ("notify", "anomaly_detected"), ("notify", "notified"),
            ("notify", "notification", "sent"), ("notify", "escalation_pattern")]
@@ -95,3 +96,52 @@ def test_org_id_is_required_and_validated(client: TestClient, admin) -> None:
     legacy = client.post("/api/system/contracts/drift/schedule-run", headers=admin.headers,
                          json={"org_id": str(admin.org_id)})
     assert legacy.status_code == 400 and legacy.json()["error"]["code"] == "IDEMPOTENCY_KEY_REQUIRED"
+
+
+def _escalation_agents(engine: Engine) -> list:  # type: ignore[type-arg]
+    with make_session_factory(engine)() as session:
+        return list(session.scalars(select(IssuePattern.agent_id).where(
+            IssuePattern.primary_tag == "contract_drift_alert_delivery")))
+
+
+def test_escalation_lands_on_escalation_agent_id_apart_from_the_trigger_scope(
+        client: TestClient, admin, engine: Engine, receiver) -> None:
+    scanned = seed_drift(engine, admin.org_id)
+    owner = seed_drift(engine, admin.org_id, breaking=0, warning=0, agent_name="on-call")
+    set_policy(client, admin, enabled=True, alert_enabled=True)
+    receiver.default = (502, {}, 0.0)
+    body = {"org_id": str(admin.org_id), "agent_id": str(scanned), "escalation_agent_id": str(owner),
+            "force_notify": True}
+    data = ok_data(post(client, admin, "/drift/schedule-run", body))
+    assert (data["agent_id"], data["escalation_agent_id"]) == (str(scanned), str(owner))
+    assert data["trigger"]["dedupe_key"].endswith(f":{scanned}")  # the trigger stays scoped to agent_id
+    assert data["trigger"]["promote"]["created_pattern_count"] == 2
+    assert data["notify"]["escalation_pattern"]["created"] is True
+    assert _escalation_agents(engine) == [owner]
+
+
+def test_escalation_agent_id_defaults_to_agent_id_and_null_means_the_org(
+        client: TestClient, admin, engine: Engine, receiver) -> None:
+    scanned = seed_drift(engine, admin.org_id)
+    set_policy(client, admin, enabled=True, alert_enabled=True)
+    receiver.default = (502, {}, 0.0)
+    left_out = ok_data(post(client, admin, "/drift/schedule-run",
+                            {"org_id": str(admin.org_id), "agent_id": str(scanned), "force_notify": True}))
+    assert left_out["escalation_agent_id"] == str(scanned) and _escalation_agents(engine) == [scanned]
+    with make_session_factory(engine)() as session:  # close it, so the next escalation files anew
+        session.query(IssuePattern).delete()
+        session.commit()
+    org_level = ok_data(post(client, admin, "/drift/schedule-run", {
+        "org_id": str(admin.org_id), "agent_id": str(scanned), "escalation_agent_id": None,
+        "force_notify": True}))
+    assert org_level["escalation_agent_id"] is None and _escalation_agents(engine) == [None]
+
+
+def test_an_unknown_escalation_agent_is_refused_like_an_unknown_agent(client: TestClient, admin,
+                                                                       engine: Engine) -> None:
+    other = make_tenant(engine, role="admin", name="Other")
+    foreign = seed_drift(engine, other.org_id)
+    for field in ("agent_id", "escalation_agent_id"):
+        refused = post(client, admin, "/drift/schedule-run", {"org_id": str(admin.org_id), field: str(foreign)})
+        assert refused.status_code == 404 and refused.json()["error"]["code"] == "AGENT_NOT_FOUND", field
+    assert _count(engine, TriggerRun) == 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +24,8 @@ log = logging.getLogger("driftwarden.api")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LEGACY_PREFIX = "/api/"
 CANONICAL_PREFIX = "/api/v1/"
+AUDIT_BODY_BYTES = 65536  # a body read only to find the org it names is at most this large
+AUDIT_DRAIN_SECONDS = 2.0
 
 
 def _valid_request_id(value: str | None) -> bool:
@@ -32,6 +37,58 @@ def header(scope: Scope, name: bytes) -> str | None:
         if key.lower() == name:
             return value.decode("latin-1")
     return None
+
+
+def named_org(scope: Scope, body: bytes) -> uuid.UUID | None:
+    """The org a request names (`org_id` in the query, else in a JSON body), if a valid UUID.
+
+    Only for the audit row of a request that failed before auth finished, so that the org's own
+    admin sees it (docs/reference/api.md, audit log); never trusted for anything else.
+    """
+    named = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("org_id", [None])[0]
+    if named is None and body:
+        try:
+            document = json.loads(body)
+        except (ValueError, RecursionError):
+            document = None
+        named = document.get("org_id") if isinstance(document, dict) else None
+    try:
+        return uuid.UUID(named) if isinstance(named, str) else None
+    except ValueError:
+        return None
+
+
+class BodyTap:
+    """The request body as the app reads it, kept up to AUDIT_BODY_BYTES for `named_org`."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.kept = bytearray()
+        self.size = 0
+        self.started = self.done = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            self.started, self.size = True, self.size + len(chunk)
+            if self.size <= AUDIT_BODY_BYTES:
+                self.kept += chunk
+            self.done = not message.get("more_body", False)
+        return message
+
+    def body(self) -> bytes:
+        return bytes(self.kept) if self.done and self.size <= AUDIT_BODY_BYTES else b""
+
+    async def drain(self, scope: Scope) -> None:
+        """Read a small body nobody read (the failure came before auth), bounded in size and time."""
+        length = (header(scope, b"content-length") or "").strip()
+        if self.started or not length.isdigit() or int(length) > AUDIT_BODY_BYTES:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(AUDIT_DRAIN_SECONDS):
+                while not self.done and (await self.receive())["type"] == "http.request":
+                    pass
 
 
 class RequestContextMiddleware:
@@ -52,6 +109,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         seen: dict[str, Any] = {"status": None, "body": b""}
         audited = scope["method"] in MUTATING and path.startswith("/api")
+        tap = BodyTap(receive)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -66,13 +124,17 @@ class RequestContextMiddleware:
                 if (seen["status"] or 0) >= 400 and len(seen["body"]) < 65536:
                     seen["body"] += message.get("body", b"")
                 if audited and not message.get("more_body"):
+                    if state.get("api_key_id") is None and state.get("org_id") is None:
+                        state["org_id"] = named_org(scope, tap.body())  # auth did not finish
                     await self._audit_around(scope, state, seen, started, send, message)
                     return
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, tap.receive, send_wrapper)
         except Exception as error:  # noqa: BLE001 - the last resort: every error gets an envelope
+            if audited and state.get("api_key_id") is None:
+                await tap.drain(scope)  # e.g. the key lookup failed: the body names the org
             await self._last_resort(error, seen, request_id, state, send_wrapper)
         finally:
             logs.end_request(log_context)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -100,8 +101,18 @@ def _error(status: int, code: str, message: str) -> Response:
     return status, [(b"content-type", b"application/json")], body
 
 
-IN_PROGRESS = _error(409, "IDEMPOTENCY_IN_PROGRESS",
-                     "a request with this Idempotency-Key is still in progress")
+RUNNING = "a request with this Idempotency-Key is still in progress"
+
+
+def in_progress(lease_left: timedelta, message: str = RUNNING) -> Response:
+    """409 with `Retry-After`: the whole seconds left on the running request's lease, at least 1."""
+    status, headers, body = _error(409, "IDEMPOTENCY_IN_PROGRESS", message)
+    seconds = max(1, math.ceil(lease_left.total_seconds()))
+    return status, [*headers, (b"retry-after", str(seconds).encode())], body
+
+
+# A run that lost its key to a takeover does not know the new lease: the caller asks again soon.
+IN_PROGRESS = in_progress(timedelta(0))
 
 
 def messages(response: Response, *, replayed: bool = False) -> list[Message]:
@@ -233,8 +244,7 @@ def _claim(scope: Scope, api_key_id: uuid.UUID, key: str, fingerprint: str) -> C
                 session.commit()
                 continue
             return _existing(session, existing, fingerprint, now, lease)
-    return Claim(response=_error(409, "IDEMPOTENCY_IN_PROGRESS",
-                                 "could not claim the Idempotency-Key; retry"))
+    return Claim(response=in_progress(timedelta(0), "could not claim the Idempotency-Key; retry"))
 
 
 def _existing(session: Session, existing: IdempotencyRecord, fingerprint: str, now: datetime,
@@ -248,7 +258,7 @@ def _existing(session: Session, existing: IdempotencyRecord, fingerprint: str, n
         return Claim(response=(existing.response_status or 200, headers,
                                existing.response_body or b""), replayed=True)
     if existing.locked_until > now:
-        return Claim(response=IN_PROGRESS)
+        return Claim(response=in_progress(existing.locked_until - now))
     # The first request's lease lapsed (it crashed): take the key over, if nobody beat us to it.
     taken = session.execute(
         update(IdempotencyRecord)
@@ -258,7 +268,7 @@ def _existing(session: Session, existing: IdempotencyRecord, fingerprint: str, n
     session.commit()
     if taken.rowcount == 1:
         return Claim(record_id=existing.id, locked_until=lease)
-    return Claim(response=IN_PROGRESS)
+    return Claim(response=in_progress(lease - now))  # another retry took it over just now
 
 
 def complete_record(session: Session, state: dict[str, Any], claim: Claim, status: int,

@@ -61,6 +61,8 @@ def _read(key: ApiKey, now: datetime) -> ApiKeyRead:
 @router.post("/api-keys", name="create_api_key", status_code=201, response_model=Envelope[ApiKeyCreated])
 def create_api_key(body: ApiKeyCreate, session: SessionDep, caller: AdminDep, clock: ClockDep,
                    request: Request) -> dict:
+    if not caller.is_global and "org_id" in body.model_fields_set and body.org_id is None:
+        _require_global(caller)  # an explicit null asks for a global key
     org_id = body.org_id if caller.is_global else (body.org_id or caller.org_id)
     if caller.org_id is not None and org_id != caller.org_id:
         raise Forbidden("an org admin may only create keys for its own org", code="ORG_FORBIDDEN")

@@ -27,6 +27,7 @@ from driftwarden.scheduler import status as status_rules
 from driftwarden.scheduler.models import DriftPolicy, TriggerRun
 from driftwarden.scheduler.schemas import PolicyFields
 from driftwarden.scheduler.summary import newest_trigger_value
+from driftwarden.scheduler.windows import gate_outcome
 
 OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")
 DEFAULT_POLICY = PolicyFields()
@@ -69,18 +70,25 @@ def _schedules(session: Session, *, now: datetime, into: Snapshot) -> list[str]:
         DriftPolicy.schedule_name, literal(DEFAULT_POLICY.schedule_name, String(64))
     )
     executed = aliased(TriggerRun)
-    newest_window = newest_trigger_value(
-        TriggerRun.window_start, org_id=Org.id, schedule_name=name, executed_only=False
+    gated = newest_trigger_value(
+        TriggerRun.started_at,
+        org_id=Org.id,
+        schedule_name=name,
+        executed_only=False,
+        outcomes=status_rules.GATED_OUTCOMES,
     )
+    enabled = func.coalesce(DriftPolicy.enabled, DEFAULT_POLICY.enabled)
+    promotes = func.coalesce(DriftPolicy.promote_to_patterns, DEFAULT_POLICY.promote_to_patterns)
     query = (
         select(
             Org.id,
-            DriftPolicy.enabled,
+            enabled.label("enabled"),
+            promotes.label("promotes"),
             name.label("name"),
             DriftPolicy.schedule_window_minutes,
             executed.window_start,
             executed.started_at,
-            newest_window.label("newest_window"),
+            gated.label("gated_at"),
         )
         .select_from(Org)
         .outerjoin(DriftPolicy, DriftPolicy.org_id == Org.id)
@@ -93,21 +101,22 @@ def _schedules(session: Session, *, now: datetime, into: Snapshot) -> list[str]:
         )
     )
     org_ids = []
-    for org_id, enabled, schedule, minutes, window_start, executed_at, newest in session.execute(
-        query
-    ):
-        org_ids.append(str(org_id))
+    for row in session.execute(query):
+        org_ids.append(str(row.id))
+        off = gate_outcome(
+            policy_enabled=bool(row.enabled), promote_to_patterns=bool(row.promotes), force=False
+        ) is not None
         computed = status_rules.schedule_status(
-            window_minutes=minutes or DEFAULT_POLICY.schedule_window_minutes,
-            last_window_start=window_start,
+            window_minutes=row.schedule_window_minutes or DEFAULT_POLICY.schedule_window_minutes,
+            last_window_start=row.window_start,
             now=now,
-            last_executed_at=executed_at,
+            last_executed_at=row.started_at,
+            policy_off=off,
+            last_gated_at=row.gated_at,
         )
-        reported = status_rules.reported_status(
-            computed, policy_enabled=bool(enabled), last_trigger_window_start=newest
-        )
-        if reported is not None:
-            into.schedules.append(Schedule(str(org_id), schedule, reported, executed_at))
+        # As the schedule-status endpoint: an enabled schedule, or one still triggered while off.
+        if not off or computed.status == status_rules.DISABLED:
+            into.schedules.append(Schedule(str(row.id), row.name, computed.status, row.started_at))
     return org_ids
 
 
@@ -215,7 +224,7 @@ def _schedule_families(snapshot: Snapshot, org_labels: bool) -> list[GaugeMetric
     flags = (
         ((s.org_id, s.name, candidate), float(s.status == candidate))
         for s in snapshot.schedules
-        for candidate in status_rules.REPORTED_STATUSES
+        for candidate in status_rules.STATUSES
     )
     statuses = _summed(flags, org_labels)
     status_family = _family(

@@ -13,6 +13,7 @@ EVENT_TYPES = (
     "contract_drift.trigger_anomaly",
     "contract_drift.schedule_missed",
     "contract_drift.schedule_recovered",
+    "contract_drift.schedule_disabled_triggered",
     "issue_pattern.status_changed",
     "webhook.test",
 )
@@ -103,6 +104,16 @@ def _recovered(data: dict[str, Any]) -> tuple[str, str]:
             "Nothing to do; review findings from the missed windows if any.")
 
 
+def _disabled_triggered(data: dict[str, Any]) -> tuple[str, str]:
+    off = "disabled" if data.get("policy_enabled") is False else "set not to promote patterns"
+    refused = data.get("last_disabled_trigger_at") or "?"
+    happened = (f"The drift schedule in {_where(data)} is still being triggered, but its drift "
+                f"policy is {off}: nothing runs (last refused trigger {refused}).")
+    next_step = ("Re-enable the drift policy (POST /api/v1/system/contracts/drift-policy) if the "
+                 "schedule should run, or turn off the scheduler that still calls it.")
+    return happened, next_step
+
+
 def _status_changed(data: dict[str, Any]) -> tuple[str, str]:
     title = data.get("title") or _get(data, "pattern", "title") or data.get("pattern_id") or "an issue pattern"
     return (f"Issue pattern '{title}' moved from {data.get('from') or data.get('from_status')} "
@@ -120,6 +131,7 @@ _SLACK_TEXT: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
     "contract_drift.trigger_anomaly": _anomaly,
     "contract_drift.schedule_missed": _missed,
     "contract_drift.schedule_recovered": _recovered,
+    "contract_drift.schedule_disabled_triggered": _disabled_triggered,
     "issue_pattern.status_changed": _status_changed,
     "webhook.test": _test,
 }

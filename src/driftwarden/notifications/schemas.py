@@ -18,6 +18,7 @@ EventType = Literal[
     "contract_drift.trigger_anomaly",
     "contract_drift.schedule_missed",
     "contract_drift.schedule_recovered",
+    "contract_drift.schedule_disabled_triggered",
     "issue_pattern.status_changed",
     "webhook.test",
 ]

@@ -125,7 +125,8 @@ def schedule_run(
     idempotency_key: str | None,
     api_key_id: uuid.UUID | None,
 ) -> ScheduleRunRead:
-    """The trigger, then the notify with the trigger's schedule, the same dry_run and agent."""
+    """The trigger (scoped to `agent_id`), then the notify with the trigger's schedule, the same
+    dry_run and `escalation_agent_id` as its escalation target."""
     trigger_fields = set(TriggerCreate.model_fields) - {"org_id"}
     trigger_body = TriggerCreate(**body.model_dump(include=trigger_fields))
     trigger = run_trigger(
@@ -140,7 +141,7 @@ def schedule_run(
     )
     notify_body = NotifyCreate(
         schedule_name=trigger.schedule_name,
-        agent_id=body.agent_id,
+        agent_id=body.escalation_agent_id,
         window_days=body.summary_window_days,
         dry_run=body.dry_run,
         force_notify=body.force_notify,
@@ -156,6 +157,8 @@ def schedule_run(
     )
     return ScheduleRunRead(
         org_id=org_id,
+        agent_id=body.agent_id,
+        escalation_agent_id=body.escalation_agent_id,
         schedule_name=trigger.schedule_name,
         window_minutes=trigger.window_minutes,
         summary_window_days=body.summary_window_days,

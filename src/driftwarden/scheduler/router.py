@@ -118,8 +118,10 @@ def get_trigger_alert_delivery(request: Request, session: SessionDep, caller: Ad
 @router.post("/drift/schedule-run", name="run_contract_drift_schedule", response_model=Envelope[ScheduleRunRead])
 def run_contract_drift_schedule(body: ScheduleRunCreate, request: Request, session: SessionDep, caller: AdminDep,
                                 settings: SettingsDep, clock: ClockDep, _key: IdempotencyKeyRequired) -> dict:
-    """The one call a scheduler makes: §5.2 then §5.4 with the same dry_run and agent."""
+    """The one call a scheduler makes: the trigger, then the anomaly notify, with the same dry_run."""
     org = _org(session, request, caller, body.org_id, body.agent_id)
+    if body.escalation_agent_id is not None:  # validated as agent_id is, with the same error
+        _org(session, request, caller, org, body.escalation_agent_id)
     result = flows.schedule_run(session, session_factory=request.app.state.session_factory,
                                 org_id=org, body=body, settings=settings, clock=clock,
                                 request_id=caller.request_id,

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from driftwarden.contracts.drift import MinDrift
 from driftwarden.scheduler.anomaly import NotifyOutcome, WouldOutcome
@@ -244,13 +244,25 @@ class ScheduleRunCreate(BaseModel):
     dry_run: bool = False
     force: bool = False
     force_notify: bool = False
-    agent_id: uuid.UUID | None = None
+    agent_id: uuid.UUID | None = Field(default=None, description="Scopes the trigger; none: the whole org.")
+    escalation_agent_id: uuid.UUID | None = Field(
+        default=None, description="The agent an escalation pattern is filed on; left out: `agent_id`, "
+                                  "null: the org.")
     min_drift: MinDrift | None = None
     limit: int | None = Field(default=None, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _escalate_to_the_trigger_agent(self) -> ScheduleRunCreate:
+        """Left out, the escalation target is the agent the trigger is scoped to."""
+        if "escalation_agent_id" not in self.model_fields_set:
+            self.escalation_agent_id = self.agent_id
+        return self
 
 
 class ScheduleRunRead(BaseModel):
     org_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    escalation_agent_id: uuid.UUID | None
     schedule_name: str
     window_minutes: int
     summary_window_days: int

@@ -1,9 +1,11 @@
-"""Pure rules of a schedule's health (SPEC §8.1): new, up, late or down, like a dead man's switch.
+"""Pure rules of a schedule's health: new, up, late, down or disabled, like a dead man's switch.
+
+(docs/reference/scheduler.md, schedule status.)
 
 The next execution is due by the end of the window after the last executed one (`expected_by`):
 until then the schedule is `up`. It is `late` for `grace_minutes` after that moment and `down`
 from then on. With one missed window, `expected_by` is the moment the current window opened,
-which is the SPEC's wording; with several missed windows the schedule stays `down` (measuring
+as the reference page words it; with several missed windows the schedule stays `down` (measuring
 the grace from each new window instead would never let a 5-minute schedule, whose grace is a
 whole window, turn `down`).
 """
@@ -16,11 +18,11 @@ from typing import Literal, get_args
 
 from driftwarden.scheduler import windows
 
-ScheduleState = Literal["new", "up", "late", "down"]
+ScheduleState = Literal["new", "up", "late", "down", "disabled"]
+# Trigger outcomes that mean the policy refused the run: the schedule runs, the policy is off.
+GATED_OUTCOMES = ("policy_disabled", "promotion_disabled")
 STATUSES: tuple[str, ...] = get_args(ScheduleState)
-# A schedule still triggered while its policy is off (docs/reference/scheduler.md, schedule status).
 DISABLED = "disabled"
-REPORTED_STATUSES = (*STATUSES, DISABLED)
 MIN_GRACE_MINUTES = 5.0
 GRACE_FRACTION = 0.1
 
@@ -35,6 +37,7 @@ class ScheduleStatus:
     last_executed_at: datetime | None
     expected_by: datetime | None
     missed_windows: int | None
+    last_gated_at: datetime | None = None
 
 
 def default_grace_minutes(window_minutes: int) -> float:
@@ -42,19 +45,37 @@ def default_grace_minutes(window_minutes: int) -> float:
     return max(MIN_GRACE_MINUTES, window_minutes * GRACE_FRACTION)
 
 
+def being_triggered(last_gated_at: datetime | None, *, now: datetime, window_minutes: int,
+                    grace_minutes: float) -> bool:
+    """A real trigger was refused by the policy within the last window + grace: someone calls."""
+    span = timedelta(minutes=window_minutes + grace_minutes)
+    return last_gated_at is not None and last_gated_at >= now - span
+
+
 def schedule_status(*, window_minutes: int, last_window_start: datetime | None, now: datetime,
-                    grace_minutes: float | None = None, last_executed_at: datetime | None = None) -> ScheduleStatus:
-    """The status of a schedule whose last executed trigger had `last_window_start` (None: never ran)."""
+                    grace_minutes: float | None = None, last_executed_at: datetime | None = None,
+                    policy_off: bool = False,
+                    last_gated_at: datetime | None = None) -> ScheduleStatus:
+    """The status of a schedule whose last executed trigger had `last_window_start` (None: never).
+
+    `disabled` wins when the policy is off (its trigger gate refuses runs) and `last_gated_at`,
+    the newest real trigger it refused, is recent enough to say the schedule is being triggered.
+    """
     grace = default_grace_minutes(window_minutes) if grace_minutes is None else grace_minutes
     current = windows.window_for(now, window_minutes)
     size = timedelta(minutes=window_minutes)
     common = {"window_minutes": window_minutes, "grace_minutes": grace, "current_window_start": current.start,
-              "last_window_start": last_window_start, "last_executed_at": last_executed_at}
-    if last_window_start is None:
-        return ScheduleStatus(status="new", expected_by=None, missed_windows=None, **common)
-    expected_by = last_window_start + 2 * size
-    missed = max(0, (current.start - last_window_start) // size - 1)
-    if now < expected_by:
+              "last_window_start": last_window_start, "last_executed_at": last_executed_at,
+              "last_gated_at": last_gated_at}
+    expected_by = None if last_window_start is None else last_window_start + 2 * size
+    missed = (None if last_window_start is None
+              else max(0, (current.start - last_window_start) // size - 1))
+    if policy_off and being_triggered(last_gated_at, now=now, window_minutes=window_minutes,
+                                      grace_minutes=grace):
+        status = "disabled"
+    elif expected_by is None:
+        status = "new"
+    elif now < expected_by:
         status = "up"
     elif now < expected_by + timedelta(minutes=grace):
         status = "late"
@@ -63,14 +84,22 @@ def schedule_status(*, window_minutes: int, last_window_start: datetime | None, 
     return ScheduleStatus(status=status, expected_by=expected_by, missed_windows=missed, **common)
 
 
-def watch_action(last_status: str | None, status: str, *, new_outage: bool = False) -> str | None:
+def watch_action(last_status: str | None, status: str, *, new_outage: bool = False,
+                 policy_off: bool = False) -> str | None:
     """What the watchdog does when it last recorded `last_status` (None: never) and now sees `status`.
 
-    `missed` and `recovered` send an alert; `quiet` only records the new status. A `down`
-    schedule stays `down` until it runs again, so each outage alerts once and recovers once;
-    `new_outage` says it ran and stopped again between two looks (its `down_since` moved).
+    `missed`, `recovered` and `disabled` send an alert; `quiet` only records the new status. A
+    `down` schedule stays `down` until it runs again, so each outage alerts once and recovers once;
+    `new_outage` says it ran and stopped again between two looks (its `down_since` moved). A
+    `disabled` episode lasts while the policy stays off, and ends when it is seen on again.
     """
     old = last_status or "new"
+    if status == "disabled":
+        return None if old == "disabled" else "disabled"
+    if old == "disabled":
+        if policy_off:
+            return None  # the same episode: no longer triggered, but the policy is still off
+        return "missed" if status == "down" else "quiet"
     if old == "down" and status == "down":
         return "missed" if new_outage else None
     if old == status:
@@ -85,20 +114,3 @@ def down_since(computed: ScheduleStatus) -> datetime | None:
     if computed.expected_by is None:
         return None
     return computed.expected_by + timedelta(minutes=computed.grace_minutes)
-
-
-def reported_status(computed: ScheduleStatus, *, policy_enabled: bool,
-                    last_trigger_window_start: datetime | None) -> str | None:
-    """The status reported for a policy's schedule, or None when it is not reported at all.
-
-    An enabled policy's schedule has its computed status; a disabled policy's schedule that is
-    still being triggered (its newest trigger's window is the current one or the one before) is
-    `disabled`; a disabled one nobody triggers any more is not a schedule
-    (docs/reference/scheduler.md, schedule status).
-    """
-    if policy_enabled:
-        return computed.status
-    if last_trigger_window_start is None:
-        return None
-    size = timedelta(minutes=computed.window_minutes)
-    return DISABLED if computed.current_window_start - last_trigger_window_start <= size else None

@@ -17,7 +17,7 @@ from driftwarden.scheduler.anomaly import ALL_SCHEDULES
 from driftwarden.scheduler.models import NotifyEvent, ScheduleWatchState, TriggerAlertState, TriggerRun
 from driftwarden.scheduler.schemas import (AlertDeliveryRead, PolicyRead, ScheduleStatusRead, SummaryRead,
                                            TriggerItem)
-from driftwarden.scheduler.windows import TRIGGER_OUTCOMES
+from driftwarden.scheduler.windows import TRIGGER_OUTCOMES, gate_outcome
 
 
 
@@ -89,8 +89,9 @@ def alert_delivery(session: Session, *, org_id: uuid.UUID, schedule_name: str | 
 
 
 def newest_trigger_value(column, *, org_id, schedule_name, executed_only: bool,  # type: ignore[no-untyped-def]
-                         org_wide_only: bool = False):
-    """`column` of the schedule's newest real trigger (executed only, or any), as a correlated subquery.
+                         org_wide_only: bool = False, outcomes: tuple[str, ...] = ()):
+    """`column` of the schedule's newest real trigger (executed only, of `outcomes`, or any), as a
+    correlated subquery.
 
     Walks the (org_id, schedule_name, started_at) index backwards, so it stops at the newest match.
     """
@@ -98,6 +99,8 @@ def newest_trigger_value(column, *, org_id, schedule_name, executed_only: bool, 
              TriggerRun.dry_run.is_(False)]
     if executed_only:
         where.append(TriggerRun.outcome == "executed")
+    if outcomes:
+        where.append(TriggerRun.outcome.in_(outcomes))
     if org_wide_only:
         where.append(TriggerRun.agent_id.is_(None))
     return select(column).where(*where).order_by(TriggerRun.started_at.desc()).limit(1).scalar_subquery()
@@ -112,8 +115,10 @@ def schedule_statuses(session: Session, *, org_id: uuid.UUID, policy: PolicyRead
     names = names.subquery()
     name = names.c.name
     executed, latest, watch = aliased(TriggerRun), aliased(TriggerRun), ScheduleWatchState
+    gated = newest_trigger_value(TriggerRun.started_at, org_id=org_id, schedule_name=name,
+                                 executed_only=False, outcomes=status_rules.GATED_OUTCOMES)
     query = (select(name, executed.window_start.label("ws"), executed.started_at.label("at"),
-                    latest.window_minutes.label("minutes"),
+                    latest.window_minutes.label("minutes"), gated.label("gated_at"),
                     watch.last_status, watch.down_since, watch.missed_notified_at, watch.recovered_notified_at)
              .select_from(names)
              .outerjoin(executed, executed.id == newest_trigger_value(
@@ -122,14 +127,22 @@ def schedule_statuses(session: Session, *, org_id: uuid.UUID, policy: PolicyRead
                  TriggerRun.id, org_id=org_id, schedule_name=name, executed_only=False))
              .outerjoin(watch, and_(watch.org_id == org_id, watch.schedule_name == name)).order_by(name))
     items = []
+    off = policy_off(policy)
     for row in session.execute(query):
         is_policy = row.name == policy.schedule_name
         minutes = policy.schedule_window_minutes if is_policy or row.minutes is None else row.minutes
         computed = status_rules.schedule_status(window_minutes=minutes, last_window_start=row.ws, now=now,
-                                                last_executed_at=row.at)
+                                                last_executed_at=row.at, policy_off=off,
+                                                last_gated_at=row.gated_at)
         items.append(status_read(row.name, computed, is_policy=is_policy, watched=is_policy and policy.enabled,
                                  watch=row._asdict()))
     return items
+
+
+def policy_off(policy: PolicyRead) -> bool:
+    """Whether the policy refuses an unforced trigger (`policy_disabled`, `promotion_disabled`)."""
+    return gate_outcome(policy_enabled=policy.enabled,
+                        promote_to_patterns=policy.promote_to_patterns, force=False) is not None
 
 
 def status_read(name: str, computed: status_rules.ScheduleStatus, *, is_policy: bool, watched: bool,

@@ -1,13 +1,14 @@
 """The schedule watchdog (docs/reference/scheduler.md, watchdog): a dead man's switch that
 `driftwarden worker` runs every minute.
 
-One query reads every enabled policy's schedule with its last executed trigger and its watch
-state (`contract_drift_schedule_watch_state`); the status rules are pure (`status.py`). A status
-change is claimed with a conditional UPDATE from the old status to the new one, so when several
-workers watch at once exactly one of them wins each transition and sends its alert. The claim
-and the outbox rows commit together; delivery, escalation (§5.4 step 6, through
-`notify.escalate`) and the notify event follow, as in the anomaly notify. The missed alert's
-cooldown and fingerprint live in the watch-state row, apart from the anomaly's cooldown.
+One query reads every enabled policy's schedule, and every disabled one still being triggered, with
+its last executed trigger and its watch state (`contract_drift_schedule_watch_state`); the status
+rules are pure (`status.py`). A status change is claimed with a conditional UPDATE from the old
+status to the new one, so when several workers watch at once exactly one of them wins each
+transition and sends its alert. The claim and the outbox rows commit together; delivery, escalation
+(§5.4 step 6, through `notify.escalate`) and the notify event follow, as in the anomaly notify. The
+missed alert's cooldown and fingerprint live in the watch-state row, apart from the anomaly's
+cooldown.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, select, tuple_, update
+from sqlalchemy import and_, delete, exists, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -31,12 +32,18 @@ from driftwarden.scheduler import anomaly, notify
 from driftwarden.scheduler import status as status_rules
 from driftwarden.scheduler.models import DriftPolicy, NotifyEvent, ScheduleWatchState, TriggerRun
 from driftwarden.scheduler.schemas import Delivery, EscalationRead, PolicyRead, Thresholds
-from driftwarden.scheduler.summary import newest_trigger_value, trigger_summary
+from driftwarden.scheduler.summary import newest_trigger_value, policy_off, trigger_summary
 from driftwarden.settings import Settings
 
 log = logging.getLogger("driftwarden.scheduler.watchdog")
 MISSED_EVENT, RECOVERED_EVENT = "contract_drift.schedule_missed", "contract_drift.schedule_recovered"
+DISABLED_EVENT = "contract_drift.schedule_disabled_triggered"
 MISSED_REASON, RECOVERED_REASON = "schedule_missed", "schedule_recovered"
+DISABLED_REASON = "schedule_disabled_triggered"
+EVENTS = {"missed": (MISSED_EVENT, MISSED_REASON), "recovered": (RECOVERED_EVENT, RECOVERED_REASON),
+          "disabled": (DISABLED_EVENT, DISABLED_REASON)}
+# The longest window plus its grace: older refused triggers cannot make any schedule `disabled`.
+GATED_LOOKBACK = timedelta(minutes=10080 + status_rules.default_grace_minutes(10080))
 SUMMARY_WINDOW_DAYS = 30
 NEXT_STEPS = ("GET /api/v1/system/contracts/drift/schedule-status shows every schedule's status; "
               "see 'Schedule watchdog' in docs/runbook.md.")
@@ -58,7 +65,8 @@ class Watched:
     @property
     def action(self) -> str | None:
         moved = self.down_since is not None and status_rules.down_since(self.status) != self.down_since
-        return status_rules.watch_action(self.last_status, self.status.status, new_outage=moved)
+        return status_rules.watch_action(self.last_status, self.status.status, new_outage=moved,
+                                         policy_off=policy_off(self.policy))
 
 
 @dataclass(frozen=True)
@@ -79,21 +87,26 @@ class WatchReport:
 
 
 def watched_schedules(session: Session, *, now: datetime) -> list[Watched]:
-    """Every enabled policy's schedule, its last execution and its watch state: one query."""
+    """Every enabled policy's schedule, and every disabled one still being triggered: one query."""
     last = aliased(TriggerRun)
-    newest = newest_trigger_value(TriggerRun.id, org_id=DriftPolicy.org_id, schedule_name=DriftPolicy.schedule_name,
-                                  executed_only=True)
-    query = (select(DriftPolicy, last.window_start, last.started_at,
+    of_policy = {"org_id": DriftPolicy.org_id, "schedule_name": DriftPolicy.schedule_name}
+    newest = newest_trigger_value(TriggerRun.id, executed_only=True, **of_policy)
+    gated = newest_trigger_value(TriggerRun.started_at, executed_only=False,
+                                 outcomes=status_rules.GATED_OUTCOMES, **of_policy)
+    query = (select(DriftPolicy, last.window_start, last.started_at, gated,
                     W.last_status, W.missed_alert, W.alert_fingerprint, W.missed_notified_at, W.down_since)
              .select_from(DriftPolicy).outerjoin(last, last.id == newest)
              .outerjoin(W, and_(W.org_id == DriftPolicy.org_id, W.schedule_name == DriftPolicy.schedule_name))
-             .where(DriftPolicy.enabled.is_(True)).order_by(DriftPolicy.org_id))
+             .where(or_(DriftPolicy.enabled.is_(True), gated >= now - GATED_LOOKBACK))
+             .order_by(DriftPolicy.org_id))
     found = []
-    for policy_row, last_ws, last_at, *state in session.execute(query):
+    for policy_row, last_ws, last_at, gated_at, *state in session.execute(query):
         policy = PolicyRead.of(policy_row, is_default=False)
-        computed = status_rules.schedule_status(window_minutes=policy.schedule_window_minutes,
-                                                last_window_start=last_ws, now=now, last_executed_at=last_at)
-        found.append(Watched(policy, computed, *state))
+        computed = status_rules.schedule_status(
+            window_minutes=policy.schedule_window_minutes, last_window_start=last_ws, now=now,
+            last_executed_at=last_at, policy_off=policy_off(policy), last_gated_at=gated_at)
+        if policy.enabled or computed.status == "disabled":
+            found.append(Watched(policy, computed, *state))
     return found
 
 
@@ -109,7 +122,7 @@ def tick(session_factory: sessionmaker[Session], *, settings: Settings, clock: C
         session.commit()
     report = WatchReport(checked=len(watched), quiet=len(quiet))
     for item in watched:
-        if item.action not in ("missed", "recovered"):
+        if item.action not in EVENTS:
             continue
         try:
             alert = _alert(session_factory, item, settings=settings, clock=clock)
@@ -123,9 +136,12 @@ def tick(session_factory: sessionmaker[Session], *, settings: Settings, clock: C
 
 
 def _forget_unwatched(session: Session) -> None:
-    """Drop the state of schedules no longer watched, so a re-enabled schedule starts afresh."""
+    """Drop the state of schedules no longer watched, so a re-enabled schedule starts afresh.
+
+    A `disabled` episode's row stays while its policy is off: it is what makes the alert go once.
+    """
     watched = exists().where(DriftPolicy.org_id == W.org_id, DriftPolicy.schedule_name == W.schedule_name,
-                             DriftPolicy.enabled.is_(True))
+                             or_(DriftPolicy.enabled.is_(True), W.last_status == "disabled"))
     session.execute(delete(W).where(~watched))
 
 
@@ -174,16 +190,17 @@ def _alert(session_factory: sessionmaker[Session], item: Watched, *, settings: S
 
 def _claim_and_plan(session: Session, item: Watched, *, now: datetime, settings: Settings,
                     request_id: str) -> notify.NotifyPlan | None:
-    """Win the transition, decide as §5.4 does (alerts on, cooldown), and queue the alert with the claim."""
+    """Win the transition, decide as the anomaly notify does (alerts on, cooldown), and queue the
+    alert with the claim. A `disabled` alert has no cooldown: its claim makes it once an episode."""
     missed = item.action == "missed"
     org_id, name = item.policy.org_id, item.policy.schedule_name
-    reason = MISSED_REASON if missed else RECOVERED_REASON
+    event_type, reason = EVENTS[item.action]
     fingerprint = anomaly.fingerprint(org_id, name, [reason])
     ends = anomaly.cooldown_until(state_fingerprint=item.alert_fingerprint, last_notified_at=item.missed_notified_at,
                                   current_fingerprint=fingerprint,
                                   cooldown_minutes=item.policy.alert_cooldown_minutes) if missed else None
     # A recovery is told only to whoever was (or is being) told about the outage.
-    wanted = missed or item.missed_alert in ("queued", "sent", "failed")
+    wanted = item.action != "recovered" or item.missed_alert in ("queued", "sent", "failed")
     decision = anomaly.decide_notify(dry_run=False, anomaly_detected=wanted, alert_enabled=item.policy.alert_enabled,
                                      force_notify=False, cooldown_ends=ends, now=now)
     if not _claim(session, item, decision=decision, fingerprint=fingerprint, now=now):
@@ -195,8 +212,9 @@ def _claim_and_plan(session: Session, item: Watched, *, now: datetime, settings:
                                 now=now, limit=None),
         thresholds=Thresholds(**item.policy.model_dump(include=set(Thresholds.model_fields))))
     if decision.action == "send":
-        rows = outbox.enqueue(session, org_id=org_id, event_type=_event_type(item), data=_event_data(item, plan),
-                              now=now, settings=settings, request_id=request_id)
+        rows = outbox.enqueue(session, org_id=org_id, event_type=event_type,
+                              data=_event_data(item, plan), now=now, settings=settings,
+                              request_id=request_id)
         plan.outbox_ids = [row.id for row in rows]
     return plan
 
@@ -213,6 +231,9 @@ def _claim(session: Session, item: Watched, *, decision: anomaly.NotifyDecision,
                                   "missed_alert": "queued" if decision.action == "send" else decision.action}
         if decision.action == "send":
             values.update(missed_notified_at=now, alert_fingerprint=fingerprint)
+    elif item.action == "disabled":  # a new episode: the outage state and its cooldown start afresh
+        values = {"last_status": "disabled", "down_since": None, "missed_alert": None,
+                  "missed_notified_at": None, "alert_fingerprint": None}
     else:
         values = {"last_status": item.status.status, "down_since": None}
     where = [W.org_id == item.policy.org_id, W.schedule_name == item.policy.schedule_name,
@@ -225,7 +246,7 @@ def _claim(session: Session, item: Watched, *, decision: anomaly.NotifyDecision,
 
 
 def _event_type(item: Watched) -> str:
-    return MISSED_EVENT if item.action == "missed" else RECOVERED_EVENT
+    return EVENTS[str(item.action)][0]
 
 
 def _event_data(item: Watched, plan: notify.NotifyPlan) -> dict[str, Any]:
@@ -235,7 +256,11 @@ def _event_data(item: Watched, plan: notify.NotifyPlan) -> dict[str, Any]:
         "window_minutes": computed.window_minutes, "grace_minutes": computed.grace_minutes,
         "last_executed_at": computed.last_executed_at, "expected_by": computed.expected_by,
         "missed_windows": computed.missed_windows,
-        "down_since": status_rules.down_since(computed) if item.action == "missed" else item.down_since,
+        "down_since": {"missed": status_rules.down_since(computed),
+                       "recovered": item.down_since}.get(str(item.action)),
+        "last_disabled_trigger_at": computed.last_gated_at,
+        "policy_enabled": item.policy.enabled,
+        "promote_to_patterns": item.policy.promote_to_patterns,
         "reasons": plan.reasons, "fingerprint": plan.fingerprint,
         "summary": plan.summary.model_dump(mode="json", exclude={"items", "schedule_status"}),
         "next_steps": NEXT_STEPS,
@@ -244,7 +269,7 @@ def _event_data(item: Watched, plan: notify.NotifyPlan) -> dict[str, Any]:
 
 def _finish(session: Session, item: Watched, plan: notify.NotifyPlan, deliveries: list[Delivery], *,
             now: datetime, request_id: str) -> Alert:
-    """Cooldown state on `sent`, escalation on a failed missed alert, and the notify event."""
+    """Cooldown state on `sent`, escalation on a failed missed or disabled alert, the event."""
     event_type, action = _event_type(item), plan.decision.action
     notification = notify.notification_of(deliveries, event_type=event_type) if action == "send" else None
     outcome = action if notification is None else ("sent" if notification.sent else "failed")
@@ -254,18 +279,20 @@ def _finish(session: Session, item: Watched, plan: notify.NotifyPlan, deliveries
         values["missed_alert"] = outcome
         if outcome == "sent":
             values.update(missed_notified_at=now, alert_fingerprint=plan.fingerprint)
-        elif outcome == "failed" and notification is not None:
+        elif outcome == "failed":
             values.update(missed_notified_at=item.missed_notified_at, alert_fingerprint=item.alert_fingerprint)
-            escalation = notify.escalate(session, plan=plan, notification=notification, now=now,
-                                         request_id=request_id)
-    elif outcome == "sent":
+    elif item.action == "recovered" and outcome == "sent":
         values["recovered_notified_at"] = now
+    if item.action != "recovered" and outcome == "failed" and notification is not None:
+        escalation = notify.escalate(session, plan=plan, notification=notification, now=now,
+                                     request_id=request_id)
     if values:
         session.execute(update(W).where(W.org_id == plan.org_id, W.schedule_name == plan.schedule_name)
                         .values(**values))
     session.add(NotifyEvent(
         org_id=plan.org_id, schedule_name=plan.schedule_name, outcome=outcome, event_type=event_type,
-        anomaly_detected=item.action == "missed", reasons=plan.reasons, fingerprint=plan.fingerprint,
+        anomaly_detected=item.action != "recovered", reasons=plan.reasons,
+        fingerprint=plan.fingerprint,
         outbox_id=notification.outbox_id if notification else None,
         escalation_pattern_id=escalation.id if escalation else None,
         error=notification.error if notification and outcome == "failed" else None,
