@@ -1,8 +1,8 @@
 """The schedule-run HTTP client: what scripts/run_contract_drift_schedule.sh does, in Python.
 
 Same environment variables, same validation (exit 2 before any request), same deterministic
-Idempotency-Key (per window of the request, or of the org's policy when WINDOW_MINUTES is
-unset), retries of network errors and 5xx/429 with the same key, same exit codes.
+Idempotency-Key (per window and per change of the org's policy), same retries with the same key,
+same exit codes (docs/reference/operations.md, the schedule script).
 """
 
 from __future__ import annotations
@@ -26,13 +26,16 @@ from tenacity import (
     wait_exponential,
 )
 
-EXIT_OK, EXIT_API_FAILED, EXIT_BAD_INPUT, EXIT_NOTIFY_FAILED = 0, 1, 2, 3
+EXIT_OK, EXIT_API_FAILED, EXIT_BAD_INPUT, EXIT_NOTIFY_FAILED, EXIT_DISABLED = 0, 1, 2, 3, 4
 RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+IN_PROGRESS_WAIT_SECONDS = 5.0  # a 409 IDEMPOTENCY_IN_PROGRESS without Retry-After
+MAX_DIGITS = 9  # numbers without a range: checked as strings before any arithmetic
+DISABLED = {"policy_disabled": "enabled", "promotion_disabled": "promote_to_patterns"}
 _OPTIONAL = (("SCHEDULE_NAME", "schedule_name", str), ("WINDOW_MINUTES", "window_minutes", int),
              ("SUMMARY_WINDOW_DAYS", "summary_window_days", int), ("DRY_RUN", "dry_run", bool),
              ("FORCE", "force", bool), ("FORCE_NOTIFY", "force_notify", bool),
-             ("AGENT_ID", "agent_id", str), ("MIN_DRIFT", "min_drift", str),
-             ("LIMIT", "limit", int))
+             ("AGENT_ID", "agent_id", str), ("ESCALATION_AGENT_ID", "escalation_agent_id", str),
+             ("MIN_DRIFT", "min_drift", str), ("LIMIT", "limit", int))
 _RANGES = {"WINDOW_MINUTES": (5, 10080), "SUMMARY_WINDOW_DAYS": (1, 365), "LIMIT": (1, 1000)}
 
 
@@ -45,14 +48,15 @@ class RunConfig:
     url: str
     api_key: str
     body: dict[str, Any]
-    idempotency_key: str | None  # None: derived at call time, over the policy's window
+    idempotency_key: str | None  # None: derived at call time from the policy's window and change
     max_retries: int = 4
     retry_max_seconds: float = 120.0
     timeout_seconds: float = 300.0
+    disabled_ok: bool = False
 
     @property
     def policy_url(self) -> str:
-        """Where the org's drift policy (and so its window) is read."""
+        """Where the org's drift policy (its window and last change) is read."""
         return self.url.removesuffix("/drift/schedule-run") + "/drift-policy"
 
 
@@ -63,23 +67,37 @@ def _uuid(name: str, value: str) -> str:
         raise InputError(f"{name} must be a UUID, got {value!r}") from exc
 
 
+def whole_number(name: str, value: str, bounds: tuple[int, int] | None = None) -> int:
+    """ASCII digits, their count checked before int() (as the script must, against overflow)."""
+    if not re.fullmatch(r"[0-9]+", value):
+        raise InputError(f"{name} must be a whole number, got {value!r}")
+    digits = value.lstrip("0") or "0"
+    if bounds is None:
+        if len(digits) > MAX_DIGITS:
+            raise InputError(f"{name} must have at most {MAX_DIGITS} digits, got {value!r}")
+        return int(digits)
+    low, high = bounds
+    if len(digits) > len(str(high)) or not low <= int(digits) <= high:
+        raise InputError(f"{name} must be {low}-{high}, got {value!r}")
+    return int(digits)
+
+
+def _boolean(name: str, value: str) -> bool:
+    if value not in ("true", "false"):
+        raise InputError(f"{name} must be true or false, got {value!r}")
+    return value == "true"
+
+
 def _optional(name: str, value: str, kind: type) -> Any:
     if kind is bool:
-        if value not in ("true", "false"):
-            raise InputError(f"{name} must be true or false, got {value!r}")
-        return value == "true"
+        return _boolean(name, value)
     if kind is int:
-        if not re.fullmatch(r"[0-9]+", value):
-            raise InputError(f"{name} must be a whole number, got {value!r}")
-        low, high = _RANGES[name]
-        if not low <= int(value) <= high:
-            raise InputError(f"{name} must be {low}-{high}, got {value!r}")
-        return int(value)
+        return whole_number(name, value, _RANGES[name])
     if name == "MIN_DRIFT" and value not in ("warning", "breaking", "invalid"):
         raise InputError(f"MIN_DRIFT must be warning, breaking or invalid, got {value!r}")
     if name == "SCHEDULE_NAME" and not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", value):
         raise InputError(f"SCHEDULE_NAME must match ^[a-z0-9][a-z0-9_.-]{{0,63}}$, got {value!r}")
-    if name == "AGENT_ID":
+    if name.endswith("AGENT_ID"):
         _uuid(name, value)
     return value
 
@@ -97,27 +115,22 @@ def request_body(env: Mapping[str, str]) -> dict[str, Any]:
     return body
 
 
-def idempotency_key(body: Mapping[str, Any], *, now: float,
-                    window_minutes: int | None = None) -> str:
-    """sha256 of the canonical body and the current window: a re-run replays, another request not.
+def idempotency_key(body: Mapping[str, Any], *, now: float, window_minutes: int | None = None,
+                    policy_updated_at: str | None = None) -> str:
+    """sha256 of the canonical body, the current window and the policy's last change.
 
-    The window is the body's `window_minutes`, else `window_minutes` (the policy's, which the
-    server uses).
+    A re-run replays; another request, or the same one after the policy changed, does not. The
+    window is the body's `window_minutes`, else `window_minutes` (the policy's, which the server
+    uses).
     """
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     size = int(body.get("window_minutes") or window_minutes or 1440) * 60
     window_start = int(now) // size * size
-    return "drift-schedule-" + hashlib.sha256(f"{canonical}|{window_start}".encode()).hexdigest()
+    material = f"{canonical}|{window_start}|{policy_updated_at or ''}"
+    return "drift-schedule-" + hashlib.sha256(material.encode()).hexdigest()
 
 
-def _whole(env: Mapping[str, str], name: str, default: int) -> int:
-    value = env.get(name) or str(default)
-    if not re.fullmatch(r"[0-9]+", value):
-        raise InputError(f"{name} must be a whole number, got {value!r}")
-    return int(value)
-
-
-def config_from_env(env: Mapping[str, str], *, now: float | None = None) -> RunConfig:
+def config_from_env(env: Mapping[str, str]) -> RunConfig:
     """Validate the runbook's variables; raises InputError naming the bad one."""
     base_url, prefix = env.get("BASE_URL") or "", env.get("API_PREFIX") or "/api"
     api_key = env.get("API_KEY") or ""
@@ -130,16 +143,18 @@ def config_from_env(env: Mapping[str, str], *, now: float | None = None) -> RunC
     if not api_key:
         raise InputError("API_KEY is required (an admin API key)")
     body = request_body(env)
+    disabled_ok = bool(env.get("DISABLED_OK")) and _boolean("DISABLED_OK", env["DISABLED_OK"])
     key = env.get("IDEMPOTENCY_KEY") or None
     if key is not None and not re.fullmatch(r"[ -~]{1,255}", key):
         raise InputError("IDEMPOTENCY_KEY must be 1-255 printable characters")
-    if key is None and "window_minutes" in body:
-        key = idempotency_key(body, now=time.time() if now is None else now)
+    bounds = {name: whole_number(name, env.get(name) or default)
+              for name, default in (("MAX_RETRIES", "4"), ("RETRY_MAX_SECONDS", "120"),
+                                    ("REQUEST_TIMEOUT_SECONDS", "300"))}
     url = f"{base_url.rstrip('/')}{prefix.rstrip('/')}/system/contracts/drift/schedule-run"
     return RunConfig(url=url, api_key=api_key, body=body, idempotency_key=key,
-                     max_retries=_whole(env, "MAX_RETRIES", 4),
-                     retry_max_seconds=_whole(env, "RETRY_MAX_SECONDS", 120),
-                     timeout_seconds=_whole(env, "REQUEST_TIMEOUT_SECONDS", 300))
+                     max_retries=bounds["MAX_RETRIES"],
+                     retry_max_seconds=bounds["RETRY_MAX_SECONDS"],
+                     timeout_seconds=bounds["REQUEST_TIMEOUT_SECONDS"], disabled_ok=disabled_ok)
 
 
 @dataclass(frozen=True)
@@ -150,7 +165,17 @@ class RunResult:
     error: str | None = None
 
 
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        return (response.json().get("error") or {}).get("code")
+    except (ValueError, AttributeError):
+        return None
+
+
 def _retry_status(response: httpx.Response) -> bool:
+    """5xx and 429, and a 409 whose first request with this key is still running."""
+    if response.status_code == 409:
+        return _error_code(response) == "IDEMPOTENCY_IN_PROGRESS"
     return response.status_code in RETRY_STATUSES
 
 
@@ -159,24 +184,47 @@ def _last(state: RetryCallState) -> Any:
     return state.outcome.result() if state.outcome else None  # type: ignore[union-attr]
 
 
+def _waiter(config: RunConfig) -> Callable[[RetryCallState], float]:
+    """Retry-After when the server sends it (else 5 s for a 409, else backoff), within the budget."""
+    backoff = wait_exponential(multiplier=1, max=30)
+
+    def wait(state: RetryCallState) -> float:
+        outcome = state.outcome
+        response = None if outcome is None or outcome.failed else outcome.result()
+        hinted: float | None = None
+        if isinstance(response, httpx.Response):
+            header = response.headers.get("retry-after", "")
+            if re.fullmatch(r"[0-9]{1,6}", header):
+                hinted = float(header)
+            elif response.status_code == 409:
+                hinted = IN_PROGRESS_WAIT_SECONDS
+        if hinted is None:
+            return backoff(state)
+        left = config.retry_max_seconds - (state.seconds_since_start or 0.0)
+        return max(0.0, min(hinted, left))
+
+    return wait
+
+
 def _retrying(config: RunConfig, sleep: Callable[[float], None]) -> Retrying:
     return Retrying(
         retry=retry_if_exception_type(httpx.TransportError) | retry_if_result(_retry_status),
         stop=(stop_after_attempt(config.max_retries + 1)
               | stop_after_delay(config.retry_max_seconds)),
-        wait=wait_exponential(multiplier=1, max=30), retry_error_callback=_last, sleep=sleep)
+        wait=_waiter(config), retry_error_callback=_last, sleep=sleep)
 
 
-def _policy_window(http: httpx.Client, config: RunConfig,
-                   sleep: Callable[[float], None]) -> int | RunResult:
-    """The policy's `schedule_window_minutes` (the window the server uses), or the failed read."""
+def _read_policy(http: httpx.Client, config: RunConfig,
+                 sleep: Callable[[float], None]) -> tuple[int, str | None] | RunResult:
+    """The policy's window (the one the server uses) and last change, or the failed read."""
     response = _retrying(config, sleep)(http.get, config.policy_url,
                                         params={"org_id": config.body["org_id"]},
                                         headers={"Authorization": f"Bearer {config.api_key}"})
     result = _result(response)
     if not is_success(result):
         return result
-    return int(result.document["data"]["schedule_window_minutes"])
+    data = result.document["data"]
+    return int(data["schedule_window_minutes"]), data.get("updated_at")
 
 
 def _result(response: httpx.Response) -> RunResult:
@@ -191,19 +239,19 @@ def _result(response: httpx.Response) -> RunResult:
 def call(config: RunConfig, *, transport: httpx.BaseTransport | None = None,
          sleep: Callable[[float], None] = time.sleep, now: float | None = None,
          announce: Callable[[str, str], None] | None = None) -> RunResult:
-    """POST once, retrying network errors and 5xx/429 with exponential backoff and the same key.
+    """POST once, retrying (network errors, 5xx, 429, 409 in progress) with the same key.
 
-    Without a key, it is derived first over the policy's window (read with the same retries).
+    Without a key, it is derived first from the policy (read with the same retries).
     """
     with httpx.Client(timeout=config.timeout_seconds, transport=transport) as http:
         try:
             key = config.idempotency_key
             if key is None:
-                window = _policy_window(http, config, sleep)
-                if isinstance(window, RunResult):
-                    return window
+                policy = _read_policy(http, config, sleep)
+                if isinstance(policy, RunResult):
+                    return policy
                 key = idempotency_key(config.body, now=time.time() if now is None else now,
-                                      window_minutes=window)
+                                      window_minutes=policy[0], policy_updated_at=policy[1])
             if announce is not None:
                 announce(config.url, key)
             headers = {"Authorization": f"Bearer {config.api_key}", "Idempotency-Key": key}
@@ -224,7 +272,15 @@ def is_success(result: RunResult) -> bool:
             and bool(doc.get("ok")))
 
 
-def outcome(result: RunResult) -> tuple[int, str]:
+def disabled_warning(trigger_outcome: str, policy_url: str, org_id: str) -> str:
+    """What an operator reads when nothing ran: why, and the command that enables it."""
+    body = json.dumps({"org_id": org_id, DISABLED[trigger_outcome]: True})
+    return (f"nothing ran: the policy is disabled (trigger.outcome={trigger_outcome}); enable it "
+            f"with: curl -X POST '{policy_url}' -H \"Authorization: Bearer $API_KEY\" "
+            f"-H 'Content-Type: application/json' -d '{body}'")
+
+
+def outcome(result: RunResult, config: RunConfig | None = None) -> tuple[int, str]:
     """Exit code and a one-line message, as the script decides them."""
     if result.status is None:
         return EXIT_API_FAILED, f"API call failed: {result.error}"
@@ -237,9 +293,16 @@ def outcome(result: RunResult) -> tuple[int, str]:
     data = doc["data"]
     notification = (data.get("notify") or {}).get("notification") or {}
     escalation = (data.get("notify") or {}).get("escalation_pattern")
+    trigger = data.get("trigger") or {}
     if notification and notification.get("sent") is False and escalation:
         return EXIT_NOTIFY_FAILED, (f"notification failed ({notification.get('error')}); "
                                     f"escalation pattern {escalation.get('id')}")
-    if (data.get("trigger") or {}).get("outcome") == "failed":
-        return EXIT_API_FAILED, f"trigger failed: {data['trigger'].get('error')}"
+    if trigger.get("outcome") == "failed":
+        return EXIT_API_FAILED, f"trigger failed: {trigger.get('error')}"
+    if trigger.get("outcome") in DISABLED:
+        policy_url, org_id = ((config.policy_url, config.body["org_id"]) if config is not None
+                              else ("<BASE_URL><API_PREFIX>/system/contracts/drift-policy",
+                                    str(data.get("org_id"))))
+        message = disabled_warning(trigger["outcome"], policy_url, org_id)
+        return (EXIT_OK if config is not None and config.disabled_ok else EXIT_DISABLED), message
     return EXIT_OK, "schedule run ok"
