@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from typing import Any
+
 import typer
 
 from driftwarden.cli.common import ensure_schema, load_settings
+
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """Every line of uvicorn.log with a UTC timestamp: uvicorn's own format has none."""
+    handler = {"class": "logging.StreamHandler", "formatter": "stamped", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"stamped": {"()": "driftwarden.cli.serve.UtcFormatter",
+                                   "fmt": LINE_FORMAT, "datefmt": "%Y-%m-%dT%H:%M:%SZ"}},
+        "handlers": {"default": handler},
+        "loggers": {name: {"handlers": ["default"], "level": level, "propagate": False}
+                    for name in ("uvicorn", "uvicorn.access", "driftwarden")},
+    }
+
+
+class UtcFormatter(logging.Formatter):
+    """Times in UTC, as the workflow's other timestamps are."""
+
+    converter = time.gmtime
 
 
 def serve(
@@ -27,4 +53,5 @@ def serve(
         workers=workers,
         timeout_graceful_shutdown=graceful_seconds,
         log_level=settings.log_level.lower(),
+        log_config=log_config(settings.log_level.upper()),
     )
