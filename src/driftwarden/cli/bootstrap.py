@@ -13,9 +13,7 @@ from driftwarden.clock import SystemClock
 from driftwarden.scheduler.policy import update_policy
 from driftwarden.scheduler.schemas import PolicyUpdate
 
-HELP = (
-    "Create an org and an admin key; prints ORG_ID=… and API_KEY=… lines for eval or $GITHUB_ENV."
-)
+HELP = "Create an org and an admin key; prints ORG_ID=… and API_KEY=… lines for eval or $GITHUB_ENV."
 
 
 def _plausible_key(api_key: str) -> bool:
@@ -24,7 +22,9 @@ def _plausible_key(api_key: str) -> bool:
 
 def bootstrap(
     org_name: str = typer.Option(..., "--org-name", help="name of the org to create"),
-    global_key: bool = typer.Option(False, "--global", help="make the admin key global (all orgs)"),
+    global_key: bool = typer.Option(
+        False, "--global", help="make the admin key global (all orgs)"
+    ),
     api_key: str | None = typer.Option(
         None,
         "--api-key",
@@ -41,7 +41,9 @@ def bootstrap(
 ) -> None:
     """The first org and key, so the API can be used at all; the key is shown only here."""
     if api_key is not None and not _plausible_key(api_key):
-        fail("driftwarden: --api-key must be 16-200 printable characters without spaces")
+        fail(
+            "driftwarden: --api-key must be 16-200 printable characters without spaces"
+        )
     settings = load_settings()
     ensure_schema(settings)
     now = SystemClock().now()
@@ -59,12 +61,23 @@ def bootstrap(
                 plaintext=api_key,
             )
             if enable_schedule:
-                update_policy(session, org_id=org.id, now=now, body=PolicyUpdate(
-                    enabled=True, alert_enabled=settings.notify_webhook_url is not None))
+                update_policy(
+                    session,
+                    org_id=org.id,
+                    now=now,
+                    body=PolicyUpdate(
+                        enabled=True,
+                        alert_enabled=settings.notify_webhook_url is not None,
+                    ),
+                )
             session.commit()
         except IntegrityError:
             fail("driftwarden: that --api-key is already in use")
     if enable_schedule:
-        alerts = "on" if settings.notify_webhook_url is not None else "off (no NOTIFY_WEBHOOK_URL)"
+        alerts = (
+            "on"
+            if settings.notify_webhook_url is not None
+            else "off (no NOTIFY_WEBHOOK_URL)"
+        )
         typer.echo(f"driftwarden: drift policy enabled; alerts {alerts}", err=True)
     sys.stdout.write(f"ORG_ID={org.id}\nAPI_KEY={plaintext}\n")

@@ -37,11 +37,18 @@ def schedule_run() -> None:
         if os.environ.get("OUTPUT_FILE"):
             Path(os.environ["OUTPUT_FILE"]).write_text(text)
     if result.replayed:
-        typer.echo("driftwarden schedule-run: replayed the first response for this key", err=True)
+        typer.echo(
+            "driftwarden schedule-run: replayed the first response for this key",
+            err=True,
+        )
     code, message = client.outcome(result, config)
-    warning = (message if client.is_success(result)
-               and (result.document["data"].get("trigger") or {}).get("outcome") in client.DISABLED
-               else None)
+    warning = (
+        message
+        if client.is_success(result)
+        and (result.document["data"].get("trigger") or {}).get("outcome")
+        in client.DISABLED
+        else None
+    )
     if client.is_success(result):
         data = result.document["data"]
         sys.stdout.write(f"signals: {signals.signal_line(data)}\n")
@@ -56,7 +63,9 @@ def _step_summary(data: dict, message: str, warning: str | None) -> None:
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
-    rows = "".join(f"| `{k}` | {json.dumps(v)} |\n" for k, v in signals.signals(data).items())
+    rows = "".join(
+        f"| `{k}` | {json.dumps(v)} |\n" for k, v in signals.signals(data).items()
+    )
     note = f"\n> [!WARNING]\n> {warning}\n" if warning else ""
     with open(path, "a", encoding="utf-8") as out:
         out.write(

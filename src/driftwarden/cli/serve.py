@@ -15,15 +15,26 @@ LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 def log_config(level: str) -> dict[str, Any]:
     """Every line of uvicorn.log with a UTC timestamp: uvicorn's own format has none."""
-    handler = {"class": "logging.StreamHandler", "formatter": "stamped", "stream": "ext://sys.stderr"}
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "stamped",
+        "stream": "ext://sys.stderr",
+    }
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"stamped": {"()": "driftwarden.cli.serve.UtcFormatter",
-                                   "fmt": LINE_FORMAT, "datefmt": "%Y-%m-%dT%H:%M:%SZ"}},
+        "formatters": {
+            "stamped": {
+                "()": "driftwarden.cli.serve.UtcFormatter",
+                "fmt": LINE_FORMAT,
+                "datefmt": "%Y-%m-%dT%H:%M:%SZ",
+            }
+        },
         "handlers": {"default": handler},
-        "loggers": {name: {"handlers": ["default"], "level": level, "propagate": False}
-                    for name in ("uvicorn", "uvicorn.access", "driftwarden")},
+        "loggers": {
+            name: {"handlers": ["default"], "level": level, "propagate": False}
+            for name in ("uvicorn", "uvicorn.access", "driftwarden")
+        },
     }
 
 
