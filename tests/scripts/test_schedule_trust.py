@@ -1,5 +1,5 @@
-"""The script and `driftwarden schedule-run` an operator can trust: a disabled policy says so (exit 4),
-a policy change gets a new key, escalation target, retries of 409 in progress and 503."""
+"""The script and `driftwarden schedule-run` an operator can trust: a disabled policy says so
+(exit 4), a policy change gets a new key, the escalation target, retries of 409 and 503."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def run_cli(env: dict[str, str]):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def fresh_org(app, engine: Engine, admin) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
+def fresh_org(app, engine: Engine, admin) -> Iterator[dict]:  # type: ignore[no-untyped-def]
     """A live API and an org whose policy was never touched: the defaults, disabled."""
     seed_drift(engine, admin.org_id)
     with LiveServer(app) as server:

@@ -13,7 +13,10 @@ from driftwarden.clock import SystemClock
 from driftwarden.scheduler.policy import update_policy
 from driftwarden.scheduler.schemas import PolicyUpdate
 
-HELP = "Create an org and an admin key; prints ORG_ID=… and API_KEY=… lines for eval or $GITHUB_ENV."
+HELP = (
+    "Create an org and an admin key; prints ORG_ID=… and API_KEY=… lines for eval or "
+    "$GITHUB_ENV."
+)
 
 
 def _plausible_key(api_key: str) -> bool:

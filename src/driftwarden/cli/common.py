@@ -31,7 +31,7 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
 
 
 def warn_two_database_urls(env: dict[str, str] | os._Environ[str] = os.environ) -> None:
-    """DATABASE_URL wins over SUPABASE_DB_URL; say so (naming, never showing, them) if they differ."""
+    """DATABASE_URL wins; warn (naming both variables, never their values) if they differ."""
     primary, fallback = env.get("DATABASE_URL") or "", env.get("SUPABASE_DB_URL") or ""
     if primary and fallback and primary != fallback:
         typer.echo(
@@ -87,7 +87,8 @@ def database_errors(settings: Settings) -> Iterator[None]:
         if settings.log_level.upper() == "DEBUG":
             traceback.print_exc(file=sys.stderr)
         fail(
-            f"driftwarden: cannot reach the database at {_where(settings)}: {_reason(settings, exc)}"
+            f"driftwarden: cannot reach the database at {_where(settings)}: "
+            f"{_reason(settings, exc)}"
             " -- check DATABASE_URL (or SUPABASE_DB_URL): host, port, database name and "
             "credentials, and that the server is up and reachable from here (LOG_LEVEL=DEBUG "
             "shows the traceback)",

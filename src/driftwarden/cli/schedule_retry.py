@@ -49,7 +49,7 @@ def _last(state: RetryCallState) -> Any:
 
 
 def _waiter(config: Budget) -> Callable[[RetryCallState], float]:
-    """Retry-After when the server sends it (else 5 s for a 409, else backoff), within the budget."""
+    """The server's Retry-After (a 409 without one: 5 s; else backoff), within the budget."""
     backoff = wait_exponential(multiplier=1, max=30)
 
     def wait(state: RetryCallState) -> float:
