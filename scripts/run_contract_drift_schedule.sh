@@ -79,7 +79,8 @@ body = {"org_id": env("ORG_ID")}
 for name, field, kind in [("SCHEDULE_NAME", "schedule_name", str), ("WINDOW_MINUTES", "window_minutes", int),
                           ("SUMMARY_WINDOW_DAYS", "summary_window_days", int), ("DRY_RUN", "dry_run", bool),
                           ("FORCE", "force", bool), ("FORCE_NOTIFY", "force_notify", bool),
-                          ("AGENT_ID", "agent_id", str), ("ESCALATION_AGENT_ID", "escalation_agent_id", str),
+                          ("AGENT_ID", "agent_id", str),
+                          ("ESCALATION_AGENT_ID", "escalation_agent_id", str),
                           ("MIN_DRIFT", "min_drift", str), ("LIMIT", "limit", int)]:
     value = env(name) or None
     if value is not None:
@@ -157,8 +158,8 @@ elif trigger.get("outcome") in ("policy_disabled", "promotion_disabled"):
     field = "enabled" if trigger["outcome"] == "policy_disabled" else "promote_to_patterns"
     enable = json.dumps({"org_id": os.environ["ORG_ID"], field: True})
     code = 0 if os.environ.get("DISABLED_OK") == "true" else 4
-    message = (f"nothing ran: the policy is disabled (trigger.outcome={trigger['outcome']}); enable it "
-               f"with: curl -X POST '{policy_url}' -H \"Authorization: Bearer $API_KEY\" "
+    message = (f"nothing ran: the policy is disabled (trigger.outcome={trigger['outcome']}); "
+               f"enable it with: curl -X POST '{policy_url}' -H \"Authorization: Bearer $API_KEY\" "
                f"-H 'Content-Type: application/json' -d '{enable}'")
 summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
 if summary_file:
@@ -179,20 +180,24 @@ PY
 # IDEMPOTENCY_IN_PROGRESS), waiting its Retry-After (else 5 s), within MAX_RETRIES and
 # RETRY_MAX_SECONDS. Sets STATUS.
 post() {
-  local url="$1" body="$2" key="$3" workdir="$4" deadline=$((SECONDS + RETRY_MAX_SECONDS)) tries=0 wait rc
+  local url="$1" body="$2" key="$3" workdir="$4" tries=0 wait rc
+  local deadline=$((SECONDS + RETRY_MAX_SECONDS))
   while :; do
     rc=0
     STATUS="$(curl -sS -X POST "$url" -H @"$workdir/auth" -H "Content-Type: application/json" \
-      -H "Idempotency-Key: $key" --data-binary "$body" -o "$workdir/response.json" -D "$workdir/headers" \
+      -H "Idempotency-Key: $key" --data-binary "$body" \
+      -o "$workdir/response.json" -D "$workdir/headers" \
       -w '%{http_code}' "${RETRY_OPTS[@]}")" || rc=$?
     (( rc == 0 )) || unreachable "$url" "$rc"
     [[ "$STATUS" == 409 ]] && in_progress "$workdir/response.json" || return 0
     tries=$((tries + 1))
     (( tries <= MAX_RETRIES && SECONDS < deadline )) || return 0
-    wait="$(grep -i '^retry-after:' "$workdir/headers" | tail -n1 | tr -d '\r' | sed 's/^[^:]*: *//')" || true
+    wait="$(grep -i '^retry-after:' "$workdir/headers" | tail -n1 | tr -d '\r' \
+      | sed 's/^[^:]*: *//')" || true
     [[ "$wait" =~ ^[0-9]{1,6}$ ]] || wait=5
     (( wait <= deadline - SECONDS )) || wait=$((deadline - SECONDS))
-    echo "$NAME: the first request with this key is still running (409 IDEMPOTENCY_IN_PROGRESS); retrying in ${wait}s" >&2
+    echo "$NAME: the first request with this key is still running" \
+      "(409 IDEMPOTENCY_IN_PROGRESS); retrying in ${wait}s" >&2
     sleep "$wait"
   done
 }

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from driftwarden.cli import app as cli_app
 from driftwarden.cli import schedule_client
 from tests.scheduler.conftest import seed_drift
-from tests.scripts.test_run_contract_drift_schedule import KEY_LINE, run_script
+from tests.scripts.test_run_contract_drift_schedule import KEY_LINE, run_script, slow
 from tests.support import LiveServer
 
 runner = CliRunner()
@@ -281,3 +281,18 @@ def test_digit_count_is_checked_before_int() -> None:
     )
     with pytest.raises(schedule_client.InputError, match="LIMIT must be 1-1000"):
         schedule_client.config_from_env({**env, "LIMIT": "9" * 5000})
+
+
+@pytest.mark.slow
+@slow
+def test_script_retries_a_503_after_its_retry_after_with_the_same_key(scripted) -> None:
+    """curl's --retry honours Retry-After: 2 s here, where its own first backoff would be 1 s."""
+    overloaded = {
+        "ok": False,
+        "error": {"code": "SERVICE_OVERLOADED", "message": "busy"},
+    }
+    _Scripted.answers = [(503, {"Retry-After": "2"}, overloaded)]
+    result = run_script(scripted)
+    assert result.returncode == 0, result.stderr
+    assert [key for _, key, _ in _Scripted.seen] == ["fixed-key"] * 2
+    assert _Scripted.seen[1][0] - _Scripted.seen[0][0] >= 1.9
