@@ -98,11 +98,13 @@ def test_python_dash_m_runs_the_same_command() -> None:
     assert {"serve", "bootstrap", "import", "worker", "schedule-run", "demo", "db", "webhook"} <= listed
 
 
-UNREACHABLE_COMMANDS = [["db", "upgrade"], ["db", "current"], ["bootstrap", "--org-name", "x"], ["serve"]]
+UNREACHABLE_COMMANDS = [["db", "upgrade"], ["db", "current"], ["bootstrap", "--org-name", "x"],
+                        ["serve"]]
 
 
 @pytest.mark.parametrize("command", UNREACHABLE_COMMANDS, ids=" ".join)
-def test_an_unreachable_database_is_one_line_naming_the_host_never_the_password(command, monkeypatch) -> None:
+def test_an_unreachable_database_is_one_line_naming_the_host_never_the_password(
+        command, monkeypatch) -> None:
     port = free_port()  # nothing listens there
     monkeypatch.setenv("DATABASE_URL", f"postgresql://dw:pw-s3cret-9@127.0.0.1:{port}/dw")
     monkeypatch.delenv("LOG_LEVEL", raising=False)
@@ -110,7 +112,8 @@ def test_an_unreachable_database_is_one_line_naming_the_host_never_the_password(
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    assert f"cannot reach the database at 127.0.0.1:{port}/dw" in lines[0] and "check DATABASE_URL" in lines[0]
+    assert f"cannot reach the database at 127.0.0.1:{port}/dw" in lines[0]
+    assert "check DATABASE_URL" in lines[0]
     assert "pw-s3cret-9" not in result.output
 
 
@@ -128,10 +131,11 @@ def test_database_url_wins_over_supabase_db_url_with_a_warning(tmp_path: Path, m
     monkeypatch.setenv("SUPABASE_DB_URL", f"sqlite:///{ignored}")
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "DATABASE_URL and SUPABASE_DB_URL are both set and differ; using DATABASE_URL" in result.stderr
+    warning = "DATABASE_URL and SUPABASE_DB_URL are both set and differ; using DATABASE_URL"
+    assert warning in result.stderr
     assert str(chosen) not in result.stderr and str(ignored) not in result.stderr
     assert chosen.exists() and not ignored.exists()
-    monkeypatch.setenv("SUPABASE_DB_URL", f"sqlite:///{chosen}")  # the same value: nothing to warn about
+    monkeypatch.setenv("SUPABASE_DB_URL", f"sqlite:///{chosen}")  # the same value: no warning
     assert "warning" not in runner.invoke(app, ["db", "current"]).stderr
 
 
@@ -145,8 +149,28 @@ def test_bootstrap_can_enable_the_schedule(webhook, database_url: str, client, m
     result = runner.invoke(app, ["bootstrap", "--org-name", "Scheduled", "--enable-schedule"])
     assert result.exit_code == 0, result.output
     key = dict(line.split("=", 1) for line in result.stdout.strip().splitlines())["API_KEY"]
-    policy = client.get("/api/v1/system/contracts/drift-policy", headers={"Authorization": f"Bearer {key}"})
+    policy = client.get("/api/v1/system/contracts/drift-policy",
+                        headers={"Authorization": f"Bearer {key}"})
     assert policy.status_code == 200, policy.text
     assert policy.json()["data"]["enabled"] is True
     assert policy.json()["data"]["alert_enabled"] is (webhook is not None)
     assert "secret-path" not in result.output
+
+
+def test_serve_log_lines_carry_a_utc_timestamp_and_the_request_id() -> None:
+    """The formatter `driftwarden serve` gives uvicorn.log, built the way dictConfig builds it."""
+    import logging
+    import logging.config
+
+    from driftwarden.cli import serve
+
+    spec = serve.log_config("INFO")["formatters"]["stamped"]
+    formatter = logging.config.DictConfigurator({}).configure_formatter(dict(spec))
+    record = logging.makeLogRecord({"name": "driftwarden.api", "levelname": "ERROR", "levelno": 40,
+                                    "msg": "unhandled error", "created": 1_764_633_600.0,
+                                    "request_id": "a" * 32})
+    expected = f"2025-12-02T00:00:00Z ERROR driftwarden.api unhandled error request_id={'a' * 32}"
+    assert formatter.format(record) == expected
+    plain = logging.makeLogRecord({"name": "uvicorn.error", "levelname": "INFO", "msg": "Started",
+                                   "created": 0.0})
+    assert formatter.format(plain) == "1970-01-01T00:00:00Z INFO uvicorn.error Started"

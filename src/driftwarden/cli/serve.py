@@ -39,9 +39,14 @@ def log_config(level: str) -> dict[str, Any]:
 
 
 class UtcFormatter(logging.Formatter):
-    """Times in UTC, as the workflow's other timestamps are."""
+    """Times in UTC, as the workflow's other timestamps are; a request's id when it has one."""
 
     converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        request_id = getattr(record, "request_id", None)
+        return f"{line} request_id={request_id}" if request_id else line
 
 
 def serve(
