@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import logging.config
 import re
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 from driftwarden.cli import app
+from driftwarden.logs import uvicorn_log_config
+from driftwarden.settings import Settings
 from driftwarden.db import migrate
-from tests.support import ON_POSTGRES
+from tests.support import ON_POSTGRES, free_port
 
 runner = CliRunner()
 
@@ -94,3 +100,76 @@ def test_python_dash_m_runs_the_same_command() -> None:
     assert "Usage: driftwarden " in done.stdout
     listed = set(re.findall(r"│ ([a-z-]+) ", done.stdout))
     assert {"serve", "bootstrap", "import", "worker", "schedule-run", "demo", "db", "webhook"} <= listed
+
+
+UNREACHABLE_COMMANDS = [["db", "upgrade"], ["db", "current"], ["bootstrap", "--org-name", "x"],
+                        ["serve"]]
+
+
+@pytest.mark.parametrize("command", UNREACHABLE_COMMANDS, ids=" ".join)
+def test_an_unreachable_database_is_one_line_naming_the_host_never_the_password(
+        command, monkeypatch) -> None:
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://dw:pw-s3cret-9@127.0.0.1:{port}/dw")
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    result = runner.invoke(app, command)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert f"cannot reach the database at 127.0.0.1:{port}/dw" in lines[0]
+    assert "check DATABASE_URL" in lines[0]
+    assert "pw-s3cret-9" not in result.output
+
+
+def test_an_unreachable_database_shows_the_traceback_at_debug(monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://dw:pw-s3cret-9@127.0.0.1:{free_port()}/dw")
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 1 and "Traceback (most recent call last)" in result.stderr
+    assert "cannot reach the database" in result.stderr.strip().splitlines()[-1]
+
+
+def test_database_url_wins_over_supabase_db_url_with_a_warning(tmp_path: Path, monkeypatch) -> None:
+    chosen, ignored = tmp_path / "chosen.db", tmp_path / "ignored.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{chosen}")
+    monkeypatch.setenv("SUPABASE_DB_URL", f"sqlite:///{ignored}")
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    warning = "DATABASE_URL and SUPABASE_DB_URL are both set and differ; using DATABASE_URL"
+    assert warning in result.stderr
+    assert str(chosen) not in result.stderr and str(ignored) not in result.stderr
+    assert chosen.exists() and not ignored.exists()
+    monkeypatch.setenv("SUPABASE_DB_URL", f"sqlite:///{chosen}")  # the same value: no warning
+    assert "warning" not in runner.invoke(app, ["db", "current"]).stderr
+
+
+@pytest.mark.parametrize("webhook", [None, "https://hooks.example.com/T000/secret-path"])
+def test_bootstrap_can_enable_the_schedule(webhook, database_url: str, client, monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    if webhook:
+        monkeypatch.setenv("NOTIFY_WEBHOOK_URL", webhook)
+    else:
+        monkeypatch.delenv("NOTIFY_WEBHOOK_URL", raising=False)
+    result = runner.invoke(app, ["bootstrap", "--org-name", "Scheduled", "--enable-schedule"])
+    assert result.exit_code == 0, result.output
+    key = dict(line.split("=", 1) for line in result.stdout.strip().splitlines())["API_KEY"]
+    policy = client.get("/api/v1/system/contracts/drift-policy",
+                        headers={"Authorization": f"Bearer {key}"})
+    assert policy.status_code == 200, policy.text
+    assert policy.json()["data"]["enabled"] is True
+    assert policy.json()["data"]["alert_enabled"] is (webhook is not None)
+    assert "secret-path" not in result.output
+
+
+def test_serve_log_lines_carry_a_utc_timestamp_and_the_request_id() -> None:
+    """The formatter `driftwarden serve` gives uvicorn.log, built the way dictConfig builds it."""
+    spec = uvicorn_log_config(Settings())["formatters"]["line"]
+    formatter = logging.config.DictConfigurator({}).configure_formatter(dict(spec))
+    record = logging.makeLogRecord({"name": "driftwarden.api", "levelname": "ERROR", "levelno": 40,
+                                    "msg": "unhandled error", "created": 1_764_633_600.0,
+                                    "request_id": "a" * 32})
+    expected = f"2025-12-02T00:00:00.000Z ERROR driftwarden.api [{'a' * 32}] unhandled error"
+    assert formatter.format(record) == expected
+    plain = logging.makeLogRecord({"name": "uvicorn.error", "levelname": "INFO", "msg": "Started",
+                                   "created": 0.0})
+    assert formatter.format(plain) == "1970-01-01T00:00:00.000Z INFO uvicorn.error [-] Started"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from driftwarden.cli import schedule_client as client
+from driftwarden.cli import schedule_client
 from driftwarden.scheduler import signals
 from tests.scheduler.conftest import seed_drift
 from tests.support import ON_POSTGRES, LiveServer, WebhookReceiver, free_port
@@ -66,6 +66,12 @@ BAD_INPUTS = [
     ({"SCHEDULE_NAME": "Daily Run"}, "SCHEDULE_NAME must match"),
     ({"AGENT_ID": "bot-1"}, "AGENT_ID must be a UUID"),
     ({"MAX_RETRIES": "many"}, "MAX_RETRIES must be a whole number"),
+    ({"ESCALATION_AGENT_ID": "bot-1"}, "ESCALATION_AGENT_ID must be a UUID"),
+    ({"DISABLED_OK": "yes"}, "DISABLED_OK must be true or false"),
+    # past 2^64: bash arithmetic would wrap it into range; checked as a string instead
+    ({"LIMIT": "18446744073709551621"}, "LIMIT must be 1-1000"),
+    ({"WINDOW_MINUTES": "18446744073709551621"}, "WINDOW_MINUTES must be 5-10080"),
+    ({"MAX_RETRIES": "99999999999999999999"}, "MAX_RETRIES must have at most 9 digits"),
 ]
 
 
@@ -77,11 +83,18 @@ def test_bad_input_exits_2_before_any_request(override: dict[str, str], message:
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and result.stdout == ""
     assert receiver.received == []  # the stand-in API saw no request
-    with pytest.raises(client.InputError, match=re.escape(message)):
-        client.config_from_env(env)
+    with pytest.raises(schedule_client.InputError, match=re.escape(message)):
+        schedule_client.config_from_env(env)
 
 
-def test_success_replay_outputs_and_a_deliberately_different_request(live, tmp_path: Path, receiver) -> None:
+def _policy_updated_at(client, admin) -> str:  # type: ignore[no-untyped-def]
+    response = client.get("/api/v1/system/contracts/drift-policy", headers=admin.headers)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]["updated_at"]
+
+
+def test_success_replay_outputs_and_a_deliberately_different_request(live, tmp_path: Path, receiver,
+                                                                      client, admin) -> None:
     env = {**live, "OUTPUT_FILE": str(tmp_path / "response.json"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
     first = run_script(env)
     assert first.returncode == 0, first.stderr
@@ -97,7 +110,8 @@ def test_success_replay_outputs_and_a_deliberately_different_request(live, tmp_p
     key = KEY_LINE.search(first.stderr).group(1)  # type: ignore[union-attr]
     assert KEY_LINE.search(replay.stderr).group(1) == key  # type: ignore[union-attr]
     body = {"org_id": live["ORG_ID"]}
-    assert key == client.idempotency_key(body, now=time.time())  # the CLI derives the same key
+    updated_at = _policy_updated_at(client, admin)
+    assert key == schedule_client.idempotency_key(body, now=time.time(), policy_updated_at=updated_at)
     forced = run_script({**env, "FORCE": "true"})
     assert forced.returncode == 0 and "replayed" not in forced.stderr
     assert KEY_LINE.search(forced.stderr).group(1) != key  # type: ignore[union-attr]
@@ -135,7 +149,7 @@ def test_http_error_exits_1_with_status_and_code(live) -> None:
 def test_5xx_is_retried_with_the_same_key(receiver) -> None:
     receiver.responses.append((503, {}, 0.0))
     env = {"BASE_URL": receiver.url.removesuffix("/hook"), "API_KEY": "dwk_x", "ORG_ID": str(uuid.uuid4()),
-           "MAX_RETRIES": "1", "WINDOW_MINUTES": "1440"}  # a set window: no policy read from the stand-in
+           "MAX_RETRIES": "1", "IDEMPOTENCY_KEY": "k-5xx"}  # a set key: no policy read from the stand-in
     result = run_script(env)
     paths = {r.path for r in receiver.received}
     keys = {r.headers["idempotency-key"] for r in receiver.received}
@@ -153,7 +167,8 @@ def five_minute_policy(live, client, admin):  # type: ignore[no-untyped-def]
     return live
 
 
-def test_key_window_is_the_policys_when_window_minutes_is_unset(five_minute_policy, tmp_path: Path) -> None:
+def test_key_window_is_the_policys_when_window_minutes_is_unset(five_minute_policy, tmp_path: Path,
+                                                               client, admin) -> None:
     """A 5-minute policy: the derived key changes every 5 minutes, as the server's window does (not daily).
 
     Run with the default (legacy) API_PREFIX `/api`, as the workflow runs it.
@@ -167,7 +182,9 @@ def test_key_window_is_the_policys_when_window_minutes_is_unset(five_minute_poli
     assert json.loads((tmp_path / "response.json").read_text())["data"]["window_minutes"] == 5
     key = KEY_LINE.search(result.stderr).group(1)  # type: ignore[union-attr]
     body = {"org_id": five_minute_policy["ORG_ID"]}
-    assert key in {client.idempotency_key(body, now=t, window_minutes=5) for t in (before, after)}
+    updated_at = _policy_updated_at(client, admin)
+    assert key in {schedule_client.idempotency_key(body, now=t, window_minutes=5, policy_updated_at=updated_at)
+                   for t in (before, after)}
 
 
 class _DropsFirstRequest(BaseHTTPRequestHandler):
@@ -203,7 +220,7 @@ def test_a_dropped_connection_is_retried_with_the_same_key() -> None:
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         env = {"BASE_URL": f"http://127.0.0.1:{server.server_address[1]}", "API_KEY": "dwk_x",
-               "ORG_ID": str(uuid.uuid4()), "WINDOW_MINUTES": "1440", "MAX_RETRIES": "2"}
+               "ORG_ID": str(uuid.uuid4()), "IDEMPOTENCY_KEY": "k-dropped", "MAX_RETRIES": "2"}
         result = run_script(env)
     finally:
         server.shutdown()

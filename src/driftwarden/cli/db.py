@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from driftwarden.cli.common import EXIT_FAILED, load_settings
+from driftwarden.cli.common import EXIT_FAILED, database_errors, load_settings
 from driftwarden.db import migrate
 from driftwarden.db.engine import make_engine
 
@@ -14,10 +14,12 @@ app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 @app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default head)."""
-    engine = make_engine(load_settings(), null_pool=True)
+    settings = load_settings()
+    engine = make_engine(settings, null_pool=True)
     try:
-        migrate.upgrade(engine, revision)
-        typer.echo(f"database at {migrate.current_revision(engine)}")
+        with database_errors(settings):
+            migrate.upgrade(engine, revision)
+            typer.echo(f"database at {migrate.current_revision(engine)}")
     finally:
         engine.dispose()
 
@@ -25,9 +27,11 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 @app.command("current")
 def db_current() -> None:
     """Print the schema revision and whether it is the latest."""
-    engine = make_engine(load_settings(), null_pool=True)
+    settings = load_settings()
+    engine = make_engine(settings, null_pool=True)
     try:
-        current, head = migrate.current_revision(engine), migrate.head_revision()
+        with database_errors(settings):
+            current, head = migrate.current_revision(engine), migrate.head_revision()
     finally:
         engine.dispose()
     state = "(up to date)" if current == head else "(behind)"

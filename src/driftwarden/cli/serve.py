@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 import typer
 
 from driftwarden.cli.common import ensure_schema, load_settings
@@ -21,8 +22,8 @@ def serve(
     import uvicorn  # only this command needs it; keeps `driftwarden --help` quick
 
     settings = load_settings(check_destinations=True)
-    configure_logging(settings)
     ensure_schema(settings)
+    configure_logging(settings)  # only once the server will really start
     if workers > 1:  # every worker counts into one directory; a scrape of any of them sums them
         prepare_multiprocess_dir()
     uvicorn.run(
