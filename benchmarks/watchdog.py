@@ -1,4 +1,4 @@
-"""Schedule watchdog and built-in scheduler benchmark (SPEC §8): the every-minute cost over many orgs.
+"""Schedule watchdog and built-in scheduler benchmark (docs/reference/scheduler.md#noticing-a-schedule-that-stopped): the every-minute cost over many orgs.
 
 Creates a private Postgres database (DATABASE_URL or postgresql://postgres@127.0.0.1:5432/postgres),
 seeds `--orgs` orgs with an enabled hourly policy and `--history` past hourly executions each (5 %

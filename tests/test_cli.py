@@ -1,4 +1,4 @@
-"""§6.2: the foundation's CLI verbs."""
+"""docs/reference/operations.md#command-line: the foundation's CLI verbs."""
 
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 from driftwarden.cli import app
+from driftwarden.db import migrate
 from driftwarden.logs import uvicorn_log_config
 from driftwarden.settings import Settings
-from driftwarden.db import migrate
 from tests.support import ON_POSTGRES, free_port
 
 runner = CliRunner()
 
 
-def test_bootstrap_prints_eval_lines_and_the_key_works(database_url: str, client, monkeypatch) -> None:
+def test_bootstrap_prints_eval_lines_and_the_key_works(
+    database_url: str, client, monkeypatch
+) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
     result = runner.invoke(app, ["bootstrap", "--org-name", "Acme"])
     assert result.exit_code == 0, result.output
@@ -30,7 +32,10 @@ def test_bootstrap_prints_eval_lines_and_the_key_works(database_url: str, client
     assert set(lines) == {"ORG_ID", "API_KEY"} and re.fullmatch(r"dwk_[\w-]{40}", lines["API_KEY"])
     agents = client.get("/api/v1/agents", headers={"Authorization": f"Bearer {lines['API_KEY']}"})
     assert agents.status_code == 200
-    org = client.get(f"/api/v1/system/orgs/{lines['ORG_ID']}", headers={"Authorization": f"Bearer {lines['API_KEY']}"})
+    org = client.get(
+        f"/api/v1/system/orgs/{lines['ORG_ID']}",
+        headers={"Authorization": f"Bearer {lines['API_KEY']}"},
+    )
     assert org.json()["data"]["name"] == "Acme"
 
 
@@ -85,30 +90,57 @@ def test_bad_configuration_names_the_variable(monkeypatch) -> None:
 
 def test_bootstrap_can_pin_the_runbooks_dev_key(database_url: str, client, monkeypatch) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
-    result = runner.invoke(app, ["bootstrap", "--org-name", "Dev", "--api-key", "dev_plain_key_001"])
+    result = runner.invoke(
+        app, ["bootstrap", "--org-name", "Dev", "--api-key", "dev_plain_key_001"]
+    )
     assert result.exit_code == 0 and "API_KEY=dev_plain_key_001" in result.stdout
-    assert client.get("/api/v1/agents", headers={"Authorization": "Bearer dev_plain_key_001"}).status_code == 200
-    again = runner.invoke(app, ["bootstrap", "--org-name", "Dev2", "--api-key", "dev_plain_key_001"])
+    assert (
+        client.get(
+            "/api/v1/agents", headers={"Authorization": "Bearer dev_plain_key_001"}
+        ).status_code
+        == 200
+    )
+    again = runner.invoke(
+        app, ["bootstrap", "--org-name", "Dev2", "--api-key", "dev_plain_key_001"]
+    )
     assert again.exit_code == 2 and "already in use" in again.output
     assert runner.invoke(app, ["bootstrap", "--org-name", "x", "--api-key", "short"]).exit_code == 2
 
 
 def test_python_dash_m_runs_the_same_command() -> None:
-    done = subprocess.run([sys.executable, "-m", "driftwarden.cli", "--help"], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "driftwarden.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "Usage: driftwarden " in done.stdout
     listed = set(re.findall(r"│ ([a-z-]+) ", done.stdout))
-    assert {"serve", "bootstrap", "import", "worker", "schedule-run", "demo", "db", "webhook"} <= listed
+    assert {
+        "serve",
+        "bootstrap",
+        "import",
+        "worker",
+        "schedule-run",
+        "demo",
+        "db",
+        "webhook",
+    } <= listed
 
 
-UNREACHABLE_COMMANDS = [["db", "upgrade"], ["db", "current"], ["bootstrap", "--org-name", "x"],
-                        ["serve"]]
+UNREACHABLE_COMMANDS = [
+    ["db", "upgrade"],
+    ["db", "current"],
+    ["bootstrap", "--org-name", "x"],
+    ["serve"],
+]
 
 
 @pytest.mark.parametrize("command", UNREACHABLE_COMMANDS, ids=" ".join)
 def test_an_unreachable_database_is_one_line_naming_the_host_never_the_password(
-        command, monkeypatch) -> None:
+    command, monkeypatch
+) -> None:
     port = free_port()  # nothing listens there
     monkeypatch.setenv("DATABASE_URL", f"postgresql://dw:pw-s3cret-9@127.0.0.1:{port}/dw")
     monkeypatch.delenv("LOG_LEVEL", raising=False)
@@ -153,8 +185,9 @@ def test_bootstrap_can_enable_the_schedule(webhook, database_url: str, client, m
     result = runner.invoke(app, ["bootstrap", "--org-name", "Scheduled", "--enable-schedule"])
     assert result.exit_code == 0, result.output
     key = dict(line.split("=", 1) for line in result.stdout.strip().splitlines())["API_KEY"]
-    policy = client.get("/api/v1/system/contracts/drift-policy",
-                        headers={"Authorization": f"Bearer {key}"})
+    policy = client.get(
+        "/api/v1/system/contracts/drift-policy", headers={"Authorization": f"Bearer {key}"}
+    )
     assert policy.status_code == 200, policy.text
     assert policy.json()["data"]["enabled"] is True
     assert policy.json()["data"]["alert_enabled"] is (webhook is not None)
@@ -165,11 +198,19 @@ def test_serve_log_lines_carry_a_utc_timestamp_and_the_request_id() -> None:
     """The formatter `driftwarden serve` gives uvicorn.log, built the way dictConfig builds it."""
     spec = uvicorn_log_config(Settings())["formatters"]["line"]
     formatter = logging.config.DictConfigurator({}).configure_formatter(dict(spec))
-    record = logging.makeLogRecord({"name": "driftwarden.api", "levelname": "ERROR", "levelno": 40,
-                                    "msg": "unhandled error", "created": 1_764_633_600.0,
-                                    "request_id": "a" * 32})
+    record = logging.makeLogRecord(
+        {
+            "name": "driftwarden.api",
+            "levelname": "ERROR",
+            "levelno": 40,
+            "msg": "unhandled error",
+            "created": 1_764_633_600.0,
+            "request_id": "a" * 32,
+        }
+    )
     expected = f"2025-12-02T00:00:00.000Z ERROR driftwarden.api [{'a' * 32}] unhandled error"
     assert formatter.format(record) == expected
-    plain = logging.makeLogRecord({"name": "uvicorn.error", "levelname": "INFO", "msg": "Started",
-                                   "created": 0.0})
+    plain = logging.makeLogRecord(
+        {"name": "uvicorn.error", "levelname": "INFO", "msg": "Started", "created": 0.0}
+    )
     assert formatter.format(plain) == "1970-01-01T00:00:00.000Z INFO uvicorn.error [-] Started"

@@ -13,7 +13,7 @@ ORG_ID = os.environ.get("FUZZ_ORG_ID")
 
 @schemathesis.check
 def driftwarden_envelope(ctx, response, case):  # type: ignore[no-untyped-def]
-    """SPEC §3: envelope on every response (errors included), request id and version headers."""
+    """docs/reference/api.md: envelope on every response (errors included), request id and version headers."""
     problems = envelope_problems(response.status_code, response.headers, response.content)
     if problems:
         raise AssertionError("; ".join(problems))

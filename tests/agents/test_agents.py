@@ -1,4 +1,4 @@
-"""§4.2: agents, and org isolation by list, by id and by body field."""
+"""docs/reference/resources.md#agents: agents, and org isolation by list, by id and by body field."""
 
 from __future__ import annotations
 

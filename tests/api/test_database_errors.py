@@ -28,10 +28,12 @@ def _assert_503(response, code: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_no_free_connection_is_503_overloaded_within_the_acquire_timeout(
-        database_url: str, clock, engine) -> None:
+    database_url: str, clock, engine
+) -> None:
     tenant = make_tenant(engine)
-    tight = Settings(DATABASE_URL=database_url, DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0,
-                     DB_POOL_TIMEOUT_SECONDS=0.5)
+    tight = Settings(
+        DATABASE_URL=database_url, DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT_SECONDS=0.5
+    )
     small = make_engine(tight)
     app = create_app(tight, engine=small, clock=clock)
     try:
@@ -45,18 +47,21 @@ def test_no_free_connection_is_503_overloaded_within_the_acquire_timeout(
         small.dispose()
 
 
-def test_a_pool_timeout_inside_a_route_is_503_overloaded(client: TestClient, admin,
-                                                         monkeypatch) -> None:
+def test_a_pool_timeout_inside_a_route_is_503_overloaded(
+    client: TestClient, admin, monkeypatch
+) -> None:
     def saturated(*_args, **_kwargs):  # type: ignore[no-untyped-def]
         raise PoolTimeout("QueuePool limit of size 5 overflow 5 reached")
 
     monkeypatch.setattr(agents_service, "create_agent", saturated)
-    response = client.post(AGENTS, headers={**admin.headers, "Idempotency-Key": "busy"},
-                           json={"name": "x"})
+    response = client.post(
+        AGENTS, headers={**admin.headers, "Idempotency-Key": "busy"}, json={"name": "x"}
+    )
     _assert_503(response, "SERVICE_OVERLOADED")
     monkeypatch.undo()
-    retried = client.post(AGENTS, headers={**admin.headers, "Idempotency-Key": "busy"},
-                          json={"name": "x"})
+    retried = client.post(
+        AGENTS, headers={**admin.headers, "Idempotency-Key": "busy"}, json={"name": "x"}
+    )
     assert retried.status_code == 201  # a 503 is not stored: the same key runs on retry
 
 
@@ -70,8 +75,9 @@ def test_an_unreachable_database_is_503_unavailable_and_not_ready(tmp_path: Path
     settings = Settings(DATABASE_URL=_unreachable_url(tmp_path), DB_POOL_TIMEOUT_SECONDS=2)
     with TestClient(create_app(settings, clock=clock), raise_server_exceptions=False) as client:
         started = time.monotonic()
-        write = client.post(AGENTS, headers={"Authorization": "Bearer dwk_" + "A" * 40},
-                            json={"name": "x"})
+        write = client.post(
+            AGENTS, headers={"Authorization": "Bearer dwk_" + "A" * 40}, json={"name": "x"}
+        )
         assert time.monotonic() - started < 5
         ready = client.get("/readyz")
         alive = client.get("/healthz")

@@ -37,8 +37,10 @@ def _client(exc: errors.DomainError) -> TestClient:
 def test_domain_error_becomes_envelope(exc: errors.DomainError, status: int, headers: dict) -> None:
     response = _client(exc).get("/boom")
     assert response.status_code == status
-    assert response.json() == {"ok": False, "error": {"code": exc.code, "message": exc.message,
-                                                      "details": exc.details}}
+    assert response.json() == {
+        "ok": False,
+        "error": {"code": exc.code, "message": exc.message, "details": exc.details},
+    }
     for name, value in headers.items():
         assert response.headers[name] == value
     if "retry-after" not in headers:
@@ -46,13 +48,27 @@ def test_domain_error_becomes_envelope(exc: errors.DomainError, status: int, hea
 
 
 def test_default_codes_are_the_documented_ones() -> None:
-    codes = {cls.__name__: cls("m").code for cls in (errors.Invalid, errors.BadRequest,
-             errors.Unauthenticated, errors.Forbidden, errors.NotFound, errors.Conflict,
-             errors.Unavailable)}
-    assert codes == {"Invalid": "VALIDATION_ERROR", "BadRequest": "BAD_REQUEST",
-                     "Unauthenticated": "UNAUTHORIZED", "Forbidden": "FORBIDDEN",
-                     "NotFound": "NOT_FOUND", "Conflict": "CONFLICT",
-                     "Unavailable": "SERVICE_UNAVAILABLE"}
+    codes = {
+        cls.__name__: cls("m").code
+        for cls in (
+            errors.Invalid,
+            errors.BadRequest,
+            errors.Unauthenticated,
+            errors.Forbidden,
+            errors.NotFound,
+            errors.Conflict,
+            errors.Unavailable,
+        )
+    }
+    assert codes == {
+        "Invalid": "VALIDATION_ERROR",
+        "BadRequest": "BAD_REQUEST",
+        "Unauthenticated": "UNAUTHORIZED",
+        "Forbidden": "FORBIDDEN",
+        "NotFound": "NOT_FOUND",
+        "Conflict": "CONFLICT",
+        "Unavailable": "SERVICE_UNAVAILABLE",
+    }
 
 
 def test_a_subclass_takes_its_parents_status() -> None:

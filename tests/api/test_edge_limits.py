@@ -21,8 +21,9 @@ CHUNK = 64 * 1024
 class Upload:
     """Drives the ASGI app directly with a body of `size` bytes, counting the chunks it pulls."""
 
-    def __init__(self, app: Any, path: str, headers: dict[str, str], size: int,
-                 declare_length: bool = True) -> None:
+    def __init__(
+        self, app: Any, path: str, headers: dict[str, str], size: int, declare_length: bool = True
+    ) -> None:
         self.app, self.path, self.size = app, path, size
         pairs = {k.lower(): v for k, v in headers.items()} | {"content-type": "application/json"}
         if declare_length:
@@ -37,8 +38,11 @@ class Upload:
         sent = self.pulled * CHUNK
         self.pulled += 1
         piece = min(CHUNK, self.size - sent)
-        return {"type": "http.request", "body": b" " * max(piece, 0),
-                "more_body": sent + piece < self.size}
+        return {
+            "type": "http.request",
+            "body": b" " * max(piece, 0),
+            "more_body": sent + piece < self.size,
+        }
 
     async def _send(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -48,11 +52,20 @@ class Upload:
             self.body += message.get("body", b"")
 
     def run(self) -> Upload:
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-                 "method": "POST", "scheme": "http", "path": self.path,
-                 "raw_path": self.path.encode(),
-                 "query_string": b"", "headers": self.headers, "client": ("127.0.0.1", 1),
-                 "server": ("127.0.0.1", 80), "app": self.app}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": self.path,
+            "raw_path": self.path.encode(),
+            "query_string": b"",
+            "headers": self.headers,
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+            "app": self.app,
+        }
         asyncio.run(self.app(scope, self._receive, self._send))
         return self
 
@@ -74,10 +87,12 @@ def test_a_declared_length_over_the_limit_is_413_at_once(app, client, admin) -> 
     assert (upload.status, upload.code, upload.pulled) == (413, "PAYLOAD_TOO_LARGE", 0)
 
 
-def test_a_streamed_body_is_cut_off_as_soon_as_it_passes_the_limit(app, client, admin,
-                                                                   settings) -> None:
-    upload = Upload(app, "/api/v1/agents", admin.headers, 8 * 1024 * 1024,
-                    declare_length=False).run()
+def test_a_streamed_body_is_cut_off_as_soon_as_it_passes_the_limit(
+    app, client, admin, settings
+) -> None:
+    upload = Upload(
+        app, "/api/v1/agents", admin.headers, 8 * 1024 * 1024, declare_length=False
+    ).run()
     assert (upload.status, upload.code) == (413, "PAYLOAD_TOO_LARGE")
     assert upload.pulled == math.floor(settings.max_request_bytes / CHUNK) + 1  # not all 128
 
@@ -102,8 +117,11 @@ def test_nan_and_infinity_are_not_json(client: TestClient, admin) -> None:
         response = client.post("/api/v1/agents", headers=headers, content=body)
         assert response.status_code == 422, token
         assert response.json()["error"]["code"] == "VALIDATION_ERROR"
-    named = client.post("/api/v1/agents", headers=headers,
-                        content=b'{"name": "NaN", "metadata": {"Infinity": "-Infinity"}}')
+    named = client.post(
+        "/api/v1/agents",
+        headers=headers,
+        content=b'{"name": "NaN", "metadata": {"Infinity": "-Infinity"}}',
+    )
     assert named.status_code == 201
 
 
@@ -115,9 +133,11 @@ def _stdlib_saw_constant(body: str) -> bool:
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.floats() | st.integers() | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children,
-                                                                      max_size=4),
-    max_leaves=12)
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @hypothesis_settings(max_examples=150, deadline=None)

@@ -72,6 +72,7 @@ def test_one_purge_deletes_at_most_a_batch_oldest_first(session_factory, clock) 
 def test_the_job_works_off_a_backlog_over_several_runs(session_factory, clock) -> None:
     now = clock.now()
     _records(session_factory, now, (-5, -4, -3, -2, -1, 1))
+
     def purge() -> int:
         return idempotency.purge_expired(session_factory, now=now, batch_size=2, max_batches=2)
 

@@ -22,8 +22,11 @@ AGENTS = "/api/v1/agents"
 
 
 def _blip() -> OperationalError:
-    return OperationalError("UPDATE idempotency_records SET state=...", {},
-                            Exception("server closed the connection unexpectedly"))
+    return OperationalError(
+        "UPDATE idempotency_records SET state=...",
+        {},
+        Exception("server closed the connection unexpectedly"),
+    )
 
 
 def _count(session_factory, model) -> int:  # type: ignore[no-untyped-def]
@@ -62,7 +65,8 @@ def once_on_request_sessions(monkeypatch) -> dict[str, bool]:  # type: ignore[no
 
 
 def test_completion_failing_after_the_work_rolls_the_work_back(
-        client: TestClient, admin, session_factory, monkeypatch) -> None:
+    client: TestClient, admin, session_factory, monkeypatch
+) -> None:
     real = idempotency.complete_record
     calls = {"n": 0}
 
@@ -86,7 +90,8 @@ def test_completion_failing_after_the_work_rolls_the_work_back(
 
 
 def test_commit_refused_leaves_nothing_and_the_retry_runs_once(
-        client: TestClient, admin, session_factory, once_on_request_sessions) -> None:
+    client: TestClient, admin, session_factory, once_on_request_sessions
+) -> None:
     once_on_request_sessions["before"] = True
     headers = {**admin.headers, "Idempotency-Key": "blip-2"}
     assert _retry_until_done(client, headers, {"name": "refused"}) == [503, 201]
@@ -94,7 +99,8 @@ def test_commit_refused_leaves_nothing_and_the_retry_runs_once(
 
 
 def test_answer_lost_after_commit_is_replayed_never_rerun(
-        client: TestClient, admin, session_factory, once_on_request_sessions) -> None:
+    client: TestClient, admin, session_factory, once_on_request_sessions
+) -> None:
     once_on_request_sessions["after"] = True  # committed, then the connection dropped
     headers = {**admin.headers, "Idempotency-Key": "blip-3"}
     lost = client.post(AGENTS, headers=headers, json={"name": "lost"})
@@ -110,34 +116,46 @@ def test_answer_lost_after_commit_is_replayed_never_rerun(
 
 @pytest.mark.integration
 @pytest.mark.skipif(not ON_POSTGRES, reason="SQLite has one writer: a takeover waits for this run")
-def test_a_run_whose_key_was_taken_over_is_not_kept(client: TestClient, admin, session_factory,
-                                                    monkeypatch, clock) -> None:
+def test_a_run_whose_key_was_taken_over_is_not_kept(
+    client: TestClient, admin, session_factory, monkeypatch, clock
+) -> None:
     real = agents_service.create_agent
 
     def taken_over_meanwhile(session, **kwargs):  # type: ignore[no-untyped-def]
         agent = real(session, **kwargs)
         with session_factory() as other:  # another worker took over the lapsed lease
-            other.execute(IdempotencyRecord.__table__.update().values(
-                locked_until=clock.now().replace(year=2030)))
+            other.execute(
+                IdempotencyRecord.__table__.update().values(
+                    locked_until=clock.now().replace(year=2030)
+                )
+            )
             other.commit()
         return agent
 
     monkeypatch.setattr(agents_service, "create_agent", taken_over_meanwhile)
-    response = client.post(AGENTS, headers={**admin.headers, "Idempotency-Key": "taken"},
-                           json={"name": "loser"})
+    response = client.post(
+        AGENTS, headers={**admin.headers, "Idempotency-Key": "taken"}, json={"name": "loser"}
+    )
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "IDEMPOTENCY_IN_PROGRESS"
     assert _count(session_factory, Agent) == 0
 
 
-def test_a_domain_error_rolls_back_what_the_route_flushed(client: TestClient, admin,
-                                                          session_factory) -> None:
+def test_a_domain_error_rolls_back_what_the_route_flushed(
+    client: TestClient, admin, session_factory
+) -> None:
     created = client.post(AGENTS, headers=admin.headers, json={"name": "a", "external_id": "x1"})
     assert created.status_code == 201
-    duplicate = client.post(AGENTS, headers={**admin.headers, "Idempotency-Key": "dup"},
-                            json={"name": "b", "external_id": "x1"})
+    duplicate = client.post(
+        AGENTS,
+        headers={**admin.headers, "Idempotency-Key": "dup"},
+        json={"name": "b", "external_id": "x1"},
+    )
     assert duplicate.status_code == 409
-    again = client.post(AGENTS, headers={**admin.headers, "Idempotency-Key": "dup"},
-                        json={"name": "b", "external_id": "x1"})
+    again = client.post(
+        AGENTS,
+        headers={**admin.headers, "Idempotency-Key": "dup"},
+        json={"name": "b", "external_id": "x1"},
+    )
     assert again.status_code == 409 and again.headers["idempotent-replayed"] == "true"
     assert _count(session_factory, Agent) == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +11,7 @@ import pytest
 from driftwarden.agents.models import Agent
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 class Seeder:
@@ -22,18 +22,55 @@ class Seeder:
         self.org_id = org_id
 
     def agent(self, name: str, **fields: Any) -> uuid.UUID:
-        return self._add(Agent(org_id=self.org_id, name=name, status="production", metadata_={},
-                               created_at=NOW, updated_at=NOW, **fields))
+        return self._add(
+            Agent(
+                org_id=self.org_id,
+                name=name,
+                status="production",
+                metadata_={},
+                created_at=NOW,
+                updated_at=NOW,
+                **fields,
+            )
+        )
 
-    def definition(self, key: str, version: str, *, definition_type: str = "gate", builtin: bool = False) -> uuid.UUID:
-        return self._add(ContractDefinition(
-            org_id=None if builtin else self.org_id, definition_type=definition_type, key=key, name=key,
-            contract_version=version, default_config={}, is_active=True, created_at=NOW, updated_at=NOW))
+    def definition(
+        self, key: str, version: str, *, definition_type: str = "gate", builtin: bool = False
+    ) -> uuid.UUID:
+        return self._add(
+            ContractDefinition(
+                org_id=None if builtin else self.org_id,
+                definition_type=definition_type,
+                key=key,
+                name=key,
+                contract_version=version,
+                default_config={},
+                is_active=True,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
 
-    def bind(self, agent_id: uuid.UUID, definition_id: uuid.UUID, bound: str | None, *, enabled: bool = True) -> uuid.UUID:
-        return self._add(ContractBinding(org_id=self.org_id, agent_id=agent_id, definition_id=definition_id,
-                                         enabled=enabled, config={}, definition_contract_version=bound,
-                                         created_at=NOW, updated_at=NOW))
+    def bind(
+        self,
+        agent_id: uuid.UUID,
+        definition_id: uuid.UUID,
+        bound: str | None,
+        *,
+        enabled: bool = True,
+    ) -> uuid.UUID:
+        return self._add(
+            ContractBinding(
+                org_id=self.org_id,
+                agent_id=agent_id,
+                definition_id=definition_id,
+                enabled=enabled,
+                config={},
+                definition_contract_version=bound,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
 
     def _add(self, row: Any) -> uuid.UUID:
         with self.session_factory() as session:

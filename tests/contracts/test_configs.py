@@ -22,16 +22,23 @@ def test_effective_config_merges_objects_at_every_depth() -> None:
     default = {"a": 1, "o": {"x": 1, "y": {"z": 1}}, "l": [1, 2]}
     config = {"o": {"y": {"w": 2}}, "l": [3], "b": None}
     assert effective_config(default, config) == {
-        "a": 1, "o": {"x": 1, "y": {"z": 1, "w": 2}}, "l": [3], "b": None}
+        "a": 1,
+        "o": {"x": 1, "y": {"z": 1, "w": 2}},
+        "l": [3],
+        "b": None,
+    }
     assert default == {"a": 1, "o": {"x": 1, "y": {"z": 1}}, "l": [1, 2]}  # not mutated
     assert effective_config(None, None) == {}
 
 
-@pytest.mark.parametrize(("schema", "path"), [
-    ({"type": "strng"}, "/type"),
-    ({"properties": {"a": {"minimum": "1"}}}, "/properties/a/minimum"),
-    ({"required": "a"}, "/required"),
-])
+@pytest.mark.parametrize(
+    ("schema", "path"),
+    [
+        ({"type": "strng"}, "/type"),
+        ({"properties": {"a": {"minimum": "1"}}}, "/properties/a/minimum"),
+        ({"required": "a"}, "/required"),
+    ],
+)
 def test_invalid_schema_names_the_path(schema, path) -> None:
     with pytest.raises(Invalid) as caught:
         check_schema(schema)
@@ -46,8 +53,11 @@ def test_valid_and_absent_schemas_pass() -> None:
 
 
 def test_errors_are_json_pointers_capped_and_empty_when_valid() -> None:
-    schema = {"type": "object", "properties": {"o": {"type": "object", "properties": {
-        "n/m": {"type": "integer"}}}}, "required": ["r"]}
+    schema = {
+        "type": "object",
+        "properties": {"o": {"type": "object", "properties": {"n/m": {"type": "integer"}}}},
+        "required": ["r"],
+    }
     assert config_errors(None, {"anything": 1}) is None
     assert config_errors(schema, {"r": 1, "o": {"n/m": 1}}) == []
     errors = config_errors(schema, {"o": {"n/m": "x"}})
@@ -60,15 +70,34 @@ def test_validators_are_cached_per_schema() -> None:
     assert validator_for({"type": "object"}) is validator_for({"type": "object"})
 
 
-DRAFT4_SAFE = {"required_removed", "property_removed_open", "type_widened", "enum_value_added",
-               "minimum_loosened", "maximum_loosened", "length_loosened", "items_loosened",
-               "required_added", "type_narrowed", "enum_value_removed", "additional_closed",
-               "minimum_tightened", "maximum_added", "min_length", "max_items", "nested_required",
-               "array_items_narrowed", "anyof_narrowed", "anyof_widened", "multiple_of"}
+DRAFT4_SAFE = {
+    "required_removed",
+    "property_removed_open",
+    "type_widened",
+    "enum_value_added",
+    "minimum_loosened",
+    "maximum_loosened",
+    "length_loosened",
+    "items_loosened",
+    "required_added",
+    "type_narrowed",
+    "enum_value_removed",
+    "additional_closed",
+    "minimum_tightened",
+    "maximum_added",
+    "min_length",
+    "max_items",
+    "nested_required",
+    "array_items_narrowed",
+    "anyof_narrowed",
+    "anyof_widened",
+    "multiple_of",
+}
 
 
-@pytest.mark.parametrize("case", [c for c in NON_BREAKING + BREAKING if c[0] in DRAFT4_SAFE],
-                         ids=lambda c: c[0])
+@pytest.mark.parametrize(
+    "case", [c for c in NON_BREAKING + BREAKING if c[0] in DRAFT4_SAFE], ids=lambda c: c[0]
+)
 def test_jsonsubschema_agrees_where_it_understands_the_keywords(case) -> None:
     """IBM's jsonsubschema as an independent judge, on the Draft 4 keywords it supports."""
     from jsonsubschema import isSubschema

@@ -21,60 +21,130 @@ URL = f"{API}/contracts/import"
 def _doc() -> dict[str, Any]:
     return {
         "definitions": [
-            {"definition_type": "gate", "key": "pii-filter", "name": "PII", "contract_version": "2.0.0"},
-            {"definition_type": "evaluator", "key": "tone", "name": "Tone", "contract_version": "1.3.0",
-             "default_config": {"t": 1}},
+            {
+                "definition_type": "gate",
+                "key": "pii-filter",
+                "name": "PII",
+                "contract_version": "2.0.0",
+            },
+            {
+                "definition_type": "evaluator",
+                "key": "tone",
+                "name": "Tone",
+                "contract_version": "1.3.0",
+                "default_config": {"t": 1},
+            },
         ],
         "agents": [
-            {"external_id": "crm-1", "name": "alpha", "status": "production",
-             "bindings": [{"definition_type": "gate", "key": "pii-filter", "definition_contract_version": "1.4.2"},
-                          {"definition_type": "evaluator", "key": "tone"}]},
-            {"external_id": "crm-2", "name": "beta", "metadata": {"team": "x"},
-             "bindings": [{"definition_type": "gate", "key": "pii-filter", "enabled": False,
-                           "definition_contract_version": "v1"}]},
+            {
+                "external_id": "crm-1",
+                "name": "alpha",
+                "status": "production",
+                "bindings": [
+                    {
+                        "definition_type": "gate",
+                        "key": "pii-filter",
+                        "definition_contract_version": "1.4.2",
+                    },
+                    {"definition_type": "evaluator", "key": "tone"},
+                ],
+            },
+            {
+                "external_id": "crm-2",
+                "name": "beta",
+                "metadata": {"team": "x"},
+                "bindings": [
+                    {
+                        "definition_type": "gate",
+                        "key": "pii-filter",
+                        "enabled": False,
+                        "definition_contract_version": "v1",
+                    }
+                ],
+            },
         ],
     }
 
 
 def _tallies(result: dict[str, Any]) -> tuple:
-    return tuple((result[k]["created"], result[k]["updated"], result[k]["unchanged"])
-                 for k in ("definitions", "agents", "bindings"))
+    return tuple(
+        (result[k]["created"], result[k]["updated"], result[k]["unchanged"])
+        for k in ("definitions", "agents", "bindings")
+    )
 
 
 def test_import_creates_then_is_idempotent_then_updates(client: TestClient, admin: Any) -> None:
     first = data(client.post(URL, headers=admin.headers, json=_doc()))
     assert _tallies(first) == ((2, 0, 0), (2, 0, 0), (3, 0, 0)) and first["dry_run"] is False
     assert first["agents"]["created_external_ids"] == ["crm-1", "crm-2"]
-    scan = data(client.get(f"{API}/contracts/drift", headers=admin.headers, params={"include_healthy": "true"}))
-    assert [(i["agent_name"], i["definition_key"], i["drift"], i["enabled"]) for i in scan["items"]] == [
-        ("beta", "pii-filter", "invalid", False), ("alpha", "pii-filter", "breaking", True),
-        ("alpha", "tone", "none", True)]
-    assert _tallies(data(client.post(URL, headers=admin.headers, json=_doc()))) == ((0, 0, 2), (0, 0, 2), (0, 0, 3))
+    scan = data(
+        client.get(
+            f"{API}/contracts/drift", headers=admin.headers, params={"include_healthy": "true"}
+        )
+    )
+    assert [
+        (i["agent_name"], i["definition_key"], i["drift"], i["enabled"]) for i in scan["items"]
+    ] == [
+        ("beta", "pii-filter", "invalid", False),
+        ("alpha", "pii-filter", "breaking", True),
+        ("alpha", "tone", "none", True),
+    ]
+    assert _tallies(data(client.post(URL, headers=admin.headers, json=_doc()))) == (
+        (0, 0, 2),
+        (0, 0, 2),
+        (0, 0, 3),
+    )
     changed = _doc()
     changed["definitions"][0]["contract_version"] = "2.1.0"
     changed["agents"][0]["name"] = "alpha-2"
     changed["agents"][1]["bindings"][0]["definition_contract_version"] = "2.1.0"
-    changed["agents"].append({"external_id": "crm-3", "name": "gamma", "bindings": [
-        {"definition_type": "gate", "key": "pii-filter"}]})
+    changed["agents"].append(
+        {
+            "external_id": "crm-3",
+            "name": "gamma",
+            "bindings": [{"definition_type": "gate", "key": "pii-filter"}],
+        }
+    )
     third = data(client.post(URL, headers=admin.headers, json=changed))
     assert _tallies(third) == ((0, 1, 1), (1, 1, 1), (1, 1, 2))
     assert [d["outcome"] for d in third["definitions"]["items"]] == ["updated", "unchanged"]
     assert third["agents"]["updated_external_ids"] == ["crm-1"]
-    after = data(client.get(f"{API}/contracts/drift", headers=admin.headers, params={"include_healthy": "true"}))
+    after = data(
+        client.get(
+            f"{API}/contracts/drift", headers=admin.headers, params={"include_healthy": "true"}
+        )
+    )
     assert after["counts"] == {"none": 3, "warning": 0, "breaking": 1, "invalid": 0}
-    assert {i["bound_contract_version"] for i in after["items"] if i["agent_name"] == "gamma"} == {"2.1.0"}
+    assert {i["bound_contract_version"] for i in after["items"] if i["agent_name"] == "gamma"} == {
+        "2.1.0"
+    }
 
 
-def test_import_binds_builtins_and_existing_definitions(client: TestClient, admin: Any, global_admin: Any) -> None:
+def test_import_binds_builtins_and_existing_definitions(
+    client: TestClient, admin: Any, global_admin: Any
+) -> None:
     definition(client, global_admin, "shared", "3.0.0", builtin=True)
     own = definition(client, admin, "mine", "1.0.0", definition_type="run_type")
-    doc = {"agents": [{"external_id": "x", "name": "x", "bindings": [
-        {"definition_type": "gate", "key": "shared"}, {"definition_type": "run_type", "key": "mine"}]}]}
+    doc = {
+        "agents": [
+            {
+                "external_id": "x",
+                "name": "x",
+                "bindings": [
+                    {"definition_type": "gate", "key": "shared"},
+                    {"definition_type": "run_type", "key": "mine"},
+                ],
+            }
+        ]
+    }
     result = data(client.post(URL, headers=admin.headers, json=doc))
     assert _tallies(result) == ((0, 0, 0), (1, 0, 0), (2, 0, 0))
     agent_id = data(client.get(f"{API}/agents", headers=admin.headers))["items"][0]["id"]
     bindings = data(client.get(f"{API}/agents/{agent_id}/bindings", headers=admin.headers))["items"]
-    assert {(b["definition_key"], b["definition_contract_version"]) for b in bindings} == {("shared", "3.0.0"), ("mine", "1.0.0")}
+    assert {(b["definition_key"], b["definition_contract_version"]) for b in bindings} == {
+        ("shared", "3.0.0"),
+        ("mine", "1.0.0"),
+    }
     assert own["id"] in {b["definition_id"] for b in bindings}
 
 
@@ -85,22 +155,33 @@ def test_invalid_import_names_every_path_and_writes_nothing(client: TestClient, 
     bad["agents"][1]["status"] = "sleeping"
     structural = error(client.post(URL, headers=admin.headers, json=bad), 422, "VALIDATION_ERROR")
     assert sorted(tuple(d["loc"]) for d in structural["details"]) == [
-        ("body", "agents", 0, "bindings", 1, "key"), ("body", "agents", 1, "status"),
-        ("body", "definitions", 1, "contract_version")]
+        ("body", "agents", 0, "bindings", 1, "key"),
+        ("body", "agents", 1, "status"),
+        ("body", "definitions", 1, "contract_version"),
+    ]
     semantic = _doc()
     semantic["definitions"].append(dict(semantic["definitions"][0]))
     semantic["agents"][1]["external_id"] = "crm-1"
     semantic["agents"][1]["bindings"].append({"definition_type": "run_type", "key": "nowhere"})
     semantic["agents"][0]["bindings"].append({"definition_type": "gate", "key": "pii-filter"})
-    problems = error(client.post(URL, headers=admin.headers, json=semantic), 422, "VALIDATION_ERROR")["details"]
+    problems = error(
+        client.post(URL, headers=admin.headers, json=semantic), 422, "VALIDATION_ERROR"
+    )["details"]
     assert [tuple(p["loc"]) for p in problems] == [
-        ("body", "definitions", 2, "key"), ("body", "agents", 0, "bindings", 2, "key"),
-        ("body", "agents", 1, "external_id"), ("body", "agents", 1, "bindings", 1, "key")]
+        ("body", "definitions", 2, "key"),
+        ("body", "agents", 0, "bindings", 2, "key"),
+        ("body", "agents", 1, "external_id"),
+        ("body", "agents", 1, "bindings", 1, "key"),
+    ]
     assert data(client.get(f"{API}/agents", headers=admin.headers))["total_count"] == 0
-    assert data(client.get(f"{API}/contracts/definitions", headers=admin.headers))["total_count"] == 0
+    assert (
+        data(client.get(f"{API}/contracts/definitions", headers=admin.headers))["total_count"] == 0
+    )
 
 
-def test_document_size_is_bounded(client: TestClient, admin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_document_size_is_bounded(
+    client: TestClient, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from driftwarden.contracts import schemas
 
     monkeypatch.setattr(schemas, "MAX_IMPORT_BINDINGS", 2)
@@ -109,24 +190,42 @@ def test_document_size_is_bounded(client: TestClient, admin: Any, monkeypatch: p
     assert data(client.get(f"{API}/agents", headers=admin.headers))["total_count"] == 0
 
 
-def test_dry_run_roles_and_isolation(client: TestClient, admin: Any, engine: Any, global_admin: Any) -> None:
+def test_dry_run_roles_and_isolation(
+    client: TestClient, admin: Any, engine: Any, global_admin: Any
+) -> None:
     dry = data(client.post(URL, headers=admin.headers, json=_doc(), params={"dry_run": "true"}))
     assert dry["dry_run"] is True and _tallies(dry) == ((2, 0, 0), (2, 0, 0), (3, 0, 0))
     assert data(client.get(f"{API}/agents", headers=admin.headers))["total_count"] == 0
     viewer = make_tenant(engine, role="viewer", org_id=admin.org_id)
     error(client.post(URL, headers=viewer.headers, json=_doc()), 403, "FORBIDDEN")
     other = make_tenant(engine, role="member", name="Other")
-    error(client.post(URL, headers=other.headers, json={**_doc(), "org_id": str(admin.org_id)}), 403, "ORG_FORBIDDEN")
+    error(
+        client.post(URL, headers=other.headers, json={**_doc(), "org_id": str(admin.org_id)}),
+        403,
+        "ORG_FORBIDDEN",
+    )
     data(client.post(URL, headers=admin.headers, json=_doc()))
     # The same external ids and keys in another org are that org's own rows.
-    assert _tallies(data(client.post(URL, headers=other.headers, json=_doc()))) == ((2, 0, 0), (2, 0, 0), (3, 0, 0))
-    as_global = data(client.post(URL, headers=global_admin.headers, json={**_doc(), "org_id": str(admin.org_id)}))
+    assert _tallies(data(client.post(URL, headers=other.headers, json=_doc()))) == (
+        (2, 0, 0),
+        (2, 0, 0),
+        (3, 0, 0),
+    )
+    as_global = data(
+        client.post(URL, headers=global_admin.headers, json={**_doc(), "org_id": str(admin.org_id)})
+    )
     assert as_global["org_id"] == str(admin.org_id) and as_global["agents"]["unchanged"] == 2
 
 
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
-def test_cli_import(fmt: str, tmp_path: Path, admin: Any, settings: Any, client: TestClient,
-                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_import(
+    fmt: str,
+    tmp_path: Path,
+    admin: Any,
+    settings: Any,
+    client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from driftwarden.settings import get_settings
 
     monkeypatch.setenv("DATABASE_URL", settings.db_url)
@@ -135,7 +234,9 @@ def test_cli_import(fmt: str, tmp_path: Path, admin: Any, settings: Any, client:
     path.write_text(yaml.safe_dump(_doc()) if fmt == "yaml" else json.dumps(_doc()))
     runner = CliRunner()
     try:
-        dry = runner.invoke(cli_app, ["import", str(path), "--org-id", str(admin.org_id), "--dry-run"])
+        dry = runner.invoke(
+            cli_app, ["import", str(path), "--org-id", str(admin.org_id), "--dry-run"]
+        )
         done = runner.invoke(cli_app, ["import", str(path), "--org-id", str(admin.org_id)])
         bad = _doc()
         bad["agents"][0]["bindings"][0]["key"] = "ghost"
@@ -151,9 +252,9 @@ def test_cli_import(fmt: str, tmp_path: Path, admin: Any, settings: Any, client:
     assert data(client.get(f"{API}/agents", headers=admin.headers))["total_count"] == 2
 
 
-def test_cli_import_reports_what_the_database_refuses(tmp_path: Path, admin: Any, settings: Any,
-                                                    client: TestClient,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_import_reports_what_the_database_refuses(
+    tmp_path: Path, admin: Any, settings: Any, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A document valid in shape but naming an unknown definition: every path, exit 2."""
     from driftwarden.settings import get_settings
 
@@ -179,12 +280,26 @@ def test_import_is_set_based(client: TestClient, admin: Any, engine: Any) -> Non
 
     def doc(prefix: str, n: int) -> dict[str, Any]:
         base = _doc()
-        base["agents"] = [{"external_id": f"{prefix}{i}", "name": f"{prefix}{i}", "bindings": [
-            {"definition_type": "gate", "key": "pii-filter", "definition_contract_version": f"1.{i}.0"},
-            {"definition_type": "evaluator", "key": "tone"}]} for i in range(n)]
+        base["agents"] = [
+            {
+                "external_id": f"{prefix}{i}",
+                "name": f"{prefix}{i}",
+                "bindings": [
+                    {
+                        "definition_type": "gate",
+                        "key": "pii-filter",
+                        "definition_contract_version": f"1.{i}.0",
+                    },
+                    {"definition_type": "evaluator", "key": "tone"},
+                ],
+            }
+            for i in range(n)
+        ]
         return base
 
-    data(client.post(URL, headers=admin.headers, json={**_doc(), "agents": []}))  # the definitions, once
+    data(
+        client.post(URL, headers=admin.headers, json={**_doc(), "agents": []})
+    )  # the definitions, once
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     counts = []

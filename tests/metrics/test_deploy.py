@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -53,7 +53,7 @@ def _exposed(client, engine, admin) -> dict[str, set[str]]:  # type: ignore[no-u
         json={"min_drift": "warning"},
     )
     events.record_delivery(status="sent", error_code=None, duration_seconds=0.1)
-    events.record_job_success(job="outbox-drain", at=datetime.now(timezone.utc))
+    events.record_job_success(job="outbox-drain", at=datetime.now(UTC))
     exposed: dict[str, set[str]] = {}
     for name, labels in scrape(client):
         base = name if name in REFERENCE else HISTOGRAM_PARTS.sub("", name)

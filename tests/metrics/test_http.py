@@ -46,7 +46,10 @@ def test_not_under_api_and_not_in_the_openapi_document(client, admin) -> None:  
     assert "/metrics" not in client.get("/openapi.json").json()["paths"]
     assert client.get("/api/v1/metrics", headers=admin.headers).status_code == 404
     # Under /api the token is not an API key: refused before any route is looked up.
-    assert client.get("/api/v1/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 401
+    assert (
+        client.get("/api/v1/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code
+        == 401
+    )
 
 
 def test_one_route_label_however_many_ids(client, admin) -> None:  # type: ignore[no-untyped-def]

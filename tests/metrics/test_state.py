@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -32,7 +32,7 @@ PAIRS = [
 
 
 def seed(engine: Engine, org_id: uuid.UUID, pairs: list[tuple[str, str | None]], name: str) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with make_session_factory(engine)() as session:
         agent = Agent(
             org_id=org_id,
@@ -288,7 +288,7 @@ def test_without_org_labels_the_values_are_sums_over_orgs(
     )
     with TestClient(app) as client:
         samples = scrape(client)
-        totals = {level: 0 for level in LEVELS}
+        totals = dict.fromkeys(LEVELS, 0)
         for tenant in (admin, beta):
             scan = ok(
                 client.get(

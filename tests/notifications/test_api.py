@@ -1,4 +1,4 @@
-"""§7.1 and §7.3 through HTTP: endpoints, rotation, test send, outbox, drain, dead letters, retry, replay."""
+"""docs/reference/notifications.md#destinations and docs/reference/notifications.md#outbox through HTTP: endpoints, rotation, test send, outbox, drain, dead letters, retry, replay."""
 
 from __future__ import annotations
 

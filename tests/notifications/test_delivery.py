@@ -1,4 +1,4 @@
-"""§7.2-7.3 against a real local receiver: signing, success, retry, timeout, 410, 429, exhaustion."""
+"""docs/reference/notifications.md#signing to docs/reference/notifications.md#outbox against a real local receiver: signing, success, retry, timeout, 410, 429, exhaustion."""
 
 from __future__ import annotations
 

@@ -15,23 +15,48 @@ import pytest
 
 from driftwarden.patterns import lifecycle
 
-STATUSES = ("detected", "diagnosed", "assigned", "in_progress", "fixed", "verifying", "resolved",
-            "regressed", "wont_fix")
+STATUSES = (
+    "detected",
+    "diagnosed",
+    "assigned",
+    "in_progress",
+    "fixed",
+    "verifying",
+    "resolved",
+    "regressed",
+    "wont_fix",
+)
 CLOSED = {"resolved", "wont_fix"}
 
 ALLOWED = {
     # one step forward
-    ("detected", "diagnosed"), ("diagnosed", "assigned"), ("assigned", "in_progress"),
-    ("in_progress", "fixed"), ("fixed", "verifying"), ("verifying", "resolved"),
+    ("detected", "diagnosed"),
+    ("diagnosed", "assigned"),
+    ("assigned", "in_progress"),
+    ("in_progress", "fixed"),
+    ("fixed", "verifying"),
+    ("verifying", "resolved"),
     # one step back
-    ("diagnosed", "detected"), ("assigned", "diagnosed"), ("in_progress", "assigned"),
-    ("fixed", "in_progress"), ("verifying", "fixed"), ("resolved", "verifying"),
+    ("diagnosed", "detected"),
+    ("assigned", "diagnosed"),
+    ("in_progress", "assigned"),
+    ("fixed", "in_progress"),
+    ("verifying", "fixed"),
+    ("resolved", "verifying"),
     # regressed: in from fixed|verifying|resolved, out to diagnosed|assigned|in_progress
-    ("fixed", "regressed"), ("verifying", "regressed"), ("resolved", "regressed"),
-    ("regressed", "diagnosed"), ("regressed", "assigned"), ("regressed", "in_progress"),
+    ("fixed", "regressed"),
+    ("verifying", "regressed"),
+    ("resolved", "regressed"),
+    ("regressed", "diagnosed"),
+    ("regressed", "assigned"),
+    ("regressed", "in_progress"),
     # wont_fix from every open status
-    ("detected", "wont_fix"), ("diagnosed", "wont_fix"), ("assigned", "wont_fix"),
-    ("in_progress", "wont_fix"), ("fixed", "wont_fix"), ("verifying", "wont_fix"),
+    ("detected", "wont_fix"),
+    ("diagnosed", "wont_fix"),
+    ("assigned", "wont_fix"),
+    ("in_progress", "wont_fix"),
+    ("fixed", "wont_fix"),
+    ("verifying", "wont_fix"),
     ("regressed", "wont_fix"),
 }
 PAIRS = list(itertools.permutations(STATUSES, 2))
@@ -60,9 +85,25 @@ def test_open_means_not_resolved_or_wont_fix(status: str) -> None:
 def test_history_entry_is_json_ready_with_z_times() -> None:
     key = uuid.uuid4()
     at = datetime(2026, 11, 25, 14, 0, tzinfo=timezone(timedelta(hours=2)))
-    entry = lifecycle.history_entry(from_status="fixed", to_status="regressed", at=at, by_api_key_id=key,
-                                    note="came back", forced=False)
-    assert entry == {"from": "fixed", "to": "regressed", "at": "2026-11-25T12:00:00Z",
-                     "by_api_key_id": str(key), "note": "came back", "forced": False}
-    assert lifecycle.history_entry(from_status=None, to_status="detected", at=at, by_api_key_id=None,
-                                   note=None)["by_api_key_id"] is None
+    entry = lifecycle.history_entry(
+        from_status="fixed",
+        to_status="regressed",
+        at=at,
+        by_api_key_id=key,
+        note="came back",
+        forced=False,
+    )
+    assert entry == {
+        "from": "fixed",
+        "to": "regressed",
+        "at": "2026-11-25T12:00:00Z",
+        "by_api_key_id": str(key),
+        "note": "came back",
+        "forced": False,
+    }
+    assert (
+        lifecycle.history_entry(
+            from_status=None, to_status="detected", at=at, by_api_key_id=None, note=None
+        )["by_api_key_id"]
+        is None
+    )

@@ -1,4 +1,4 @@
-"""§4.8 over HTTP: create, read, filter, and every status change checked, recorded and notified."""
+"""docs/reference/resources.md#issue-patterns over HTTP: create, read, filter, and every status change checked, recorded and notified."""
 
 from __future__ import annotations
 
@@ -26,12 +26,28 @@ def _patch(client: TestClient, who, pattern_id: str, **body):
 
 def test_create_read_and_filter(client: TestClient, member, world) -> None:
     bot, other = world.agent("bot"), world.agent("other")
-    agent_level = _create(client, member, bot, priority="high", related_tags=["gate:pii"], evidence={"n": 3})
-    assert agent_level["agent_id"] == str(bot) and agent_level["status"] == "detected" and agent_level["is_open"]
-    assert agent_level["occurrence_count"] == 1 and agent_level["first_seen_at"] == "2026-11-25T12:00:00Z"
-    assert agent_level["status_history"] == [{"from": None, "to": "detected", "at": "2026-11-25T12:00:00Z",
-                                              "by_api_key_id": str(member.api_key_id), "note": None,
-                                              "forced": False}]
+    agent_level = _create(
+        client, member, bot, priority="high", related_tags=["gate:pii"], evidence={"n": 3}
+    )
+    assert (
+        agent_level["agent_id"] == str(bot)
+        and agent_level["status"] == "detected"
+        and agent_level["is_open"]
+    )
+    assert (
+        agent_level["occurrence_count"] == 1
+        and agent_level["first_seen_at"] == "2026-11-25T12:00:00Z"
+    )
+    assert agent_level["status_history"] == [
+        {
+            "from": None,
+            "to": "detected",
+            "at": "2026-11-25T12:00:00Z",
+            "by_api_key_id": str(member.api_key_id),
+            "note": None,
+            "forced": False,
+        }
+    ]
     org_level = _create(client, member, primary_tag="contract_drift_alert_delivery", priority="low")
     assert org_level["agent_id"] is None
     _create(client, member, other, priority="high")
@@ -54,24 +70,38 @@ def test_create_read_and_filter(client: TestClient, member, world) -> None:
 def test_org_isolation_and_roles(client: TestClient, admin, member, world, engine) -> None:
     pattern = _create(client, member, world.agent("bot"))
     stranger = make_tenant(engine, role="admin", name="Other")
-    assert client.get(f"{API}/patterns/{pattern['id']}", headers=stranger.headers).status_code == 404
+    assert (
+        client.get(f"{API}/patterns/{pattern['id']}", headers=stranger.headers).status_code == 404
+    )
     assert _patch(client, stranger, pattern["id"], status="diagnosed").status_code == 404
     viewer = make_tenant(engine, role="viewer", org_id=admin.org_id)
     assert client.get(f"{API}/patterns/{pattern['id']}", headers=viewer.headers).status_code == 200
-    assert client.post(f"{API}/patterns", headers=viewer.headers, json={"title": "t", "primary_tag": "t"}
-                       ).status_code == 403
+    assert (
+        client.post(
+            f"{API}/patterns", headers=viewer.headers, json={"title": "t", "primary_tag": "t"}
+        ).status_code
+        == 403
+    )
     denied = _patch(client, viewer, pattern["id"], status="diagnosed")
-    assert denied.status_code == 403 and denied.json()["error"]["details"]["required_role"] == "member"
-    other_agent = client.post(f"{API}/agents/{world.agent('x')}/patterns", headers=stranger.headers,
-                              json={"title": "t", "primary_tag": "t"})
+    assert (
+        denied.status_code == 403 and denied.json()["error"]["details"]["required_role"] == "member"
+    )
+    other_agent = client.post(
+        f"{API}/agents/{world.agent('x')}/patterns",
+        headers=stranger.headers,
+        json={"title": "t", "primary_tag": "t"},
+    )
     assert other_agent.status_code == 404
 
 
 def test_dedupe_key_allows_one_open_pattern(client: TestClient, member, world) -> None:
     bot = world.agent("bot")
     first = _create(client, member, bot, dedupe_key="pii:bot")
-    again = client.post(f"{API}/agents/{bot}/patterns", headers=member.headers,
-                        json={"title": "again", "primary_tag": "pii_leak", "dedupe_key": "pii:bot"})
+    again = client.post(
+        f"{API}/agents/{bot}/patterns",
+        headers=member.headers,
+        json={"title": "again", "primary_tag": "pii_leak", "dedupe_key": "pii:bot"},
+    )
     assert again.status_code == 409 and again.json()["error"]["code"] == "PATTERN_EXISTS"
     assert again.json()["error"]["details"]["pattern_id"] == first["id"]
     assert _patch(client, member, first["id"], status="wont_fix").status_code == 200
@@ -81,24 +111,39 @@ def test_dedupe_key_allows_one_open_pattern(client: TestClient, member, world) -
     assert _patch(client, member, second["id"], status="diagnosed").status_code == 200
 
 
-def test_full_flow_regression_and_wont_fix_are_recorded_and_notified(client: TestClient, member, world,
-                                                                     clock) -> None:
+def test_full_flow_regression_and_wont_fix_are_recorded_and_notified(
+    client: TestClient, member, world, clock
+) -> None:
     pattern = _create(client, member, world.agent("bot"))
-    steps = [(s, None) for s in FLOW] + [("regressed", "came back"), ("in_progress", None), ("assigned", "back"),
-                                         ("wont_fix", "accepted risk")]
+    steps = [(s, None) for s in FLOW] + [
+        ("regressed", "came back"),
+        ("in_progress", None),
+        ("assigned", "back"),
+        ("wont_fix", "accepted risk"),
+    ]
     for status, note in steps:
         clock.advance(minutes=1)
         body = {"status": status, **({"note": note} if note else {})}
         response = _patch(client, member, pattern["id"], **body)
         assert response.status_code == 200, (status, response.text)
         assert response.json()["data"]["status"] == status
-    history = client.get(f"{API}/patterns/{pattern['id']}/history?limit=200", headers=member.headers).json()["data"]
+    history = client.get(
+        f"{API}/patterns/{pattern['id']}/history?limit=200", headers=member.headers
+    ).json()["data"]
     assert history["total_count"] == len(steps) + 1
     assert [(h["from"], h["to"]) for h in history["items"][1:]] == list(
-        zip(["detected"] + [s for s, _ in steps[:-1]], [s for s, _ in steps]))
-    assert history["items"][7]["note"] == "came back" and history["items"][7]["at"] == "2026-11-25T12:07:00Z"
-    assert all(h["by_api_key_id"] == str(member.api_key_id) and not h["forced"] for h in history["items"])
-    page = client.get(f"{API}/patterns/{pattern['id']}/history?limit=2&offset=1", headers=member.headers)
+        zip(["detected"] + [s for s, _ in steps[:-1]], [s for s, _ in steps])
+    )
+    assert (
+        history["items"][7]["note"] == "came back"
+        and history["items"][7]["at"] == "2026-11-25T12:07:00Z"
+    )
+    assert all(
+        h["by_api_key_id"] == str(member.api_key_id) and not h["forced"] for h in history["items"]
+    )
+    page = client.get(
+        f"{API}/patterns/{pattern['id']}/history?limit=2&offset=1", headers=member.headers
+    )
     assert [h["to"] for h in page.json()["data"]["items"]] == ["diagnosed", "assigned"]
     queued = world.outbox("issue_pattern.status_changed")
     assert len(queued) == len(steps)
@@ -115,7 +160,11 @@ def test_forbidden_jumps_are_409_and_change_nothing(client: TestClient, member, 
         assert response.status_code == 409
         error = response.json()["error"]
         assert error["code"] == "PATTERN_INVALID_TRANSITION"
-        assert error["details"] == {"from": "detected", "to": target, "allowed": ["diagnosed", "wont_fix"]}
+        assert error["details"] == {
+            "from": "detected",
+            "to": target,
+            "allowed": ["diagnosed", "wont_fix"],
+        }
     assert _patch(client, member, pattern["id"], status="wont_fix").status_code == 200
     assert _patch(client, member, pattern["id"], status="detected").status_code == 409
     got = client.get(f"{API}/patterns/{pattern['id']}", headers=member.headers).json()["data"]
@@ -123,44 +172,68 @@ def test_forbidden_jumps_are_409_and_change_nothing(client: TestClient, member, 
     assert len(world.outbox("issue_pattern.status_changed")) == 1
 
 
-def test_force_only_by_a_global_admin(client: TestClient, admin, member, world, global_admin) -> None:
+def test_force_only_by_a_global_admin(
+    client: TestClient, admin, member, world, global_admin
+) -> None:
     pattern = _create(client, member, world.agent("bot"))
     for who in (member, admin):
         denied = _patch(client, who, pattern["id"], status="resolved", force=True)
         assert denied.status_code == 403 and denied.json()["error"]["code"] == "FORBIDDEN"
         assert denied.json()["error"]["details"]["required_role"] == "admin (global)"
-    forced = client.patch(f"{API}/patterns/{pattern['id']}?org_id={admin.org_id}", headers=global_admin.headers,
-                          json={"status": "resolved", "force": True, "note": "closed by platform"})
+    forced = client.patch(
+        f"{API}/patterns/{pattern['id']}?org_id={admin.org_id}",
+        headers=global_admin.headers,
+        json={"status": "resolved", "force": True, "note": "closed by platform"},
+    )
     assert forced.status_code == 200, forced.text
     entry = forced.json()["data"]["status_history"][-1]
     assert entry["forced"] is True and entry["from"] == "detected" and entry["to"] == "resolved"
     assert entry["by_api_key_id"] == str(global_admin.api_key_id)
     allowed_with_force = _patch(client, member, pattern["id"], status="verifying", force=True)
-    assert allowed_with_force.status_code == 200  # an allowed step needs no force, so none is checked
+    assert (
+        allowed_with_force.status_code == 200
+    )  # an allowed step needs no force, so none is checked
     assert allowed_with_force.json()["data"]["status_history"][-1]["forced"] is False
 
 
-def test_reopening_onto_a_taken_dedupe_key_is_409(client: TestClient, member, world, global_admin,
-                                                   admin) -> None:
+def test_reopening_onto_a_taken_dedupe_key_is_409(
+    client: TestClient, member, world, global_admin, admin
+) -> None:
     bot = world.agent("bot")
     old = _create(client, member, bot, dedupe_key="k")
     for status in FLOW:
         assert _patch(client, member, old["id"], status=status).status_code == 200
     new = _create(client, member, bot, dedupe_key="k")
     conflict = _patch(client, member, old["id"], status="regressed")
-    assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "PATTERN_DEDUPE_CONFLICT"
+    assert (
+        conflict.status_code == 409
+        and conflict.json()["error"]["code"] == "PATTERN_DEDUPE_CONFLICT"
+    )
     got = client.get(f"{API}/patterns/{old['id']}", headers=member.headers).json()["data"]
     assert got["status"] == "resolved" and len(got["status_history"]) == len(FLOW) + 1
-    assert client.get(f"{API}/patterns/{new['id']}", headers=member.headers).json()["data"]["is_open"]
+    assert client.get(f"{API}/patterns/{new['id']}", headers=member.headers).json()["data"][
+        "is_open"
+    ]
 
 
 def test_patch_fields_and_validation(client: TestClient, member, world) -> None:
     pattern = _create(client, member, world.agent("bot"), owner="ana")
-    changed = _patch(client, member, pattern["id"], title="New title", priority="critical", owner="",
-                     related_tags=["a", "b:c"])
+    changed = _patch(
+        client,
+        member,
+        pattern["id"],
+        title="New title",
+        priority="critical",
+        owner="",
+        related_tags=["a", "b:c"],
+    )
     data = changed.json()["data"]
     assert (data["title"], data["priority"], data["owner"], data["related_tags"]) == (
-        "New title", "critical", None, ["a", "b:c"])
+        "New title",
+        "critical",
+        None,
+        ["a", "b:c"],
+    )
     assert len(data["status_history"]) == 1 and world.outbox() == []
     assert _patch(client, member, pattern["id"], note="just a note").status_code == 422
     assert _patch(client, member, pattern["id"], title=None).status_code == 422

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, event, update
 from sqlalchemy.pool import NullPool
 
+from driftwarden.notifications.models import NotificationOutbox
 from driftwarden.patterns import service as patterns_service
 from driftwarden.patterns.models import IssuePattern
-from driftwarden.notifications.models import NotificationOutbox
 from tests.patterns.conftest import T0
 from tests.support import ON_POSTGRES
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not ON_POSTGRES, reason="needs real cross-connection races (RUN_DB_INTEGRATION=1)")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not ON_POSTGRES, reason="needs real cross-connection races (RUN_DB_INTEGRATION=1)"
+    ),
+]
 
 WORKERS = 8
 
@@ -40,15 +45,28 @@ def _race(session_factory: Any, work: Callable[[Any], Any]) -> list[Any]:
         return list(pool.map(run, range(WORKERS)))
 
 
-def test_eight_concurrent_promotions_make_one_open_pattern_per_finding(session_factory, settings, world) -> None:
+def test_eight_concurrent_promotions_make_one_open_pattern_per_finding(
+    session_factory, settings, world
+) -> None:
     definitions = [world.definition(f"def-{n}", "2.0.0") for n in range(5)]
     for n in range(12):
         agent = world.agent(f"agent-{n:02d}")
         for definition in definitions:
             world.bind(agent, definition, "1.0.0")
-    results = _race(session_factory, lambda session: patterns_service.promote_drift(
-        session, org_id=world.org_id, agent_id=None, min_drift="warning", limit=1000, dry_run=False,
-        auto_resolve=True, now=T0, settings=settings))
+    results = _race(
+        session_factory,
+        lambda session: patterns_service.promote_drift(
+            session,
+            org_id=world.org_id,
+            agent_id=None,
+            min_drift="warning",
+            limit=1000,
+            dry_run=False,
+            auto_resolve=True,
+            now=T0,
+            settings=settings,
+        ),
+    )
     patterns = world.patterns()
     assert len(patterns) == 60 and len({p.dedupe_key for p in patterns}) == 60
     assert all(p.status == "detected" for p in patterns)
@@ -62,10 +80,20 @@ def test_eight_concurrent_promotions_make_one_open_pattern_per_finding(session_f
 
 def test_eight_concurrent_upserts_converge(session_factory, world) -> None:
     agent = world.agent("bot")
-    results = _race(session_factory, lambda session: patterns_service.upsert_open_pattern(
-        session, org_id=world.org_id, agent_id=agent, dedupe_key="contract_drift_alert_delivery:x:daily",
-        primary_tag="contract_drift_alert_delivery", title="Alert delivery failing", priority="high",
-        evidence={"error": "boom"}, now=T0)[1])
+    results = _race(
+        session_factory,
+        lambda session: patterns_service.upsert_open_pattern(
+            session,
+            org_id=world.org_id,
+            agent_id=agent,
+            dedupe_key="contract_drift_alert_delivery:x:daily",
+            primary_tag="contract_drift_alert_delivery",
+            title="Alert delivery failing",
+            priority="high",
+            evidence={"error": "boom"},
+            now=T0,
+        )[1],
+    )
     assert sorted(results) == [False] * (WORKERS - 1) + [True]
     (pattern,) = world.patterns()
     assert pattern.occurrence_count == WORKERS and pattern.status == "detected"
@@ -73,7 +101,9 @@ def test_eight_concurrent_upserts_converge(session_factory, world) -> None:
 
 
 @contextmanager
-def _closed_by_someone_else(engine: Any, pattern_id: uuid.UUID, *, after: Callable[[str], bool]) -> Iterator[list]:
+def _closed_by_someone_else(
+    engine: Any, pattern_id: uuid.UUID, *, after: Callable[[str], bool]
+) -> Iterator[list]:
     """Right after the first statement matching `after`, another connection moves the pattern to wont_fix."""
     other, fired = create_engine(engine.url, poolclass=NullPool), []
 
@@ -81,8 +111,11 @@ def _closed_by_someone_else(engine: Any, pattern_id: uuid.UUID, *, after: Callab
         if not fired and after(statement):
             fired.append(statement)
             with other.begin() as connection:
-                connection.execute(update(IssuePattern).where(IssuePattern.id == pattern_id)
-                                   .values(status="wont_fix"))
+                connection.execute(
+                    update(IssuePattern)
+                    .where(IssuePattern.id == pattern_id)
+                    .values(status="wont_fix")
+                )
 
     event.listen(engine, "after_cursor_execute", close)
     try:
@@ -92,14 +125,24 @@ def _closed_by_someone_else(engine: Any, pattern_id: uuid.UUID, *, after: Callab
         other.dispose()
 
 
-def test_upsert_claims_again_when_the_open_pattern_closes_under_it(session_factory, engine, world) -> None:
+def test_upsert_claims_again_when_the_open_pattern_closes_under_it(
+    session_factory, engine, world
+) -> None:
     key = "contract_drift_alert_delivery:y:daily"
 
     def upsert() -> tuple[Any, bool]:
         with session_factory() as session:
             pattern, created = patterns_service.upsert_open_pattern(
-                session, org_id=world.org_id, agent_id=None, dedupe_key=key, primary_tag="contract_drift_alert_delivery",
-                title="Alert delivery failing", priority="high", evidence={"error": "boom"}, now=T0)
+                session,
+                org_id=world.org_id,
+                agent_id=None,
+                dedupe_key=key,
+                primary_tag="contract_drift_alert_delivery",
+                title="Alert delivery failing",
+                priority="high",
+                evidence={"error": "boom"},
+                now=T0,
+            )
             session.commit()
             return pattern.id, created
 
@@ -110,7 +153,9 @@ def test_upsert_claims_again_when_the_open_pattern_closes_under_it(session_facto
     assert sorted(p.status for p in world.patterns()) == ["detected", "wont_fix"]
 
 
-def test_a_pattern_closed_during_a_promotion_is_recreated_not_lost(session_factory, settings, engine, world) -> None:
+def test_a_pattern_closed_during_a_promotion_is_recreated_not_lost(
+    session_factory, settings, engine, world
+) -> None:
     definition = world.definition("gate", "2.0.0")
     for n in range(3):
         world.bind(world.agent(f"agent-{n}"), definition, "1.0.0")
@@ -118,8 +163,16 @@ def test_a_pattern_closed_during_a_promotion_is_recreated_not_lost(session_facto
     def promote() -> dict:
         with session_factory() as session:
             result = patterns_service.promote_drift(
-                session, org_id=world.org_id, agent_id=None, min_drift="warning", limit=1000, dry_run=False,
-                auto_resolve=True, now=T0, settings=settings)
+                session,
+                org_id=world.org_id,
+                agent_id=None,
+                min_drift="warning",
+                limit=1000,
+                dry_run=False,
+                auto_resolve=True,
+                now=T0,
+                settings=settings,
+            )
             session.commit()
             return result
 
@@ -128,6 +181,10 @@ def test_a_pattern_closed_during_a_promotion_is_recreated_not_lost(session_facto
     with _closed_by_someone_else(engine, victim, after=reads_open_patterns) as fired:
         second = promote()  # planned to reuse all three; one closed before it was locked
     assert fired
-    assert (second["eligible_item_count"], second["created_pattern_count"], second["reused_pattern_count"]) == (3, 1, 2)
+    assert (
+        second["eligible_item_count"],
+        second["created_pattern_count"],
+        second["reused_pattern_count"],
+    ) == (3, 1, 2)
     assert len(second["pattern_ids"]) == 3 and str(victim) not in second["pattern_ids"]
     assert sorted(p.status for p in world.patterns()) == ["detected"] * 3 + ["wont_fix"]

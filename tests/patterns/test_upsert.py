@@ -16,9 +16,17 @@ KEY = "contract_drift_alert_delivery:org:daily"
 def _upsert(session_factory, world, agent_id, *, error: str, at=T0):
     with session_factory() as session:
         pattern, created = patterns_service.upsert_open_pattern(
-            session, org_id=world.org_id, agent_id=agent_id, dedupe_key=KEY,
-            primary_tag="contract_drift_alert_delivery", title="Drift alert delivery failing", priority="high",
-            evidence={"error": error}, now=at, related_tags=["notify"])
+            session,
+            org_id=world.org_id,
+            agent_id=agent_id,
+            dedupe_key=KEY,
+            primary_tag="contract_drift_alert_delivery",
+            title="Drift alert delivery failing",
+            priority="high",
+            evidence={"error": error},
+            now=at,
+            related_tags=["notify"],
+        )
         session.commit()
         return pattern.id, created, pattern.occurrence_count, pattern.evidence, pattern.last_seen_at
 
@@ -38,7 +46,9 @@ def test_a_closed_pattern_is_not_reused(session_factory, world) -> None:
     agent = world.agent("bot")
     first_id = _upsert(session_factory, world, agent, error="boom")[0]
     with session_factory() as session:
-        session.execute(update(IssuePattern).where(IssuePattern.id == first_id).values(status="resolved"))
+        session.execute(
+            update(IssuePattern).where(IssuePattern.id == first_id).values(status="resolved")
+        )
         session.commit()
     again = _upsert(session_factory, world, agent, error="boom again")
     assert again[1] is True and again[0] != first_id

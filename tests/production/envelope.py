@@ -1,4 +1,4 @@
-"""What every driftwarden response must look like (SPEC §3), as one check the tests and the fuzzer share."""
+"""What every driftwarden response must look like (docs/reference/api.md), as one check the tests and the fuzzer share."""
 
 from __future__ import annotations
 

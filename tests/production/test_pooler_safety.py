@@ -1,4 +1,4 @@
-"""SPEC §6.1: safe behind a transaction pooler, and a bounded pool per worker process."""
+"""docs/reference/operations.md#configuration: safe behind a transaction pooler, and a bounded pool per worker process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §6.1: on Postgres every table has RLS and no policy, so Supabase's Data API roles see nothing."""
+"""docs/reference/operations.md#configuration: on Postgres every table has RLS and no policy, so Supabase's Data API roles see nothing."""
 
 from __future__ import annotations
 

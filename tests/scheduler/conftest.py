@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -37,29 +37,62 @@ def receiver(_shared_receiver: WebhookReceiver) -> WebhookReceiver:
 
 @pytest.fixture
 def settings(database_url: str, receiver: WebhookReceiver) -> Settings:
-    return Settings(DATABASE_URL=database_url, NOTIFY_RETRY_SCHEDULE="1,2,3", NOTIFY_WEBHOOK_URL=receiver.url,
-                    NOTIFY_WEBHOOK_TIMEOUT_SECONDS=5)
+    return Settings(
+        DATABASE_URL=database_url,
+        NOTIFY_RETRY_SCHEDULE="1,2,3",
+        NOTIFY_WEBHOOK_URL=receiver.url,
+        NOTIFY_WEBHOOK_TIMEOUT_SECONDS=5,
+    )
 
 
-def seed_drift(engine: Engine, org_id: uuid.UUID, *, breaking: int = 2, warning: int = 1,
-               agent_name: str = "support-bot") -> uuid.UUID:
+def seed_drift(
+    engine: Engine,
+    org_id: uuid.UUID,
+    *,
+    breaking: int = 2,
+    warning: int = 1,
+    agent_name: str = "support-bot",
+) -> uuid.UUID:
     """One agent bound to `breaking` definitions a major version behind and `warning` a minor behind."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with make_session_factory(engine)() as session:
-        agent = Agent(org_id=org_id, name=agent_name, status="production", metadata_={}, created_at=now,
-                      updated_at=now)
+        agent = Agent(
+            org_id=org_id,
+            name=agent_name,
+            status="production",
+            metadata_={},
+            created_at=now,
+            updated_at=now,
+        )
         session.add(agent)
         session.flush()
         plan = [("2.0.0", "1.4.2")] * breaking + [("1.5.0", "1.4.2")] * warning
         for n, (current, bound) in enumerate(plan):
-            definition = ContractDefinition(org_id=org_id, definition_type="gate", key=f"{agent_name}-gate-{n}",
-                                            name=f"Gate {n}", contract_version=current, default_config={},
-                                            is_active=True, created_at=now, updated_at=now)
+            definition = ContractDefinition(
+                org_id=org_id,
+                definition_type="gate",
+                key=f"{agent_name}-gate-{n}",
+                name=f"Gate {n}",
+                contract_version=current,
+                default_config={},
+                is_active=True,
+                created_at=now,
+                updated_at=now,
+            )
             session.add(definition)
             session.flush()
-            session.add(ContractBinding(org_id=org_id, agent_id=agent.id, definition_id=definition.id, enabled=True,
-                                        config={}, definition_contract_version=bound, created_at=now,
-                                        updated_at=now))
+            session.add(
+                ContractBinding(
+                    org_id=org_id,
+                    agent_id=agent.id,
+                    definition_id=definition.id,
+                    enabled=True,
+                    config={},
+                    definition_contract_version=bound,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
         session.commit()
         return agent.id
 

@@ -7,9 +7,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 
@@ -17,17 +17,38 @@ from tests.support import free_port
 
 
 @contextmanager
-def uvicorn_workers(database_url: str, *, workers: int = 2, log: Path, env: dict[str, str] | None = None,
-                    ) -> Iterator[str]:
+def uvicorn_workers(
+    database_url: str,
+    *,
+    workers: int = 2,
+    log: Path,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
     """Serve `driftwarden.api.asgi:app` from `workers` processes; yields the base URL, stops on exit."""
     port = free_port()
     child_env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **(env or {})}
     child_env.pop("SUPABASE_DB_URL", None)
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "driftwarden.api.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers), "--log-level", "warning"],
-            env=child_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "driftwarden.api.asgi:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+            ],
+            env=child_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base_url, process, log)

@@ -1,4 +1,4 @@
-"""§6.2: `driftwarden schedule-run` behaves like the script; `driftwarden demo` shows the main job."""
+"""docs/reference/operations.md#command-line: `driftwarden schedule-run` behaves like the script; `driftwarden demo` shows the main job."""
 
 from __future__ import annotations
 
@@ -25,17 +25,25 @@ def live(app, engine: Engine, admin, client):  # type: ignore[no-untyped-def]
     seed_drift(engine, admin.org_id)
     set_policy(client, admin, enabled=True, alert_enabled=True)
     with LiveServer(app) as server:
-        yield {"BASE_URL": server.url, "API_KEY": admin.api_key, "ORG_ID": str(admin.org_id), "API_PREFIX": "/api/v1"}
+        yield {
+            "BASE_URL": server.url,
+            "API_KEY": admin.api_key,
+            "ORG_ID": str(admin.org_id),
+            "API_PREFIX": "/api/v1",
+        }
 
 
 def _run(env: dict[str, str]):  # type: ignore[no-untyped-def]
-    base = {name: "" for name in ("BASE_URL", "API_KEY", "ORG_ID", "IDEMPOTENCY_KEY", "OUTPUT_FILE",
-                                  "GITHUB_STEP_SUMMARY", "FORCE", "FORCE_NOTIFY", "DRY_RUN", "AGENT_ID")}
+    base = dict.fromkeys(("BASE_URL", "API_KEY", "ORG_ID", "IDEMPOTENCY_KEY", "OUTPUT_FILE", "GITHUB_STEP_SUMMARY", "FORCE", "FORCE_NOTIFY", "DRY_RUN", "AGENT_ID"), "")
     return runner.invoke(cli_app, ["schedule-run"], env={**base, **env})
 
 
 def test_schedule_run_success_replay_and_outputs(live, tmp_path: Path) -> None:
-    env = {**live, "OUTPUT_FILE": str(tmp_path / "out.json"), "GITHUB_STEP_SUMMARY": str(tmp_path / "sum.md")}
+    env = {
+        **live,
+        "OUTPUT_FILE": str(tmp_path / "out.json"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "sum.md"),
+    }
     first = _run(env)
     assert first.exit_code == 0, first.output
     assert "signals: trigger.executed=true trigger.deduped=false" in first.stdout
@@ -56,16 +64,26 @@ def test_schedule_run_exit_codes(live, receiver) -> None:
 
 
 def test_schedule_run_api_down_exits_1() -> None:
-    env = {"BASE_URL": f"http://127.0.0.1:{free_port()}", "API_KEY": "dwk_x", "ORG_ID": str(uuid.uuid4()),
-           "MAX_RETRIES": "0"}
+    env = {
+        "BASE_URL": f"http://127.0.0.1:{free_port()}",
+        "API_KEY": "dwk_x",
+        "ORG_ID": str(uuid.uuid4()),
+        "MAX_RETRIES": "0",
+    }
     result = _run(env)
     assert result.exit_code == 1 and "could not reach" in result.stderr
 
 
 def test_client_retries_5xx_and_network_errors_with_the_same_key() -> None:
     seen: list[str] = []
-    answers = iter([httpx.ConnectError("refused"), httpx.Response(503), httpx.Response(429),
-                    httpx.Response(200, json={"ok": True, "data": {}})])
+    answers = iter(
+        [
+            httpx.ConnectError("refused"),
+            httpx.Response(503),
+            httpx.Response(429),
+            httpx.Response(200, json={"ok": True, "data": {}}),
+        ]
+    )
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.headers["idempotency-key"])
@@ -74,8 +92,14 @@ def test_client_retries_5xx_and_network_errors_with_the_same_key() -> None:
             raise answer
         return answer
 
-    config = client.RunConfig(url="http://127.0.0.1:9/x", api_key="k", body={"org_id": "o"}, idempotency_key="same",
-                              max_retries=3, retry_max_seconds=60)
+    config = client.RunConfig(
+        url="http://127.0.0.1:9/x",
+        api_key="k",
+        body={"org_id": "o"},
+        idempotency_key="same",
+        max_retries=3,
+        retry_max_seconds=60,
+    )
     waits: list[float] = []
     result = client.call(config, transport=httpx.MockTransport(handler), sleep=waits.append)
     assert result.status == 200 and seen == ["same"] * 4
@@ -92,8 +116,11 @@ def test_key_depends_on_body_and_window_only() -> None:
 
 
 def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
-    result = runner.invoke(cli_app, ["demo", "--db", str(tmp_path / "demo.db")],
-                           env={"NOTIFY_WEBHOOK_URL": "", "DATABASE_URL": ""})
+    result = runner.invoke(
+        cli_app,
+        ["demo", "--db", str(tmp_path / "demo.db")],
+        env={"NOTIFY_WEBHOOK_URL": "", "DATABASE_URL": ""},
+    )
     assert result.exit_code == 0, result.output
     for path in signals.SIGNAL_PATHS:
         assert path in result.stdout
@@ -107,11 +134,18 @@ def test_client_does_not_retry_a_4xx() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(1)
-        return httpx.Response(422, json={"ok": False, "error": {"code": "VALIDATION_ERROR", "message": "bad"}})
+        return httpx.Response(
+            422, json={"ok": False, "error": {"code": "VALIDATION_ERROR", "message": "bad"}}
+        )
 
-    config = client.RunConfig(url="http://127.0.0.1:9/x", api_key="k", body={}, idempotency_key="k1")
+    config = client.RunConfig(
+        url="http://127.0.0.1:9/x", api_key="k", body={}, idempotency_key="k1"
+    )
     result = client.call(config, transport=httpx.MockTransport(handler), sleep=lambda _s: None)
-    assert len(seen) == 1 and client.outcome(result) == (1, "API call failed: HTTP 422 VALIDATION_ERROR: bad")
+    assert len(seen) == 1 and client.outcome(result) == (
+        1,
+        "API call failed: HTTP 422 VALIDATION_ERROR: bad",
+    )
 
 
 def test_client_keys_each_policy_window_apart_when_window_minutes_is_unset() -> None:
@@ -126,13 +160,19 @@ def test_client_keys_each_policy_window_apart_when_window_minutes_is_unset() -> 
             return httpx.Response(200, json={"ok": True, "data": {"schedule_window_minutes": 60}})
         return httpx.Response(200, json={"ok": True, "data": {}})
 
-    config = client.config_from_env({"BASE_URL": "http://127.0.0.1:9", "API_KEY": "k", "ORG_ID": org})
+    config = client.config_from_env(
+        {"BASE_URL": "http://127.0.0.1:9", "API_KEY": "k", "ORG_ID": org}
+    )
     assert config.idempotency_key is None and "window_minutes" not in config.body
     day = 1_764_028_800  # a whole UTC day
     for now in (day + 10, day + 3599, day + 3610):
-        assert client.is_success(client.call(config, transport=httpx.MockTransport(handler), now=now))
-    assert [(m, p) for m, p, _ in sent] == [("GET", "/api/system/contracts/drift-policy"),
-                                            ("POST", "/api/system/contracts/drift/schedule-run")] * 3
+        assert client.is_success(
+            client.call(config, transport=httpx.MockTransport(handler), now=now)
+        )
+    assert [(m, p) for m, p, _ in sent] == [
+        ("GET", "/api/system/contracts/drift-policy"),
+        ("POST", "/api/system/contracts/drift/schedule-run"),
+    ] * 3
     first, same_hour, next_hour = (key for method, _, key in sent if method == "POST")
     assert first == same_hour == client.idempotency_key({"org_id": org}, now=day, window_minutes=60)
     assert next_hour != first
@@ -143,9 +183,13 @@ def test_client_reports_a_failed_policy_read_without_posting() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         methods.append(request.method)
-        return httpx.Response(403, json={"ok": False, "error": {"code": "FORBIDDEN", "message": "admin required"}})
+        return httpx.Response(
+            403, json={"ok": False, "error": {"code": "FORBIDDEN", "message": "admin required"}}
+        )
 
-    config = client.config_from_env({"BASE_URL": "http://127.0.0.1:9", "API_KEY": "k", "ORG_ID": str(uuid.uuid4())})
+    config = client.config_from_env(
+        {"BASE_URL": "http://127.0.0.1:9", "API_KEY": "k", "ORG_ID": str(uuid.uuid4())}
+    )
     result = client.call(config, transport=httpx.MockTransport(handler), sleep=lambda _s: None)
     assert methods == ["GET"]
     assert client.outcome(result) == (1, "API call failed: HTTP 403 FORBIDDEN: admin required")

@@ -27,36 +27,59 @@ T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 def _status_at(minutes_since_refused: float, *, policy_off: bool = True) -> str:
     """An hourly schedule (grace 6 min) that ran at 09:00 and had a trigger refused at 10:00."""
-    return schedule_status(window_minutes=60, last_window_start=T0 - timedelta(hours=1),
-                           now=T0 + timedelta(minutes=minutes_since_refused), policy_off=policy_off,
-                           last_gated_at=T0).status
+    return schedule_status(
+        window_minutes=60,
+        last_window_start=T0 - timedelta(hours=1),
+        now=T0 + timedelta(minutes=minutes_since_refused),
+        policy_off=policy_off,
+        last_gated_at=T0,
+    ).status
 
 
 def test_disabled_while_a_refused_trigger_is_within_the_last_window_and_grace() -> None:
     assert [_status_at(m) for m in (0, 65.99, 66)] == ["disabled"] * 3  # 60 + 6 minutes
     assert _status_at(66.01) == "down"  # nobody calls any more: the usual rules
     assert _status_at(0, policy_off=False) == "up"  # the policy is on again: refusals are history
-    never_ran = schedule_status(window_minutes=60, last_window_start=None, now=T0, policy_off=True,
-                                last_gated_at=T0 - timedelta(minutes=30))
+    never_ran = schedule_status(
+        window_minutes=60,
+        last_window_start=None,
+        now=T0,
+        policy_off=True,
+        last_gated_at=T0 - timedelta(minutes=30),
+    )
     assert (never_ran.status, never_ran.last_gated_at) == ("disabled", T0 - timedelta(minutes=30))
 
 
-@pytest.mark.parametrize(("last", "now", "off", "action"), [
-    (None, "disabled", True, "disabled"), ("up", "disabled", True, "disabled"),
-    ("down", "disabled", True, "disabled"), ("disabled", "disabled", True, None),
-    ("disabled", "down", True, None), ("disabled", "new", False, "quiet"),
-    ("disabled", "up", False, "quiet"), ("disabled", "down", False, "missed"),
-])
-def test_watch_actions_of_a_disabled_episode(last: str | None, now: str, off: bool,
-                                             action: str | None) -> None:
+@pytest.mark.parametrize(
+    ("last", "now", "off", "action"),
+    [
+        (None, "disabled", True, "disabled"),
+        ("up", "disabled", True, "disabled"),
+        ("down", "disabled", True, "disabled"),
+        ("disabled", "disabled", True, None),
+        ("disabled", "down", True, None),
+        ("disabled", "new", False, "quiet"),
+        ("disabled", "up", False, "quiet"),
+        ("disabled", "down", False, "missed"),
+    ],
+)
+def test_watch_actions_of_a_disabled_episode(
+    last: str | None, now: str, off: bool, action: str | None
+) -> None:
     assert watch_action(last, now, policy_off=off) == action
 
 
 @pytest.fixture
 def switched_off(client: TestClient, admin):  # type: ignore[no-untyped-def]
     """An hourly schedule whose policy is off, with alerts on."""
-    return set_policy(client, admin, enabled=False, alert_enabled=True, schedule_name="hourly",
-                      schedule_window_minutes=60)
+    return set_policy(
+        client,
+        admin,
+        enabled=False,
+        alert_enabled=True,
+        schedule_name="hourly",
+        schedule_window_minutes=60,
+    )
 
 
 def _trigger(client: TestClient, tenant, **body) -> str:  # type: ignore[no-untyped-def]
@@ -78,21 +101,34 @@ def _received(receiver) -> list[dict]:  # type: ignore[no-untyped-def]
 
 
 def test_status_is_disabled_only_for_real_recent_refused_triggers(
-        client: TestClient, admin, switched_off, clock) -> None:
+    client: TestClient, admin, switched_off, clock
+) -> None:
     assert _trigger(client, admin, dry_run=True) == "policy_disabled"
     assert _hourly(client, admin)["status"] == "new"  # a dry run is nobody's schedule
     assert _trigger(client, admin) == "policy_disabled"
     assert _hourly(client, admin)["status"] == "disabled"
-    summary = ok_data(client.get(f"{PREFIX}/drift/trigger-summary", headers=admin.headers,
-                                 params={"schedule_name": "hourly"}))
+    summary = ok_data(
+        client.get(
+            f"{PREFIX}/drift/trigger-summary",
+            headers=admin.headers,
+            params={"schedule_name": "hourly"},
+        )
+    )
     assert summary["schedule_status"]["status"] == "disabled"
     clock.advance(minutes=66, seconds=1)
     assert _hourly(client, admin)["status"] == "new"
 
 
 def test_watchdog_alerts_once_per_episode_and_again_after_a_re_enable(
-        client: TestClient, admin, switched_off, engine: Engine, session_factory, settings, clock,
-        receiver) -> None:
+    client: TestClient,
+    admin,
+    switched_off,
+    engine: Engine,
+    session_factory,
+    settings,
+    clock,
+    receiver,
+) -> None:
     assert _tick(session_factory, settings, clock) == []  # off and never triggered: not watched
     _trigger(client, admin)
     assert _tick(session_factory, settings, clock) == [(EVENT, "sent")]
@@ -118,10 +154,18 @@ def test_watchdog_alerts_once_per_episode_and_again_after_a_re_enable(
     assert events == [EVENT, EVENT]
 
 
-def test_promotion_off_counts_as_disabled(client: TestClient, admin, session_factory, settings,
-                                          clock, receiver) -> None:
-    set_policy(client, admin, enabled=True, promote_to_patterns=False, alert_enabled=True,
-               schedule_name="hourly", schedule_window_minutes=60)
+def test_promotion_off_counts_as_disabled(
+    client: TestClient, admin, session_factory, settings, clock, receiver
+) -> None:
+    set_policy(
+        client,
+        admin,
+        enabled=True,
+        promote_to_patterns=False,
+        alert_enabled=True,
+        schedule_name="hourly",
+        schedule_window_minutes=60,
+    )
     assert _trigger(client, admin) == "promotion_disabled"
     assert _hourly(client, admin)["status"] == "disabled"
     assert _tick(session_factory, settings, clock) == [(EVENT, "sent")]
@@ -130,13 +174,14 @@ def test_promotion_off_counts_as_disabled(client: TestClient, admin, session_fac
 
 
 def test_two_watchdogs_that_read_the_same_state_send_it_once(
-        client: TestClient, admin, switched_off, session_factory, settings, clock,
-        receiver) -> None:
+    client: TestClient, admin, switched_off, session_factory, settings, clock, receiver
+) -> None:
     """Both read `new`; only the first conditional UPDATE from `new` to `disabled` matches."""
     _trigger(client, admin)
     with session_factory() as session:
-        watchdog._insert_missing(session, watchdog.watched_schedules(session, now=clock.now()),
-                                 now=clock.now())
+        watchdog._insert_missing(
+            session, watchdog.watched_schedules(session, now=clock.now()), now=clock.now()
+        )
         session.commit()
         first = watchdog.watched_schedules(session, now=clock.now())
         second = watchdog.watched_schedules(session, now=clock.now())
@@ -150,8 +195,8 @@ def test_two_watchdogs_that_read_the_same_state_send_it_once(
 @pytest.mark.integration
 @pytest.mark.skipif(not ON_POSTGRES, reason="needs RUN_DB_INTEGRATION=1")
 def test_racing_watchdogs_on_postgres_send_it_once(
-        client: TestClient, admin, switched_off, session_factory, settings, clock,
-        receiver) -> None:
+    client: TestClient, admin, switched_off, session_factory, settings, clock, receiver
+) -> None:
     for episode in range(3):
         _trigger(client, admin)
         barrier = threading.Barrier(4)

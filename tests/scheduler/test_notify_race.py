@@ -36,36 +36,57 @@ def _race(http: httpx.Client, org_id: uuid.UUID, schedule_name: str) -> list[dic
 
     def run(_: int) -> httpx.Response:
         key = f"race-{uuid.uuid4().hex}"
-        return http.post("/api/v1/system/contracts/drift/schedule-run", json=body,
-                         headers={"Idempotency-Key": key})
+        return http.post(
+            "/api/v1/system/contracts/drift/schedule-run",
+            json=body,
+            headers={"Idempotency-Key": key},
+        )
 
     first = run(0)
     assert first.status_code == 200, first.text
     assert first.json()["data"]["trigger"]["executed"] is True
     with ThreadPoolExecutor(max_workers=RACERS) as pool:
         responses = list(pool.map(run, range(RACERS)))
-    assert Counter(r.status_code for r in responses) == {200: RACERS}, [r.text for r in responses][:2]
+    assert Counter(r.status_code for r in responses) == {200: RACERS}, [r.text for r in responses][
+        :2
+    ]
     return [r.json()["data"]["notify"] for r in responses]
 
 
-def test_racing_schedule_runs_send_one_alert_per_anomaly(database_url: str, engine: Engine, admin,
-                                                         tmp_path: Path) -> None:
+def test_racing_schedule_runs_send_one_alert_per_anomaly(
+    database_url: str, engine: Engine, admin, tmp_path: Path
+) -> None:
     seed_drift(engine, admin.org_id, breaking=1)
-    with WebhookReceiver() as receiver, uvicorn_workers(
-            database_url, workers=2, log=tmp_path / "uvicorn.log",
-            env={"NOTIFY_WEBHOOK_URL": receiver.url}) as base_url:
-        with httpx.Client(base_url=base_url, headers=admin.headers, timeout=60) as http:
-            policy = http.post("/api/v1/system/contracts/drift-policy", json={
-                "enabled": True, "alert_enabled": True, "alert_min_execution_rate": 1.0,
-                "alert_max_dedupe_hit_rate": 1.0, "alert_cooldown_minutes": 60})
-            assert policy.status_code == 200, policy.text
-            for repetition in range(REPETITIONS):
-                name = f"race-{repetition}"
-                notifies = _race(http, admin.org_id, name)
-                outcomes = Counter(n["outcome"] for n in notifies)
-                sent = [json.loads(r.body) for r in receiver.received]
-                alerts = [m for m in sent if m.get("type") == ANOMALY
-                          and m["data"]["schedule_name"] == name]
-                assert len(alerts) == 1, (repetition, outcomes, len(alerts))
-                assert outcomes["sent"] == 1 and outcomes["suppressed"] == RACERS - 1, outcomes
-                assert {n["fingerprint"] for n in notifies} == {alerts[0]["data"]["fingerprint"]}
+    with (
+        WebhookReceiver() as receiver,
+        uvicorn_workers(
+            database_url,
+            workers=2,
+            log=tmp_path / "uvicorn.log",
+            env={"NOTIFY_WEBHOOK_URL": receiver.url},
+        ) as base_url,httpx.Client(base_url=base_url, headers=admin.headers, timeout=60) as http
+    ):
+        policy = http.post(
+            "/api/v1/system/contracts/drift-policy",
+            json={
+                "enabled": True,
+                "alert_enabled": True,
+                "alert_min_execution_rate": 1.0,
+                "alert_max_dedupe_hit_rate": 1.0,
+                "alert_cooldown_minutes": 60,
+            },
+        )
+        assert policy.status_code == 200, policy.text
+        for repetition in range(REPETITIONS):
+            name = f"race-{repetition}"
+            notifies = _race(http, admin.org_id, name)
+            outcomes = Counter(n["outcome"] for n in notifies)
+            sent = [json.loads(r.body) for r in receiver.received]
+            alerts = [
+                m
+                for m in sent
+                if m.get("type") == ANOMALY and m["data"]["schedule_name"] == name
+            ]
+            assert len(alerts) == 1, (repetition, outcomes, len(alerts))
+            assert outcomes["sent"] == 1 and outcomes["suppressed"] == RACERS - 1, outcomes
+            assert {n["fingerprint"] for n in notifies} == {alerts[0]["data"]["fingerprint"]}

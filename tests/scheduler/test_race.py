@@ -1,4 +1,4 @@
-"""§5.2 under real concurrency: two uvicorn worker processes, 32 triggers racing for one window."""
+"""docs/reference/scheduler.md#trigger under real concurrency: two uvicorn worker processes, 32 triggers racing for one window."""
 
 from __future__ import annotations
 
@@ -18,12 +18,16 @@ from tests.scheduler.conftest import seed_drift
 from tests.scheduler.servers import uvicorn_workers
 from tests.support import ON_POSTGRES
 
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(not ON_POSTGRES, reason="needs RUN_DB_INTEGRATION=1")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not ON_POSTGRES, reason="needs RUN_DB_INTEGRATION=1"),
+]
 RACERS = 32
 
 
-def test_32_racing_triggers_on_two_workers_execute_the_window_once(database_url: str, engine: Engine, admin,
-                                                                    tmp_path: Path) -> None:
+def test_32_racing_triggers_on_two_workers_execute_the_window_once(
+    database_url: str, engine: Engine, admin, tmp_path: Path
+) -> None:
     seed_drift(engine, admin.org_id, breaking=3)
     with uvicorn_workers(database_url, workers=2, log=tmp_path / "uvicorn.log") as base_url:
         with httpx.Client(base_url=base_url, headers=admin.headers, timeout=60) as http:
@@ -31,8 +35,11 @@ def test_32_racing_triggers_on_two_workers_execute_the_window_once(database_url:
             assert policy.status_code == 200, policy.text
 
             def fire(_: int) -> httpx.Response:
-                return http.post("/api/system/contracts/drift/trigger", json={},
-                                 headers={"Idempotency-Key": f"racer-{uuid.uuid4().hex}"})
+                return http.post(
+                    "/api/system/contracts/drift/trigger",
+                    json={},
+                    headers={"Idempotency-Key": f"racer-{uuid.uuid4().hex}"},
+                )
 
             with ThreadPoolExecutor(max_workers=RACERS) as pool:
                 responses = list(pool.map(fire, range(RACERS)))
@@ -44,6 +51,8 @@ def test_32_racing_triggers_on_two_workers_execute_the_window_once(database_url:
     [winner] = [d["trigger_id"] for d in data if d["executed"]]
     assert {d["deduped_from_trigger_id"] for d in data if d["deduped"]} == {winner}
     with make_session_factory(engine)() as session:
-        executed = session.scalar(select(func.count()).select_from(TriggerRun).where(TriggerRun.outcome == "executed"))
+        executed = session.scalar(
+            select(func.count()).select_from(TriggerRun).where(TriggerRun.outcome == "executed")
+        )
         patterns = session.scalar(select(func.count()).select_from(IssuePattern))
     assert executed == 1 and patterns == 3

@@ -1,4 +1,4 @@
-"""§5.6: the one call a scheduler makes, with the runbook's six signals at their exact paths."""
+"""docs/reference/scheduler.md#schedule-run: the one call a scheduler makes, with the runbook's six signals at their exact paths."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ from driftwarden.scheduler.models import NotifyEvent, TriggerRun
 from tests.scheduler.conftest import ok_data, post, seed_drift, set_policy
 from tests.support import make_tenant
 
-SIGNALS = [("trigger", "executed"), ("trigger", "deduped"), ("notify", "anomaly_detected"), ("notify", "notified"),
-           ("notify", "notification", "sent"), ("notify", "escalation_pattern")]
+SIGNALS = [
+    ("trigger", "executed"),
+    ("trigger", "deduped"),
+    ("notify", "anomaly_detected"),
+    ("notify", "notified"),
+    ("notify", "notification", "sent"),
+    ("notify", "escalation_pattern"),
+]
 
 
 def _signal(data: dict, path: tuple[str, ...]):  # type: ignore[no-untyped-def]
@@ -29,37 +35,71 @@ def _count(engine: Engine, model, *where) -> int:  # type: ignore[no-untyped-def
 def test_schedule_run_shape_and_signals(client: TestClient, admin, engine: Engine) -> None:
     agent_id = seed_drift(engine, admin.org_id)
     set_policy(client, admin, enabled=True, alert_enabled=True)
-    response = post(client, admin, "/drift/schedule-run", {"org_id": str(admin.org_id), "agent_id": str(agent_id)})
+    response = post(
+        client,
+        admin,
+        "/drift/schedule-run",
+        {"org_id": str(admin.org_id), "agent_id": str(agent_id)},
+    )
     data = ok_data(response)
-    assert {k: data[k] for k in ("org_id", "schedule_name", "window_minutes", "summary_window_days", "dry_run")} == {
-        "org_id": str(admin.org_id), "schedule_name": "daily", "window_minutes": 1440, "summary_window_days": 30,
-        "dry_run": False}
+    assert {
+        k: data[k]
+        for k in ("org_id", "schedule_name", "window_minutes", "summary_window_days", "dry_run")
+    } == {
+        "org_id": str(admin.org_id),
+        "schedule_name": "daily",
+        "window_minutes": 1440,
+        "summary_window_days": 30,
+        "dry_run": False,
+    }
     assert [_signal(data, s) for s in SIGNALS] == [True, False, False, False, None, None]
-    assert data["trigger"]["promote"]["created_pattern_count"] == 2  # the policy min_drift: breaking only
-    assert data["notify"]["outcome"] == "skipped" and data["notify"]["summary"]["trigger_count"] == 1
+    assert (
+        data["trigger"]["promote"]["created_pattern_count"] == 2
+    )  # the policy min_drift: breaking only
+    assert (
+        data["notify"]["outcome"] == "skipped" and data["notify"]["summary"]["trigger_count"] == 1
+    )
     assert "items" not in data["notify"]["summary"]
 
 
-def test_replay_and_new_key_dedupes_then_alerts(client: TestClient, admin, engine: Engine, receiver) -> None:
+def test_replay_and_new_key_dedupes_then_alerts(
+    client: TestClient, admin, engine: Engine, receiver
+) -> None:
     seed_drift(engine, admin.org_id)
-    set_policy(client, admin, enabled=True, alert_enabled=True, alert_max_dedupe_hit_rate=0.5,
-               alert_min_execution_rate=0.0)
+    set_policy(
+        client,
+        admin,
+        enabled=True,
+        alert_enabled=True,
+        alert_max_dedupe_hit_rate=0.5,
+        alert_min_execution_rate=0.0,
+    )
     body = {"org_id": str(admin.org_id)}
     first = post(client, admin, "/drift/schedule-run", body, key="nightly-2026-11-25")
     replay = post(client, admin, "/drift/schedule-run", body, key="nightly-2026-11-25")
     assert replay.headers["idempotent-replayed"] == "true" and replay.json() == first.json()
     assert _count(engine, TriggerRun) == 1
-    second = ok_data(post(client, admin, "/drift/schedule-run", body, key="nightly-2026-11-25-retry"))
+    second = ok_data(
+        post(client, admin, "/drift/schedule-run", body, key="nightly-2026-11-25-retry")
+    )
     assert second["trigger"]["deduped"] is True
-    assert second["trigger"]["deduped_from_trigger_id"] == first.json()["data"]["trigger"]["trigger_id"]
+    assert (
+        second["trigger"]["deduped_from_trigger_id"]
+        == first.json()["data"]["trigger"]["trigger_id"]
+    )
     assert second["notify"]["anomaly_detected"] is True and second["notify"]["notified"] is True
-    assert second["notify"]["notification"]["sent"] is True and second["notify"]["escalation_pattern"] is None
+    assert (
+        second["notify"]["notification"]["sent"] is True
+        and second["notify"]["escalation_pattern"] is None
+    )
     assert len(receiver.received) == 1
     third = ok_data(post(client, admin, "/drift/schedule-run", body))
     assert third["trigger"]["deduped"] is True and third["notify"]["outcome"] == "suppressed"
 
 
-def test_failed_notification_escalates_to_the_agent(client: TestClient, admin, engine: Engine, receiver) -> None:
+def test_failed_notification_escalates_to_the_agent(
+    client: TestClient, admin, engine: Engine, receiver
+) -> None:
     agent_id = seed_drift(engine, admin.org_id)
     set_policy(client, admin, enabled=True, alert_enabled=True)
     receiver.default = (502, {}, 0.0)
@@ -70,14 +110,22 @@ def test_failed_notification_escalates_to_the_agent(client: TestClient, admin, e
     assert escalation["created"] is True and escalation["priority"] == "high"
     with make_session_factory(engine)() as session:
         pattern = session.scalars(
-            select(IssuePattern).where(IssuePattern.primary_tag == "contract_drift_alert_delivery")).one()
+            select(IssuePattern).where(IssuePattern.primary_tag == "contract_drift_alert_delivery")
+        ).one()
     assert pattern.agent_id == agent_id
 
 
-def test_dry_run_writes_nothing_but_its_records(client: TestClient, admin, engine: Engine, receiver) -> None:
+def test_dry_run_writes_nothing_but_its_records(
+    client: TestClient, admin, engine: Engine, receiver
+) -> None:
     seed_drift(engine, admin.org_id)
     set_policy(client, admin, enabled=True, alert_enabled=True)
-    body = {"org_id": str(admin.org_id), "dry_run": True, "force_notify": True, "min_drift": "warning"}
+    body = {
+        "org_id": str(admin.org_id),
+        "dry_run": True,
+        "force_notify": True,
+        "min_drift": "warning",
+    }
     data = ok_data(post(client, admin, "/drift/schedule-run", body))
     assert data["dry_run"] is True and data["trigger"]["dry_run"] is True
     assert data["trigger"]["promote"]["created_pattern_count"] == 3
@@ -90,58 +138,104 @@ def test_dry_run_writes_nothing_but_its_records(client: TestClient, admin, engin
 
 def test_org_id_is_required_and_validated(client: TestClient, admin) -> None:
     missing = post(client, admin, "/drift/schedule-run", {})
-    assert missing.status_code == 422 and missing.json()["error"]["details"][0]["loc"] == ["body", "org_id"]
-    unknown = post(client, admin, "/drift/schedule-run", {"org_id": str(admin.org_id), "min_drift": "none"})
+    assert missing.status_code == 422 and missing.json()["error"]["details"][0]["loc"] == [
+        "body",
+        "org_id",
+    ]
+    unknown = post(
+        client, admin, "/drift/schedule-run", {"org_id": str(admin.org_id), "min_drift": "none"}
+    )
     assert unknown.status_code == 422
-    legacy = client.post("/api/system/contracts/drift/schedule-run", headers=admin.headers,
-                         json={"org_id": str(admin.org_id)})
-    assert legacy.status_code == 400 and legacy.json()["error"]["code"] == "IDEMPOTENCY_KEY_REQUIRED"
+    legacy = client.post(
+        "/api/system/contracts/drift/schedule-run",
+        headers=admin.headers,
+        json={"org_id": str(admin.org_id)},
+    )
+    assert (
+        legacy.status_code == 400 and legacy.json()["error"]["code"] == "IDEMPOTENCY_KEY_REQUIRED"
+    )
 
 
 def _escalation_agents(engine: Engine) -> list:  # type: ignore[type-arg]
     with make_session_factory(engine)() as session:
-        return list(session.scalars(select(IssuePattern.agent_id).where(
-            IssuePattern.primary_tag == "contract_drift_alert_delivery")))
+        return list(
+            session.scalars(
+                select(IssuePattern.agent_id).where(
+                    IssuePattern.primary_tag == "contract_drift_alert_delivery"
+                )
+            )
+        )
 
 
 def test_escalation_lands_on_escalation_agent_id_apart_from_the_trigger_scope(
-        client: TestClient, admin, engine: Engine, receiver) -> None:
+    client: TestClient, admin, engine: Engine, receiver
+) -> None:
     scanned = seed_drift(engine, admin.org_id)
     owner = seed_drift(engine, admin.org_id, breaking=0, warning=0, agent_name="on-call")
     set_policy(client, admin, enabled=True, alert_enabled=True)
     receiver.default = (502, {}, 0.0)
-    body = {"org_id": str(admin.org_id), "agent_id": str(scanned), "escalation_agent_id": str(owner),
-            "force_notify": True}
+    body = {
+        "org_id": str(admin.org_id),
+        "agent_id": str(scanned),
+        "escalation_agent_id": str(owner),
+        "force_notify": True,
+    }
     data = ok_data(post(client, admin, "/drift/schedule-run", body))
     assert (data["agent_id"], data["escalation_agent_id"]) == (str(scanned), str(owner))
-    assert data["trigger"]["dedupe_key"].endswith(f":{scanned}")  # the trigger stays scoped to agent_id
+    assert data["trigger"]["dedupe_key"].endswith(
+        f":{scanned}"
+    )  # the trigger stays scoped to agent_id
     assert data["trigger"]["promote"]["created_pattern_count"] == 2
     assert data["notify"]["escalation_pattern"]["created"] is True
     assert _escalation_agents(engine) == [owner]
 
 
 def test_escalation_agent_id_defaults_to_agent_id_and_null_means_the_org(
-        client: TestClient, admin, engine: Engine, receiver) -> None:
+    client: TestClient, admin, engine: Engine, receiver
+) -> None:
     scanned = seed_drift(engine, admin.org_id)
     set_policy(client, admin, enabled=True, alert_enabled=True)
     receiver.default = (502, {}, 0.0)
-    left_out = ok_data(post(client, admin, "/drift/schedule-run",
-                            {"org_id": str(admin.org_id), "agent_id": str(scanned), "force_notify": True}))
-    assert left_out["escalation_agent_id"] == str(scanned) and _escalation_agents(engine) == [scanned]
+    left_out = ok_data(
+        post(
+            client,
+            admin,
+            "/drift/schedule-run",
+            {"org_id": str(admin.org_id), "agent_id": str(scanned), "force_notify": True},
+        )
+    )
+    assert left_out["escalation_agent_id"] == str(scanned) and _escalation_agents(engine) == [
+        scanned
+    ]
     with make_session_factory(engine)() as session:  # close it, so the next escalation files anew
         session.query(IssuePattern).delete()
         session.commit()
-    org_level = ok_data(post(client, admin, "/drift/schedule-run", {
-        "org_id": str(admin.org_id), "agent_id": str(scanned), "escalation_agent_id": None,
-        "force_notify": True}))
+    org_level = ok_data(
+        post(
+            client,
+            admin,
+            "/drift/schedule-run",
+            {
+                "org_id": str(admin.org_id),
+                "agent_id": str(scanned),
+                "escalation_agent_id": None,
+                "force_notify": True,
+            },
+        )
+    )
     assert org_level["escalation_agent_id"] is None and _escalation_agents(engine) == [None]
 
 
-def test_an_unknown_escalation_agent_is_refused_like_an_unknown_agent(client: TestClient, admin,
-                                                                       engine: Engine) -> None:
+def test_an_unknown_escalation_agent_is_refused_like_an_unknown_agent(
+    client: TestClient, admin, engine: Engine
+) -> None:
     other = make_tenant(engine, role="admin", name="Other")
     foreign = seed_drift(engine, other.org_id)
     for field in ("agent_id", "escalation_agent_id"):
-        refused = post(client, admin, "/drift/schedule-run", {"org_id": str(admin.org_id), field: str(foreign)})
-        assert refused.status_code == 404 and refused.json()["error"]["code"] == "AGENT_NOT_FOUND", field
+        refused = post(
+            client, admin, "/drift/schedule-run", {"org_id": str(admin.org_id), field: str(foreign)}
+        )
+        assert (
+            refused.status_code == 404 and refused.json()["error"]["code"] == "AGENT_NOT_FOUND"
+        ), field
     assert _count(engine, TriggerRun) == 0

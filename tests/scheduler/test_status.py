@@ -1,59 +1,109 @@
-"""§8.1 status rules, pure: new, up, late, down at the boundaries, for 5-minute, daily and weekly windows."""
+"""docs/reference/scheduler.md#schedule-status status rules, pure: new, up, late, down at the boundaries, for 5-minute, daily and weekly windows."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from driftwarden.scheduler.status import default_grace_minutes, down_since, schedule_status, watch_action
+from driftwarden.scheduler.status import (
+    default_grace_minutes,
+    down_since,
+    schedule_status,
+    watch_action,
+)
 
-T0 = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)  # a Monday 00:00: aligned for 5, 60, 1440 and 10080
-WEEK_START = datetime(2026, 11, 19, 0, 0, tzinfo=timezone.utc)  # weekly windows align on the epoch's Thursday
+T0 = datetime(
+    2026, 11, 23, 0, 0, tzinfo=UTC
+)  # a Monday 00:00: aligned for 5, 60, 1440 and 10080
+WEEK_START = datetime(
+    2026, 11, 19, 0, 0, tzinfo=UTC
+)  # weekly windows align on the epoch's Thursday
 
 
-@pytest.mark.parametrize(("window", "grace"), [(5, 5), (30, 5), (45, 5), (50, 5), (55, 5.5), (60, 6),
-                                               (1440, 144), (10080, 1008)])
-def test_grace_is_ten_percent_of_the_window_at_least_five_minutes(window: int, grace: float) -> None:
+@pytest.mark.parametrize(
+    ("window", "grace"),
+    [(5, 5), (30, 5), (45, 5), (50, 5), (55, 5.5), (60, 6), (1440, 144), (10080, 1008)],
+)
+def test_grace_is_ten_percent_of_the_window_at_least_five_minutes(
+    window: int, grace: float
+) -> None:
     assert default_grace_minutes(window) == grace
 
 
-def _at(window: int, last_window_offset: int | None, minutes_into_current: float,
-        start: datetime = T0, grace: float | None = None):  # type: ignore[no-untyped-def]
+def _at(
+    window: int,
+    last_window_offset: int | None,
+    minutes_into_current: float,
+    start: datetime = T0,
+    grace: float | None = None,
+):  # type: ignore[no-untyped-def]
     """Status when now is `minutes_into_current` into the window at `start`, last run `offset` windows before."""
     size = timedelta(minutes=window)
     last = None if last_window_offset is None else start - last_window_offset * size
-    return schedule_status(window_minutes=window, last_window_start=last,
-                           now=start + timedelta(minutes=minutes_into_current), grace_minutes=grace)
+    return schedule_status(
+        window_minutes=window,
+        last_window_start=last,
+        now=start + timedelta(minutes=minutes_into_current),
+        grace_minutes=grace,
+    )
 
 
 # (window, last executed window: how many windows before the current, minutes into current, status, missed)
 TABLE = [
-    (1440, None, 0, "new", None), (1440, None, 1439.99, "new", None),
-    (1440, 0, 0, "up", 0), (1440, 0, 1439.99, "up", 0),
-    (1440, 1, 0, "up", 0), (1440, 1, 1439.99, "up", 0),
-    (1440, 2, 0, "late", 1), (1440, 2, 143.99, "late", 1), (1440, 2, 144, "down", 1), (1440, 2, 1439, "down", 1),
-    (1440, 3, 0, "down", 2), (1440, 3, 1, "down", 2), (1440, 30, 0, "down", 29),
-    (5, 0, 0, "up", 0), (5, 1, 4.99, "up", 0), (5, 2, 0, "late", 1), (5, 2, 4.99, "late", 1),
-    (5, 3, 0, "down", 2), (5, 3, 0.01, "down", 2), (5, 12, 2, "down", 11),
-    (60, 2, 5.99, "late", 1), (60, 2, 6, "down", 1),
+    (1440, None, 0, "new", None),
+    (1440, None, 1439.99, "new", None),
+    (1440, 0, 0, "up", 0),
+    (1440, 0, 1439.99, "up", 0),
+    (1440, 1, 0, "up", 0),
+    (1440, 1, 1439.99, "up", 0),
+    (1440, 2, 0, "late", 1),
+    (1440, 2, 143.99, "late", 1),
+    (1440, 2, 144, "down", 1),
+    (1440, 2, 1439, "down", 1),
+    (1440, 3, 0, "down", 2),
+    (1440, 3, 1, "down", 2),
+    (1440, 30, 0, "down", 29),
+    (5, 0, 0, "up", 0),
+    (5, 1, 4.99, "up", 0),
+    (5, 2, 0, "late", 1),
+    (5, 2, 4.99, "late", 1),
+    (5, 3, 0, "down", 2),
+    (5, 3, 0.01, "down", 2),
+    (5, 12, 2, "down", 11),
+    (60, 2, 5.99, "late", 1),
+    (60, 2, 6, "down", 1),
     (1440, -1, 0, "up", 0),  # the last run's window is ahead of this clock: not late
 ]
 
 
 @pytest.mark.parametrize(("window", "offset", "into", "status", "missed"), TABLE)
-def test_status_table(window: int, offset: int | None, into: float, status: str, missed: int | None) -> None:
+def test_status_table(
+    window: int, offset: int | None, into: float, status: str, missed: int | None
+) -> None:
     result = _at(window, offset, into)
     assert (result.status, result.missed_windows) == (status, missed)
     assert result.grace_minutes == default_grace_minutes(window)
     assert result.current_window_start == T0
 
 
-@pytest.mark.parametrize(("offset", "into", "status", "missed"), [
-    (1, 10079.99, "up", 0), (2, 0, "late", 1), (2, 1007.99, "late", 1), (2, 1008, "down", 1), (3, 0, "down", 2)])
+@pytest.mark.parametrize(
+    ("offset", "into", "status", "missed"),
+    [
+        (1, 10079.99, "up", 0),
+        (2, 0, "late", 1),
+        (2, 1007.99, "late", 1),
+        (2, 1008, "down", 1),
+        (3, 0, "down", 2),
+    ],
+)
 def test_weekly_windows(offset: int, into: float, status: str, missed: int) -> None:
     result = _at(10080, offset, into, start=WEEK_START)
-    assert (result.status, result.missed_windows, result.current_window_start) == (status, missed, WEEK_START)
+    assert (result.status, result.missed_windows, result.current_window_start) == (
+        status,
+        missed,
+        WEEK_START,
+    )
 
 
 def test_expected_by_is_the_end_of_the_window_after_the_last_run() -> None:
@@ -68,23 +118,46 @@ def test_expected_by_is_the_end_of_the_window_after_the_last_run() -> None:
 
 def test_several_missed_windows_stay_down_even_early_in_a_window() -> None:
     """A 5-minute schedule's grace is a whole window: measured per window it would never turn down."""
-    assert [_at(5, offset, 0).status for offset in (2, 3, 4, 100)] == ["late", "down", "down", "down"]
+    assert [_at(5, offset, 0).status for offset in (2, 3, 4, 100)] == [
+        "late",
+        "down",
+        "down",
+        "down",
+    ]
 
 
 def test_explicit_grace_and_last_executed_at_pass_through() -> None:
     at = T0 - timedelta(days=2, minutes=-3)
-    result = schedule_status(window_minutes=1440, last_window_start=T0 - timedelta(days=2),
-                             now=T0 + timedelta(minutes=30), grace_minutes=20, last_executed_at=at)
+    result = schedule_status(
+        window_minutes=1440,
+        last_window_start=T0 - timedelta(days=2),
+        now=T0 + timedelta(minutes=30),
+        grace_minutes=20,
+        last_executed_at=at,
+    )
     assert result.status == "down" and result.grace_minutes == 20 and result.last_executed_at == at
     assert _at(1440, 2, 19.99, grace=20).status == "late"
 
 
-@pytest.mark.parametrize(("last", "now", "action"), [
-    (None, "new", None), (None, "up", "quiet"), (None, "late", "quiet"), (None, "down", "missed"),
-    ("new", "up", "quiet"), ("up", "up", None), ("up", "late", "quiet"), ("late", "down", "missed"),
-    ("up", "down", "missed"), ("late", "up", "quiet"), ("down", "down", None), ("down", "late", None),
-    ("down", "up", "recovered"), ("down", "new", "quiet"),
-])
+@pytest.mark.parametrize(
+    ("last", "now", "action"),
+    [
+        (None, "new", None),
+        (None, "up", "quiet"),
+        (None, "late", "quiet"),
+        (None, "down", "missed"),
+        ("new", "up", "quiet"),
+        ("up", "up", None),
+        ("up", "late", "quiet"),
+        ("late", "down", "missed"),
+        ("up", "down", "missed"),
+        ("late", "up", "quiet"),
+        ("down", "down", None),
+        ("down", "late", None),
+        ("down", "up", "recovered"),
+        ("down", "new", "quiet"),
+    ],
+)
 def test_watch_actions(last: str | None, now: str, action: str | None) -> None:
     assert watch_action(last, now) == action
 

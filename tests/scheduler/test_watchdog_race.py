@@ -47,23 +47,42 @@ print(len(report.alerts), report.errors)
 
 
 def _tick_in_processes(settings, clock) -> list[str]:  # type: ignore[no-untyped-def]
-    env = {**os.environ, "DATABASE_URL": settings.db_url, "NOTIFY_WEBHOOK_URL": settings.webhook_url,
-           "NOTIFY_WEBHOOK_TIMEOUT_SECONDS": "5"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.db_url,
+        "NOTIFY_WEBHOOK_URL": settings.webhook_url,
+        "NOTIFY_WEBHOOK_TIMEOUT_SECONDS": "5",
+    }
     start = str(time.time() + 2.0)  # every process has imported and connected by then
-    processes = [subprocess.Popen([sys.executable, "-c", TICK, clock.now().isoformat(), start], env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(PROCESSES)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", TICK, clock.now().isoformat(), start],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(PROCESSES)
+    ]
     outputs = [p.communicate(timeout=60) for p in processes]
     assert all(p.returncode == 0 for p in processes), [err[-800:] for _, err in outputs]
     return [out.strip() for out, _ in outputs]
 
 
-def test_watchdogs_in_four_processes_send_each_outage_once(client: TestClient, engine: Engine, settings,
-                                                           clock, receiver) -> None:
+def test_watchdogs_in_four_processes_send_each_outage_once(
+    client: TestClient, engine: Engine, settings, clock, receiver
+) -> None:
     for outage in range(OUTAGES):
         tenant = make_tenant(engine, role="admin")
-        set_policy(client, tenant, enabled=True, alert_enabled=True, schedule_name=f"hourly-{outage}",
-                   schedule_window_minutes=60, alert_cooldown_minutes=600)
+        set_policy(
+            client,
+            tenant,
+            enabled=True,
+            alert_enabled=True,
+            schedule_name=f"hourly-{outage}",
+            schedule_window_minutes=60,
+            alert_cooldown_minutes=600,
+        )
         assert ok_data(post(client, tenant, "/drift/trigger", {}))["executed"] is True
         clock.advance(hours=2, minutes=6)  # the next window was missed and its grace is over
         status = ok_data(client.get(f"{PREFIX}/drift/schedule-status", headers=tenant.headers))
@@ -71,6 +90,9 @@ def test_watchdogs_in_four_processes_send_each_outage_once(client: TestClient, e
         before = len(receiver.received)
         outputs = _tick_in_processes(settings, clock)
         missed = [json.loads(r.body) for r in receiver.received[before:]]
-        missed = [m for m in missed if m["type"] == MISSED
-                  and m["data"]["schedule_name"] == f"hourly-{outage}"]
+        missed = [
+            m
+            for m in missed
+            if m["type"] == MISSED and m["data"]["schedule_name"] == f"hourly-{outage}"
+        ]
         assert len(missed) == 1, (outage, outputs, len(missed))

@@ -1,4 +1,4 @@
-"""§6.3: scripts/run_contract_drift_schedule.sh against a live API, run as the runbook runs it."""
+"""docs/reference/operations.md#the-schedule-script: scripts/run_contract_drift_schedule.sh against a live API, run as the runbook runs it."""
 
 from __future__ import annotations
 
@@ -24,26 +24,41 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "run_contract_drift_schedule.sh"
 KEY_LINE = re.compile(r"Idempotency-Key: (\S+)\)")
 # Tests that wait out real curl backoff (1 s and up): in CI's Postgres pass, or with RUN_SLOW=1.
-slow = pytest.mark.skipif(not (os.environ.get("RUN_SLOW") == "1" or ON_POSTGRES),
-                          reason="waits out curl's retry backoff; RUN_SLOW=1 or RUN_DB_INTEGRATION=1")
+slow = pytest.mark.skipif(
+    not (os.environ.get("RUN_SLOW") == "1" or ON_POSTGRES),
+    reason="waits out curl's retry backoff; RUN_SLOW=1 or RUN_DB_INTEGRATION=1",
+)
 
 
 def run_script(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    return subprocess.run(["bash", str(SCRIPT)], env={**base, **env}, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        ["bash", str(SCRIPT)],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture
 def live(app, engine: Engine, admin, client):  # type: ignore[no-untyped-def]
     """The API on a real port, with drift and an enabled, alerting policy."""
     seed_drift(engine, admin.org_id)
-    response = client.post("/api/v1/system/contracts/drift-policy", headers=admin.headers,
-                           json={"enabled": True, "alert_enabled": True})
+    response = client.post(
+        "/api/v1/system/contracts/drift-policy",
+        headers=admin.headers,
+        json={"enabled": True, "alert_enabled": True},
+    )
     assert response.status_code == 200
     with LiveServer(app) as server:
-        yield {"BASE_URL": server.url, "API_KEY": admin.api_key, "ORG_ID": str(admin.org_id),
-               "API_PREFIX": "/api/v1"}
+        yield {
+            "BASE_URL": server.url,
+            "API_KEY": admin.api_key,
+            "ORG_ID": str(admin.org_id),
+            "API_PREFIX": "/api/v1",
+        }
 
 
 BAD_INPUTS = [
@@ -76,9 +91,15 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("override", "message"), BAD_INPUTS)
-def test_bad_input_exits_2_before_any_request(override: dict[str, str], message: str, receiver) -> None:
-    env = {"BASE_URL": receiver.url.removesuffix("/hook"), "API_KEY": "dwk_x", "ORG_ID": str(uuid.uuid4()),
-           **override}
+def test_bad_input_exits_2_before_any_request(
+    override: dict[str, str], message: str, receiver
+) -> None:
+    env = {
+        "BASE_URL": receiver.url.removesuffix("/hook"),
+        "API_KEY": "dwk_x",
+        "ORG_ID": str(uuid.uuid4()),
+        **override,
+    }
     result = run_script(env)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and result.stdout == ""
@@ -93,14 +114,22 @@ def _policy_updated_at(client, admin) -> str:  # type: ignore[no-untyped-def]
     return response.json()["data"]["updated_at"]
 
 
-def test_success_replay_outputs_and_a_deliberately_different_request(live, tmp_path: Path, receiver,
-                                                                      client, admin) -> None:
-    env = {**live, "OUTPUT_FILE": str(tmp_path / "response.json"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+def test_success_replay_outputs_and_a_deliberately_different_request(
+    live, tmp_path: Path, receiver, client, admin
+) -> None:
+    env = {
+        **live,
+        "OUTPUT_FILE": str(tmp_path / "response.json"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }
     first = run_script(env)
     assert first.returncode == 0, first.stderr
     response = json.loads((tmp_path / "response.json").read_text())
     assert response["data"]["trigger"]["executed"] is True
-    assert "signals: trigger.executed=true trigger.deduped=false notify.anomaly_detected=false" in first.stdout
+    assert (
+        "signals: trigger.executed=true trigger.deduped=false notify.anomaly_detected=false"
+        in first.stdout
+    )
     summary = (tmp_path / "summary.md").read_text()
     for path in signals.SIGNAL_PATHS:
         assert f"`{path}`" in summary
@@ -111,7 +140,9 @@ def test_success_replay_outputs_and_a_deliberately_different_request(live, tmp_p
     assert KEY_LINE.search(replay.stderr).group(1) == key  # type: ignore[union-attr]
     body = {"org_id": live["ORG_ID"]}
     updated_at = _policy_updated_at(client, admin)
-    assert key == schedule_client.idempotency_key(body, now=time.time(), policy_updated_at=updated_at)
+    assert key == schedule_client.idempotency_key(
+        body, now=time.time(), policy_updated_at=updated_at
+    )
     forced = run_script({**env, "FORCE": "true"})
     assert forced.returncode == 0 and "replayed" not in forced.stderr
     assert KEY_LINE.search(forced.stderr).group(1) != key  # type: ignore[union-attr]
@@ -131,8 +162,12 @@ def test_failed_notification_exits_3(live, receiver: WebhookReceiver) -> None:
 @pytest.mark.slow
 @slow
 def test_api_down_exits_1_with_a_clear_message() -> None:
-    env = {"BASE_URL": f"http://127.0.0.1:{free_port()}", "API_KEY": "dwk_x", "ORG_ID": str(uuid.uuid4()),
-           "MAX_RETRIES": "1"}
+    env = {
+        "BASE_URL": f"http://127.0.0.1:{free_port()}",
+        "API_KEY": "dwk_x",
+        "ORG_ID": str(uuid.uuid4()),
+        "MAX_RETRIES": "1",
+    }
     result = run_script(env)
     assert result.returncode == 1
     assert "API call failed: could not reach" in result.stderr and "uvicorn.log" in result.stderr
@@ -148,27 +183,38 @@ def test_http_error_exits_1_with_status_and_code(live) -> None:
 @slow
 def test_5xx_is_retried_with_the_same_key(receiver) -> None:
     receiver.responses.append((503, {}, 0.0))
-    env = {"BASE_URL": receiver.url.removesuffix("/hook"), "API_KEY": "dwk_x", "ORG_ID": str(uuid.uuid4()),
-           "MAX_RETRIES": "1", "IDEMPOTENCY_KEY": "k-5xx"}  # a set key: no policy read from the stand-in
+    env = {
+        "BASE_URL": receiver.url.removesuffix("/hook"),
+        "API_KEY": "dwk_x",
+        "ORG_ID": str(uuid.uuid4()),
+        "MAX_RETRIES": "1",
+        "IDEMPOTENCY_KEY": "k-5xx",
+    }  # a set key: no policy read from the stand-in
     result = run_script(env)
     paths = {r.path for r in receiver.received}
     keys = {r.headers["idempotency-key"] for r in receiver.received}
     assert len(receiver.received) == 2 and len(keys) == 1
     assert paths == {"/api/system/contracts/drift/schedule-run"}
-    assert result.returncode == 1 and "HTTP 200 NO_ENVELOPE" in result.stderr  # the fake's 200 is not an envelope
+    assert (
+        result.returncode == 1 and "HTTP 200 NO_ENVELOPE" in result.stderr
+    )  # the fake's 200 is not an envelope
 
 
 @pytest.fixture
 def five_minute_policy(live, client, admin):  # type: ignore[no-untyped-def]
     """The live org's policy runs on 5-minute windows."""
-    response = client.post("/api/v1/system/contracts/drift-policy", headers=admin.headers,
-                           json={"schedule_window_minutes": 5})
+    response = client.post(
+        "/api/v1/system/contracts/drift-policy",
+        headers=admin.headers,
+        json={"schedule_window_minutes": 5},
+    )
     assert response.status_code == 200, response.text
     return live
 
 
-def test_key_window_is_the_policys_when_window_minutes_is_unset(five_minute_policy, tmp_path: Path,
-                                                               client, admin) -> None:
+def test_key_window_is_the_policys_when_window_minutes_is_unset(
+    five_minute_policy, tmp_path: Path, client, admin
+) -> None:
     """A 5-minute policy: the derived key changes every 5 minutes, as the server's window does (not daily).
 
     Run with the default (legacy) API_PREFIX `/api`, as the workflow runs it.
@@ -183,20 +229,35 @@ def test_key_window_is_the_policys_when_window_minutes_is_unset(five_minute_poli
     key = KEY_LINE.search(result.stderr).group(1)  # type: ignore[union-attr]
     body = {"org_id": five_minute_policy["ORG_ID"]}
     updated_at = _policy_updated_at(client, admin)
-    assert key in {schedule_client.idempotency_key(body, now=t, window_minutes=5, policy_updated_at=updated_at)
-                   for t in (before, after)}
+    assert key in {
+        schedule_client.idempotency_key(body, now=t, window_minutes=5, policy_updated_at=updated_at)
+        for t in (before, after)
+    }
 
 
 class _DropsFirstRequest(BaseHTTPRequestHandler):
     """A stand-in API whose first answer is lost: the connection closes with no response at all."""
 
     seen: list[str] = []
-    ANSWER = json.dumps({"ok": True, "data": {
-        "schedule_name": "daily", "dry_run": False, "trigger": {"executed": True, "deduped": False, "outcome": "executed"},
-        "notify": {"anomaly_detected": False, "notified": False, "notification": None, "escalation_pattern": None,
-                   "outcome": "skipped"}}}).encode()
+    ANSWER = json.dumps(
+        {
+            "ok": True,
+            "data": {
+                "schedule_name": "daily",
+                "dry_run": False,
+                "trigger": {"executed": True, "deduped": False, "outcome": "executed"},
+                "notify": {
+                    "anomaly_detected": False,
+                    "notified": False,
+                    "notification": None,
+                    "escalation_pattern": None,
+                    "outcome": "skipped",
+                },
+            },
+        }
+    ).encode()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.seen.append(self.headers["Idempotency-Key"])
         if len(self.seen) == 1:
@@ -217,10 +278,17 @@ class _DropsFirstRequest(BaseHTTPRequestHandler):
 def test_a_dropped_connection_is_retried_with_the_same_key() -> None:
     _DropsFirstRequest.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _DropsFirstRequest)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     try:
-        env = {"BASE_URL": f"http://127.0.0.1:{server.server_address[1]}", "API_KEY": "dwk_x",
-               "ORG_ID": str(uuid.uuid4()), "IDEMPOTENCY_KEY": "k-dropped", "MAX_RETRIES": "2"}
+        env = {
+            "BASE_URL": f"http://127.0.0.1:{server.server_address[1]}",
+            "API_KEY": "dwk_x",
+            "ORG_ID": str(uuid.uuid4()),
+            "IDEMPOTENCY_KEY": "k-dropped",
+            "MAX_RETRIES": "2",
+        }
         result = run_script(env)
     finally:
         server.shutdown()

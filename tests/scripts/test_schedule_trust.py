@@ -68,9 +68,7 @@ def run_cli(env: dict[str, str]):  # type: ignore[no-untyped-def]
         "DISABLED_OK",
         "WINDOW_MINUTES",
     )
-    return runner.invoke(
-        cli_app, ["schedule-run"], env={**{n: "" for n in names}, **env}
-    )
+    return runner.invoke(cli_app, ["schedule-run"], env={**dict.fromkeys(names, ""), **env})
 
 
 @pytest.fixture
@@ -120,17 +118,12 @@ def test_a_disabled_policy_exits_4_names_the_fix_and_a_policy_change_gets_a_new_
     assert code(accepted) == 0, accepted.stderr
     key = KEY_LINE.search(first.stderr).group(1)  # type: ignore[union-attr]
     assert KEY_LINE.search(accepted.stderr).group(1) == key  # type: ignore[union-attr]
-    warning = next(
-        line for line in first.stderr.splitlines() if "enable it with" in line
-    )
+    warning = next(line for line in first.stderr.splitlines() if "enable it with" in line)
     _run_enable_command(warning, fresh_org["API_KEY"])
     enabled = run({**fresh_org, "DISABLED_OK": "true"})
     assert code(enabled) == 0, enabled.stderr
     assert KEY_LINE.search(enabled.stderr).group(1) != key  # type: ignore[union-attr]
-    assert (
-        "replayed" not in enabled.stderr
-        and "trigger.outcome=executed" in enabled.stdout
-    )
+    assert "replayed" not in enabled.stderr and "trigger.outcome=executed" in enabled.stdout
 
 
 def test_a_set_window_still_keys_on_the_policys_last_change(fresh_org) -> None:
@@ -213,9 +206,7 @@ def test_409_in_progress_is_retried_after_retry_after_with_the_same_key(
     assert code(result) == 0, result.stderr
     assert [key for _, key, _ in _Scripted.seen] == ["fixed-key"] * 3
     gaps = [b[0] - a[0] for a, b in zip(_Scripted.seen, _Scripted.seen[1:])]
-    assert (
-        gaps[0] < 1 <= gaps[1] and elapsed < 5
-    )  # Retry-After honoured, not the 5 s default
+    assert gaps[0] < 1 <= gaps[1] and elapsed < 5  # Retry-After honoured, not the 5 s default
 
 
 def test_a_conflict_that_is_not_in_progress_is_not_retried(scripted) -> None:
@@ -229,9 +220,7 @@ def test_a_conflict_that_is_not_in_progress_is_not_retried(scripted) -> None:
     assert "HTTP 409 IDEMPOTENCY_KEY_REUSED" in result.stderr
 
 
-def _waits(
-    answers: list[httpx.Response], retry_max_seconds: float = 120
-) -> list[float]:
+def _waits(answers: list[httpx.Response], retry_max_seconds: float = 120) -> list[float]:
     responses = iter(answers)
     config = schedule_client.RunConfig(
         url="http://127.0.0.1:9/x",
@@ -261,9 +250,7 @@ def test_client_honours_retry_after_on_409_and_503_within_the_budget() -> None:
     done = httpx.Response(200, json=OK)
     assert _waits([in_progress, overloaded, bare_409, done]) == [7, 3, 5]
     long_lease = httpx.Response(409, headers={"Retry-After": "280"}, json=IN_PROGRESS)
-    waits = _waits(
-        [long_lease] * 5, retry_max_seconds=2
-    )  # (sleep is faked: no time passes)
+    waits = _waits([long_lease] * 5, retry_max_seconds=2)  # (sleep is faked: no time passes)
     assert len(waits) == 4 and all(
         1.5 < w <= 2 for w in waits
     )  # each wait within RETRY_MAX_SECONDS, and MAX_RETRIES (4) of them
@@ -275,10 +262,7 @@ def test_digit_count_is_checked_before_int() -> None:
         "API_KEY": "k",
         "ORG_ID": str(uuid.uuid4()),
     }
-    assert (
-        schedule_client.config_from_env({**env, "LIMIT": "0001000"}).body["limit"]
-        == 1000
-    )
+    assert schedule_client.config_from_env({**env, "LIMIT": "0001000"}).body["limit"] == 1000
     with pytest.raises(schedule_client.InputError, match="LIMIT must be 1-1000"):
         schedule_client.config_from_env({**env, "LIMIT": "9" * 5000})
 

@@ -1,4 +1,4 @@
-"""§6.4: the scheduled workflow lints clean and carries what the runbook names."""
+"""docs/reference/operations.md#the-workflow: the scheduled workflow lints clean and carries what the runbook names."""
 
 from __future__ import annotations
 
@@ -27,21 +27,31 @@ def _actionlint() -> str:
 
 
 def test_workflow_passes_actionlint_with_shellcheck() -> None:
-    result = subprocess.run([_actionlint(), "-no-color", f"-shellcheck={tool('shellcheck')}", str(WORKFLOW)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [_actionlint(), "-no-color", f"-shellcheck={tool('shellcheck')}", str(WORKFLOW)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_script_passes_shellcheck() -> None:
     script = ROOT / "scripts" / "run_contract_drift_schedule.sh"
-    result = subprocess.run([tool("shellcheck"), str(script)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [tool("shellcheck"), str(script)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_actionlint_does_catch_a_broken_workflow(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
-    broken.write_text(WORKFLOW.read_text().replace("${{ secrets.SMOKE_ORG_ID }}", "${{ secret.SMOKE_ORG_ID }}"))
-    result = subprocess.run([_actionlint(), "-no-color", str(broken)], capture_output=True, text=True, timeout=60)
+    broken.write_text(
+        WORKFLOW.read_text().replace("${{ secrets.SMOKE_ORG_ID }}", "${{ secret.SMOKE_ORG_ID }}")
+    )
+    result = subprocess.run(
+        [_actionlint(), "-no-color", str(broken)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1 and "secret" in result.stdout
 
 
@@ -50,13 +60,29 @@ def test_workflow_has_the_runbook_triggers_secrets_and_steps() -> None:
     doc = yaml.safe_load(text)
     triggers = doc[True]  # YAML 1.1 reads the key `on` as a boolean
     assert triggers["schedule"][0]["cron"]
-    assert set(triggers["workflow_dispatch"]["inputs"]) == {"dry_run", "force", "force_notify", "schedule_name"}
+    assert set(triggers["workflow_dispatch"]["inputs"]) == {
+        "dry_run",
+        "force",
+        "force_notify",
+        "schedule_name",
+    }
     assert doc["concurrency"]["group"] and doc["concurrency"]["cancel-in-progress"] is False
-    for secret in ("SUPABASE_DB_URL", "SMOKE_ADMIN_API_KEY", "SMOKE_ORG_ID", "SMOKE_AGENT_ID", "OPENAI_API_KEY"):
+    for secret in (
+        "SUPABASE_DB_URL",
+        "SMOKE_ADMIN_API_KEY",
+        "SMOKE_ORG_ID",
+        "SMOKE_AGENT_ID",
+        "OPENAI_API_KEY",
+    ):
         assert f"secrets.{secret}" in text
     steps = doc["jobs"]["schedule-run"]["steps"]
     runs = "\n".join(step.get("run", "") for step in steps)
-    for needle in ("driftwarden db upgrade", "uvicorn.log", "/readyz", "./scripts/run_contract_drift_schedule.sh"):
+    for needle in (
+        "driftwarden db upgrade",
+        "uvicorn.log",
+        "/readyz",
+        "./scripts/run_contract_drift_schedule.sh",
+    ):
         assert needle in runs
     upload = steps[-1]
     assert upload["if"] == "failure()" and "uvicorn.log" in upload["with"]["path"]
@@ -67,8 +93,12 @@ REPLAY = ROOT / "scripts" / "ci" / "replay_workflow.sh"
 
 
 def _lint(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([_actionlint(), "-no-color", f"-shellcheck={tool('shellcheck')}", str(path)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [_actionlint(), "-no-color", f"-shellcheck={tool('shellcheck')}", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _runs(doc: dict, job: str) -> list[str]:
@@ -98,15 +128,22 @@ def test_ci_workflow_lints_clean_and_follows_the_runbook_cadence() -> None:
     doc = yaml.safe_load(CI.read_text())
     assert {"pull_request", "merge_group", "push", "schedule"} <= set(doc[True])
     fast = "\n".join(_runs(doc, "fast"))
-    for command in (".venv/bin/ruff check", ".venv/bin/ruff format --check", ".venv/bin/lint-imports --no-cache",
-                    ".venv/bin/pytest -q"):
+    for command in (
+        ".venv/bin/ruff check",
+        ".venv/bin/ruff format --check",
+        ".venv/bin/lint-imports --no-cache",
+        ".venv/bin/pytest -q",
+    ):
         assert command in fast
     integration = doc["jobs"]["integration"]
     assert "merge_group" in integration["if"] and "push" in integration["if"]
     assert "postgres" in integration["services"]
     assert "RUN_DB_INTEGRATION=1 PYTHONPATH=. .venv/bin/pytest -q" in _runs(doc, "integration")
     nightly = doc["jobs"]["nightly"]
-    assert "schedule" in nightly["if"] and nightly["env"]["SUPABASE_DB_URL"] == "${{ secrets.SUPABASE_DB_URL_NONPROD }}"
+    assert (
+        "schedule" in nightly["if"]
+        and nightly["env"]["SUPABASE_DB_URL"] == "${{ secrets.SUPABASE_DB_URL_NONPROD }}"
+    )
     assert "::notice" in nightly["steps"][0]["run"]
     runbook = "RUN_DB_INTEGRATION=1 PYTHONPATH=. pytest -q tests/test_contract_drift_schedule_integration.py"
     assert runbook in (ROOT / "docs" / "runbook.md").read_text()
@@ -115,7 +152,9 @@ def test_ci_workflow_lints_clean_and_follows_the_runbook_cadence() -> None:
 
 def test_ci_runs_the_same_commands_as_ci_run() -> None:
     """The suite commands of ci.yml are those of .ci/run and the Makefile (make test, make lint)."""
-    local = (ROOT / ".ci" / "run").read_text() + (ROOT / "Makefile").read_text().replace("$(BIN)", ".venv/bin")
+    local = (ROOT / ".ci" / "run").read_text() + (ROOT / "Makefile").read_text().replace(
+        "$(BIN)", ".venv/bin"
+    )
     doc = yaml.safe_load(CI.read_text())
     for job in ("fast", "integration"):
         for run in _runs(doc, job):
@@ -125,14 +164,20 @@ def test_ci_runs_the_same_commands_as_ci_run() -> None:
 
 
 def test_replay_script_passes_shellcheck() -> None:
-    result = subprocess.run([tool("shellcheck"), str(REPLAY)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [tool("shellcheck"), str(REPLAY)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("RUN_DB_INTEGRATION") != "1" or os.environ.get("RUN_SLOW") != "1",
-                    reason="starts a server on a fresh PostgreSQL database: RUN_DB_INTEGRATION=1 RUN_SLOW=1")
+@pytest.mark.skipif(
+    os.environ.get("RUN_DB_INTEGRATION") != "1" or os.environ.get("RUN_SLOW") != "1",
+    reason="starts a server on a fresh PostgreSQL database: RUN_DB_INTEGRATION=1 RUN_SLOW=1",
+)
 def test_the_workflow_replays_end_to_end() -> None:
-    result = subprocess.run(["bash", str(REPLAY)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    result = subprocess.run(
+        ["bash", str(REPLAY)], capture_output=True, text=True, timeout=600, cwd=ROOT
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "the workflow's steps all passed" in result.stdout

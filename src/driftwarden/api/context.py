@@ -114,8 +114,9 @@ class RequestContextMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 seen["status"] = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", [])
-                           if k.lower() != b"x-request-id"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
                 headers += [(b"x-request-id", request_id.encode()), (b"x-api-version", b"v1")]
                 if legacy:
                     headers.append((b"deprecation", b"true"))
@@ -132,15 +133,22 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, tap.receive, send_wrapper)
-        except Exception as error:  # noqa: BLE001 - the last resort: every error gets an envelope
+        except Exception as error:
             if audited and state.get("api_key_id") is None:
                 await tap.drain(scope)  # e.g. the key lookup failed: the body names the org
             await self._last_resort(error, seen, request_id, state, send_wrapper)
         finally:
             logs.end_request(log_context)
 
-    async def _audit_around(self, scope: Scope, state: dict[str, Any], seen: dict[str, Any],
-                            started: float, send: Send, last: Message) -> None:
+    async def _audit_around(
+        self,
+        scope: Scope,
+        state: dict[str, Any],
+        seen: dict[str, Any],
+        started: float,
+        send: Send,
+        last: Message,
+    ) -> None:
         """The audit row is written before the last byte leaves, so a client that sees the
         response sees its row; during a database outage the 503 goes out first."""
         latency_ms = (time.perf_counter() - started) * 1000
@@ -152,8 +160,9 @@ class RequestContextMiddleware:
         await send(last)
 
     @staticmethod
-    async def _last_resort(error: Exception, seen: dict[str, Any], request_id: str,
-                           state: dict[str, Any], send: Send) -> None:
+    async def _last_resort(
+        error: Exception, seen: dict[str, Any], request_id: str, state: dict[str, Any], send: Send
+    ) -> None:
         """A database outage or overload is 503 with Retry-After; anything else is a bare 500."""
         outage = database_errors.classify(error)
         if outage is not None:
@@ -166,13 +175,21 @@ class RequestContextMiddleware:
             state["database_outage"] = True
             await database_errors.send_outage(send, outage, request_id)
             return
-        body = json.dumps(error_body("INTERNAL_ERROR", "internal server error",
-                                     {"request_id": request_id}))
-        await send({"type": "http.response.start", "status": 500,
-                    "headers": [(b"content-type", b"application/json")]})
+        body = json.dumps(
+            error_body("INTERNAL_ERROR", "internal server error", {"request_id": request_id})
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": body.encode()})
 
-    def _audit(self, scope: Scope, state: dict[str, Any], seen: dict[str, Any], latency_ms: float) -> None:
+    def _audit(
+        self, scope: Scope, state: dict[str, Any], seen: dict[str, Any], latency_ms: float
+    ) -> None:
         factory = _session_factory(scope)
         if factory is None:
             return
@@ -184,10 +201,16 @@ class RequestContextMiddleware:
             except (ValueError, KeyError, TypeError):
                 error_code = None
         row = ApiAuditLog(
-            request_id=state["request_id"], api_key_id=state.get("api_key_id"), org_id=state.get("org_id"),
-            method=scope["method"], path=scope["path"][:500], status_code=seen["status"] or 500,
-            error_code=state.get("audit_code") or error_code, latency_ms=round(latency_ms, 3),
-            idempotency_key=state.get("idempotency_key"), idempotent_replayed=bool(state.get("replayed")),
+            request_id=state["request_id"],
+            api_key_id=state.get("api_key_id"),
+            org_id=state.get("org_id"),
+            method=scope["method"],
+            path=scope["path"][:500],
+            status_code=seen["status"] or 500,
+            error_code=state.get("audit_code") or error_code,
+            latency_ms=round(latency_ms, 3),
+            idempotency_key=state.get("idempotency_key"),
+            idempotent_replayed=bool(state.get("replayed")),
             created_at=clock.now(),
         )
         try:

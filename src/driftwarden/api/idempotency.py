@@ -40,8 +40,9 @@ def valid_key(value: str) -> bool:
 
 def require_idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:
     if idempotency_key is None:
-        raise BadRequest("this endpoint requires an Idempotency-Key header",
-                         code="IDEMPOTENCY_KEY_REQUIRED")
+        raise BadRequest(
+            "this endpoint requires an Idempotency-Key header", code="IDEMPOTENCY_KEY_REQUIRED"
+        )
     return idempotency_key
 
 
@@ -59,20 +60,28 @@ def _withheld(status: int, body: bytes) -> tuple[int, dict[str, str], bytes]:
         resource_id = json.loads(body)["data"].get("id")
     except (ValueError, KeyError, TypeError, AttributeError):
         resource_id = None
-    envelope = error_body("IDEMPOTENCY_SECRET_WITHHELD",
-                          "the original request succeeded, but its response held a secret that is shown only "
-                          "once and is not stored; use the resource it created, or rotate/revoke it",
-                          {"original_status": status, "id": resource_id})
+    envelope = error_body(
+        "IDEMPOTENCY_SECRET_WITHHELD",
+        "the original request succeeded, but its response held a secret that is shown only "
+        "once and is not stored; use the resource it created, or rotate/revoke it",
+        {"original_status": status, "id": resource_id},
+    )
     return 409, {"content-type": "application/json"}, json.dumps(envelope).encode()
 
 
 def request_fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
     """Canonical hash of what makes two requests 'the same payload'."""
     try:
-        canonical_body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
+        canonical_body = (
+            json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+            if body
+            else b""
+        )
     except (ValueError, RecursionError):
         canonical_body = body
-    canonical_query = "&".join(f"{k}={v}" for k, v in sorted(parse_qsl(query.decode("latin-1"), keep_blank_values=True)))
+    canonical_query = "&".join(
+        f"{k}={v}" for k, v in sorted(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    )
     digest = hashlib.sha256()
     for part in (method.encode(), path.encode(), canonical_query.encode(), canonical_body):
         digest.update(hashlib.sha256(part).digest())
@@ -118,8 +127,10 @@ IN_PROGRESS = in_progress(timedelta(0))
 def messages(response: Response, *, replayed: bool = False) -> list[Message]:
     status, headers, body = response
     headers = list(headers) + ([(b"idempotent-replayed", b"true")] if replayed else [])
-    return [{"type": "http.response.start", "status": status, "headers": headers},
-            {"type": "http.response.body", "body": body}]
+    return [
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    ]
 
 
 class IdempotencyMiddleware:
@@ -132,8 +143,14 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         if not valid_key(key):
-            await _send(send, _error(400, "IDEMPOTENCY_KEY_INVALID",
-                                     "Idempotency-Key must be 1-255 printable characters"))
+            await _send(
+                send,
+                _error(
+                    400,
+                    "IDEMPOTENCY_KEY_INVALID",
+                    "Idempotency-Key must be 1-255 printable characters",
+                ),
+            )
             return
         owner = await run_in_threadpool(_key_owner, scope)
         if owner is None:  # unauthenticated: let the route answer 401, store nothing
@@ -145,8 +162,9 @@ class IdempotencyMiddleware:
         state.update(idempotency_key=key, api_key_id=owner.api_key_id, authenticated_key=owner)
         if owner.org_id is not None:
             state["org_id"] = owner.org_id
-        fingerprint = request_fingerprint(scope["method"], scope["path"],
-                                          scope.get("query_string", b""), body)
+        fingerprint = request_fingerprint(
+            scope["method"], scope["path"], scope.get("query_string", b""), body
+        )
         claim = await run_in_threadpool(_claim, scope, owner.api_key_id, key, fingerprint)
         if claim.response is not None:
             state["replayed"] = claim.replayed
@@ -221,14 +239,25 @@ def _claim(scope: Scope, api_key_id: uuid.UUID, key: str, fingerprint: str) -> C
     settings = app_state.settings
     lease = now + timedelta(seconds=settings.idempotency_lease_seconds)
     path = scope["path"][:500]
-    where = (IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.method == scope["method"],
-             IdempotencyRecord.path == path, IdempotencyRecord.idempotency_key == key)
+    where = (
+        IdempotencyRecord.api_key_id == api_key_id,
+        IdempotencyRecord.method == scope["method"],
+        IdempotencyRecord.path == path,
+        IdempotencyRecord.idempotency_key == key,
+    )
     for _ in range(3):
         with app_state.session_factory() as session:
             record = IdempotencyRecord(
-                api_key_id=api_key_id, method=scope["method"], path=path, idempotency_key=key,
-                request_hash=fingerprint, state="in_progress", created_at=now, locked_until=lease,
-                expires_at=now + timedelta(hours=settings.idempotency_ttl_hours))
+                api_key_id=api_key_id,
+                method=scope["method"],
+                path=path,
+                idempotency_key=key,
+                request_hash=fingerprint,
+                state="in_progress",
+                created_at=now,
+                locked_until=lease,
+                expires_at=now + timedelta(hours=settings.idempotency_ttl_hours),
+            )
             session.add(record)
             try:
                 session.commit()
@@ -239,50 +268,76 @@ def _claim(scope: Scope, api_key_id: uuid.UUID, key: str, fingerprint: str) -> C
             if existing is None:
                 continue
             if existing.expires_at <= now:
-                session.execute(delete(IdempotencyRecord).where(
-                    IdempotencyRecord.id == existing.id, IdempotencyRecord.expires_at <= now))
+                session.execute(
+                    delete(IdempotencyRecord).where(
+                        IdempotencyRecord.id == existing.id, IdempotencyRecord.expires_at <= now
+                    )
+                )
                 session.commit()
                 continue
             return _existing(session, existing, fingerprint, now, lease)
     return Claim(response=in_progress(timedelta(0), "could not claim the Idempotency-Key; retry"))
 
 
-def _existing(session: Session, existing: IdempotencyRecord, fingerprint: str, now: datetime,
-              lease: datetime) -> Claim:
+def _existing(
+    session: Session, existing: IdempotencyRecord, fingerprint: str, now: datetime, lease: datetime
+) -> Claim:
     """Replay a finished request, refuse a different or running one, or take over a lapsed lease."""
     if existing.request_hash != fingerprint:
-        return Claim(response=_error(422, "IDEMPOTENCY_KEY_REUSED",
-                                     "this Idempotency-Key was used with a different request"))
+        return Claim(
+            response=_error(
+                422,
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was used with a different request",
+            )
+        )
     if existing.state == "completed":
         headers = [(k.encode(), v.encode()) for k, v in (existing.response_headers or {}).items()]
-        return Claim(response=(existing.response_status or 200, headers,
-                               existing.response_body or b""), replayed=True)
+        return Claim(
+            response=(existing.response_status or 200, headers, existing.response_body or b""),
+            replayed=True,
+        )
     if existing.locked_until > now:
         return Claim(response=in_progress(existing.locked_until - now))
     # The first request's lease lapsed (it crashed): take the key over, if nobody beat us to it.
     taken = session.execute(
         update(IdempotencyRecord)
-        .where(IdempotencyRecord.id == existing.id, IdempotencyRecord.state == "in_progress",
-               IdempotencyRecord.locked_until == existing.locked_until)
-        .values(locked_until=lease, request_hash=fingerprint))
+        .where(
+            IdempotencyRecord.id == existing.id,
+            IdempotencyRecord.state == "in_progress",
+            IdempotencyRecord.locked_until == existing.locked_until,
+        )
+        .values(locked_until=lease, request_hash=fingerprint)
+    )
     session.commit()
     if taken.rowcount == 1:
         return Claim(record_id=existing.id, locked_until=lease)
     return Claim(response=in_progress(lease - now))  # another retry took it over just now
 
 
-def complete_record(session: Session, state: dict[str, Any], claim: Claim, status: int,
-                    headers: list[tuple[bytes, bytes]], body: bytes) -> bool:
+def complete_record(
+    session: Session,
+    state: dict[str, Any],
+    claim: Claim,
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+) -> bool:
     """Store the response on the record, in the caller's transaction; False if the run lost it."""
     kept = {k.decode().lower(): v.decode() for k, v in headers if k.lower() in KEPT_HEADERS}
     if state.get("idempotency_withhold") and status < 300:
         status, kept, body = _withheld(status, body)
     done = session.execute(
         update(IdempotencyRecord)
-        .where(IdempotencyRecord.id == claim.record_id, IdempotencyRecord.state == "in_progress",
-               IdempotencyRecord.locked_until == claim.locked_until)
-        .values(state="completed", response_status=status, response_body=body,
-                response_headers=kept))
+        .where(
+            IdempotencyRecord.id == claim.record_id,
+            IdempotencyRecord.state == "in_progress",
+            IdempotencyRecord.locked_until == claim.locked_until,
+        )
+        .values(
+            state="completed", response_status=status, response_body=body, response_headers=kept
+        )
+    )
     return done.rowcount == 1
 
 
@@ -292,25 +347,44 @@ def _finish(scope: Scope, claim: Claim, captured: dict[str, Any]) -> None:
         _release(scope, claim.record_id)
         return
     with _state(scope).session_factory() as session:
-        complete_record(session, scope.get("state", {}), claim, captured["status"],
-                        captured["headers"], captured["body"])
+        complete_record(
+            session,
+            scope.get("state", {}),
+            claim,
+            captured["status"],
+            captured["headers"],
+            captured["body"],
+        )
         session.commit()
 
 
 def _release(scope: Scope, record_id: uuid.UUID | None) -> None:
     with _state(scope).session_factory() as session:
-        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id,
-                                                        IdempotencyRecord.state == "in_progress"))
+        session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.id == record_id, IdempotencyRecord.state == "in_progress"
+            )
+        )
         session.commit()
 
 
-def purge_expired(session_factory: sessionmaker[Session], *, now: datetime,
-                  batch_size: int = BATCH_SIZE, max_batches: int = MAX_BATCHES) -> int:
+def purge_expired(
+    session_factory: sessionmaker[Session],
+    *,
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+    max_batches: int = MAX_BATCHES,
+) -> int:
     """Delete records past `expires_at`, oldest first, in short transactions; how many went.
 
     Expired records only take up room (a claim deletes an expired record it meets), so the
     worker, or `serve` when no worker runs, calls this now and then.
     """
-    return delete_in_batches(session_factory, IdempotencyRecord, IdempotencyRecord.expires_at <= now,
-                             oldest_first=IdempotencyRecord.expires_at, batch_size=batch_size,
-                             max_batches=max_batches)
+    return delete_in_batches(
+        session_factory,
+        IdempotencyRecord,
+        IdempotencyRecord.expires_at <= now,
+        oldest_first=IdempotencyRecord.expires_at,
+        batch_size=batch_size,
+        max_batches=max_batches,
+    )

@@ -14,8 +14,7 @@ from driftwarden.scheduler.policy import update_policy
 from driftwarden.scheduler.schemas import PolicyUpdate
 
 HELP = (
-    "Create an org and an admin key; prints ORG_ID=… and API_KEY=… lines for eval or "
-    "$GITHUB_ENV."
+    "Create an org and an admin key; prints ORG_ID=… and API_KEY=… lines for eval or $GITHUB_ENV."
 )
 
 
@@ -25,9 +24,7 @@ def _plausible_key(api_key: str) -> bool:
 
 def bootstrap(
     org_name: str = typer.Option(..., "--org-name", help="name of the org to create"),
-    global_key: bool = typer.Option(
-        False, "--global", help="make the admin key global (all orgs)"
-    ),
+    global_key: bool = typer.Option(False, "--global", help="make the admin key global (all orgs)"),
     api_key: str | None = typer.Option(
         None,
         "--api-key",
@@ -44,9 +41,7 @@ def bootstrap(
 ) -> None:
     """The first org and key, so the API can be used at all; the key is shown only here."""
     if api_key is not None and not _plausible_key(api_key):
-        fail(
-            "driftwarden: --api-key must be 16-200 printable characters without spaces"
-        )
+        fail("driftwarden: --api-key must be 16-200 printable characters without spaces")
     settings = load_settings()
     ensure_schema(settings)
     now = SystemClock().now()
@@ -77,10 +72,6 @@ def bootstrap(
         except IntegrityError:
             fail("driftwarden: that --api-key is already in use")
     if enable_schedule:
-        alerts = (
-            "on"
-            if settings.notify_webhook_url is not None
-            else "off (no NOTIFY_WEBHOOK_URL)"
-        )
+        alerts = "on" if settings.notify_webhook_url is not None else "off (no NOTIFY_WEBHOOK_URL)"
         typer.echo(f"driftwarden: drift policy enabled; alerts {alerts}", err=True)
     sys.stdout.write(f"ORG_ID={org.id}\nAPI_KEY={plaintext}\n")

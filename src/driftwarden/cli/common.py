@@ -46,9 +46,7 @@ def load_settings(*, check_destinations: bool = False) -> Settings:
     warn_two_database_urls()
     try:
         settings = Settings()
-    except (
-        ValidationError
-    ) as exc:  # name the variable, never echo its value (it may be a secret)
+    except ValidationError as exc:  # name the variable, never echo its value (it may be a secret)
         fail(f"driftwarden: invalid configuration: {describe_error(exc)}")
     problems = check_destination_settings(settings) if check_destinations else []
     if problems:

@@ -86,9 +86,7 @@ def config_from_env(env: Mapping[str, str]) -> RunConfig:
     if not api_key:
         raise InputError("API_KEY is required (an admin API key)")
     body = request_body(env)
-    disabled_ok = bool(env.get("DISABLED_OK")) and boolean(
-        "DISABLED_OK", env["DISABLED_OK"]
-    )
+    disabled_ok = bool(env.get("DISABLED_OK")) and boolean("DISABLED_OK", env["DISABLED_OK"])
     key = env.get("IDEMPOTENCY_KEY") or None
     if key is not None and not re.fullmatch(r"[ -~]{1,255}", key):
         raise InputError("IDEMPOTENCY_KEY must be 1-255 printable characters")
@@ -250,7 +248,5 @@ def outcome(result: RunResult, config: RunConfig | None = None) -> tuple[int, st
             )
         )
         message = disabled_warning(trigger["outcome"], policy_url, org_id)
-        return (
-            EXIT_OK if config is not None and config.disabled_ok else EXIT_DISABLED
-        ), message
+        return (EXIT_OK if config is not None and config.disabled_ok else EXIT_DISABLED), message
     return EXIT_OK, "schedule run ok"

@@ -49,9 +49,7 @@ def whole_number(name: str, value: str, bounds: tuple[int, int] | None = None) -
     digits = value.lstrip("0") or "0"
     if bounds is None:
         if len(digits) > MAX_DIGITS:
-            raise InputError(
-                f"{name} must have at most {MAX_DIGITS} digits, got {value!r}"
-            )
+            raise InputError(f"{name} must have at most {MAX_DIGITS} digits, got {value!r}")
         return int(digits)
     low, high = bounds
     if len(digits) > len(str(high)) or not low <= int(digits) <= high:
@@ -71,15 +69,9 @@ def _optional(name: str, value: str, kind: type) -> Any:
     if kind is int:
         return whole_number(name, value, _RANGES[name])
     if name == "MIN_DRIFT" and value not in ("warning", "breaking", "invalid"):
-        raise InputError(
-            f"MIN_DRIFT must be warning, breaking or invalid, got {value!r}"
-        )
-    if name == "SCHEDULE_NAME" and not re.fullmatch(
-        r"[a-z0-9][a-z0-9_.-]{0,63}", value
-    ):
-        raise InputError(
-            f"SCHEDULE_NAME must match ^[a-z0-9][a-z0-9_.-]{{0,63}}$, got {value!r}"
-        )
+        raise InputError(f"MIN_DRIFT must be warning, breaking or invalid, got {value!r}")
+    if name == "SCHEDULE_NAME" and not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", value):
+        raise InputError(f"SCHEDULE_NAME must match ^[a-z0-9][a-z0-9_.-]{{0,63}}$, got {value!r}")
     if name.endswith("AGENT_ID"):
         _uuid(name, value)
     return value

@@ -72,11 +72,9 @@ def _waiter(config: Budget) -> Callable[[RetryCallState], float]:
 
 def retrying(config: Budget, sleep: Callable[[float], None]) -> Retrying:
     return Retrying(
-        retry=retry_if_exception_type(httpx.TransportError)
-        | retry_if_result(_retry_status),
+        retry=retry_if_exception_type(httpx.TransportError) | retry_if_result(_retry_status),
         stop=(
-            stop_after_attempt(config.max_retries + 1)
-            | stop_after_delay(config.retry_max_seconds)
+            stop_after_attempt(config.max_retries + 1) | stop_after_delay(config.retry_max_seconds)
         ),
         wait=_waiter(config),
         retry_error_callback=_last,

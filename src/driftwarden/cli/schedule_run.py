@@ -45,8 +45,7 @@ def schedule_run() -> None:
     warning = (
         message
         if client.is_success(result)
-        and (result.document["data"].get("trigger") or {}).get("outcome")
-        in client.DISABLED
+        and (result.document["data"].get("trigger") or {}).get("outcome") in client.DISABLED
         else None
     )
     if client.is_success(result):
@@ -63,9 +62,7 @@ def _step_summary(data: dict, message: str, warning: str | None) -> None:
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
-    rows = "".join(
-        f"| `{k}` | {json.dumps(v)} |\n" for k, v in signals.signals(data).items()
-    )
+    rows = "".join(f"| `{k}` | {json.dumps(v)} |\n" for k, v in signals.signals(data).items())
     note = f"\n> [!WARNING]\n> {warning}\n" if warning else ""
     with open(path, "a", encoding="utf-8") as out:
         out.write(

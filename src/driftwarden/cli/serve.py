@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import typer
 
 from driftwarden.cli.common import ensure_schema, load_settings

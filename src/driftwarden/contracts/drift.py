@@ -1,4 +1,4 @@
-"""Drift classification (SPEC §2): pure rules over two version strings, no I/O.
+"""Drift classification (docs/reference/drift.md#classification): pure rules over two version strings, no I/O.
 
 Parsing is python-semver's strict SemVer 2.0.0 grammar; results are cached because a scan
 sees the same (bound, current) pairs over and over.

@@ -1,4 +1,4 @@
-"""The drift scan (SPEC §4.5): a handful of queries whatever the number of bindings.
+"""The drift scan (docs/reference/resources.md#drift-scan): a handful of queries whatever the number of bindings.
 
 Versions repeat heavily, so SQL groups bindings by (definition, bound version) and counts them;
 each distinct pair is classified once in Python against the definition's current version (read
@@ -37,7 +37,7 @@ ITEM_ORDER = (Agent.name, ContractDefinition.key, ContractBinding.id)
 
 @dataclass(frozen=True)
 class DriftItem:
-    """One scanned binding with its drift (the §4.5 item)."""
+    """One scanned binding with its drift (the docs/reference/resources.md#drift-scan item)."""
 
     binding_id: uuid.UUID
     agent_id: uuid.UUID
@@ -58,7 +58,7 @@ class DriftItem:
     schema_changes: list[dict[str, Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of §4.5 (ids as strings); field by field, as asdict's recursion is slow at scale."""
+        """The JSON shape of docs/reference/resources.md#drift-scan (ids as strings); field by field, as asdict's recursion is slow at scale."""
         data = {name: getattr(self, name) for name in ITEM_FIELDS}
         for name in ("binding_id", "agent_id", "definition_id"):
             data[name] = str(data[name])

@@ -1,4 +1,4 @@
-"""Upgrade preview and apply (SPEC §4.6): the drift every binding would have at a target version.
+"""Upgrade preview and apply (docs/reference/resources.md#upgrades): the drift every binding would have at a target version.
 
 Like the scan, bindings are grouped by bound version in SQL, each distinct version is classified
 once against the target, and only the requested items are read, highest severity first.

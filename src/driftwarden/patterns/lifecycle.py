@@ -1,4 +1,4 @@
-"""Issue pattern lifecycle (SPEC §4.8): which status changes are allowed, as pure rules."""
+"""Issue pattern lifecycle (docs/reference/resources.md#issue-patterns): which status changes are allowed, as pure rules."""
 
 from __future__ import annotations
 

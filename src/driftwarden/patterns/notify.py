@@ -1,4 +1,4 @@
-"""Pattern notifications, queued through the outbox in the caller's transaction (SPEC §7.3)."""
+"""Pattern notifications, queued through the outbox in the caller's transaction (docs/reference/notifications.md#outbox)."""
 
 from __future__ import annotations
 

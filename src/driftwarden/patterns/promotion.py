@@ -1,4 +1,4 @@
-"""Drift promotion (SPEC §4.7): findings become open issue patterns, a few statements per thousand.
+"""Drift promotion (docs/reference/resources.md#drift-promotion): findings become open issue patterns, a few statements per thousand.
 
 One scan picks the eligible findings; one query reads the open drift patterns in scope; new
 findings are inserted in bulk (losers of a race with another promoter reuse the winner's row),
@@ -163,7 +163,7 @@ def plan_promotion(
     limit: int,
     auto_resolve: bool,
 ) -> tuple[Plan, int]:
-    """The plan and the number of bindings scanned (disabled ones too, as §4.5 scans them); reads only."""
+    """The plan and the number of bindings scanned (disabled ones too, as docs/reference/resources.md#drift-scan scans them); reads only."""
     scan = contracts_service.scan_drift(
         session,
         org_id=org_id,
@@ -188,7 +188,7 @@ def plan_promotion(
 
 
 def evidence_of(item: DriftItem) -> dict[str, Any]:
-    """The finding as JSON (§4.5 item); built field by field, as asdict's deep copies cost seconds at 10k."""
+    """The finding as JSON (docs/reference/resources.md#drift-scan item); built field by field, as asdict's deep copies cost seconds at 10k."""
     evidence = {name: getattr(item, name) for name in EVIDENCE_FIELDS}
     for name in ("binding_id", "agent_id", "definition_id"):
         evidence[name] = str(evidence[name])

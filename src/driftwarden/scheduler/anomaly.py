@@ -1,4 +1,4 @@
-"""Pure rules of the anomaly notify (SPEC §5.4): reasons, fingerprint, cooldown, outcome."""
+"""Pure rules of the anomaly notify (docs/reference/scheduler.md#anomaly-notify): reasons, fingerprint, cooldown, outcome."""
 
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ OUTCOMES: tuple[str, ...] = get_args(NotifyOutcome)
 WouldOutcome = Literal["send", "skipped", "suppressed"]
 
 
-def anomaly_reasons(*, dedupe_hit_rate: float | None, execution_rate: float | None,
-                    max_dedupe_hit_rate: float, min_execution_rate: float) -> list[str]:
+def anomaly_reasons(
+    *,
+    dedupe_hit_rate: float | None,
+    execution_rate: float | None,
+    max_dedupe_hit_rate: float,
+    min_execution_rate: float,
+) -> list[str]:
     """The sorted reasons the rates breach the thresholds; no triggers (null rates) is no anomaly."""
     reasons = []
     if dedupe_hit_rate is not None and dedupe_hit_rate >= max_dedupe_hit_rate:
@@ -33,8 +38,13 @@ def fingerprint(org_id: uuid.UUID | str, schedule_name: str | None, reasons: lis
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def cooldown_until(*, state_fingerprint: str | None, last_notified_at: datetime | None,
-                   current_fingerprint: str, cooldown_minutes: int) -> datetime | None:
+def cooldown_until(
+    *,
+    state_fingerprint: str | None,
+    last_notified_at: datetime | None,
+    current_fingerprint: str,
+    cooldown_minutes: int,
+) -> datetime | None:
     """When the cooldown of the last sent alert ends, if that alert had this fingerprint."""
     if last_notified_at is None or state_fingerprint != current_fingerprint:
         return None
@@ -50,9 +60,16 @@ class NotifyDecision:
     suppressed: bool
 
 
-def decide_notify(*, dry_run: bool, anomaly_detected: bool, alert_enabled: bool, force_notify: bool,
-                  cooldown_ends: datetime | None, now: datetime) -> NotifyDecision:
-    """Outcome precedence of §5.4 step 4: dry_run, skipped, suppressed, then send."""
+def decide_notify(
+    *,
+    dry_run: bool,
+    anomaly_detected: bool,
+    alert_enabled: bool,
+    force_notify: bool,
+    cooldown_ends: datetime | None,
+    now: datetime,
+) -> NotifyDecision:
+    """Outcome precedence of docs/reference/scheduler.md#anomaly-notify step 4: dry_run, skipped, suppressed, then send."""
     if not force_notify and not (anomaly_detected and alert_enabled):
         would = "skipped"
     elif not force_notify and cooldown_ends is not None and now < cooldown_ends:

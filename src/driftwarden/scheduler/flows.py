@@ -49,8 +49,16 @@ def run_trigger(
     api_key_id: uuid.UUID | None,
 ) -> TriggerRead:
     """Run one trigger and commit it, ending the window claim's transaction before the notify."""
-    result = trigger(session, org_id=org_id, body=body, settings=settings, clock=clock,
-                     request_id=request_id, idempotency_key=idempotency_key, api_key_id=api_key_id)
+    result = trigger(
+        session,
+        org_id=org_id,
+        body=body,
+        settings=settings,
+        clock=clock,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+        api_key_id=api_key_id,
+    )
     session.commit()
     return result
 

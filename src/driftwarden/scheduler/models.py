@@ -18,7 +18,9 @@ _CLAIMS_WINDOW = text("outcome IN ('running', 'executed') AND dry_run = false AN
 class DriftPolicy(Base):
     __tablename__ = "contract_drift_policies"
 
-    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+    )
     enabled: Mapped[bool]
     min_drift: Mapped[str] = mapped_column(String(16))
     promote_to_patterns: Mapped[bool]
@@ -36,8 +38,13 @@ class DriftPolicy(Base):
 class TriggerRun(Base):
     __tablename__ = "contract_drift_trigger_runs"
     __table_args__ = (
-        Index("uq_contract_drift_trigger_runs_window_claim", "dedupe_key", unique=True,
-              sqlite_where=_CLAIMS_WINDOW, postgresql_where=_CLAIMS_WINDOW),
+        Index(
+            "uq_contract_drift_trigger_runs_window_claim",
+            "dedupe_key",
+            unique=True,
+            sqlite_where=_CLAIMS_WINDOW,
+            postgresql_where=_CLAIMS_WINDOW,
+        ),
         Index(None, "org_id", "schedule_name", "started_at"),
     )
 
@@ -68,7 +75,9 @@ class TriggerAlertState(Base):
 
     __tablename__ = "contract_drift_trigger_alert_state"
 
-    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+    )
     schedule_name: Mapped[str] = mapped_column(String(64), primary_key=True)
     alert_fingerprint: Mapped[str | None] = mapped_column(String(64))
     last_notified_at: Mapped[datetime | None]
@@ -100,14 +109,16 @@ class ScheduleWatchState(Base):
 
     __tablename__ = "contract_drift_schedule_watch_state"
 
-    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+    )
     schedule_name: Mapped[str] = mapped_column(String(64), primary_key=True)
     # new | up | late | down: the status the watchdog last acted on (moved by conditional UPDATEs)
     last_status: Mapped[str] = mapped_column(String(16))
     down_since: Mapped[datetime | None]
     # the current outage's missed alert: queued | sent | failed | suppressed | skipped
     missed_alert: Mapped[str | None] = mapped_column(String(16))
-    # cooldown of the missed alert (SPEC §5.4 rules, kept apart from the anomaly's cooldown)
+    # cooldown of the missed alert (docs/reference/scheduler.md#anomaly-notify rules, kept apart from the anomaly's cooldown)
     alert_fingerprint: Mapped[str | None] = mapped_column(String(64))
     missed_notified_at: Mapped[datetime | None]
     recovered_notified_at: Mapped[datetime | None]

@@ -1,4 +1,4 @@
-"""The per-org drift policy (SPEC §5.1). Callers own the transaction."""
+"""The per-org drift policy (docs/reference/scheduler.md#drift-policy). Callers own the transaction."""
 
 from __future__ import annotations
 
@@ -22,22 +22,35 @@ def effective_policy(session: Session, *, org_id: uuid.UUID) -> PolicyRead:
     return PolicyRead.of(row, is_default=False)
 
 
-def promotion_scope(policy: PolicyRead, *, min_drift: str | None,
-                    limit: int | None) -> tuple[str, int]:
+def promotion_scope(
+    policy: PolicyRead, *, min_drift: str | None, limit: int | None
+) -> tuple[str, int]:
     """What a promotion scans: the values asked for, else the policy's (its defaults when unset)."""
     return min_drift or policy.min_drift, limit or policy.scan_limit
 
 
-def update_policy(session: Session, *, org_id: uuid.UUID, body: PolicyUpdate, now: datetime) -> PolicyRead:
+def update_policy(
+    session: Session, *, org_id: uuid.UUID, body: PolicyUpdate, now: datetime
+) -> PolicyRead:
     """Upsert: given fields replace the current (or default) values, the rest stay."""
     current = effective_policy(session, org_id=org_id)
-    changes = {k: v for k, v in body.model_dump(exclude_unset=True, exclude={"org_id"}).items() if v is not None}
+    changes = {
+        k: v
+        for k, v in body.model_dump(exclude_unset=True, exclude={"org_id"}).items()
+        if v is not None
+    }
     merged = PolicyFields(**{**current.model_dump(include=set(FIELDS)), **changes})
     row = session.get(DriftPolicy, org_id)
     if row is None:
         try:
-            with session.begin_nested():  # a concurrent first write wins the insert; we update after it
-                session.add(DriftPolicy(org_id=org_id, created_at=now, updated_at=now, **merged.model_dump()))
+            with (
+                session.begin_nested()
+            ):  # a concurrent first write wins the insert; we update after it
+                session.add(
+                    DriftPolicy(
+                        org_id=org_id, created_at=now, updated_at=now, **merged.model_dump()
+                    )
+                )
             return effective_policy(session, org_id=org_id)
         except IntegrityError:
             row = session.get(DriftPolicy, org_id)

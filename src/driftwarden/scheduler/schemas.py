@@ -15,7 +15,6 @@ from driftwarden.scheduler.windows import SCHEDULE_NAME_PATTERN, TriggerOutcome
 from driftwarden.schemas import ReadModel
 
 
-
 class PolicyFields(BaseModel):
     enabled: bool = False
     min_drift: MinDrift = "breaking"
@@ -102,7 +101,7 @@ class TriggerItem(ReadModel):
 
 
 class SummaryCore(BaseModel):
-    """The §5.3 counts and rates, without the recent items (what the notify response embeds)."""
+    """The docs/reference/scheduler.md#trigger-summary counts and rates, without the recent items (what the notify response embeds)."""
 
     org_id: uuid.UUID
     schedule_name: str
@@ -121,7 +120,7 @@ class SummaryCore(BaseModel):
 
 
 class ScheduleStatusRead(BaseModel):
-    """§8.1: whether a schedule still runs; `watched` when the watchdog alerts on it."""
+    """docs/reference/scheduler.md#schedule-status: whether a schedule still runs; `watched` when the watchdog alerts on it."""
 
     schedule_name: str
     status: ScheduleState
@@ -130,11 +129,18 @@ class ScheduleStatusRead(BaseModel):
     last_executed_at: datetime | None
     last_window_start: datetime | None
     expected_by: datetime | None = Field(
-        description="When the next execution is due: `late` after it, `down` grace_minutes later; null while `new`.")
-    missed_windows: int | None = Field(description="Whole windows since the last execution; null while `new`.")
+        description="When the next execution is due: `late` after it, `down` grace_minutes later; null while `new`."
+    )
+    missed_windows: int | None = Field(
+        description="Whole windows since the last execution; null while `new`."
+    )
     is_policy_schedule: bool
-    watched: bool = Field(description="The policy is enabled and this is its schedule: the watchdog alerts on it.")
-    watchdog_status: str | None = Field(description="What the watchdog last recorded (its alerting state).")
+    watched: bool = Field(
+        description="The policy is enabled and this is its schedule: the watchdog alerts on it."
+    )
+    watchdog_status: str | None = Field(
+        description="What the watchdog last recorded (its alerting state)."
+    )
     down_since: datetime | None
     missed_notified_at: datetime | None
     recovered_notified_at: datetime | None
@@ -151,7 +157,9 @@ class ScheduleStatusList(BaseModel):
 class SummaryRead(SummaryCore):
     items: list[TriggerItem] | None = None
     schedule_status: ScheduleStatusRead | None = Field(
-        default=None, description="§8.1 status of the schedule named, or of the policy's schedule for `_all`.")
+        default=None,
+        description="docs/reference/scheduler.md#schedule-status status of the schedule named, or of the policy's schedule for `_all`.",
+    )
 
 
 class NotifyCreate(BaseModel):
@@ -207,7 +215,8 @@ class NotifyRead(BaseModel):
     fingerprint: str
     outcome: NotifyOutcome
     would_outcome: WouldOutcome = Field(
-        description="What a non-dry run would have done (equals the decision on real runs).")
+        description="What a non-dry run would have done (equals the decision on real runs)."
+    )
     notified: bool
     suppressed: bool
     cooldown_until: datetime | None
@@ -244,10 +253,14 @@ class ScheduleRunCreate(BaseModel):
     dry_run: bool = False
     force: bool = False
     force_notify: bool = False
-    agent_id: uuid.UUID | None = Field(default=None, description="Scopes the trigger; none: the whole org.")
+    agent_id: uuid.UUID | None = Field(
+        default=None, description="Scopes the trigger; none: the whole org."
+    )
     escalation_agent_id: uuid.UUID | None = Field(
-        default=None, description="The agent an escalation pattern is filed on; left out: `agent_id`, "
-                                  "null: the org.")
+        default=None,
+        description="The agent an escalation pattern is filed on; left out: `agent_id`, "
+        "null: the org.",
+    )
     min_drift: MinDrift | None = None
     limit: int | None = Field(default=None, ge=1, le=1000)
 

@@ -9,9 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-SIGNAL_PATHS = ("data.trigger.executed", "data.trigger.deduped", "data.notify.anomaly_detected",
-                "data.notify.notified", "data.notify.notification.sent",
-                "data.notify.escalation_pattern")
+SIGNAL_PATHS = (
+    "data.trigger.executed",
+    "data.trigger.deduped",
+    "data.notify.anomaly_detected",
+    "data.notify.notified",
+    "data.notify.notification.sent",
+    "data.notify.escalation_pattern",
+)
 
 
 def signals(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -34,6 +39,8 @@ def signal_line(data: Mapping[str, Any]) -> str:
         return str(value).lower() if isinstance(value, bool) else str(value)
 
     parts = [f"{path.removeprefix('data.')}={fmt(value)}" for path, value in signals(data).items()]
-    parts += [f"trigger.outcome={(data.get('trigger') or {}).get('outcome')}",
-              f"notify.outcome={(data.get('notify') or {}).get('outcome')}"]
+    parts += [
+        f"trigger.outcome={(data.get('trigger') or {}).get('outcome')}",
+        f"notify.outcome={(data.get('notify') or {}).get('outcome')}",
+    ]
     return " ".join(parts)

@@ -45,17 +45,24 @@ def default_grace_minutes(window_minutes: int) -> float:
     return max(MIN_GRACE_MINUTES, window_minutes * GRACE_FRACTION)
 
 
-def being_triggered(last_gated_at: datetime | None, *, now: datetime, window_minutes: int,
-                    grace_minutes: float) -> bool:
+def being_triggered(
+    last_gated_at: datetime | None, *, now: datetime, window_minutes: int, grace_minutes: float
+) -> bool:
     """A real trigger was refused by the policy within the last window + grace: someone calls."""
     span = timedelta(minutes=window_minutes + grace_minutes)
     return last_gated_at is not None and last_gated_at >= now - span
 
 
-def schedule_status(*, window_minutes: int, last_window_start: datetime | None, now: datetime,
-                    grace_minutes: float | None = None, last_executed_at: datetime | None = None,
-                    policy_off: bool = False,
-                    last_gated_at: datetime | None = None) -> ScheduleStatus:
+def schedule_status(
+    *,
+    window_minutes: int,
+    last_window_start: datetime | None,
+    now: datetime,
+    grace_minutes: float | None = None,
+    last_executed_at: datetime | None = None,
+    policy_off: bool = False,
+    last_gated_at: datetime | None = None,
+) -> ScheduleStatus:
     """The status of a schedule whose last executed trigger had `last_window_start` (None: never).
 
     `disabled` wins when the policy is off (its trigger gate refuses runs) and `last_gated_at`,
@@ -64,14 +71,23 @@ def schedule_status(*, window_minutes: int, last_window_start: datetime | None, 
     grace = default_grace_minutes(window_minutes) if grace_minutes is None else grace_minutes
     current = windows.window_for(now, window_minutes)
     size = timedelta(minutes=window_minutes)
-    common = {"window_minutes": window_minutes, "grace_minutes": grace, "current_window_start": current.start,
-              "last_window_start": last_window_start, "last_executed_at": last_executed_at,
-              "last_gated_at": last_gated_at}
+    common = {
+        "window_minutes": window_minutes,
+        "grace_minutes": grace,
+        "current_window_start": current.start,
+        "last_window_start": last_window_start,
+        "last_executed_at": last_executed_at,
+        "last_gated_at": last_gated_at,
+    }
     expected_by = None if last_window_start is None else last_window_start + 2 * size
-    missed = (None if last_window_start is None
-              else max(0, (current.start - last_window_start) // size - 1))
-    if policy_off and being_triggered(last_gated_at, now=now, window_minutes=window_minutes,
-                                      grace_minutes=grace):
+    missed = (
+        None
+        if last_window_start is None
+        else max(0, (current.start - last_window_start) // size - 1)
+    )
+    if policy_off and being_triggered(
+        last_gated_at, now=now, window_minutes=window_minutes, grace_minutes=grace
+    ):
         status = "disabled"
     elif expected_by is None:
         status = "new"
@@ -84,8 +100,9 @@ def schedule_status(*, window_minutes: int, last_window_start: datetime | None, 
     return ScheduleStatus(status=status, expected_by=expected_by, missed_windows=missed, **common)
 
 
-def watch_action(last_status: str | None, status: str, *, new_outage: bool = False,
-                 policy_off: bool = False) -> str | None:
+def watch_action(
+    last_status: str | None, status: str, *, new_outage: bool = False, policy_off: bool = False
+) -> str | None:
     """What the watchdog does when it last recorded `last_status` (None: never) and now sees `status`.
 
     `missed`, `recovered` and `disabled` send an alert; `quiet` only records the new status. A

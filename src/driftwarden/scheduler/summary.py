@@ -1,24 +1,32 @@
-"""Read models of the scheduler (SPEC §5.3, §5.5): counts and rates, computed in SQL."""
+"""Read models of the scheduler (docs/reference/scheduler.md#trigger-summary, docs/reference/scheduler.md#alert-delivery): counts and rates, computed in SQL."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, case, func, literal, select, union
 from sqlalchemy.orm import Session, aliased
 
 from driftwarden.db.base import UTCDateTime
-from driftwarden.scheduler import status as status_rules
 from driftwarden.scheduler import anomaly
+from driftwarden.scheduler import status as status_rules
 from driftwarden.scheduler.anomaly import ALL_SCHEDULES
-from driftwarden.scheduler.models import NotifyEvent, ScheduleWatchState, TriggerAlertState, TriggerRun
-from driftwarden.scheduler.schemas import (AlertDeliveryRead, PolicyRead, ScheduleStatusRead, SummaryRead,
-                                           TriggerItem)
+from driftwarden.scheduler.models import (
+    NotifyEvent,
+    ScheduleWatchState,
+    TriggerAlertState,
+    TriggerRun,
+)
+from driftwarden.scheduler.schemas import (
+    AlertDeliveryRead,
+    PolicyRead,
+    ScheduleStatusRead,
+    SummaryRead,
+    TriggerItem,
+)
 from driftwarden.scheduler.windows import TRIGGER_OUTCOMES, gate_outcome
-
 
 
 def _count(condition: ColumnElement[bool]):  # type: ignore[no-untyped-def]
@@ -33,148 +41,295 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole else None
 
 
-def trigger_summary(session: Session, *, org_id: uuid.UUID, schedule_name: str | None, window_days: int,
-                    now: datetime, limit: int | None = 50) -> SummaryRead:
-    """§5.3 in one aggregate query (plus one for the recent items when asked)."""
-    scope = [TriggerRun.org_id == org_id, TriggerRun.started_at >= now - timedelta(days=window_days)]
+def trigger_summary(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    schedule_name: str | None,
+    window_days: int,
+    now: datetime,
+    limit: int | None = 50,
+) -> SummaryRead:
+    """docs/reference/scheduler.md#trigger-summary in one aggregate query (plus one for the recent items when asked)."""
+    scope = [
+        TriggerRun.org_id == org_id,
+        TriggerRun.started_at >= now - timedelta(days=window_days),
+    ]
     if schedule_name is not None:
         scope.append(TriggerRun.schedule_name == schedule_name)
     real = TriggerRun.dry_run.is_(False)
-    columns = [_count(real).label("trigger_count"), _count(TriggerRun.dry_run.is_(True)).label("dry_run_count"),
-               _latest(TriggerRun.started_at, real).label("last_triggered_at"),
-               _latest(TriggerRun.started_at, and_(real, TriggerRun.outcome == "executed")).label("last_executed_at")]
-    columns += [_count(and_(real, TriggerRun.outcome == o)).label(f"{o}_count") for o in TRIGGER_OUTCOMES]
+    columns = [
+        _count(real).label("trigger_count"),
+        _count(TriggerRun.dry_run.is_(True)).label("dry_run_count"),
+        _latest(TriggerRun.started_at, real).label("last_triggered_at"),
+        _latest(TriggerRun.started_at, and_(real, TriggerRun.outcome == "executed")).label(
+            "last_executed_at"
+        ),
+    ]
+    columns += [
+        _count(and_(real, TriggerRun.outcome == o)).label(f"{o}_count") for o in TRIGGER_OUTCOMES
+    ]
     row = session.execute(select(*columns).where(*scope)).one()._asdict()
     items = None
     if limit:
-        rows = session.scalars(select(TriggerRun).where(*scope)
-                               .order_by(TriggerRun.started_at.desc(), TriggerRun.id).limit(limit)).all()
+        rows = session.scalars(
+            select(TriggerRun)
+            .where(*scope)
+            .order_by(TriggerRun.started_at.desc(), TriggerRun.id)
+            .limit(limit)
+        ).all()
         items = [TriggerItem.of(r) for r in rows]
     return SummaryRead(
-        org_id=org_id, schedule_name=schedule_name or ALL_SCHEDULES, window_days=window_days,
+        org_id=org_id,
+        schedule_name=schedule_name or ALL_SCHEDULES,
+        window_days=window_days,
         execution_rate=_rate(row["executed_count"], row["trigger_count"]),
         dedupe_hit_rate=_rate(row["deduped_count"], row["trigger_count"]),
-        items=items, **row)
+        items=items,
+        **row,
+    )
 
 
-def alert_state(session: Session, *, org_id: uuid.UUID, schedule_name: str | None) -> TriggerAlertState | None:
+def alert_state(
+    session: Session, *, org_id: uuid.UUID, schedule_name: str | None
+) -> TriggerAlertState | None:
     return session.get(TriggerAlertState, (org_id, schedule_name or ALL_SCHEDULES))
 
 
 def latest_alert_state(session: Session, *, org_id: uuid.UUID) -> TriggerAlertState | None:
     """The org's most recently notified cooldown row, over every schedule."""
-    return session.scalars(select(TriggerAlertState).where(TriggerAlertState.org_id == org_id)
-                           .order_by(TriggerAlertState.last_notified_at.desc()).limit(1)).first()
+    return session.scalars(
+        select(TriggerAlertState)
+        .where(TriggerAlertState.org_id == org_id)
+        .order_by(TriggerAlertState.last_notified_at.desc())
+        .limit(1)
+    ).first()
 
 
-def alert_delivery(session: Session, *, org_id: uuid.UUID, schedule_name: str | None, window_days: int,
-                   now: datetime) -> AlertDeliveryRead:
-    """§5.5: notify events by outcome in the window, and the cooldown state; no name = every schedule."""
+def alert_delivery(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    schedule_name: str | None,
+    window_days: int,
+    now: datetime,
+) -> AlertDeliveryRead:
+    """docs/reference/scheduler.md#alert-delivery: notify events by outcome in the window, and the cooldown state; no name = every schedule."""
     name = schedule_name or ALL_SCHEDULES
-    scope = [NotifyEvent.org_id == org_id, NotifyEvent.created_at >= now - timedelta(days=window_days)]
+    scope = [
+        NotifyEvent.org_id == org_id,
+        NotifyEvent.created_at >= now - timedelta(days=window_days),
+    ]
     if schedule_name is not None:
         scope.append(NotifyEvent.schedule_name == schedule_name)
-    columns = [func.count().label("total_notify_events"), func.max(NotifyEvent.created_at).label("last_event_at")]
+    columns = [
+        func.count().label("total_notify_events"),
+        func.max(NotifyEvent.created_at).label("last_event_at"),
+    ]
     columns += [_count(NotifyEvent.outcome == o).label(f"{o}_count") for o in anomaly.OUTCOMES]
-    columns += [_latest(NotifyEvent.created_at, NotifyEvent.outcome == o).label(f"last_{o}_at")
-                for o in ("sent", "failed", "suppressed")]
+    columns += [
+        _latest(NotifyEvent.created_at, NotifyEvent.outcome == o).label(f"last_{o}_at")
+        for o in ("sent", "failed", "suppressed")
+    ]
     row = session.execute(select(*columns).where(*scope)).one()._asdict()
-    state = (alert_state(session, org_id=org_id, schedule_name=name) if schedule_name is not None
-             else latest_alert_state(session, org_id=org_id))
+    state = (
+        alert_state(session, org_id=org_id, schedule_name=name)
+        if schedule_name is not None
+        else latest_alert_state(session, org_id=org_id)
+    )
     return AlertDeliveryRead(
-        org_id=org_id, schedule_name=name, window_days=window_days,
+        org_id=org_id,
+        schedule_name=name,
+        window_days=window_days,
         last_notified_at=state.last_notified_at if state else None,
         alert_fingerprint=state.alert_fingerprint if state else None,
-        **row)
+        **row,
+    )
 
 
-def newest_trigger_value(column, *, org_id, schedule_name, executed_only: bool,  # type: ignore[no-untyped-def]
-                         org_wide_only: bool = False, outcomes: tuple[str, ...] = ()):
+def newest_trigger_value(
+    column,
+    *,
+    org_id,
+    schedule_name,
+    executed_only: bool,  # type: ignore[no-untyped-def]
+    org_wide_only: bool = False,
+    outcomes: tuple[str, ...] = (),
+):
     """`column` of the schedule's newest real trigger (executed only, of `outcomes`, or any), as a
     correlated subquery.
 
     Walks the (org_id, schedule_name, started_at) index backwards, so it stops at the newest match.
     """
-    where = [TriggerRun.org_id == org_id, TriggerRun.schedule_name == schedule_name,
-             TriggerRun.dry_run.is_(False)]
+    where = [
+        TriggerRun.org_id == org_id,
+        TriggerRun.schedule_name == schedule_name,
+        TriggerRun.dry_run.is_(False),
+    ]
     if executed_only:
         where.append(TriggerRun.outcome == "executed")
     if outcomes:
         where.append(TriggerRun.outcome.in_(outcomes))
     if org_wide_only:
         where.append(TriggerRun.agent_id.is_(None))
-    return select(column).where(*where).order_by(TriggerRun.started_at.desc()).limit(1).scalar_subquery()
+    return (
+        select(column)
+        .where(*where)
+        .order_by(TriggerRun.started_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
-def schedule_statuses(session: Session, *, org_id: uuid.UUID, policy: PolicyRead, now: datetime,
-                      schedule_name: str | None = None) -> list[ScheduleStatusRead]:
-    """§8.1 for one schedule, or for the policy's plus every schedule name with triggers: one query."""
+def schedule_statuses(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    policy: PolicyRead,
+    now: datetime,
+    schedule_name: str | None = None,
+) -> list[ScheduleStatusRead]:
+    """docs/reference/scheduler.md#schedule-status for one schedule, or for the policy's plus every schedule name with triggers: one query."""
     names = select(literal(schedule_name or policy.schedule_name, String(64)).label("name"))
     if schedule_name is None:
-        names = union(select(TriggerRun.schedule_name.label("name")).where(TriggerRun.org_id == org_id), names)
+        names = union(
+            select(TriggerRun.schedule_name.label("name")).where(TriggerRun.org_id == org_id), names
+        )
     names = names.subquery()
     name = names.c.name
     executed, latest, watch = aliased(TriggerRun), aliased(TriggerRun), ScheduleWatchState
-    gated = newest_trigger_value(TriggerRun.started_at, org_id=org_id, schedule_name=name,
-                                 executed_only=False, outcomes=status_rules.GATED_OUTCOMES)
-    query = (select(name, executed.window_start.label("ws"), executed.started_at.label("at"),
-                    latest.window_minutes.label("minutes"), gated.label("gated_at"),
-                    watch.last_status, watch.down_since, watch.missed_notified_at, watch.recovered_notified_at)
-             .select_from(names)
-             .outerjoin(executed, executed.id == newest_trigger_value(
-                 TriggerRun.id, org_id=org_id, schedule_name=name, executed_only=True))
-             .outerjoin(latest, latest.id == newest_trigger_value(
-                 TriggerRun.id, org_id=org_id, schedule_name=name, executed_only=False))
-             .outerjoin(watch, and_(watch.org_id == org_id, watch.schedule_name == name)).order_by(name))
+    gated = newest_trigger_value(
+        TriggerRun.started_at,
+        org_id=org_id,
+        schedule_name=name,
+        executed_only=False,
+        outcomes=status_rules.GATED_OUTCOMES,
+    )
+    query = (
+        select(
+            name,
+            executed.window_start.label("ws"),
+            executed.started_at.label("at"),
+            latest.window_minutes.label("minutes"),
+            gated.label("gated_at"),
+            watch.last_status,
+            watch.down_since,
+            watch.missed_notified_at,
+            watch.recovered_notified_at,
+        )
+        .select_from(names)
+        .outerjoin(
+            executed,
+            executed.id
+            == newest_trigger_value(
+                TriggerRun.id, org_id=org_id, schedule_name=name, executed_only=True
+            ),
+        )
+        .outerjoin(
+            latest,
+            latest.id
+            == newest_trigger_value(
+                TriggerRun.id, org_id=org_id, schedule_name=name, executed_only=False
+            ),
+        )
+        .outerjoin(watch, and_(watch.org_id == org_id, watch.schedule_name == name))
+        .order_by(name)
+    )
     items = []
     off = policy_off(policy)
     for row in session.execute(query):
         is_policy = row.name == policy.schedule_name
-        minutes = policy.schedule_window_minutes if is_policy or row.minutes is None else row.minutes
-        computed = status_rules.schedule_status(window_minutes=minutes, last_window_start=row.ws, now=now,
-                                                last_executed_at=row.at, policy_off=off,
-                                                last_gated_at=row.gated_at)
-        items.append(status_read(row.name, computed, is_policy=is_policy, watched=is_policy and policy.enabled,
-                                 watch=row._asdict()))
+        minutes = (
+            policy.schedule_window_minutes if is_policy or row.minutes is None else row.minutes
+        )
+        computed = status_rules.schedule_status(
+            window_minutes=minutes,
+            last_window_start=row.ws,
+            now=now,
+            last_executed_at=row.at,
+            policy_off=off,
+            last_gated_at=row.gated_at,
+        )
+        items.append(
+            status_read(
+                row.name,
+                computed,
+                is_policy=is_policy,
+                watched=is_policy and policy.enabled,
+                watch=row._asdict(),
+            )
+        )
     return items
 
 
 def policy_off(policy: PolicyRead) -> bool:
     """Whether the policy refuses an unforced trigger (`policy_disabled`, `promotion_disabled`)."""
-    return gate_outcome(policy_enabled=policy.enabled,
-                        promote_to_patterns=policy.promote_to_patterns, force=False) is not None
+    return (
+        gate_outcome(
+            policy_enabled=policy.enabled,
+            promote_to_patterns=policy.promote_to_patterns,
+            force=False,
+        )
+        is not None
+    )
 
 
-def status_read(name: str, computed: status_rules.ScheduleStatus, *, is_policy: bool, watched: bool,
-                watch: dict[str, Any]) -> ScheduleStatusRead:
+def status_read(
+    name: str,
+    computed: status_rules.ScheduleStatus,
+    *,
+    is_policy: bool,
+    watched: bool,
+    watch: dict[str, Any],
+) -> ScheduleStatusRead:
     return ScheduleStatusRead(
-        schedule_name=name, status=computed.status, window_minutes=computed.window_minutes,
-        grace_minutes=computed.grace_minutes, last_executed_at=computed.last_executed_at,
-        last_window_start=computed.last_window_start, expected_by=computed.expected_by,
-        missed_windows=computed.missed_windows, is_policy_schedule=is_policy, watched=watched,
-        watchdog_status=watch.get("last_status"), down_since=watch.get("down_since"),
+        schedule_name=name,
+        status=computed.status,
+        window_minutes=computed.window_minutes,
+        grace_minutes=computed.grace_minutes,
+        last_executed_at=computed.last_executed_at,
+        last_window_start=computed.last_window_start,
+        expected_by=computed.expected_by,
+        missed_windows=computed.missed_windows,
+        is_policy_schedule=is_policy,
+        watched=watched,
+        watchdog_status=watch.get("last_status"),
+        down_since=watch.get("down_since"),
         missed_notified_at=watch.get("missed_notified_at"),
-        recovered_notified_at=watch.get("recovered_notified_at"))
+        recovered_notified_at=watch.get("recovered_notified_at"),
+    )
 
 
-def trigger_history(session: Session, *, org_id: uuid.UUID, since: datetime,
-                    schedule_name: str | None = None) -> list[Any]:
+def trigger_history(
+    session: Session, *, org_id: uuid.UUID, since: datetime, schedule_name: str | None = None
+) -> list[Any]:
     """Real triggers since `since`, oldest first: (started_at, outcome, promote_result), one query.
 
     The console's charts bucket these by day; a window's triggers are few (one per window plus
     retries), so the rows stay small.
     """
-    where = [TriggerRun.org_id == org_id, TriggerRun.started_at >= since,
-             TriggerRun.dry_run.is_(False)]
+    where = [
+        TriggerRun.org_id == org_id,
+        TriggerRun.started_at >= since,
+        TriggerRun.dry_run.is_(False),
+    ]
     if schedule_name is not None:
         where.append(TriggerRun.schedule_name == schedule_name)
-    return list(session.execute(
-        select(TriggerRun.started_at, TriggerRun.outcome, TriggerRun.promote_result)
-        .where(*where).order_by(TriggerRun.started_at)).all())
+    return list(
+        session.execute(
+            select(TriggerRun.started_at, TriggerRun.outcome, TriggerRun.promote_result)
+            .where(*where)
+            .order_by(TriggerRun.started_at)
+        ).all()
+    )
 
 
 def recent_notify_events(session: Session, *, org_id: uuid.UUID, limit: int) -> list[NotifyEvent]:
     """The org's newest anomaly-notify events, over every schedule (the console's schedule page)."""
-    query = (select(NotifyEvent).where(NotifyEvent.org_id == org_id)
-             .order_by(NotifyEvent.created_at.desc(), NotifyEvent.id).limit(limit))
+    query = (
+        select(NotifyEvent)
+        .where(NotifyEvent.org_id == org_id)
+        .order_by(NotifyEvent.created_at.desc(), NotifyEvent.id)
+        .limit(limit)
+    )
     return list(session.scalars(query))

@@ -1,4 +1,4 @@
-"""The trigger (SPEC §5.2): one executed promotion per window, claimed through a unique index.
+"""The trigger (docs/reference/scheduler.md#trigger): one executed promotion per window, claimed through a unique index.
 
 The claim is the `running` row inserted under the partial unique index
 `uq_contract_drift_trigger_runs_window_claim`, in the same transaction that runs the promotion and
@@ -45,18 +45,40 @@ class TriggerContext:
     api_key_id: uuid.UUID | None = None
 
 
-def run_trigger(session: Session, *, org_id: uuid.UUID, body: TriggerCreate, policy: PolicyRead,
-                ctx: TriggerContext) -> TriggerRead:
+def run_trigger(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    body: TriggerCreate,
+    policy: PolicyRead,
+    ctx: TriggerContext,
+) -> TriggerRead:
     """Decide and record one trigger; the caller commits."""
     schedule = body.schedule_name or policy.schedule_name
     window = windows.window_for(ctx.now, body.window_minutes or policy.schedule_window_minutes)
-    key = windows.dedupe_key(org_id=org_id, schedule_name=schedule, window=window, agent_id=body.agent_id)
-    row = TriggerRun(org_id=org_id, schedule_name=schedule, window_minutes=window.minutes,
-                     window_start=window.start, window_end=window.end, agent_id=body.agent_id, dedupe_key=key,
-                     outcome="running", dry_run=body.dry_run, forced=body.force, request_id=ctx.request_id,
-                     idempotency_key=ctx.idempotency_key, started_at=ctx.now)
-    gated = windows.gate_outcome(policy_enabled=policy.enabled, promote_to_patterns=policy.promote_to_patterns,
-                                 force=body.force)
+    key = windows.dedupe_key(
+        org_id=org_id, schedule_name=schedule, window=window, agent_id=body.agent_id
+    )
+    row = TriggerRun(
+        org_id=org_id,
+        schedule_name=schedule,
+        window_minutes=window.minutes,
+        window_start=window.start,
+        window_end=window.end,
+        agent_id=body.agent_id,
+        dedupe_key=key,
+        outcome="running",
+        dry_run=body.dry_run,
+        forced=body.force,
+        request_id=ctx.request_id,
+        idempotency_key=ctx.idempotency_key,
+        started_at=ctx.now,
+    )
+    gated = windows.gate_outcome(
+        policy_enabled=policy.enabled,
+        promote_to_patterns=policy.promote_to_patterns,
+        force=body.force,
+    )
     if gated is not None:
         return _settle(session, row, outcome=gated, ctx=ctx)
     if body.dry_run or body.force:
@@ -73,9 +95,15 @@ def run_trigger(session: Session, *, org_id: uuid.UUID, body: TriggerCreate, pol
 def _executed_in_window(session: Session, dedupe_key: str) -> uuid.UUID | None:
     """The trigger that already executed this window for real, if any."""
     return session.scalar(
-        select(TriggerRun.id).where(TriggerRun.dedupe_key == dedupe_key, TriggerRun.outcome == "executed",
-                                    TriggerRun.dry_run.is_(False))
-        .order_by(TriggerRun.started_at).limit(1))
+        select(TriggerRun.id)
+        .where(
+            TriggerRun.dedupe_key == dedupe_key,
+            TriggerRun.outcome == "executed",
+            TriggerRun.dry_run.is_(False),
+        )
+        .order_by(TriggerRun.started_at)
+        .limit(1)
+    )
 
 
 def _claim(session: Session, row: TriggerRun) -> uuid.UUID | None:
@@ -99,17 +127,33 @@ def _claim(session: Session, row: TriggerRun) -> uuid.UUID | None:
     return winner
 
 
-def _promote(session: Session, row: TriggerRun, *, org_id: uuid.UUID, body: TriggerCreate,
-             policy: PolicyRead, ctx: TriggerContext) -> TriggerRead:
+def _promote(
+    session: Session,
+    row: TriggerRun,
+    *,
+    org_id: uuid.UUID,
+    body: TriggerCreate,
+    policy: PolicyRead,
+    ctx: TriggerContext,
+) -> TriggerRead:
     """Run the promotion inside a savepoint: its failure is recorded, not raised."""
     min_drift, limit = promotion_scope(policy, min_drift=body.min_drift, limit=body.limit)
     started = time.perf_counter()
     try:
         with session.begin_nested():
             result = patterns_service.promote_drift(
-                session, org_id=org_id, agent_id=body.agent_id, min_drift=min_drift, limit=limit,
-                dry_run=body.dry_run, auto_resolve=True, now=ctx.now, settings=ctx.settings,
-                request_id=ctx.request_id, api_key_id=ctx.api_key_id)
+                session,
+                org_id=org_id,
+                agent_id=body.agent_id,
+                min_drift=min_drift,
+                limit=limit,
+                dry_run=body.dry_run,
+                auto_resolve=True,
+                now=ctx.now,
+                settings=ctx.settings,
+                request_id=ctx.request_id,
+                api_key_id=ctx.api_key_id,
+            )
     except Exception as exc:  # the record says why; the window stays open for a retry
         log.warning("drift promotion failed", exc_info=True, extra={"dedupe_key": row.dedupe_key})
         row.error = error_text(exc, ctx.request_id)
@@ -129,11 +173,19 @@ def error_text(exc: Exception, request_id: str | None) -> str:
     return f"{code}: {message} (request_id {request_id or '-'})"
 
 
-def _settle(session: Session, row: TriggerRun, *, outcome: str, ctx: TriggerContext,
-            started: float | None = None) -> TriggerRead:
+def _settle(
+    session: Session,
+    row: TriggerRun,
+    *,
+    outcome: str,
+    ctx: TriggerContext,
+    started: float | None = None,
+) -> TriggerRead:
     row.outcome = outcome
     row.finished_at = ctx.now
-    row.duration_ms = round((time.perf_counter() - started) * 1000, 3) if started is not None else 0.0
+    row.duration_ms = (
+        round((time.perf_counter() - started) * 1000, 3) if started is not None else 0.0
+    )
     if row not in session:
         session.add(row)
     session.flush()
@@ -143,5 +195,10 @@ def _settle(session: Session, row: TriggerRun, *, outcome: str, ctx: TriggerCont
 
 def read(row: TriggerRun) -> TriggerRead:
     """The run as the trigger endpoint reports it (docs/reference/scheduler.md, trigger)."""
-    return TriggerRead.of(row, trigger_id=row.id, executed=row.outcome == "executed",
-                          deduped=row.outcome == "deduped", promote=row.promote_result)
+    return TriggerRead.of(
+        row,
+        trigger_id=row.id,
+        executed=row.outcome == "executed",
+        deduped=row.outcome == "deduped",
+        promote=row.promote_result,
+    )

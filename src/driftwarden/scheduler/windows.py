@@ -1,13 +1,13 @@
-"""Pure rules of the trigger (SPEC §5.2): aligned windows, the dedupe key, outcome precedence."""
+"""Pure rules of the trigger (docs/reference/scheduler.md#trigger): aligned windows, the dedupe key, outcome precedence."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What a schedule may be called (docs/reference/scheduler.md, policy): URL- and log-safe.
 SCHEDULE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 TriggerOutcome = Literal["executed", "deduped", "failed", "policy_disabled", "promotion_disabled"]
@@ -32,11 +32,12 @@ def window_for(now: datetime, window_minutes: int) -> Window:
 
 
 def iso_z(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def dedupe_key(*, org_id: uuid.UUID | str, schedule_name: str, window: Window,
-               agent_id: uuid.UUID | str | None) -> str:
+def dedupe_key(
+    *, org_id: uuid.UUID | str, schedule_name: str, window: Window, agent_id: uuid.UUID | str | None
+) -> str:
     """`{org_id}:{schedule_name}:{window_minutes}:{window_start}:{agent_id or '*'}`."""
     return f"{org_id}:{schedule_name}:{window.minutes}:{iso_z(window.start)}:{agent_id or '*'}"
 
