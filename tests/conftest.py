@@ -19,7 +19,10 @@ from tests import support
 
 @pytest.fixture(scope="session")
 def database_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | Path]:
-    """Postgres: one fresh database for the run. SQLite: a migrated template file to copy per test."""
+    """Postgres: one fresh database for the run.
+
+    SQLite: a migrated template file to copy per test.
+    """
     if support.ON_POSTGRES:
         url = support.create_pg_database()
         yield url

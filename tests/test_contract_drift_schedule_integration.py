@@ -97,7 +97,8 @@ def test_operational_flow_with_failed_alert_escalation_then_dedupe_and_suppressi
             "AGENT_ID": str(agent_id),
         }
 
-        # 1. Trigger drift promotion: the window executes, patterns are created, nothing anomalous yet.
+        # 1. Trigger drift promotion: the window executes, patterns are created,
+        #    nothing anomalous yet.
         code, first, _ = _script(env, out)
         assert code == 0 and _signals(first) == (True, False, False, False, None, False)
         assert first["data"]["trigger"]["promote"]["created_pattern_count"] == 2
@@ -106,7 +107,8 @@ def test_operational_flow_with_failed_alert_escalation_then_dedupe_and_suppressi
         )  # the same scheduled job re-run: replayed, nothing runs twice
         assert code == 0 and replay == first and "replayed" in logs
 
-        # 2-4. A duplicate scheduler (new key, same window): deduped, anomaly, send fails -> escalation, exit 3.
+        # 2-4. A duplicate scheduler (new key, same window): deduped, anomaly,
+        #      send fails -> escalation, exit 3.
         code, second, logs = _script({**env, "IDEMPOTENCY_KEY": "duplicate-scheduler-1"}, out)
         assert code == 3, logs
         assert _signals(second) == (False, True, True, False, False, True)

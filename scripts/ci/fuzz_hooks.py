@@ -13,7 +13,10 @@ ORG_ID = os.environ.get("FUZZ_ORG_ID")
 
 @schemathesis.check
 def driftwarden_envelope(ctx, response, case):  # type: ignore[no-untyped-def]
-    """docs/reference/api.md: envelope on every response (errors included), request id and version headers."""
+    """The envelope on every response (errors included), request id and version headers.
+
+    docs/reference/api.md
+    """
     problems = envelope_problems(response.status_code, response.headers, response.content)
     if problems:
         raise AssertionError("; ".join(problems))
@@ -21,7 +24,7 @@ def driftwarden_envelope(ctx, response, case):  # type: ignore[no-untyped-def]
 
 
 def _own_org(container):  # type: ignore[no-untyped-def]
-    """A random org_id only ever meets 403 ORG_FORBIDDEN; the key's own org reaches the real logic."""
+    """A random org_id only ever meets 403 ORG_FORBIDDEN; the key's own org reaches the logic."""
     if ORG_ID and isinstance(container, dict) and isinstance(container.get("org_id"), str):
         container["org_id"] = ORG_ID
     return container

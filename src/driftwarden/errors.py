@@ -10,7 +10,10 @@ from typing import Any
 
 
 class DomainError(Exception):
-    """A refusal the caller can act on: a stable `code`, a one-line `message`, optional `details`."""
+    """A refusal the caller can act on.
+
+    A stable `code`, a one-line `message`, optional `details`.
+    """
 
     code = "DOMAIN_ERROR"
 

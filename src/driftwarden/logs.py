@@ -74,7 +74,9 @@ class RequestContextFilter(logging.Filter):
 class TextFormatter(logging.Formatter):
     """`ts level logger [request_id] msg`, in UTC."""
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+    def formatTime(  # noqa: N802 - logging.Formatter's method name
+        self, record: logging.LogRecord, datefmt: str | None = None
+    ) -> str:
         return _utc(record)
 
     def format(self, record: logging.LogRecord) -> str:
@@ -89,7 +91,9 @@ class JsonLineFormatter(JsonFormatter):
     def __init__(self) -> None:
         super().__init__(list(JSON_FIELDS), rename_fields=JSON_NAMES, json_ensure_ascii=False)
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+    def formatTime(  # noqa: N802 - logging.Formatter's method name
+        self, record: logging.LogRecord, datefmt: str | None = None
+    ) -> str:
         return _utc(record)
 
 

@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     database_url: SecretStr = Field(
         default=SecretStr("sqlite:///./driftwarden.db"),
         validation_alias=AliasChoices("DATABASE_URL", "SUPABASE_DB_URL"),
-        description="postgresql://… for Postgres/Supabase, sqlite:///path.db for the embedded default.",
+        description=(
+            "postgresql://… for Postgres/Supabase, sqlite:///path.db for the embedded default."
+        ),
     )
     db_pool_size: int = Field(
         default=5,
@@ -72,7 +74,9 @@ class Settings(BaseSettings):
         gt=0,
         le=120,
         validation_alias="DB_POOL_TIMEOUT_SECONDS",
-        description="How long a request waits for a pooled connection before 503 SERVICE_OVERLOADED.",
+        description=(
+            "How long a request waits for a pooled connection before 503 SERVICE_OVERLOADED."
+        ),
     )
     notify_webhook_url: SecretStr | None = Field(
         default=None,
@@ -169,7 +173,10 @@ class Settings(BaseSettings):
     console_secret_key: SecretStr | None = Field(
         default=None,
         validation_alias="CONSOLE_SECRET_KEY",
-        description="Signs console session cookies (>= 32 characters); unset: generated once, kept in the database.",
+        description=(
+            "Signs console session cookies (>= 32 characters); "
+            "unset: generated once, kept in the database."
+        ),
     )
     console_cookie_secure: bool = Field(
         default=False,
@@ -198,7 +205,10 @@ class Settings(BaseSettings):
         default=400,
         ge=0,
         validation_alias="RETENTION_TRIGGER_RUNS_DAYS",
-        description="Days a trigger run is kept (never under 366, so a 365-day summary stays whole); 0 forever.",
+        description=(
+            "Days a trigger run is kept "
+            "(never under 366, so a 365-day summary stays whole); 0 forever."
+        ),
     )
 
     @field_validator("database_url")

@@ -1,4 +1,7 @@
-"""docs/reference/resources.md#agents: agents, and org isolation by list, by id and by body field."""
+"""Agents, and org isolation by list, by id and by body field.
+
+docs/reference/resources.md#agents
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""docs/reference/resources.md#orgs-and-api-keys: orgs and API keys, key hygiene, and isolation of the admin surface."""
+"""Orgs and API keys, key hygiene, and isolation of the admin surface.
+
+docs/reference/resources.md#orgs-and-api-keys
+"""
 
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ def test_key_format_and_storage(client: TestClient, admin, session_factory) -> N
     assert data["key_prefix"] == data["api_key"][:12] and data["status"] == "active"
     with session_factory() as session:
         row = session.get(ApiKey, uuid.UUID(data["id"]))
-    # Stored only as the hex SHA-256 of the key (docs/reference/resources.md, keys): hashlib, not keys.
+    # Stored only as the hex SHA-256 of the key (docs/reference/resources.md, keys):
+    # hashlib, not keys.
     assert row.key_hash == hashlib.sha256(data["api_key"].encode()).hexdigest()
     listed = client.get("/api/v1/system/api-keys", headers=admin.headers)
     assert data["api_key"] not in listed.text and row.key_hash not in listed.text

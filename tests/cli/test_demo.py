@@ -1,4 +1,7 @@
-"""`driftwarden demo --serve`: after the signals it keeps serving and prints a one-time console link."""
+"""`driftwarden demo --serve`: after the signals it keeps serving.
+
+It also prints a one-time console link.
+"""
 
 from __future__ import annotations
 

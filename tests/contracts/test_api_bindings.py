@@ -1,4 +1,9 @@
-"""docs/reference/resources.md#bindings bindings over HTTP: upsert, pinning, drift and reason on every binding, delete, isolation."""
+"""Bindings over HTTP.
+
+docs/reference/resources.md#bindings
+
+Upsert, pinning, drift and reason on every binding, delete, isolation.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""docs/reference/resources.md#contract-definitions definitions over HTTP: validation, duplicates, builtins (visible to all, immutable), isolation."""
+"""Contract definitions over HTTP.
+
+Validation, duplicates, builtins (visible to all, immutable), isolation.
+docs/reference/resources.md#contract-definitions
+"""
 
 from __future__ import annotations
 
@@ -159,7 +163,12 @@ def test_org_isolation(client: TestClient, admin: Any, engine: Any) -> None:
 
 
 def test_an_empty_version_is_not_valid_semver(client: TestClient, admin: Any) -> None:
-    """docs/reference/resources.md#contract-definitions/docs/reference/resources.md#upgrades: "" is a version string that is not SemVer, so it gets the SemVer error code, not a type error."""
+    """The empty string is a version string that is not SemVer.
+
+    So it gets the SemVer error code, not a type error.
+    docs/reference/resources.md#contract-definitions
+    docs/reference/resources.md#upgrades
+    """
     body = {"definition_type": "gate", "key": "g", "name": "G", "contract_version": ""}
     invalid = error(
         client.post(URL, headers=admin.headers, json=body), 422, "CONTRACT_VERSION_INVALID"

@@ -1,4 +1,8 @@
-"""docs/reference/resources.md#drift-scan GET /contracts/drift over HTTP: counts whatever the limit, order, filters, disabled, isolation."""
+"""GET /contracts/drift over HTTP.
+
+Counts whatever the limit, order, filters, disabled, isolation.
+docs/reference/resources.md#drift-scan
+"""
 
 from __future__ import annotations
 

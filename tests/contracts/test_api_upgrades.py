@@ -1,4 +1,9 @@
-"""docs/reference/resources.md#upgrades upgrade preview and apply over HTTP: would-be drift, status, sync_bindings, idempotency, builtins."""
+"""Upgrade preview and apply over HTTP.
+
+docs/reference/resources.md#upgrades
+
+Would-be drift, status, sync_bindings, idempotency, builtins.
+"""
 
 from __future__ import annotations
 

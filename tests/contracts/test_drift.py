@@ -1,4 +1,9 @@
-"""docs/reference/drift.md#classification drift classification, table-driven: the spec's examples, SemVer's own valid/invalid lists, 0.y.z."""
+"""Drift classification, table-driven.
+
+docs/reference/drift.md#classification
+
+The spec's examples, SemVer's own valid/invalid lists, 0.y.z.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Bulk import over HTTP and from the command line: upsert by keys, all or nothing, every bad path named."""
+"""Bulk import over HTTP and from the command line.
+
+Upsert by keys, all or nothing, every bad path named.
+"""
 
 from __future__ import annotations
 

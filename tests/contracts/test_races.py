@@ -1,4 +1,7 @@
-"""Real races on Postgres: concurrent binds, upgrades and imports stay consistent (no in-process locks)."""
+"""Real races on Postgres: concurrent binds, upgrades and imports stay consistent.
+
+No in-process locks.
+"""
 
 from __future__ import annotations
 

@@ -157,7 +157,10 @@ def test_query_count_does_not_grow_with_bindings(
 def test_many_distinct_versions_take_the_streamed_path(
     seeder: Seeder, session_factory: Any, monkeypatch: Any
 ) -> None:
-    """Build metadata per binding makes every pair distinct: the page is picked from the ordered stream."""
+    """Build metadata per binding makes every pair distinct.
+
+    The page is picked from the ordered stream.
+    """
     from driftwarden.contracts import scan as scan_module
 
     _world(seeder)

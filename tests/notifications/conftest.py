@@ -1,4 +1,7 @@
-"""Notification fixtures: a clock at real time (signatures are checked against the wall clock), a receiver."""
+"""Notification fixtures: a clock at real time, a receiver.
+
+The clock is at real time because signatures are checked against the wall clock.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +20,18 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 @pytest.fixture
 def clock() -> FrozenClock:
-    """Frozen, but at the real time, so the standardwebhooks verifier's 5-minute window accepts it."""
+    """Frozen, but at the real time.
+
+    The standardwebhooks verifier's 5-minute window then accepts it.
+    """
     return FrozenClock(datetime.now(UTC).replace(microsecond=0))
 
 
 def fast_receiver(**kwargs: object) -> WebhookReceiver:
-    """A WebhookReceiver that accepts bursts and shuts down in 50 ms (serve_forever polls every 0.5 s)."""
+    """A WebhookReceiver that accepts bursts and shuts down in 50 ms.
+
+    serve_forever polls every 0.5 s by default.
+    """
     hook = WebhookReceiver(**kwargs)  # type: ignore[arg-type]
     hook.httpd.socket.listen(
         256

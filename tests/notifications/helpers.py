@@ -1,4 +1,7 @@
-"""Shared steps for notification tests: enqueue through the public interface, read rows, verify signatures."""
+"""Shared steps for notification tests.
+
+Enqueue through the public interface, read rows, verify signatures.
+"""
 
 from __future__ import annotations
 

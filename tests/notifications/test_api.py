@@ -1,4 +1,10 @@
-"""docs/reference/notifications.md#destinations and docs/reference/notifications.md#outbox through HTTP: endpoints, rotation, test send, outbox, drain, dead letters, retry, replay."""
+"""Destinations and the outbox through HTTP.
+
+docs/reference/notifications.md#destinations
+docs/reference/notifications.md#outbox
+
+Endpoints, rotation, test send, outbox, drain, dead letters, retry, replay.
+"""
 
 from __future__ import annotations
 

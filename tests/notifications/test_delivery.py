@@ -1,4 +1,10 @@
-"""docs/reference/notifications.md#signing to docs/reference/notifications.md#outbox against a real local receiver: signing, success, retry, timeout, 410, 429, exhaustion."""
+"""Signing through the outbox against a real local receiver.
+
+docs/reference/notifications.md#signing to
+docs/reference/notifications.md#outbox
+
+Signing, success, retry, timeout, 410, 429, exhaustion.
+"""
 
 from __future__ import annotations
 
@@ -227,7 +233,10 @@ def test_deliver_now_reports_rows_another_drainer_holds(
 
 
 class _SlowBodyHandler(BaseHTTPRequestHandler):
-    """Answers 200 at once, then trickles a body the client never needs (a busy proxy, a chatty receiver)."""
+    """Answers 200 at once, then trickles a body the client never needs.
+
+    Like a busy proxy or a chatty receiver.
+    """
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -1,4 +1,7 @@
-"""Pure rules: retry schedule and jitter, Retry-After, body formats, signing, configuration checks."""
+"""Pure rules of notifications.
+
+Retry schedule and jitter, Retry-After, body formats, signing, configuration checks.
+"""
 
 from __future__ import annotations
 

@@ -120,7 +120,10 @@ def test_worker_once_logs_one_line_per_attempt_without_secrets(
 def test_worker_rides_out_a_database_outage(
     settings, clock, receiver, admin, session_factory
 ) -> None:
-    """The call that records the outcome fails once: the result is kept and recorded later, not resent."""
+    """The call that records the outcome fails once.
+
+    The result is kept and recorded later, not resent.
+    """
     [outbox_id] = enqueue(session_factory, settings, clock, admin.org_id)
     calls = {"n": 0}
 
@@ -170,7 +173,10 @@ def test_periodic_jobs_run_between_rounds_and_cannot_stop_the_drain(
     finally:
         worker.stop.set()
         thread.join(timeout=10)
-    assert not thread.is_alive() and min(b - a for a, b in zip(ticks, ticks[1:])) >= 0.045
+    assert (
+        not thread.is_alive()
+        and min(b - a for a, b in zip(ticks, ticks[1:], strict=False)) >= 0.045
+    )
 
 
 def test_stop_releases_what_outlives_the_grace_period(
@@ -324,7 +330,10 @@ def test_worker_refuses_bad_destination_config() -> None:
 def test_worker_command_never_logs_the_webhook_url_path(
     settings, clock, receiver, admin, session_factory, caplog
 ) -> None:
-    """`driftwarden worker` turns INFO logging on; httpx's own INFO line would print each full URL."""
+    """`driftwarden worker` turns INFO logging on.
+
+    httpx's own INFO line would print each full URL.
+    """
     tokened = Settings(
         DATABASE_URL=settings.db_url, NOTIFY_WEBHOOK_URL=receiver.url + "/T0/B0/s3cr3t-path"
     )

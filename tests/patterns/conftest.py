@@ -1,4 +1,7 @@
-"""Patterns fixtures: a default webhook (so notifications are queued) and a drift world built in the DB."""
+"""Patterns fixtures.
+
+A default webhook (so notifications are queued) and a drift world built in the DB.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""docs/reference/resources.md#issue-patterns over HTTP: create, read, filter, and every status change checked, recorded and notified."""
+"""Issue patterns over HTTP.
+
+docs/reference/resources.md#issue-patterns
+
+Create, read, filter, and every status change checked, recorded and notified.
+"""
 
 from __future__ import annotations
 
@@ -132,7 +137,7 @@ def test_full_flow_regression_and_wont_fix_are_recorded_and_notified(
     ).json()["data"]
     assert history["total_count"] == len(steps) + 1
     assert [(h["from"], h["to"]) for h in history["items"][1:]] == list(
-        zip(["detected"] + [s for s, _ in steps[:-1]], [s for s, _ in steps])
+        zip(["detected"] + [s for s, _ in steps[:-1]], [s for s, _ in steps], strict=True)
     )
     assert (
         history["items"][7]["note"] == "came back"

@@ -1,4 +1,8 @@
-"""docs/reference/resources.md#drift-promotion over HTTP: promotion creates, reuses, auto-resolves, dry-runs, respects limit, policy and enabled."""
+"""Drift promotion over HTTP.
+
+Promotion creates, reuses, auto-resolves, dry-runs, respects limit, policy and enabled.
+docs/reference/resources.md#drift-promotion
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,10 @@ def _promote(client: TestClient, who, **body) -> dict:
 
 @pytest.fixture
 def drifted(world):
-    """Two agents: one breaking, one invalid, one warning, one healthy, one disabled breaking binding."""
+    """Two agents and their bindings.
+
+    One breaking, one invalid, one warning, one healthy, one disabled breaking binding.
+    """
     ana, bob = world.agent("ana"), world.agent("bob")
     pii, tone, size = (
         world.definition("pii-filter", "2.0.0"),
@@ -174,7 +181,8 @@ def test_dry_run_writes_nothing(client: TestClient, member, world, drifted, engi
     dry = _promote(client, member, min_drift="warning", dry_run=True)
     assert snapshot() == before
     assert dry["dry_run"] is True and dry["notification"]["queued"] is False
-    # The request's transaction ended before its audit row was written (a held SQLite lock would lose it).
+    # The request's transaction ended before its audit row was written
+    # (a held SQLite lock would lose it).
     assert world.count(ApiAuditLog) == audited + 1
     assert dry["notification"]["skipped_reason"] == "dry_run"
     real = _promote(client, member, min_drift="warning")
@@ -207,7 +215,11 @@ def test_disabled_bindings_are_never_promoted(client: TestClient, member, world,
 def test_scanned_count_includes_disabled_bindings(
     client: TestClient, member, world, drifted
 ) -> None:
-    """docs/reference/resources.md#drift-scan/docs/reference/resources.md#drift-promotion: disabled bindings are scanned (and reported) but never promoted."""
+    """Disabled bindings are scanned (and reported) but never promoted.
+
+    docs/reference/resources.md#drift-scan
+    docs/reference/resources.md#drift-promotion
+    """
     scan = client.get("/api/v1/contracts/drift", headers=member.headers).json()["data"]
     dry = _promote(client, member, min_drift="warning", dry_run=True)
     assert dry["scanned_item_count"] == scan["checked_binding_count"] == 5

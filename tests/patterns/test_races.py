@@ -1,4 +1,7 @@
-"""Real races on Postgres: concurrent promoters and upserters converge on one open pattern per key."""
+"""Real races on Postgres.
+
+Concurrent promoters and upserters converge on one open pattern per key.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +33,10 @@ WORKERS = 8
 
 
 def _race(session_factory: Any, work: Callable[[Any], Any]) -> list[Any]:
-    """Run `work(session)` on WORKERS connections released at the same instant; each commits its own."""
+    """Run `work(session)` on WORKERS connections released at the same instant.
+
+    Each commits its own.
+    """
     barrier = threading.Barrier(WORKERS)
 
     def run(_: int) -> Any:
@@ -104,7 +110,10 @@ def test_eight_concurrent_upserts_converge(session_factory, world) -> None:
 def _closed_by_someone_else(
     engine: Any, pattern_id: uuid.UUID, *, after: Callable[[str], bool]
 ) -> Iterator[list]:
-    """Right after the first statement matching `after`, another connection moves the pattern to wont_fix."""
+    """Another connection moves the pattern to wont_fix.
+
+    Right after the first statement matching `after`.
+    """
     other, fired = create_engine(engine.url, poolclass=NullPool), []
 
     def close(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -177,7 +186,10 @@ def test_a_pattern_closed_during_a_promotion_is_recreated_not_lost(
             return result
 
     victim = uuid.UUID(promote()["pattern_ids"][0])
-    reads_open_patterns = lambda sql: "FROM issue_patterns" in sql and "FOR UPDATE" not in sql  # noqa: E731
+
+    def reads_open_patterns(sql: str) -> bool:
+        return "FROM issue_patterns" in sql and "FOR UPDATE" not in sql
+
     with _closed_by_someone_else(engine, victim, after=reads_open_patterns) as fired:
         second = promote()  # planned to reuse all three; one closed before it was locked
     assert fired

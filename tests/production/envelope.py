@@ -1,4 +1,7 @@
-"""What every driftwarden response must look like (docs/reference/api.md), as one check the tests and the fuzzer share."""
+"""What every driftwarden response must look like, as one check the tests and the fuzzer share.
+
+docs/reference/api.md
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Every operation of the published OpenAPI document, so the production tests grow with the routes."""
+"""Every operation of the published OpenAPI document.
+
+Read from the document, so the production tests grow with the routes.
+"""
 
 from __future__ import annotations
 

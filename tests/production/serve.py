@@ -32,7 +32,8 @@ class ServeProcess:
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(
+        # Outlives __init__: the child writes to it, __exit__ closes and removes it.
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in __exit__
             prefix="driftwarden-serve-", suffix=".log", delete=False
         )
         self.command = [

@@ -1,4 +1,7 @@
-"""SIGTERM lets in-flight requests finish; an idempotent request cut off mid-way is safe to retry."""
+"""SIGTERM lets in-flight requests finish.
+
+An idempotent request cut off mid-way is safe to retry.
+"""
 
 from __future__ import annotations
 
@@ -88,7 +91,8 @@ def test_sigterm_lets_an_in_flight_request_finish(database_url: str, engine: Eng
                 "exited with a request in flight"
             )
         thread.join(timeout=30)
-        # uvicorn re-raises the signal it handled once shutdown is complete, so -SIGTERM is a clean exit.
+        # uvicorn re-raises the signal it handled once shutdown is complete,
+        # so -SIGTERM is a clean exit.
         assert server.wait(timeout=20) in (0, -signal.SIGTERM), server.output()
     first = outcome["response"]
     assert first.status_code == 201, first.text

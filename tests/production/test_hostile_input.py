@@ -1,4 +1,7 @@
-"""Hostile input against every operation of the OpenAPI document: never a 5xx, always the envelope."""
+"""Hostile input against every operation of the OpenAPI document.
+
+Never a 5xx, always the envelope.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""docs/reference/operations.md#configuration: safe behind a transaction pooler, and a bounded pool per worker process."""
+"""Safe behind a transaction pooler, and a bounded pool per worker process.
+
+docs/reference/operations.md#configuration
+"""
 
 from __future__ import annotations
 
@@ -20,10 +23,15 @@ SOURCE = Path(driftwarden.__file__).parent
 # Statements whose effect outlives the transaction: through a transaction pooler the next
 # transaction may run on another server connection, or someone else's transaction on this one.
 SESSION_STATE = {
-    "session-level advisory lock (use pg_advisory_xact_lock)": r"pg_(try_)?advisory_lock(_shared)?\s*\(",
+    "session-level advisory lock (use pg_advisory_xact_lock)": (
+        r"pg_(try_)?advisory_lock(_shared)?\s*\("
+    ),
     "LISTEN/NOTIFY subscription": r"\bLISTEN\s+\w",
     "named prepared statement": r"\bPREPARE\s+\w+\s+(AS|\()",
-    "session SET (use SET LOCAL)": r"[\"']\s*SET\s+(SESSION\s+)?(?!LOCAL\b)(ROLE|search_path|statement_timeout|TIME ZONE|application_name)\b",
+    "session SET (use SET LOCAL)": (
+        r"[\"']\s*SET\s+(SESSION\s+)?(?!LOCAL\b)"
+        r"(ROLE|search_path|statement_timeout|TIME ZONE|application_name)\b"
+    ),
     "temporary table": r"\bCREATE\s+(GLOBAL\s+|LOCAL\s+)?TEMP(ORARY)?\s+TABLE",
     "cursor WITH HOLD": r"\bWITH\s+HOLD\b",
     "session set_config": r"set_config\s*\([^)]*,\s*false\s*\)",

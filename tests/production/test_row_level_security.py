@@ -1,4 +1,7 @@
-"""docs/reference/operations.md#configuration: on Postgres every table has RLS and no policy, so Supabase's Data API roles see nothing."""
+"""On Postgres every table has RLS and no policy, so Supabase's Data API roles see nothing.
+
+docs/reference/operations.md#configuration
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ from tests import support
 from tests.production.rows import fill_empty_tables
 
 DATA_API_ROLES = ("anon", "authenticated")
-# Revision 0002 covers the first tables; a later migration adding tables lists them in its own TABLES.
+# Revision 0002 covers the first tables;
+# a later migration adding tables lists them in its own TABLES.
 MIGRATIONS = sorted(Path(migrate.MIGRATIONS_DIR, "versions").glob("*.py"))
 on_postgres = pytest.mark.skipif(
     not support.ON_POSTGRES, reason="row-level security exists on Postgres only"
@@ -56,7 +60,8 @@ def _grant_like_supabase(engine: Engine) -> None:
         conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO {roles}'))
         conn.execute(
             text(
-                f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO {roles}'
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "
+                f'"{schema}" TO {roles}'
             )
         )
 
@@ -117,7 +122,8 @@ def test_no_table_without_rls_and_no_policy(engine: Engine) -> None:
         without = conn.scalars(
             text(
                 "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relrowsecurity"
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+                "AND NOT c.relrowsecurity"
             )
         ).all()
         policies = conn.scalars(
@@ -132,7 +138,8 @@ def _rls_flags(engine: Engine) -> set[bool]:
         return set(
             conn.scalars(
                 text(
-                    "SELECT c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "SELECT c.relrowsecurity FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
                     "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
                 )
             ).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 
@@ -26,10 +27,8 @@ def _upload_without_key(port: int) -> tuple[float, bytes, int]:
         sock.setblocking(False)
         sent, answer = 0, b""
         while sent < SIZE and b"\r\n\r\n" not in answer and time.monotonic() - started < 10:
-            try:
+            with contextlib.suppress(BlockingIOError):
                 answer += sock.recv(65536)
-            except BlockingIOError:
-                pass
             try:
                 sent += sock.send(b" " * min(CHUNK, SIZE - sent))
             except (BlockingIOError, BrokenPipeError, ConnectionResetError):

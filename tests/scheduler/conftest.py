@@ -1,4 +1,7 @@
-"""Scheduler fixtures: a webhook receiver as the default destination, drifted bindings, policy helpers."""
+"""Scheduler fixtures.
+
+A webhook receiver as the default destination, drifted bindings, policy helpers.
+"""
 
 from __future__ import annotations
 
@@ -53,7 +56,10 @@ def seed_drift(
     warning: int = 1,
     agent_name: str = "support-bot",
 ) -> uuid.UUID:
-    """One agent bound to `breaking` definitions a major version behind and `warning` a minor behind."""
+    """One agent bound to `breaking` definitions a major version behind.
+
+    And to `warning` definitions a minor version behind.
+    """
     now = datetime.now(UTC)
     with make_session_factory(engine)() as session:
         agent = Agent(

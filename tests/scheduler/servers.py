@@ -24,7 +24,10 @@ def uvicorn_workers(
     log: Path,
     env: dict[str, str] | None = None,
 ) -> Iterator[str]:
-    """Serve `driftwarden.api.asgi:app` from `workers` processes; yields the base URL, stops on exit."""
+    """Serve `driftwarden.api.asgi:app` from `workers` processes.
+
+    Yields the base URL, stops on exit.
+    """
     port = free_port()
     child_env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **(env or {})}
     child_env.pop("SUPABASE_DB_URL", None)

@@ -1,4 +1,7 @@
-"""docs/reference/scheduler.md#built-in-scheduler: the built-in scheduler runs each enabled org's window once, however many workers run it."""
+"""The built-in scheduler runs each enabled org's window once, however many workers run it.
+
+docs/reference/scheduler.md#built-in-scheduler
+"""
 
 from __future__ import annotations
 
@@ -101,13 +104,16 @@ def test_a_failed_window_is_retried_after_a_pause(
 def test_two_workers_that_both_saw_the_window_due_execute_it_once(
     admin, hourly, engine: Engine, session_factory, settings, clock
 ) -> None:
-    """Both read the window as due before either ran it: the trigger's window claim (docs/reference/scheduler.md#trigger) decides."""
+    """Both read the window as due before either ran it: the trigger's window claim decides.
+
+    docs/reference/scheduler.md#trigger
+    """
     with session_factory() as session:
         seen = [
             scheduler_service.due_runs(session, now=clock.now(), delay=NO_DELAY) for _ in range(2)
         ]
     reports = [flows.AutorunReport(), flows.AutorunReport()]
-    for [run], report in zip(seen, reports):
+    for [run], report in zip(seen, reports, strict=True):
         flows.run_one_due(session_factory, run, settings=settings, clock=clock, report=report)
     assert [(r.executed, r.deduped) for r in reports] == [(1, 0), (0, 1)]
     assert Counter(r.outcome for r in _triggers(engine)) == {"executed": 1, "deduped": 1}
@@ -116,7 +122,10 @@ def test_two_workers_that_both_saw_the_window_due_execute_it_once(
 def test_sequential_ticks_of_two_workers_execute_once(
     admin, hourly, engine: Engine, session_factory, settings, clock
 ) -> None:
-    """Each waits its own delay into the window; the first to get there runs it, the other finds it done."""
+    """Each waits its own delay into the window.
+
+    The first to get there runs it, the other finds it done.
+    """
     worker_a, worker_b = (lambda org_id, window: 30.0), (lambda org_id, window: 40.0)
     assert _tick(session_factory, settings, clock, delay=worker_a).due == 0
     clock.advance(seconds=30)
@@ -180,7 +189,10 @@ def test_worker_with_schedule_runs_the_watchdog_and_the_schedule(
 def test_driftwarden_worker_once_schedule_command(
     client: TestClient, admin, hourly, engine: Engine, database_url: str
 ) -> None:
-    """The real command on the real clock: a 5-minute window, started past any worker's delay (15 s)."""
+    """The real command on the real clock.
+
+    A 5-minute window, started past any worker's delay (15 s).
+    """
     set_policy(client, admin, schedule_window_minutes=5)
     into_window = time.time() % 300
     if not 16 <= into_window <= 280:

@@ -1,4 +1,9 @@
-"""docs/reference/operations.md#command-line: `driftwarden schedule-run` behaves like the script; `driftwarden demo` shows the main job."""
+"""The command line.
+
+docs/reference/operations.md#command-line
+
+`driftwarden schedule-run` behaves like the script; `driftwarden demo` shows the main job.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +39,19 @@ def live(app, engine: Engine, admin, client):  # type: ignore[no-untyped-def]
 
 
 def _run(env: dict[str, str]):  # type: ignore[no-untyped-def]
-    base = dict.fromkeys(("BASE_URL", "API_KEY", "ORG_ID", "IDEMPOTENCY_KEY", "OUTPUT_FILE", "GITHUB_STEP_SUMMARY", "FORCE", "FORCE_NOTIFY", "DRY_RUN", "AGENT_ID"), "")
+    names = (
+        "BASE_URL",
+        "API_KEY",
+        "ORG_ID",
+        "IDEMPOTENCY_KEY",
+        "OUTPUT_FILE",
+        "GITHUB_STEP_SUMMARY",
+        "FORCE",
+        "FORCE_NOTIFY",
+        "DRY_RUN",
+        "AGENT_ID",
+    )
+    base = dict.fromkeys(names, "")
     return runner.invoke(cli_app, ["schedule-run"], env={**base, **env})
 
 
@@ -149,7 +166,10 @@ def test_client_does_not_retry_a_4xx() -> None:
 
 
 def test_client_keys_each_policy_window_apart_when_window_minutes_is_unset() -> None:
-    """An hourly policy with WINDOW_MINUTES unset: the next hour's run gets a new key (not a day-long replay)."""
+    """An hourly policy with WINDOW_MINUTES unset: the next hour's run gets a new key.
+
+    Not a day-long replay.
+    """
     org = str(uuid.uuid4())
     sent: list[tuple[str, str, str | None]] = []
 
@@ -197,7 +217,10 @@ def test_client_reports_a_failed_policy_read_without_posting() -> None:
 
 @pytest.mark.parametrize("value", ["²", "٥", "1_0", " 5"])
 def test_numbers_are_ascii_digits_as_in_the_script(value: str) -> None:
-    """Unicode digits pass str.isdigit (and '²' then crashes int()); the script accepts [0-9]+ only: exit 2."""
+    """Unicode digits pass str.isdigit (and '²' then crashes int()).
+
+    The script accepts [0-9]+ only: exit 2.
+    """
     env = {"BASE_URL": "http://127.0.0.1:9", "API_KEY": "k", "ORG_ID": str(uuid.uuid4())}
     for name in ("WINDOW_MINUTES", "MAX_RETRIES"):
         with pytest.raises(client.InputError, match=f"{name} must be a whole number"):

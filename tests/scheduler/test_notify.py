@@ -1,4 +1,10 @@
-"""docs/reference/scheduler.md#trigger-summary to docs/reference/scheduler.md#alert-delivery: summary counts, every notify outcome in order, cooldown, fingerprint, escalation, audit codes."""
+"""From the trigger summary to alert delivery.
+
+docs/reference/scheduler.md#trigger-summary to
+docs/reference/scheduler.md#alert-delivery
+
+Summary counts, every notify outcome in order, cooldown, fingerprint, escalation, audit codes.
+"""
 
 from __future__ import annotations
 
@@ -285,7 +291,8 @@ def test_audit_codes_and_alert_delivery_counts(
     )
     state = _rows(engine, TriggerAlertState)[0]
     assert delivery["alert_fingerprint"] == state.alert_fingerprint and delivery["last_notified_at"]
-    # docs/reference/scheduler.md#alert-delivery with `schedule_name` omitted reads like docs/reference/scheduler.md#trigger-summary: every schedule, reported as `_all`.
+    # docs/reference/scheduler.md#alert-delivery with `schedule_name` omitted reads like
+    # docs/reference/scheduler.md#trigger-summary: every schedule, reported as `_all`.
     _notify(client, admin, schedule_name="hourly")  # a dry run of another schedule
     everything = ok_data(
         client.get(f"{PREFIX}/drift/trigger-alert-delivery", headers=admin.headers)

@@ -1,8 +1,10 @@
-"""One alert per anomaly under real concurrency: two uvicorn workers, 32 schedule-runs racing to notify.
+"""One alert per anomaly under real concurrency.
 
-(docs/reference/scheduler.md, one alert per anomaly.) Each run after the first of a window is deduped,
-so every racer sees the same execution-rate anomaly with the same fingerprint and wants to send it;
-the right to send is claimed in the database, so the receiver gets exactly one alert per repetition.
+Two uvicorn workers, 32 schedule-runs racing to notify.
+(docs/reference/scheduler.md, one alert per anomaly.)
+Each run after the first of a window is deduped, so every racer sees the same
+execution-rate anomaly with the same fingerprint and wants to send it; the right to send
+is claimed in the database, so the receiver gets exactly one alert per repetition.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def test_racing_schedule_runs_send_one_alert_per_anomaly(
             workers=2,
             log=tmp_path / "uvicorn.log",
             env={"NOTIFY_WEBHOOK_URL": receiver.url},
-        ) as base_url,httpx.Client(base_url=base_url, headers=admin.headers, timeout=60) as http
+        ) as base_url,
+        httpx.Client(base_url=base_url, headers=admin.headers, timeout=60) as http,
     ):
         policy = http.post(
             "/api/v1/system/contracts/drift-policy",
@@ -83,9 +86,7 @@ def test_racing_schedule_runs_send_one_alert_per_anomaly(
             outcomes = Counter(n["outcome"] for n in notifies)
             sent = [json.loads(r.body) for r in receiver.received]
             alerts = [
-                m
-                for m in sent
-                if m.get("type") == ANOMALY and m["data"]["schedule_name"] == name
+                m for m in sent if m.get("type") == ANOMALY and m["data"]["schedule_name"] == name
             ]
             assert len(alerts) == 1, (repetition, outcomes, len(alerts))
             assert outcomes["sent"] == 1 and outcomes["suppressed"] == RACERS - 1, outcomes

@@ -1,4 +1,7 @@
-"""docs/reference/scheduler.md#drift-policy: the drift policy, its defaults, partial updates, ranges and roles."""
+"""The drift policy, its defaults, partial updates, ranges and roles.
+
+docs/reference/scheduler.md#drift-policy
+"""
 
 from __future__ import annotations
 

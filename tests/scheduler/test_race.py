@@ -1,4 +1,9 @@
-"""docs/reference/scheduler.md#trigger under real concurrency: two uvicorn worker processes, 32 triggers racing for one window."""
+"""The trigger under real concurrency.
+
+docs/reference/scheduler.md#trigger
+
+Two uvicorn worker processes, 32 triggers racing for one window.
+"""
 
 from __future__ import annotations
 
@@ -29,20 +34,22 @@ def test_32_racing_triggers_on_two_workers_execute_the_window_once(
     database_url: str, engine: Engine, admin, tmp_path: Path
 ) -> None:
     seed_drift(engine, admin.org_id, breaking=3)
-    with uvicorn_workers(database_url, workers=2, log=tmp_path / "uvicorn.log") as base_url:
-        with httpx.Client(base_url=base_url, headers=admin.headers, timeout=60) as http:
-            policy = http.post("/api/system/contracts/drift-policy", json={"enabled": True})
-            assert policy.status_code == 200, policy.text
+    with (
+        uvicorn_workers(database_url, workers=2, log=tmp_path / "uvicorn.log") as base_url,
+        httpx.Client(base_url=base_url, headers=admin.headers, timeout=60) as http,
+    ):
+        policy = http.post("/api/system/contracts/drift-policy", json={"enabled": True})
+        assert policy.status_code == 200, policy.text
 
-            def fire(_: int) -> httpx.Response:
-                return http.post(
-                    "/api/system/contracts/drift/trigger",
-                    json={},
-                    headers={"Idempotency-Key": f"racer-{uuid.uuid4().hex}"},
-                )
+        def fire(_: int) -> httpx.Response:
+            return http.post(
+                "/api/system/contracts/drift/trigger",
+                json={},
+                headers={"Idempotency-Key": f"racer-{uuid.uuid4().hex}"},
+            )
 
-            with ThreadPoolExecutor(max_workers=RACERS) as pool:
-                responses = list(pool.map(fire, range(RACERS)))
+        with ThreadPoolExecutor(max_workers=RACERS) as pool:
+            responses = list(pool.map(fire, range(RACERS)))
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {200: RACERS}, [r.text for r in responses if r.status_code != 200][:3]
     data = [r.json()["data"] for r in responses]

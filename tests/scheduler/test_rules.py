@@ -1,4 +1,7 @@
-"""Pure rules of the scheduler: windows, dedupe key, trigger precedence, anomaly reasons, fingerprint."""
+"""Pure rules of the scheduler.
+
+Windows, dedupe key, trigger precedence, anomaly reasons, fingerprint.
+"""
 
 from __future__ import annotations
 

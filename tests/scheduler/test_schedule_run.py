@@ -1,4 +1,7 @@
-"""docs/reference/scheduler.md#schedule-run: the one call a scheduler makes, with the runbook's six signals at their exact paths."""
+"""The one call a scheduler makes, with the runbook's six signals at their exact paths.
+
+docs/reference/scheduler.md#schedule-run
+"""
 
 from __future__ import annotations
 

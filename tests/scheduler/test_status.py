@@ -1,4 +1,9 @@
-"""docs/reference/scheduler.md#schedule-status status rules, pure: new, up, late, down at the boundaries, for 5-minute, daily and weekly windows."""
+"""Schedule status rules, pure.
+
+docs/reference/scheduler.md#schedule-status
+
+New, up, late, down at the boundaries, for 5-minute, daily and weekly windows.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,7 @@ from driftwarden.scheduler.status import (
     watch_action,
 )
 
-T0 = datetime(
-    2026, 11, 23, 0, 0, tzinfo=UTC
-)  # a Monday 00:00: aligned for 5, 60, 1440 and 10080
+T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # a Monday 00:00: aligned for 5, 60, 1440 and 10080
 WEEK_START = datetime(
     2026, 11, 19, 0, 0, tzinfo=UTC
 )  # weekly windows align on the epoch's Thursday
@@ -38,7 +41,10 @@ def _at(
     start: datetime = T0,
     grace: float | None = None,
 ):  # type: ignore[no-untyped-def]
-    """Status when now is `minutes_into_current` into the window at `start`, last run `offset` windows before."""
+    """Status when now is `minutes_into_current` into the window at `start`.
+
+    The last run was `offset` windows before.
+    """
     size = timedelta(minutes=window)
     last = None if last_window_offset is None else start - last_window_offset * size
     return schedule_status(
@@ -49,7 +55,8 @@ def _at(
     )
 
 
-# (window, last executed window: how many windows before the current, minutes into current, status, missed)
+# (window, last executed window: how many windows before the current, minutes into current,
+#  status, missed)
 TABLE = [
     (1440, None, 0, "new", None),
     (1440, None, 1439.99, "new", None),
@@ -117,7 +124,10 @@ def test_expected_by_is_the_end_of_the_window_after_the_last_run() -> None:
 
 
 def test_several_missed_windows_stay_down_even_early_in_a_window() -> None:
-    """A 5-minute schedule's grace is a whole window: measured per window it would never turn down."""
+    """A 5-minute schedule's grace is a whole window.
+
+    Measured per window, it would never turn down.
+    """
     assert [_at(5, offset, 0).status for offset in (2, 3, 4, 100)] == [
         "late",
         "down",

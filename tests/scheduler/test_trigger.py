@@ -1,4 +1,7 @@
-"""docs/reference/scheduler.md#trigger: every trigger outcome in its order of precedence, the window claim, force and dry runs."""
+"""Every trigger outcome in its order of precedence, the window claim, force and dry runs.
+
+docs/reference/scheduler.md#trigger
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""docs/reference/scheduler.md#schedule-status: schedule status over HTTP, and the watchdog's alerts: once per outage, cooldown, escalation, recovery."""
+"""Schedule status over HTTP, and the watchdog's alerts.
+
+Once per outage, cooldown, escalation, recovery.
+docs/reference/scheduler.md#schedule-status
+"""
 
 from __future__ import annotations
 
@@ -165,7 +169,10 @@ def test_cooldown_suppresses_a_second_outage_and_its_recovery(
 def test_an_outage_after_an_unseen_recovery_is_a_new_outage(
     client: TestClient, admin, hourly, session_factory, settings, clock, receiver
 ) -> None:
-    """The worker was away while the schedule recovered and stopped again: the new outage still alerts."""
+    """The worker was away while the schedule recovered and stopped again.
+
+    The new outage still alerts.
+    """
     set_policy(client, admin, alert_cooldown_minutes=0)
     _go_down(client, admin, clock)
     assert _tick(session_factory, settings, clock) == [("missed", "sent")]
@@ -293,7 +300,7 @@ def test_racing_watchdogs_on_postgres_send_each_alert_once(
     for expected in ("contract_drift.schedule_missed", "contract_drift.schedule_recovered"):
         barrier = threading.Barrier(4)
 
-        def race() -> None:
+        def race(barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             watchdog.tick(session_factory, settings=settings, clock=clock)
 

@@ -1,4 +1,7 @@
-"""docs/reference/operations.md#the-schedule-script: scripts/run_contract_drift_schedule.sh against a live API, run as the runbook runs it."""
+"""scripts/run_contract_drift_schedule.sh against a live API, run as the runbook runs it.
+
+docs/reference/operations.md#the-schedule-script
+"""
 
 from __future__ import annotations
 
@@ -215,9 +218,9 @@ def five_minute_policy(live, client, admin):  # type: ignore[no-untyped-def]
 def test_key_window_is_the_policys_when_window_minutes_is_unset(
     five_minute_policy, tmp_path: Path, client, admin
 ) -> None:
-    """A 5-minute policy: the derived key changes every 5 minutes, as the server's window does (not daily).
+    """A 5-minute policy: the derived key changes every 5 minutes, as the server's window does.
 
-    Run with the default (legacy) API_PREFIX `/api`, as the workflow runs it.
+    Not daily. Run with the default (legacy) API_PREFIX `/api`, as the workflow runs it.
     """
     env = {k: v for k, v in five_minute_policy.items() if k != "API_PREFIX"}
     before = time.time()

@@ -205,7 +205,7 @@ def test_409_in_progress_is_retried_after_retry_after_with_the_same_key(
     elapsed = time.monotonic() - started
     assert code(result) == 0, result.stderr
     assert [key for _, key, _ in _Scripted.seen] == ["fixed-key"] * 3
-    gaps = [b[0] - a[0] for a, b in zip(_Scripted.seen, _Scripted.seen[1:])]
+    gaps = [b[0] - a[0] for a, b in zip(_Scripted.seen, _Scripted.seen[1:], strict=False)]
     assert gaps[0] < 1 <= gaps[1] and elapsed < 5  # Retry-After honoured, not the 5 s default
 
 

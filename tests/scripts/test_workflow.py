@@ -1,4 +1,7 @@
-"""docs/reference/operations.md#the-workflow: the scheduled workflow lints clean and carries what the runbook names."""
+"""The scheduled workflow lints clean and carries what the runbook names.
+
+docs/reference/operations.md#the-workflow
+"""
 
 from __future__ import annotations
 
@@ -145,7 +148,10 @@ def test_ci_workflow_lints_clean_and_follows_the_runbook_cadence() -> None:
         and nightly["env"]["SUPABASE_DB_URL"] == "${{ secrets.SUPABASE_DB_URL_NONPROD }}"
     )
     assert "::notice" in nightly["steps"][0]["run"]
-    runbook = "RUN_DB_INTEGRATION=1 PYTHONPATH=. pytest -q tests/test_contract_drift_schedule_integration.py"
+    runbook = (
+        "RUN_DB_INTEGRATION=1 PYTHONPATH=. pytest -q "
+        "tests/test_contract_drift_schedule_integration.py"
+    )
     assert runbook in (ROOT / "docs" / "runbook.md").read_text()
     assert runbook.replace(" pytest", " .venv/bin/pytest") in _runs(doc, "nightly")
 

@@ -1,4 +1,7 @@
-"""Retention (docs/reference/operations.md, retention): old rows go in bounded batches, recent stay."""
+"""Retention: old rows go in bounded batches, recent stay.
+
+docs/reference/operations.md, retention
+"""
 
 from __future__ import annotations
 

@@ -70,7 +70,9 @@ def create_app(
         version=__version__,
         generate_unique_id_function=_operation_id,
         lifespan=housekeeping.lifespan,
-        description="Finds contract drift in AI agents' bindings, files it, schedules it, alerts on it.",
+        description=(
+            "Finds contract drift in AI agents' bindings, files it, schedules it, alerts on it."
+        ),
     )
     app.state.settings = settings
     app.state.engine = engine

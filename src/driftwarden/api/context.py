@@ -81,7 +81,10 @@ class BodyTap:
         return bytes(self.kept) if self.done and self.size <= AUDIT_BODY_BYTES else b""
 
     async def drain(self, scope: Scope) -> None:
-        """Read a small body nobody read (the failure came before auth), bounded in size and time."""
+        """Read a small body nobody read (the failure came before auth).
+
+        Bounded in size and time.
+        """
         length = (header(scope, b"content-length") or "").strip()
         if self.started or not length.isdigit() or int(length) > AUDIT_BODY_BYTES:
             return

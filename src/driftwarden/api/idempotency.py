@@ -50,7 +50,7 @@ IdempotencyKeyRequired = Annotated[str, Depends(require_idempotency_key)]
 
 
 def withhold_secret_on_replay(request: Request) -> None:
-    """For a route whose response carries a secret shown once: its idempotency record keeps no body."""
+    """For a route whose response carries a one-time secret: its idempotency record has no body."""
     request.state.idempotency_withhold = True
 
 

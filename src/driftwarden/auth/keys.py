@@ -1,4 +1,7 @@
-"""API key material: generation, hashing, lookup. The plaintext exists only in the create response."""
+"""API key material: generation, hashing, lookup.
+
+The plaintext exists only in the create response.
+"""
 
 from __future__ import annotations
 

@@ -62,7 +62,10 @@ def create_api_key(
     now: datetime,
     plaintext: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """Returns the row and the plaintext, which is never stored. `plaintext` pins a known dev key (CLI only)."""
+    """Returns the row and the plaintext, which is never stored.
+
+    `plaintext` pins a known dev key (CLI only).
+    """
     plaintext = plaintext or keys.generate_key()
     key = ApiKey(
         name=name,

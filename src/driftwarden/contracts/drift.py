@@ -1,4 +1,6 @@
-"""Drift classification (docs/reference/drift.md#classification): pure rules over two version strings, no I/O.
+"""Drift classification: pure rules over two version strings, no I/O.
+
+docs/reference/drift.md#classification
 
 Parsing is python-semver's strict SemVer 2.0.0 grammar; results are cached because a scan
 sees the same (bound, current) pairs over and over.

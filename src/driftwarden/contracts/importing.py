@@ -1,4 +1,4 @@
-"""Bulk import: upsert definitions, agents and bindings from one document, set-based, all or nothing.
+"""Bulk import: upsert definitions, agents and bindings from one document, set-based, atomic.
 
 Everything is checked before anything is written. Existing rows are read in chunks, new rows are
 bulk-loaded (COPY on Postgres, one executemany on SQLite) and changed rows are bulk UPDATEs by
@@ -325,7 +325,10 @@ def _existing_bindings(
 
 
 def _given_binding_fields(binding: ImportBinding) -> dict[str, Any]:
-    """The fields the document sets (attribute reads: model_dump per row costs seconds at 100 000)."""
+    """The fields the document sets.
+
+    Attribute reads: model_dump per row costs seconds at 100 000 rows.
+    """
     given: dict[str, Any] = {}
     if binding.enabled is not None:
         given["enabled"] = binding.enabled
@@ -379,7 +382,10 @@ def _upsert_bindings(
 
 
 def _write(session: Session, model: Any, new_rows: list[dict], updates: list[dict]) -> None:
-    """Bulk-load the new rows (COPY on Postgres, executemany on SQLite), bulk UPDATE the changed ones by key."""
+    """Bulk-load the new rows, bulk UPDATE the changed ones by key.
+
+    New rows go in with COPY on Postgres, executemany on SQLite.
+    """
     columns = {attr.key: attr.columns[0].key for attr in inspect(model).column_attrs}
     rows = [{columns[k]: v for k, v in row.items()} for row in new_rows]
     if rows and session.get_bind().dialect.name == "postgresql":
@@ -420,7 +426,10 @@ def _tally(outcomes: list[dict], **extra: Any) -> dict[str, Any]:
 def import_document(
     session: Session, *, org_id: uuid.UUID, doc: ImportDocument, now: datetime
 ) -> dict[str, Any]:
-    """Upsert the document's contents into the org; 422 with every offending path, nothing written."""
+    """Upsert the document's contents into the org.
+
+    Invalid: 422 with every offending path, and nothing written.
+    """
     own, builtin = _visible_definitions(session, org_id)
     problems = _problems(doc, set(own) | set(builtin))
     if problems:

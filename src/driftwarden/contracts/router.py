@@ -1,4 +1,7 @@
-"""HTTP for the contracts domain: definitions, bindings, the drift scan, upgrades and bulk import."""
+"""HTTP for the contracts domain.
+
+Definitions, bindings, the drift scan, upgrades and bulk import.
+"""
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ from driftwarden.schemas import ReadModel
 DefinitionType = Literal["gate", "evaluator", "run_type"]
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 MAX_IMPORT_BINDINGS = 200_000
-# No min_length: "" is a string that is not SemVer, so it gets CONTRACT_VERSION_INVALID like any other.
+# No min_length: "" is a string that is not SemVer,
+# so it gets CONTRACT_VERSION_INVALID like any other.
 VERSION_FIELD = Field(max_length=256, description="SemVer 2.0.0, e.g. 1.4.2")
 ConfigSchema = dict[str, Any] | bool | None
 SCHEMA_FIELD = Field(default=None, description="JSON Schema (Draft 2020-12) for configs, or null.")
@@ -107,7 +108,10 @@ class BindingCreate(BaseModel):
     definition_contract_version: str | None = Field(
         default=None,
         max_length=256,
-        description="Bound version to record (import/pin), stored as given; default: the definition's current.",
+        description=(
+            "Bound version to record (import/pin), stored as given; "
+            "default: the definition's current."
+        ),
     )
 
 
@@ -259,7 +263,10 @@ class ImportDefinition(BaseModel):
 
 
 class ImportBinding(BaseModel):
-    """A binding of the enclosing agent; the definition is the org's own (type, key), else the builtin."""
+    """A binding of the enclosing agent.
+
+    The definition is the org's own (type, key), else the builtin.
+    """
 
     model_config = ConfigDict(extra="forbid")
     definition_type: DefinitionType

@@ -223,7 +223,10 @@ def _find_binding(
 def upsert_binding(
     session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID, body: BindingCreate, now: datetime
 ) -> tuple[ContractBinding, ContractDefinition, bool]:
-    """Bind, or update the existing binding of the same (agent, definition); returns (row, definition, created)."""
+    """Bind, or update the existing binding of the same (agent, definition).
+
+    Returns (row, definition, created).
+    """
     agents_service.get_agent_or_404(session, org_id=org_id, agent_id=agent_id)
     definition = get_definition_or_404(session, org_id=org_id, definition_id=body.definition_id)
     pinned = "definition_contract_version" in body.model_fields_set

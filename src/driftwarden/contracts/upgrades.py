@@ -1,4 +1,6 @@
-"""Upgrade preview and apply (docs/reference/resources.md#upgrades): the drift every binding would have at a target version.
+"""Upgrade preview and apply: the drift every binding would have at a target version.
+
+docs/reference/resources.md#upgrades
 
 Like the scan, bindings are grouped by bound version in SQL, each distinct version is classified
 once against the target, and only the requested items are read, highest severity first.
@@ -55,7 +57,10 @@ def _level_rows(
     target: str,
     wanted: int,
 ) -> list[Any]:
-    """Up to `wanted` rows of one level in page order; an IN list unless the level has too many versions."""
+    """Up to `wanted` rows of one level in page order.
+
+    An IN list unless the level has too many versions.
+    """
     query = (
         select(
             ContractBinding.id,
@@ -254,7 +259,10 @@ def apply_upgrade(
     now: datetime,
     api_key_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """Move the definition to the target version; with `sync_bindings` re-bind every binding to it."""
+    """Move the definition to the target version.
+
+    With `sync_bindings`, re-bind every binding to it.
+    """
     target = service.require_version(body.target_contract_version, field="target_contract_version")
     definition = _lock_definition(session, org_id=org_id, definition_id=body.definition_id)
     previous = definition.contract_version

@@ -20,7 +20,10 @@ BATCH_SIZE = 1000
 def insert_or_conflict(
     session: Session, row: object, *, code: str, message: str, details: Any = None
 ) -> None:
-    """Add and flush `row`; a unique-index violation becomes `Conflict(code)`, the session usable."""
+    """Add and flush `row`; a unique-index violation becomes `Conflict(code)`.
+
+    The session stays usable after the conflict.
+    """
     session.add(row)
     try:
         with session.begin_nested():

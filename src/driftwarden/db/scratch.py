@@ -1,4 +1,7 @@
-"""Throwaway Postgres databases for tests, benchmarks and CI: made beside the one a URL names, then dropped."""
+"""Throwaway Postgres databases for tests, benchmarks and CI.
+
+Made beside the one a URL names, then dropped.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +34,10 @@ def libpq_url(url: str, database: str | None = None) -> str:
 
 
 def create_database(prefix: str, *, server: str | None = None, migrated: bool = True) -> str:
-    """A new database on the server `server` names (default server_url()); returns its SQLAlchemy URL."""
+    """A new database on the server `server` names (default server_url()).
+
+    Returns its SQLAlchemy URL.
+    """
     server = server or server_url()
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(libpq_url(server), autocommit=True) as conn:

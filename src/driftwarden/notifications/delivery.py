@@ -80,7 +80,10 @@ class DeliveryResult:
 def jobs_for(
     session: Session, rows: Sequence[NotificationOutbox], *, settings: Settings, now: datetime
 ) -> list[Job]:
-    """Attach signing secrets: the env secret, or the endpoint's (plus the previous one during rotation)."""
+    """Attach signing secrets.
+
+    The env secret, or the endpoint's (plus the previous one during rotation).
+    """
     endpoint_ids = {r.endpoint_id for r in rows if r.endpoint_id is not None}
     endpoints = (
         {
@@ -264,7 +267,10 @@ def conclude(
 
 
 def _log_attempt(job: Job, result: retry.Attempt, decided: retry.Outcome) -> None:
-    """One structured line per attempt: never the body, the secret, nor the URL's path or credentials."""
+    """One structured line per attempt.
+
+    Never the body, the secret, nor the URL's path or credentials.
+    """
     log.info(
         json.dumps(
             {
@@ -298,7 +304,9 @@ def record(
     """Store outcomes and disable every per-org endpoint that answered 410 Gone."""
     outbox.settle(session, settlements, now=now)
     gone = {
-        j.endpoint_id for j, s in zip(jobs, settlements) if s.error_code == "GONE" and j.endpoint_id
+        j.endpoint_id
+        for j, s in zip(jobs, settlements, strict=True)
+        if s.error_code == "GONE" and j.endpoint_id
     }
     if gone:
         session.execute(
@@ -345,5 +353,8 @@ def send_all(
 
 
 def lease_seconds_for(settings: Settings) -> float:
-    """Long enough for one attempt plus slack, so a live drainer never loses its lease mid-request."""
+    """The lease: one attempt plus slack.
+
+    Long enough that a live drainer never loses its lease mid-request.
+    """
     return max(DEFAULT_LEASE_SECONDS, settings.notify_webhook_timeout_seconds * 2 + 10)

@@ -30,7 +30,10 @@ def secret_fingerprint(secret: str) -> str:
 
 
 def _derived(endpoint: NotificationEndpoint, now: datetime) -> dict[str, Any]:
-    """What a client sees instead of the secret: a fingerprint, and the overlap only while it lasts."""
+    """What a client sees instead of the secret.
+
+    A fingerprint, and the overlap only while it lasts.
+    """
     overlap = endpoint.previous_secret_expires_at
     return {
         "event_types": list(endpoint.event_types or []),
@@ -51,7 +54,10 @@ def read_with_secret(endpoint: NotificationEndpoint, *, now: datetime) -> Endpoi
 def get_endpoint_or_404(
     session: Session, *, org_id: uuid.UUID | None, endpoint_id: uuid.UUID, for_update: bool = False
 ) -> NotificationEndpoint:
-    """The endpoint, if it belongs to `org_id` (None = any org); `for_update` row-locks it for a change."""
+    """The endpoint, if it belongs to `org_id` (None = any org).
+
+    `for_update` row-locks it for a change.
+    """
     endpoint = session.get(NotificationEndpoint, endpoint_id, with_for_update=for_update)
     if endpoint is None or (org_id is not None and endpoint.org_id != org_id):
         raise NotFound("notification endpoint not found", code="NOTIFICATION_ENDPOINT_NOT_FOUND")
@@ -136,7 +142,10 @@ def update_endpoint(
 def rotate_secret(
     session: Session, *, endpoint: NotificationEndpoint, now: datetime
 ) -> NotificationEndpoint:
-    """New secret now; the old one keeps signing alongside it for 24 h so receivers can switch over."""
+    """New secret now.
+
+    The old one keeps signing alongside it for 24 h so receivers can switch over.
+    """
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
     endpoint.secret = signing.generate_secret()
@@ -146,6 +155,9 @@ def rotate_secret(
 
 
 def delete_endpoint(session: Session, *, endpoint: NotificationEndpoint) -> None:
-    """Undelivered messages stay in the outbox (endpoint_id becomes null) and die as ENDPOINT_DELETED."""
+    """Delete the endpoint; undelivered messages stay in the outbox.
+
+    Their endpoint_id becomes null and they die as ENDPOINT_DELETED.
+    """
     session.delete(endpoint)
     session.flush()

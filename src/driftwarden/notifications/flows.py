@@ -60,7 +60,7 @@ def run_batch(
     with session_factory() as session:
         record(session, jobs, settlements, now=clock.now())
         session.commit()
-    return [to_result(j, s) for j, s in zip(jobs, settlements)]
+    return [to_result(j, s) for j, s in zip(jobs, settlements, strict=True)]
 
 
 def deliver_now(

@@ -23,7 +23,10 @@ SLACK_TEXT_MAX = 3000  # Slack rejects a section whose text is longer
 
 
 def default_format(url: str) -> str:
-    """Slack's incoming webhooks reject any other body, so their URLs default to the slack format."""
+    """The default body format of `url`: slack for Slack's incoming webhooks, else json.
+
+    Slack's incoming webhooks reject any other body, so their URLs default to the slack format.
+    """
     return "slack" if urlsplit(url).hostname == "hooks.slack.com" else "json"
 
 
@@ -87,7 +90,8 @@ def _promoted(data: dict[str, Any]) -> tuple[str, str]:
     )
     return (
         f"Contract drift filed as {created} new issue pattern(s) in {_where(data)}.{listed}",
-        "Review the new `contract_drift` patterns (GET /api/v1/patterns?primary_tag=contract_drift), "
+        "Review the new `contract_drift` patterns "
+        "(GET /api/v1/patterns?primary_tag=contract_drift), "
         "then preview and apply the upgrade or re-bind the affected agents.",
     )
 
@@ -97,18 +101,22 @@ def _anomaly(data: dict[str, Any]) -> tuple[str, str]:
     rates = data.get("summary") or {}
     return (
         f"The drift schedule in {_where(data)} looks unhealthy: {reasons} "
-        f"(execution rate {rates.get('execution_rate')}, dedupe hit rate {rates.get('dedupe_hit_rate')}).",
-        "Check the scheduler's recent triggers (GET /api/v1/system/contracts/drift/trigger-summary) and "
-        "its logs; a high dedupe rate means runs repeat inside one window, a low execution rate means "
-        "runs are skipped or failing.",
+        f"(execution rate {rates.get('execution_rate')}, "
+        f"dedupe hit rate {rates.get('dedupe_hit_rate')}).",
+        "Check the scheduler's recent triggers "
+        "(GET /api/v1/system/contracts/drift/trigger-summary) and its logs; "
+        "a high dedupe rate means runs repeat inside one window, "
+        "a low execution rate means runs are skipped or failing.",
     )
 
 
 def _missed(data: dict[str, Any]) -> tuple[str, str]:
     return (
-        f"The drift schedule in {_where(data)} has not run: {data.get('missed_windows', '?')} window(s) "
-        f"missed, last executed {data.get('last_executed_at') or 'never'}.",
-        "Check that the scheduler (GitHub Actions workflow, CronJob or `driftwarden worker --schedule`) "
+        f"The drift schedule in {_where(data)} has not run: "
+        f"{data.get('missed_windows', '?')} window(s) missed, "
+        f"last executed {data.get('last_executed_at') or 'never'}.",
+        "Check that the scheduler "
+        "(GitHub Actions workflow, CronJob or `driftwarden worker --schedule`) "
         "is enabled and running, then run it once by hand.",
     )
 
@@ -168,7 +176,10 @@ _SLACK_TEXT: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
 
 
 def slack_escape(text: str) -> str:
-    """Slack's required escaping: a title or name from user data cannot @channel, link or mention anyone."""
+    """Slack's required escaping.
+
+    A title or name from user data cannot @channel, link or mention anyone.
+    """
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 

@@ -59,7 +59,8 @@ class NotificationOutbox(Base):
     lease_expires_at: Mapped[datetime | None]
     last_status_code: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(String(2000))
-    # Machine-readable cause of the last failure (HTTP_500, TIMEOUT, GONE, ...): dead letters group by it.
+    # Machine-readable cause of the last failure (HTTP_500, TIMEOUT, GONE, ...):
+    # dead letters group by it.
     last_error_code: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(128))
     sent_at: Mapped[datetime | None] = mapped_column(index=True)

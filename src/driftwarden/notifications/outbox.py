@@ -1,4 +1,7 @@
-"""The durable outbox: written in the caller's transaction, claimed under a lease, settled per attempt."""
+"""The durable outbox.
+
+Written in the caller's transaction, claimed under a lease, settled per attempt.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +40,10 @@ def origin(url: str) -> str:
 
 
 def new_message_id() -> str:
-    """A Standard Webhooks message id; url-safe, so never contains the '.' the signature joins on."""
+    """A Standard Webhooks message id.
+
+    URL-safe, so it never contains the '.' the signature joins on.
+    """
     return "msg_" + secrets.token_urlsafe(18)
 
 
@@ -72,7 +78,10 @@ def destinations(
     settings: Settings,
     endpoint_id: uuid.UUID | None = None,
 ) -> list[Destination]:
-    """The env default (if its filter matches) plus the org's enabled endpoints that want this event."""
+    """The env default (if its filter matches) plus the org's enabled endpoints.
+
+    Only endpoints that want this event.
+    """
     found: list[Destination] = []
     if (
         endpoint_id is None
@@ -106,7 +115,10 @@ def enqueue(
     request_id: str | None = None,
     endpoint_id: uuid.UUID | None = None,
 ) -> list[NotificationOutbox]:
-    """One pending row per matching destination, in the caller's transaction; [] when none is configured."""
+    """One pending row per matching destination, in the caller's transaction.
+
+    [] when none is configured.
+    """
     if (
         event_type not in formats.EVENT_TYPES
     ):  # a typo here would silently bypass every event filter
@@ -147,7 +159,10 @@ def enqueue(
 
 
 def reap_expired_leases(session: Session, *, now: datetime) -> int:
-    """Rows whose drainer died mid-delivery go back to pending (at-least-once); on the last attempt, dead."""
+    """Rows whose drainer died mid-delivery go back to pending (at-least-once).
+
+    On the last attempt, they go to dead.
+    """
     lapsed = (NotificationOutbox.status == "sending", NotificationOutbox.lease_expires_at <= now)
     exhausted = NotificationOutbox.attempt_count >= NotificationOutbox.max_attempts
     common = {

@@ -38,7 +38,10 @@ class Outcome:
 
 
 def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None when absent or unreadable."""
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date).
+
+    None when absent or unreadable.
+    """
     if value is None or not value.strip():
         return None
     value = value.strip()

@@ -61,7 +61,10 @@ def _visible_org(caller: Caller, org_id: uuid.UUID | None) -> uuid.UUID | None:
 
 
 def _endpoint(session, request: Request, caller: Caller, endpoint_id: uuid.UUID):  # type: ignore[no-untyped-def]
-    """The caller's endpoint, row-locked against concurrent changes (404 for another org's); its org is audited."""
+    """The caller's endpoint, row-locked against concurrent changes; its org is audited.
+
+    Another org's endpoint is a 404.
+    """
     endpoint = endpoints_service.get_endpoint_or_404(
         session, org_id=caller.org_id, endpoint_id=endpoint_id, for_update=True
     )
@@ -191,7 +194,10 @@ def test_endpoint(
     clock: ClockDep,
     settings: SettingsDep,
 ) -> dict:
-    """Queue a `webhook.test` for this endpoint only and attempt it at once (it retries like any message)."""
+    """Queue a `webhook.test` for this endpoint only and attempt it at once.
+
+    It retries like any message.
+    """
     endpoint = _endpoint(session, request, caller, endpoint_id)
     if not endpoint.enabled:
         raise Conflict(
@@ -258,7 +264,8 @@ def drain_outbox(
 ) -> dict:
     """Deliver due messages once each, now; an org key drains only its own org's messages."""
     body = body or DrainRequest(**({"limit": limit} if limit is not None else {}))
-    session.commit()  # end the auth read: delivery uses its own transactions (SQLite allows one writer)
+    # End the auth read: delivery uses its own transactions (SQLite allows one writer).
+    session.commit()
     results = flows.drain(
         request.app.state.session_factory,
         settings=settings,

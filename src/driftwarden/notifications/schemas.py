@@ -27,7 +27,10 @@ assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 
 
 def _http_url(value: str) -> str:
-    """An absolute http(s) URL the webhook client can send to: refused here (422), not at every delivery."""
+    """An absolute http(s) URL the webhook client can send to.
+
+    Anything else is refused here (422), not at every delivery.
+    """
     try:
         url = httpx.URL(value)
         urlsplit(value).port  # noqa: B018 - raises on a port outside 0-65535
@@ -44,7 +47,9 @@ class EndpointCreate(BaseModel):
     url: str = Field(max_length=2000)
     format: WebhookFormat | None = Field(
         default=None,
-        description="Default: slack for hooks.slack.com URLs, else json (as NOTIFY_WEBHOOK_FORMAT).",
+        description=(
+            "Default: slack for hooks.slack.com URLs, else json (as NOTIFY_WEBHOOK_FORMAT)."
+        ),
     )
     event_types: list[EventType] = Field(
         default_factory=list, description="Empty = every event type."

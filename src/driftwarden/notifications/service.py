@@ -113,7 +113,10 @@ def _requeue_values(now: datetime) -> dict:
 def retry_outbox(
     session: Session, *, org_id: uuid.UUID | None, outbox_id: uuid.UUID, now: datetime
 ) -> NotificationOutbox:
-    """Back to pending, due now; a dead row gets its attempts back. A row being sent is left alone."""
+    """Back to pending, due now; a dead row gets its attempts back.
+
+    A row being sent is left alone.
+    """
     row = get_outbox_or_404(session, org_id=org_id, outbox_id=outbox_id)
     changed = session.execute(
         update(NotificationOutbox)

@@ -33,7 +33,10 @@ def signature_headers(
 
 
 class _TolerantWebhook(Webhook):
-    """The package's verifier with our replay window and clock (it hard-codes 5 min of wall time)."""
+    """The package's verifier with our replay window and clock.
+
+    The package hard-codes 5 min of wall time.
+    """
 
     def __init__(self, secret: str, *, tolerance_seconds: float, now: datetime) -> None:
         super().__init__(secret)
@@ -60,7 +63,10 @@ def verify(
     tolerance_seconds: float,
     now: datetime | None = None,
 ) -> None:
-    """Raise WebhookVerificationError unless `body` and `headers` carry a valid signature for `secret`."""
+    """Raise WebhookVerificationError unless the signature is valid.
+
+    `body` and `headers` must carry a valid signature for `secret`.
+    """
     checker = _TolerantWebhook(
         secret, tolerance_seconds=tolerance_seconds, now=now or datetime.now(UTC)
     )

@@ -1,4 +1,7 @@
-"""Issue pattern lifecycle (docs/reference/resources.md#issue-patterns): which status changes are allowed, as pure rules."""
+"""Issue pattern lifecycle: which status changes are allowed, as pure rules.
+
+docs/reference/resources.md#issue-patterns
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Pattern notifications, queued through the outbox in the caller's transaction (docs/reference/notifications.md#outbox)."""
+"""Pattern notifications, queued through the outbox in the caller's transaction.
+
+docs/reference/notifications.md#outbox
+"""
 
 from __future__ import annotations
 

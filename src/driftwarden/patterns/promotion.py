@@ -1,4 +1,6 @@
-"""Drift promotion (docs/reference/resources.md#drift-promotion): findings become open issue patterns, a few statements per thousand.
+"""Drift promotion: findings become open issue patterns, a few statements per thousand.
+
+docs/reference/resources.md#drift-promotion
 
 One scan picks the eligible findings; one query reads the open drift patterns in scope; new
 findings are inserted in bulk (losers of a race with another promoter reuse the winner's row),
@@ -34,7 +36,8 @@ MAX_KEY = 500  # issue_patterns.dedupe_key length
 CLAIM_PASSES = 3  # a pattern closing under a promotion costs one more pass, not a lost finding
 RESOLVE_NOTES = {
     "binding_removed": "auto-resolved by drift promotion: the binding no longer exists",
-    "versions_changed": "auto-resolved by drift promotion: the binding is no longer at these versions "
+    "versions_changed": "auto-resolved by drift promotion: "
+    "the binding is no longer at these versions "
     "(upgraded, re-bound or the definition changed)",
     "healthy": "auto-resolved by drift promotion: these versions no longer drift "
     "and the config satisfies the schema",
@@ -55,7 +58,10 @@ def title_of(item: DriftItem) -> str:
         item.bound_contract_version or "(none)",
         item.current_contract_version or "(none)",
     )
-    return f"Contract drift ({item.severity}): {item.definition_type} '{item.definition_key}' {bound} → {current}"
+    return (
+        f"Contract drift ({item.severity}): "
+        f"{item.definition_type} '{item.definition_key}' {bound} → {current}"
+    )
 
 
 @dataclass
@@ -84,7 +90,7 @@ def _open_drift_patterns(
     )
     if agent_id is not None:
         query = query.where(IssuePattern.agent_id == agent_id)
-    return {key: pattern_id for key, pattern_id in session.execute(query)}
+    return dict(session.execute(query).all())
 
 
 def _binding_of(key: str) -> uuid.UUID | None:
@@ -163,7 +169,11 @@ def plan_promotion(
     limit: int,
     auto_resolve: bool,
 ) -> tuple[Plan, int]:
-    """The plan and the number of bindings scanned (disabled ones too, as docs/reference/resources.md#drift-scan scans them); reads only."""
+    """The plan and the number of bindings scanned; reads only.
+
+    Disabled bindings are counted too, as the drift scan scans them:
+    docs/reference/resources.md#drift-scan
+    """
     scan = contracts_service.scan_drift(
         session,
         org_id=org_id,
@@ -188,7 +198,12 @@ def plan_promotion(
 
 
 def evidence_of(item: DriftItem) -> dict[str, Any]:
-    """The finding as JSON (docs/reference/resources.md#drift-scan item); built field by field, as asdict's deep copies cost seconds at 10k."""
+    """The finding as JSON, as an item of the drift scan.
+
+    docs/reference/resources.md#drift-scan
+
+    Built field by field, as asdict's deep copies cost seconds at 10k.
+    """
     evidence = {name: getattr(item, name) for name in EVIDENCE_FIELDS}
     for name in ("binding_id", "agent_id", "definition_id"):
         evidence[name] = str(evidence[name])
@@ -223,8 +238,11 @@ class Applied:
 def _claim(
     session: Session, plan: Plan, *, org_id: uuid.UUID, now: datetime, api_key_id: uuid.UUID | None
 ) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
-    """(created, reused) by key: insert the new keys, lock the rest; a key whose open pattern closed
-    after the plan read it (a PATCH to wont_fix, say) is inserted on the next pass, so none is lost."""
+    """(created, reused) by key: insert the new keys, lock the rest.
+
+    A key whose open pattern closed after the plan read it (a PATCH to wont_fix, say) is
+    inserted on the next pass, so none is lost.
+    """
     created: dict[str, uuid.UUID] = {}
     reused: dict[str, uuid.UUID] = {}
     todo, new = list(plan.findings), set(plan.new_keys)

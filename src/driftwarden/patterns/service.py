@@ -1,4 +1,7 @@
-"""Issue patterns: create, read, change status, upsert by dedupe key. Callers own the transaction."""
+"""Issue patterns: create, read, change status, upsert by dedupe key.
+
+Callers own the transaction.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from driftwarden.patterns.promotion import promote_drift
 from driftwarden.patterns.schemas import PRIORITIES, PatternCreate, PatternUpdate
 from driftwarden.settings import Settings
 
-# An open pattern can close between our INSERT seeing it and our lock reaching it; then insert again.
+# An open pattern can close between our INSERT seeing it and our lock reaching it;
+# then insert again.
 CLAIM_ATTEMPTS = 3
 
 __all__ = [
@@ -134,7 +138,9 @@ def upsert_open_pattern(
     now: datetime,
     related_tags: Iterable[str] = (),
 ) -> tuple[IssuePattern, bool]:
-    """The one open pattern for `dedupe_key`: created, or reused (one more occurrence, latest evidence).
+    """The one open pattern for `dedupe_key`: created, or reused.
+
+    A reused pattern gets one more occurrence and the latest evidence.
 
     Concurrent callers converge: the partial unique index lets one INSERT win, the others see
     the conflict, lock the winner's row and bump it.
@@ -167,7 +173,10 @@ def upsert_open_pattern(
 def _claim_open(
     session: Session, *, org_id: uuid.UUID, row: dict[str, Any]
 ) -> tuple[uuid.UUID, bool]:
-    """Insert the open pattern, or lock the one holding its key; again when that one closed in between."""
+    """Insert the open pattern, or lock the one holding its key.
+
+    Again when that one closed in between.
+    """
     key = row["dedupe_key"]
     for _ in range(CLAIM_ATTEMPTS):
         if store.insert_open(session, [row]):
@@ -193,7 +202,10 @@ def update_pattern(
     settings: Settings,
     request_id: str | None,
 ) -> dict[str, Any] | None:
-    """Apply a PATCH; a status change is checked, recorded and notified. Returns the queued notification."""
+    """Apply a PATCH; a status change is checked, recorded and notified.
+
+    Returns the queued notification.
+    """
     changes = body.model_dump(exclude_unset=True, exclude={"note", "force"})
     for name in _NOT_NULL:
         if name in changes and changes[name] is None:

@@ -67,7 +67,10 @@ def new_row(
 
 
 def insert_open(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Insert new open patterns in dedupe_key order; returns the keys inserted (the others were taken)."""
+    """Insert new open patterns in dedupe_key order; returns the keys inserted.
+
+    The other keys were taken.
+    """
     if not rows:
         return set()
     ordered = sorted(rows, key=lambda row: row["dedupe_key"] or "")
@@ -83,7 +86,10 @@ def insert_open(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
 
 
 def _insert_open_pg(session: Session, ordered: Sequence[dict[str, Any]]) -> set[str]:
-    """All rows as one JSON parameter: at 10 000 rows, binding 17 parameters per row costs seconds."""
+    """All rows as one JSON parameter.
+
+    At 10 000 rows, binding 17 parameters per row costs seconds.
+    """
     columns = [column.name for column in TABLE.columns]
     record = ", ".join(
         f"{name} {TABLE.c[name].type.compile(dialect=postgresql.dialect())}" for name in columns
@@ -118,7 +124,7 @@ def lock_open(session: Session, *, org_id: uuid.UUID, keys: Iterable[str]) -> di
             .order_by(TABLE.c.dedupe_key)
             .with_for_update()
         )
-        found.update({key: pattern_id for key, pattern_id in session.execute(query)})
+        found.update(session.execute(query).all())
     return found
 
 
@@ -160,7 +166,10 @@ def close_open(
     by_api_key_id: uuid.UUID | None,
     note: str,
 ) -> list[tuple[uuid.UUID, str]]:
-    """Move still-open patterns to a closed status with a history note; returns (id, previous status)."""
+    """Move still-open patterns to a closed status with a history note.
+
+    Returns (id, previous status) pairs.
+    """
     closed: list[tuple[uuid.UUID, str]] = []
     history = _history_append(
         session, to_status=to_status, at=now, by_api_key_id=by_api_key_id, note=note

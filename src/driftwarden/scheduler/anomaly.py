@@ -1,4 +1,7 @@
-"""Pure rules of the anomaly notify (docs/reference/scheduler.md#anomaly-notify): reasons, fingerprint, cooldown, outcome."""
+"""Pure rules of the anomaly notify: reasons, fingerprint, cooldown, outcome.
+
+docs/reference/scheduler.md#anomaly-notify
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,10 @@ def anomaly_reasons(
     max_dedupe_hit_rate: float,
     min_execution_rate: float,
 ) -> list[str]:
-    """The sorted reasons the rates breach the thresholds; no triggers (null rates) is no anomaly."""
+    """The sorted reasons the rates breach the thresholds.
+
+    No triggers (null rates) is no anomaly.
+    """
     reasons = []
     if dedupe_hit_rate is not None and dedupe_hit_rate >= max_dedupe_hit_rate:
         reasons.append(DEDUPE_HIT_RATE_HIGH)
@@ -69,7 +75,10 @@ def decide_notify(
     cooldown_ends: datetime | None,
     now: datetime,
 ) -> NotifyDecision:
-    """Outcome precedence of docs/reference/scheduler.md#anomaly-notify step 4: dry_run, skipped, suppressed, then send."""
+    """Outcome precedence: dry_run, skipped, suppressed, then send.
+
+    docs/reference/scheduler.md#anomaly-notify step 4
+    """
     if not force_notify and not (anomaly_detected and alert_enabled):
         would = "skipped"
     elif not force_notify and cooldown_ends is not None and now < cooldown_ends:

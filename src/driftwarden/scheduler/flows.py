@@ -74,7 +74,10 @@ def trigger(
     idempotency_key: str | None,
     api_key_id: uuid.UUID | None,
 ) -> TriggerRead:
-    """One trigger under the org's policy; the caller commits (the trigger route: with its response)."""
+    """One trigger under the org's policy.
+
+    The caller commits (the trigger route: with its response).
+    """
     policy = policy_service.effective_policy(session, org_id=org_id)
     ctx = trigger_service.TriggerContext(
         now=clock.now(),

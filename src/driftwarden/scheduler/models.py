@@ -71,7 +71,10 @@ class TriggerRun(Base):
 
 
 class TriggerAlertState(Base):
-    """Cooldown state: one row per org and schedule (runbook: contract_drift_trigger_alert_state)."""
+    """Cooldown state: one row per org and schedule.
+
+    Runbook: contract_drift_trigger_alert_state.
+    """
 
     __tablename__ = "contract_drift_trigger_alert_state"
 
@@ -118,7 +121,9 @@ class ScheduleWatchState(Base):
     down_since: Mapped[datetime | None]
     # the current outage's missed alert: queued | sent | failed | suppressed | skipped
     missed_alert: Mapped[str | None] = mapped_column(String(16))
-    # cooldown of the missed alert (docs/reference/scheduler.md#anomaly-notify rules, kept apart from the anomaly's cooldown)
+    # cooldown of the missed alert (the rules of
+    # docs/reference/scheduler.md#anomaly-notify,
+    # kept apart from the anomaly's cooldown)
     alert_fingerprint: Mapped[str | None] = mapped_column(String(64))
     missed_notified_at: Mapped[datetime | None]
     recovered_notified_at: Mapped[datetime | None]

@@ -1,4 +1,6 @@
-"""The anomaly notify (docs/reference/scheduler.md#anomaly-notify): decide, enqueue, deliver, then record what happened.
+"""The anomaly notify: decide, enqueue, deliver, then record what happened.
+
+docs/reference/scheduler.md#anomaly-notify
 
 Three phases because the outbox rows must be committed before delivery is attempted
 (`notifications.flows.deliver_now` works in its own sessions): `plan_notify` (caller commits),
@@ -178,7 +180,7 @@ def claim_send(
     now: datetime,
     cooldown_minutes: int,
 ) -> bool:
-    """Take the right to send: one upsert of the cooldown row that matches only outside the cooldown.
+    """Take the right to send: one upsert of the cooldown row, matching only outside the cooldown.
 
     Concurrent claimers of the same row queue on its lock; each re-checks the condition against the
     committed winner, so exactly one succeeds per cooldown.
@@ -239,14 +241,19 @@ def _event_data(plan: NotifyPlan) -> dict[str, Any]:
         "fingerprint": plan.fingerprint,
         "summary": plan.summary.model_dump(mode="json", exclude={"items"}),
         "thresholds": plan.thresholds.model_dump(mode="json"),
-        "next_steps": "Check the scheduler's trigger-summary and the API logs; see docs/runbook.md.",
+        "next_steps": (
+            "Check the scheduler's trigger-summary and the API logs; see docs/runbook.md."
+        ),
     }
 
 
 def deliver(
     plan: NotifyPlan, *, session_factory: Any, settings: Settings, clock: Any
 ) -> list[Delivery]:
-    """Attempt every committed message once, now; an error here is a failed delivery, not a crash."""
+    """Attempt every committed message once, now.
+
+    An error here is a failed delivery, not a crash.
+    """
     if plan.decision.action != "send" or not plan.outbox_ids:
         return []
     try:

@@ -1,4 +1,7 @@
-"""The per-org drift policy (docs/reference/scheduler.md#drift-policy). Callers own the transaction."""
+"""The per-org drift policy. Callers own the transaction.
+
+docs/reference/scheduler.md#drift-policy
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""HTTP for the scheduler domain: policy, trigger, summary, anomaly notify, schedule run, status (docs/reference/scheduler.md, docs/reference/scheduler.md#noticing-a-schedule-that-stopped)."""
+"""HTTP for the scheduler domain.
+
+Policy, trigger, summary, anomaly notify, schedule run, status:
+docs/reference/scheduler.md,
+docs/reference/scheduler.md#noticing-a-schedule-that-stopped
+"""
 
 from __future__ import annotations
 
@@ -243,7 +248,10 @@ def run_contract_drift_schedule(
     clock: ClockDep,
     _key: IdempotencyKeyRequired,
 ) -> dict:
-    """The one call a scheduler makes: the trigger, then the anomaly notify, with the same dry_run."""
+    """The one call a scheduler makes.
+
+    The trigger, then the anomaly notify, with the same dry_run.
+    """
     org = _org(session, request, caller, body.org_id, body.agent_id)
     if body.escalation_agent_id is not None:  # validated as agent_id is, with the same error
         _org(session, request, caller, org, body.escalation_agent_id)
@@ -274,7 +282,11 @@ def get_schedule_status(
     clock: ClockDep,
     org_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> dict:
-    """docs/reference/scheduler.md#schedule-status: every schedule of the org (the policy's, and each name with triggers): new, up, late or down."""
+    """Every schedule of the org: new, up, late or down.
+
+    The policy's schedule, and each name with triggers.
+    docs/reference/scheduler.md#schedule-status
+    """
     org = _org(session, request, caller, org_id)
     policy = policy_service.effective_policy(session, org_id=org)
     items = summary_service.schedule_statuses(session, org_id=org, policy=policy, now=clock.now())

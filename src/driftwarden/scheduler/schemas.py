@@ -101,7 +101,11 @@ class TriggerItem(ReadModel):
 
 
 class SummaryCore(BaseModel):
-    """The docs/reference/scheduler.md#trigger-summary counts and rates, without the recent items (what the notify response embeds)."""
+    """The trigger summary's counts and rates, without the recent items.
+
+    What the notify response embeds.
+    docs/reference/scheduler.md#trigger-summary
+    """
 
     org_id: uuid.UUID
     schedule_name: str
@@ -120,7 +124,10 @@ class SummaryCore(BaseModel):
 
 
 class ScheduleStatusRead(BaseModel):
-    """docs/reference/scheduler.md#schedule-status: whether a schedule still runs; `watched` when the watchdog alerts on it."""
+    """Whether a schedule still runs; `watched` when the watchdog alerts on it.
+
+    docs/reference/scheduler.md#schedule-status
+    """
 
     schedule_name: str
     status: ScheduleState
@@ -129,7 +136,10 @@ class ScheduleStatusRead(BaseModel):
     last_executed_at: datetime | None
     last_window_start: datetime | None
     expected_by: datetime | None = Field(
-        description="When the next execution is due: `late` after it, `down` grace_minutes later; null while `new`."
+        description=(
+            "When the next execution is due: `late` after it, "
+            "`down` grace_minutes later; null while `new`."
+        )
     )
     missed_windows: int | None = Field(
         description="Whole windows since the last execution; null while `new`."
@@ -158,7 +168,10 @@ class SummaryRead(SummaryCore):
     items: list[TriggerItem] | None = None
     schedule_status: ScheduleStatusRead | None = Field(
         default=None,
-        description="docs/reference/scheduler.md#schedule-status status of the schedule named, or of the policy's schedule for `_all`.",
+        description=(
+            "docs/reference/scheduler.md#schedule-status status of the schedule named, "
+            "or of the policy's schedule for `_all`."
+        ),
     )
 
 

@@ -103,7 +103,9 @@ def schedule_status(
 def watch_action(
     last_status: str | None, status: str, *, new_outage: bool = False, policy_off: bool = False
 ) -> str | None:
-    """What the watchdog does when it last recorded `last_status` (None: never) and now sees `status`.
+    """What the watchdog does when it last recorded `last_status` and now sees `status`.
+
+    `last_status` None: never recorded.
 
     `missed`, `recovered` and `disabled` send an alert; `quiet` only records the new status. A
     `down` schedule stays `down` until it runs again, so each outage alerts once and recovers once;
@@ -127,7 +129,10 @@ def watch_action(
 
 
 def down_since(computed: ScheduleStatus) -> datetime | None:
-    """The moment the schedule turns (or turned) down: the same on every worker, whenever it looks."""
+    """The moment the schedule turns (or turned) down.
+
+    The same on every worker, whenever it looks.
+    """
     if computed.expected_by is None:
         return None
     return computed.expected_by + timedelta(minutes=computed.grace_minutes)

@@ -1,4 +1,8 @@
-"""Read models of the scheduler (docs/reference/scheduler.md#trigger-summary, docs/reference/scheduler.md#alert-delivery): counts and rates, computed in SQL."""
+"""Read models of the scheduler: counts and rates, computed in SQL.
+
+docs/reference/scheduler.md#trigger-summary
+docs/reference/scheduler.md#alert-delivery
+"""
 
 from __future__ import annotations
 
@@ -50,7 +54,10 @@ def trigger_summary(
     now: datetime,
     limit: int | None = 50,
 ) -> SummaryRead:
-    """docs/reference/scheduler.md#trigger-summary in one aggregate query (plus one for the recent items when asked)."""
+    """The trigger summary in one aggregate query (plus one for the recent items when asked).
+
+    docs/reference/scheduler.md#trigger-summary
+    """
     scope = [
         TriggerRun.org_id == org_id,
         TriggerRun.started_at >= now - timedelta(days=window_days),
@@ -114,7 +121,12 @@ def alert_delivery(
     window_days: int,
     now: datetime,
 ) -> AlertDeliveryRead:
-    """docs/reference/scheduler.md#alert-delivery: notify events by outcome in the window, and the cooldown state; no name = every schedule."""
+    """Alert delivery: notify events by outcome in the window, and the cooldown state.
+
+    docs/reference/scheduler.md#alert-delivery
+
+    No schedule name: every schedule.
+    """
     name = schedule_name or ALL_SCHEDULES
     scope = [
         NotifyEvent.org_id == org_id,
@@ -189,7 +201,12 @@ def schedule_statuses(
     now: datetime,
     schedule_name: str | None = None,
 ) -> list[ScheduleStatusRead]:
-    """docs/reference/scheduler.md#schedule-status for one schedule, or for the policy's plus every schedule name with triggers: one query."""
+    """Schedule status for one schedule, or for the policy's plus every schedule name with triggers.
+
+    docs/reference/scheduler.md#schedule-status
+
+    One query.
+    """
     names = select(literal(schedule_name or policy.schedule_name, String(64)).label("name"))
     if schedule_name is None:
         names = union(

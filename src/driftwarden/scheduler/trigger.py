@@ -1,4 +1,6 @@
-"""The trigger (docs/reference/scheduler.md#trigger): one executed promotion per window, claimed through a unique index.
+"""The trigger: one executed promotion per window, claimed through a unique index.
+
+docs/reference/scheduler.md#trigger
 
 The claim is the `running` row inserted under the partial unique index
 `uq_contract_drift_trigger_runs_window_claim`, in the same transaction that runs the promotion and

@@ -6,8 +6,10 @@ its last executed trigger and its watch state (`contract_drift_schedule_watch_st
 rules are pure (`status.py`). A status change is claimed with a conditional UPDATE from the old
 status to the new one, so when several workers watch at once exactly one of them wins each
 transition and sends its alert. The claim and the outbox rows commit together; delivery, escalation
-(docs/reference/scheduler.md#anomaly-notify step 6, through `notify.escalate`) and the notify event follow, as in the anomaly notify. The
-missed alert's cooldown and fingerprint live in the watch-state row, apart from the anomaly's
+(step 6 of the anomaly notify, through `notify.escalate`) and the notify event follow, as in the
+anomaly notify:
+docs/reference/scheduler.md#anomaly-notify
+The missed alert's cooldown and fingerprint live in the watch-state row, apart from the anomaly's
 cooldown.
 """
 
@@ -210,7 +212,10 @@ def _insert_missing(session: Session, missing: list[Watched], *, now: datetime) 
 
 
 def _record_quiet(session: Session, quiet: list[Watched], *, now: datetime) -> None:
-    """Status changes that alert nobody, one UPDATE per (old, new) pair, each from the old status only."""
+    """Status changes that alert nobody.
+
+    One UPDATE per (old, new) pair, each from the old status only.
+    """
     groups: dict[tuple[str, str], list[tuple[uuid.UUID, str]]] = {}
     for w in quiet:
         groups.setdefault((w.last_status or "new", w.status.status), []).append(
@@ -228,7 +233,10 @@ def _record_quiet(session: Session, quiet: list[Watched], *, now: datetime) -> N
 def _alert(
     session_factory: sessionmaker[Session], item: Watched, *, settings: Settings, clock: Clock
 ) -> Alert | None:
-    """Claim the transition; the winner plans, delivers and records its alert. None when another won."""
+    """Claim the transition; the winner plans, delivers and records its alert.
+
+    None when another worker won.
+    """
     request_id = f"watchdog-{uuid.uuid4().hex[:16]}"
     with session_factory() as session:
         plan = _claim_and_plan(

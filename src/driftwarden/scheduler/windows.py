@@ -1,4 +1,7 @@
-"""Pure rules of the trigger (docs/reference/scheduler.md#trigger): aligned windows, the dedupe key, outcome precedence."""
+"""Pure rules of the trigger: aligned windows, the dedupe key, outcome precedence.
+
+docs/reference/scheduler.md#trigger
+"""
 
 from __future__ import annotations
 

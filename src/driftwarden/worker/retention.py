@@ -56,7 +56,10 @@ def prune(
     batch_size: int = 1000,
     max_batches: int = 20,
 ) -> dict[str, int]:
-    """Apply every rule once; returns how many rows each rule deleted (kept-forever rules: absent)."""
+    """Apply every rule once; returns how many rows each rule deleted.
+
+    Kept-forever rules are absent from the result.
+    """
     deleted: dict[str, int] = {}
     for rule in RULES:
         days = getattr(settings, rule.days_setting)
