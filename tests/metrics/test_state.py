@@ -339,7 +339,7 @@ def test_the_statement_count_does_not_grow_with_orgs(engine, session_factory, cl
     for n in range(6):
         tenant = make_tenant(engine, name=f"Org {n}")
         seed(engine, tenant.org_id, PAIRS, f"bot-{n}")
-    assert one == _statements(engine, session_factory, clock) == 4
+    assert one == _statements(engine, session_factory, clock) == 5
 
 
 def test_settings_fixture_is_cache_free(settings: Settings) -> None:

@@ -13,7 +13,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import Select, and_, case, false, func, null, or_, select, type_coerce
+from sqlalchemy import (Select, and_, case, false, func, literal_column, null, or_, select,
+                        type_coerce)
 from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
@@ -128,6 +129,38 @@ def _grouped_config(content: content_rules.Content) -> Any:
     return type_coerce(case((in_schema, ContractBinding.config), else_=null()), JSONType)
 
 
+def _grouped(session: Session, scope: dict[str, Any], content: content_rules.Content) -> Select:
+    """(definition, bound, enabled, config, count) per group, disabled bindings included."""
+    definition, enabled = ContractBinding.definition_id, ContractBinding.enabled
+    bound = ContractBinding.definition_contract_version
+    unfiltered = {**scope, "enabled_only": False}
+    if content.schema_ids and session.get_bind().dialect.name == "postgresql":
+        return _grouped_by_config_hash(unfiltered, content)
+    config = _grouped_config(content).label("config")
+    group = (definition, bound, enabled) + ((config,) if content.schema_ids else ())
+    query = select(definition, bound, enabled, config, func.count()).group_by(*group)
+    return _scope(query, **unfiltered)
+
+
+def _grouped_by_config_hash(scope: dict[str, Any], content: content_rules.Content) -> Select:
+    """On Postgres, group on a 64-bit hash of the jsonb config (comparing jsonb per row is what
+    is slow) and read each group's config once, from one of its rows found by ctid (the same
+    snapshot). Two distinct configs of one (definition, bound) pair would have to collide."""
+    in_schema = ContractBinding.definition_id.in_(content.schema_ids)
+    digest = case((in_schema, func.jsonb_hash_extended(ContractBinding.config, 0)), else_=null())
+    columns = (ContractBinding.definition_id.label("definition_id"),
+               ContractBinding.definition_contract_version.label("bound"),
+               ContractBinding.enabled.label("enabled"), digest.label("digest"))
+    groups = _scope(select(*columns, func.count().label("n"),
+                           func.min(literal_column("contract_bindings.ctid")).label("row"))
+                    .group_by(*columns), **scope).subquery()
+    sample = ContractBinding.__table__.alias("sample")
+    config = select(sample.c.config).where(literal_column("sample.ctid") == groups.c.row)
+    return select(groups.c.definition_id, groups.c.bound, groups.c.enabled,
+                  case((groups.c.digest.is_(None), null()), else_=config.scalar_subquery()),
+                  groups.c.n)
+
+
 def _pairs_by_level(session: Session, scope: dict[str, Any], currents: dict[uuid.UUID, str],
                     content: content_rules.Content
                     ) -> tuple[dict[str, list[Key]], dict[Key, Any], dict, dict, int]:
@@ -137,17 +170,12 @@ def _pairs_by_level(session: Session, scope: dict[str, Any], currents: dict[uuid
     enabled bindings only under `enabled_only`; the last value counts every binding in scope,
     disabled ones too (they are scanned, just never promoted), at no extra statement.
     """
-    definition, bound, enabled = (ContractBinding.definition_id, ContractBinding.definition_contract_version,
-                                  ContractBinding.enabled)
-    config = _grouped_config(content).label("config")
-    group = (definition, bound, enabled) + ((config,) if content.schema_ids else ())
-    query = select(definition, bound, enabled, config, func.count()).group_by(*group)
     groups: list[tuple[str, Pair, Any]] = []
     counts = dict.fromkeys(DRIFT_LEVELS, 0)
     severity_counts = dict.fromkeys(DRIFT_LEVELS, 0)
     every = 0
-    scoped = _scope(query, **{**scope, "enabled_only": False})
-    for definition_id, bnd, is_enabled, cfg, n in session.execute(scoped):
+    rows = session.execute(_grouped(session, scope, content))
+    for definition_id, bnd, is_enabled, cfg, n in rows:
         every += n
         if scope["enabled_only"] and not is_enabled:
             continue

@@ -1,9 +1,11 @@
 """State gauges read from the database at scrape time: the same values on every worker and host.
 
-Four statements whatever the number of orgs (docs/reference/operations.md, metrics): one over
-orgs and their policy schedules, one grouping bindings by (org, bound, current) version pair,
-one grouping open patterns, one grouping the outbox. Each version pair is classified once with
-the scan's own rule and each schedule's status comes from the scheduler's pure rules.
+Five statements whatever the number of orgs (docs/reference/operations.md, metrics): one over
+orgs and their policy schedules, one reading the distinct (bound, current) version pairs, one
+counting bindings per (org, drift level), one grouping open patterns, one grouping the outbox.
+Each version pair is classified once in Python with the scan's own rule, and the database maps
+pairs to levels, so the result has a handful of rows per org; each schedule's status comes from
+the scheduler's pure rules.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import String, and_, func, literal, or_, select
+from sqlalchemy import String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from driftwarden.auth.models import Org
@@ -55,7 +58,7 @@ class Snapshot:
 
 
 def read_snapshot(session: Session, *, now: datetime) -> Snapshot:
-    """The four statements."""
+    """The five statements."""
     snapshot = Snapshot()
     org_ids = _schedules(session, now=now, into=snapshot)
     _bindings(session, org_ids, into=snapshot)
@@ -121,28 +124,50 @@ def _schedules(session: Session, *, now: datetime, into: Snapshot) -> list[str]:
 
 
 def _bindings(session: Session, org_ids: list[str], *, into: Snapshot) -> None:
-    """Bindings by version pair; a definition the org cannot see has no current version."""
+    """Bindings per (org, drift level): the few distinct version pairs are read and classified
+    first, then the database counts each org's bindings by the level of their pair."""
     binding, definition = ContractBinding, ContractDefinition
     visible = and_(
         definition.id == binding.definition_id,
         or_(definition.org_id == binding.org_id, definition.org_id.is_(None)),
     )
-    query = (
-        select(
-            binding.org_id,
-            binding.definition_contract_version,
-            definition.contract_version,
-            func.count(),
-        )
-        .select_from(binding)
-        .outerjoin(definition, visible)
-        .group_by(binding.org_id, binding.definition_contract_version, definition.contract_version)
+    bound, current = binding.definition_contract_version, definition.contract_version
+    scope = select(binding.org_id).select_from(binding).outerjoin(definition, visible)
+    pairs = session.execute(
+        scope.with_only_columns(bound, current).distinct().where(bound.is_not(None))
+    ).all()
+    keys: dict[str, list[str]] = defaultdict(list)
+    for bnd, cur in pairs:
+        if cur is not None:
+            keys[classify(bnd, cur).drift].append(_pair_key(bnd, cur))
+    level = _level_of(_pair_key_sql(bound, current), keys)
+    counts = {(org, lvl): 0 for org in org_ids for lvl in DRIFT_LEVELS}
+    leveled = scope.add_columns(level.label("drift")).subquery()
+    grouped = select(leveled.c.org_id, leveled.c.drift, func.count()).group_by(
+        leveled.c.org_id, leveled.c.drift
     )
-    counts = {(org, level): 0 for org in org_ids for level in DRIFT_LEVELS}
-    for org_id, bound, current, n in session.execute(query):
-        key = (str(org_id), classify(bound, current).drift)
-        counts[key] = counts.get(key, 0) + n
+    for org_id, drift, n in session.execute(grouped):
+        counts[(str(org_id), drift)] = counts.get((str(org_id), drift), 0) + n
     into.bindings = counts
+
+
+def _pair_key(bound: str, current: str) -> str:
+    """One string per version pair, unambiguous whatever the versions hold (length-prefixed)."""
+    return f"{len(bound)}:{bound}{current}"
+
+
+def _pair_key_sql(bound: Any, current: Any) -> Any:
+    """The same key in SQL; NULL when either version is missing."""
+    return cast(func.length(bound), String) + literal(":", String) + bound + current
+
+
+def _level_of(key: Any, keys: dict[str, list[str]]) -> Any:
+    """The drift level of each row's pair as a CASE over IN lists (hashed by the database);
+    a pair with a missing version, or classified invalid, falls through to `invalid`."""
+    whens = [(key.in_(keys[lvl]), lvl) for lvl in DRIFT_LEVELS if lvl != "invalid" and keys[lvl]]
+    if not whens:
+        return literal("invalid", String)
+    return case(*whens, else_=literal("invalid", String))
 
 
 def _patterns(session: Session, *, into: Snapshot) -> None:
