@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Engine, event
 
@@ -30,7 +31,14 @@ def org_with_admin_key(engine: Engine, *, name: str) -> tuple[str, str]:
     now = SystemClock().now()
     with make_session_factory(engine)() as session:
         org = auth_service.create_org(session, name=name, slug=None, now=now)
-        _, key = auth_service.create_api_key(session, name=f"{name} admin", org_id=org.id, role="admin",
-                                             expires_at=None, created_by=None, now=now)
+        _, key = auth_service.create_api_key(
+            session,
+            name=f"{name} admin",
+            org_id=org.id,
+            role="admin",
+            expires_at=None,
+            created_by=None,
+            now=now,
+        )
         session.commit()
         return str(org.id), key

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from common import org_with_admin_key, timed
@@ -35,7 +35,7 @@ VERSIONS = ("2.0.0", "1.9.0", "1.4.2", "2.0.1", "0.9.0", "not-semver")
 
 def fill(engine: Engine, org_id: uuid.UUID, *, agents: int, per_agent: int) -> None:
     """Agents bound to `per_agent` definitions each; bound versions spread over every level."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     definitions = [
         {
             "id": uuid.uuid4(),

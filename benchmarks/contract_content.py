@@ -19,12 +19,12 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
+from common import org_with_admin_key
 from sqlalchemy import Engine, Uuid, bindparam, text
 
-from common import org_with_admin_key
 from driftwarden.contracts import importing
 from driftwarden.contracts.schemas import ImportDocument
 from driftwarden.contracts.service import scan_drift
@@ -32,46 +32,85 @@ from driftwarden.db import scratch
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.settings import Settings
 
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
-KEYS = [("gate", "pii-filter"), ("gate", "jailbreak"), ("gate", "toxicity"), ("evaluator", "tone"),
-        ("evaluator", "faithfulness"), ("evaluator", "latency"), ("evaluator", "cost"),
-        ("run_type", "batch"), ("run_type", "chat"), ("run_type", "tools")]
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+KEYS = [
+    ("gate", "pii-filter"),
+    ("gate", "jailbreak"),
+    ("gate", "toxicity"),
+    ("evaluator", "tone"),
+    ("evaluator", "faithfulness"),
+    ("evaluator", "latency"),
+    ("evaluator", "cost"),
+    ("run_type", "batch"),
+    ("run_type", "chat"),
+    ("run_type", "tools"),
+]
 TARGET_RATIO = 2.0
-FLOOR_SQL = text("SELECT b.definition_contract_version, d.contract_version, b.config "
-                 "FROM contract_bindings b JOIN contract_definitions d ON d.id = b.definition_id "
-                 "WHERE b.org_id = :org").bindparams(bindparam("org", type_=Uuid()))
+FLOOR_SQL = text(
+    "SELECT b.definition_contract_version, d.contract_version, b.config "
+    "FROM contract_bindings b JOIN contract_definitions d ON d.id = b.definition_id "
+    "WHERE b.org_id = :org"
+).bindparams(bindparam("org", type_=Uuid()))
 
 
 def schema(strict: bool) -> dict[str, Any]:
     """A realistic config schema; the strict one (1.1.0) also requires `mode` (undeclared break)."""
-    return {"type": "object", "additionalProperties": False,
-            "required": ["threshold", "mode"] if strict else ["threshold"],
-            "properties": {"threshold": {"type": "number", "minimum": 0, "maximum": 1},
-                           "mode": {"enum": ["block", "flag", "log"]},
-                           "labels": {"type": "array", "items": {"type": "string"}, "maxItems": 8},
-                           "retry": {"type": "object", "properties": {
-                               "attempts": {"type": "integer", "minimum": 0, "maximum": 5}}}}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["threshold", "mode"] if strict else ["threshold"],
+        "properties": {
+            "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+            "mode": {"enum": ["block", "flag", "log"]},
+            "labels": {"type": "array", "items": {"type": "string"}, "maxItems": 8},
+            "retry": {
+                "type": "object",
+                "properties": {"attempts": {"type": "integer", "minimum": 0, "maximum": 5}},
+            },
+        },
+    }
 
 
 def config(rng: random.Random) -> dict[str, Any]:
     """One of a few dozen configs per definition, as fleets share templates; ~5 % are invalid."""
     if rng.random() < 0.05:
         return {"threshold": 1.5, "mode": "block"}  # over the maximum
-    return {"threshold": rng.choice([0.1, 0.25, 0.5, 0.75, 0.9]),
-            "mode": rng.choice(["block", "flag", "log"]),
-            "retry": {"attempts": rng.randint(0, 3)}}
+    return {
+        "threshold": rng.choice([0.1, 0.25, 0.5, 0.75, 0.9]),
+        "mode": rng.choice(["block", "flag", "log"]),
+        "retry": {"attempts": rng.randint(0, 3)},
+    }
 
 
 def document(agents: int, *, with_schemas: bool, version: str) -> dict[str, Any]:
     rng = random.Random(7)
-    definitions = [{"definition_type": t, "key": k, "name": k, "contract_version": version,
-                    "default_config": {"labels": []},
-                    **({"config_schema": schema(version == "1.1.0")} if with_schemas else {})}
-                   for t, k in KEYS]
-    fleet = [{"external_id": f"ext-{n:06d}", "name": f"agent-{n:06d}", "bindings": [
-        {"definition_type": t, "key": k, "config": config(rng),
-         "definition_contract_version": rng.choice(["1.0.0", "1.0.0", "1.1.0"])} for t, k in KEYS]}
-        for n in range(agents)]
+    definitions = [
+        {
+            "definition_type": t,
+            "key": k,
+            "name": k,
+            "contract_version": version,
+            "default_config": {"labels": []},
+            **({"config_schema": schema(version == "1.1.0")} if with_schemas else {}),
+        }
+        for t, k in KEYS
+    ]
+    fleet = [
+        {
+            "external_id": f"ext-{n:06d}",
+            "name": f"agent-{n:06d}",
+            "bindings": [
+                {
+                    "definition_type": t,
+                    "key": k,
+                    "config": config(rng),
+                    "definition_contract_version": rng.choice(["1.0.0", "1.0.0", "1.1.0"]),
+                }
+                for t, k in KEYS
+            ],
+        }
+        for n in range(agents)
+    ]
     return {"definitions": definitions, "agents": fleet}
 
 
@@ -113,6 +152,7 @@ def measure(engine: Engine, org_id: str, runs: int) -> dict[str, Any]:
     def floor() -> int:
         with engine.connect() as conn:
             return len(conn.execute(FLOOR_SQL, {"org": org}).all())
+
     scan()  # warm caches (validators, classification) as a running server has them
     seconds, result = median_seconds(scan, runs)
     return {"scan": seconds, "floor": median_seconds(floor, runs)[0], "result": result}
@@ -141,13 +181,17 @@ def main() -> None:
 def report(figures: dict[str, dict[str, Any]], bindings: int) -> None:
     for label, f in figures.items():
         scan = f["result"]
-        print(f"{label:>16}: scan {f['scan'] * 1000:8.1f} ms  floor (bare read) "
-              f"{f['floor'] * 1000:8.1f} ms  bindings {scan.checked_binding_count}  "
-              f"counts {scan.counts}  severity {scan.severity_counts}")
+        print(
+            f"{label:>16}: scan {f['scan'] * 1000:8.1f} ms  floor (bare read) "
+            f"{f['floor'] * 1000:8.1f} ms  bindings {scan.checked_binding_count}  "
+            f"counts {scan.counts}  severity {scan.severity_counts}"
+        )
     ratio = figures["with schemas"]["scan"] / figures["without schemas"]["scan"]
     verdict = "OK" if ratio <= TARGET_RATIO else "OVER TARGET"
-    print(f"{bindings} bindings: with/without schemas = {ratio:.2f}x (target <= {TARGET_RATIO}x) "
-          f"{verdict}")
+    print(
+        f"{bindings} bindings: with/without schemas = {ratio:.2f}x (target <= {TARGET_RATIO}x) "
+        f"{verdict}"
+    )
     if ratio > TARGET_RATIO:
         sys.exit(1)
 

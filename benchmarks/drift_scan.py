@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from common import org_with_admin_key
 from sqlalchemy import Uuid, bindparam, event, text
 
-from common import org_with_admin_key
 from driftwarden.contracts.service import scan_drift
 from driftwarden.db import migrate, scratch
 from driftwarden.db.engine import make_engine, make_session_factory
@@ -36,14 +36,23 @@ from driftwarden.db.helpers import chunked
 from driftwarden.settings import Settings
 
 ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-DEFINITIONS = [("gate", "pii-filter", "2.3.1"), ("gate", "jailbreak", "1.4.0"), ("gate", "toxicity", "0.5.2"),
-               ("evaluator", "tone", "3.0.0"), ("evaluator", "faithfulness", "1.12.4"),
-               ("evaluator", "latency", "0.0.7"), ("evaluator", "cost", "5.1.0-rc.2"),
-               ("run_type", "batch", "1.0.0"), ("run_type", "chat", "2.0.0+build.77"), ("run_type", "tools", "4.2.0")]
+DEFINITIONS = [
+    ("gate", "pii-filter", "2.3.1"),
+    ("gate", "jailbreak", "1.4.0"),
+    ("gate", "toxicity", "0.5.2"),
+    ("evaluator", "tone", "3.0.0"),
+    ("evaluator", "faithfulness", "1.12.4"),
+    ("evaluator", "latency", "0.0.7"),
+    ("evaluator", "cost", "5.1.0-rc.2"),
+    ("run_type", "batch", "1.0.0"),
+    ("run_type", "chat", "2.0.0+build.77"),
+    ("run_type", "tools", "4.2.0"),
+]
 INVALID = ["v1.2.3", "1.2", "latest", "", "01.0.0", "1.0.0.0"]
-FLOOR_SQL = text("SELECT b.definition_contract_version, d.contract_version FROM contract_bindings b "
-                 "JOIN contract_definitions d ON d.id = b.definition_id WHERE b.org_id = :org"
-                 ).bindparams(bindparam("org", type_=Uuid()))
+FLOOR_SQL = text(
+    "SELECT b.definition_contract_version, d.contract_version FROM contract_bindings b "
+    "JOIN contract_definitions d ON d.id = b.definition_id WHERE b.org_id = :org"
+).bindparams(bindparam("org", type_=Uuid()))
 
 
 def free_port() -> int:
@@ -75,12 +84,30 @@ def fleet_chunks(agents: int, per_agent: int, chunk: int) -> list[dict[str, Any]
     defs = DEFINITIONS[:per_agent]
     docs = []
     for numbers in chunked(range(agents), chunk):
-        docs.append({"agents": [
-            {"external_id": f"ext-{n:06d}", "name": f"agent-{rng.randint(0, 10**6):07d}", "status": "production",
-             "bindings": [{"definition_type": t, "key": k, "definition_contract_version": bound_version(rng, v),
-                           "enabled": rng.random() > 0.05} for t, k, v in defs]}
-            for n in numbers]})
-    docs[0]["definitions"] = [{"definition_type": t, "key": k, "name": k, "contract_version": v} for t, k, v in defs]
+        docs.append(
+            {
+                "agents": [
+                    {
+                        "external_id": f"ext-{n:06d}",
+                        "name": f"agent-{rng.randint(0, 10**6):07d}",
+                        "status": "production",
+                        "bindings": [
+                            {
+                                "definition_type": t,
+                                "key": k,
+                                "definition_contract_version": bound_version(rng, v),
+                                "enabled": rng.random() > 0.05,
+                            }
+                            for t, k, v in defs
+                        ],
+                    }
+                    for n in numbers
+                ]
+            }
+        )
+    docs[0]["definitions"] = [
+        {"definition_type": t, "key": k, "name": k, "contract_version": v} for t, k, v in defs
+    ]
     return docs
 
 
@@ -115,12 +142,25 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-        self.process = subprocess.Popen([sys.executable, "-m", "uvicorn", "driftwarden.api.asgi:app", "--host",
-                                         "127.0.0.1", "--port", str(self.port), "--log-level", "warning"], env=env)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "driftwarden.api.asgi:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+        )
         self.peak_rss_kb = 0
         self._sampling = False
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         for _ in range(300):
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
@@ -151,7 +191,9 @@ class Server:
         threading.Thread(target=loop, daemon=True).start()
 
 
-def timed_import(server: Server, headers: dict[str, str], docs: list[dict[str, Any]]) -> tuple[float, dict]:
+def timed_import(
+    server: Server, headers: dict[str, str], docs: list[dict[str, Any]]
+) -> tuple[float, dict]:
     totals = {"agents": 0, "bindings": 0}
     started = time.perf_counter()
     with httpx.Client(base_url=server.url, headers=headers, timeout=600) as client:
@@ -202,8 +244,11 @@ def floors(engine: Any, org_id: str, runs: int) -> dict[str, Any]:
         raw, _ = _timed(runs, lambda: cursor.execute(sql, (param,)).fetchall())
     finally:
         raw_conn.close()
-    return {"floor_median_s": statistics.median(core), "raw_floor_median_s": statistics.median(raw),
-            "floor_rows": rows}
+    return {
+        "floor_median_s": statistics.median(core),
+        "raw_floor_median_s": statistics.median(raw),
+        "floor_rows": rows,
+    }
 
 
 def floor_and_queries(url: str, org_id: str, runs: int) -> dict[str, Any]:
@@ -232,27 +277,53 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         measured = floor_and_queries(target.url, org_id, args.runs)
     finally:
         target.drop()
-    return {"backend": backend, "import_s": import_s, **totals, "scan_median_s": statistics.median(scans),
-            "scan_min_s": min(scans), "peak_rss_mb": peak_mb, "counts": body["counts"],
-            "items": len(body["items"]), "checked": body["checked_binding_count"], **measured}
+    return {
+        "backend": backend,
+        "import_s": import_s,
+        **totals,
+        "scan_median_s": statistics.median(scans),
+        "scan_min_s": min(scans),
+        "peak_rss_mb": peak_mb,
+        "counts": body["counts"],
+        "items": len(body["items"]),
+        "checked": body["checked_binding_count"],
+        **measured,
+    }
 
 
 def report(r: dict[str, Any]) -> None:
     ratio = r["scan_median_s"] / r["floor_median_s"]
     raw_ratio = r["scan_median_s"] / r["raw_floor_median_s"]
     print(f"\n== {r['backend']}")
-    print(f"import: {r['agents']} agents, {r['bindings']} bindings in {r['import_s']:.2f} s "
-          f"({r['bindings'] / r['import_s']:.0f} bindings/s)")
-    print(f"scan:   median {r['scan_median_s'] * 1000:.0f} ms (min {r['scan_min_s'] * 1000:.0f} ms) over "
-          f"{r['checked']} bindings, {r['items']} items returned, counts {r['counts']}")
-    print(f"floor:  bare read of {r['floor_rows']} (bound, current) pairs, median {r['floor_median_s'] * 1000:.0f} ms "
-          f"(SQLAlchemy Core), {r['raw_floor_median_s'] * 1000:.0f} ms (raw DB-API cursor)")
+    print(
+        f"import: {r['agents']} agents, {r['bindings']} bindings in {r['import_s']:.2f} s "
+        f"({r['bindings'] / r['import_s']:.0f} bindings/s)"
+    )
+    print(
+        f"scan:   median {r['scan_median_s'] * 1000:.0f} ms (min {r['scan_min_s'] * 1000:.0f} ms) over "
+        f"{r['checked']} bindings, {r['items']} items returned, counts {r['counts']}"
+    )
+    print(
+        f"floor:  bare read of {r['floor_rows']} (bound, current) pairs, median {r['floor_median_s'] * 1000:.0f} ms "
+        f"(SQLAlchemy Core), {r['raw_floor_median_s'] * 1000:.0f} ms (raw DB-API cursor)"
+    )
     print(f"ratio:  scan / floor = {ratio:.2f}x (Core), {raw_ratio:.2f}x (raw cursor)")
-    print(f"server peak RSS during the scans: {r['peak_rss_mb']:.0f} MB; statements per scan: {r['statements']}")
+    print(
+        f"server peak RSS during the scans: {r['peak_rss_mb']:.0f} MB; statements per scan: {r['statements']}"
+    )
     if r["backend"] == "postgres":
-        checks = {"scan median <= 0.5 s": r["scan_median_s"] <= 0.5, "scan <= 3x floor": raw_ratio <= 3,
-                  "import <= 15 s": r["import_s"] <= 15, "peak RSS <= 300 MB": r["peak_rss_mb"] <= 300}
-        print("targets: " + ", ".join(f"{name}: {'ok' if passed else 'MISSED'}" for name, passed in checks.items()))
+        checks = {
+            "scan median <= 0.5 s": r["scan_median_s"] <= 0.5,
+            "scan <= 3x floor": raw_ratio <= 3,
+            "import <= 15 s": r["import_s"] <= 15,
+            "peak RSS <= 300 MB": r["peak_rss_mb"] <= 300,
+        }
+        print(
+            "targets: "
+            + ", ".join(
+                f"{name}: {'ok' if passed else 'MISSED'}" for name, passed in checks.items()
+            )
+        )
 
 
 def main() -> None:

@@ -22,13 +22,14 @@ import random
 import statistics
 import sys
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable
-
-from sqlalchemy import Engine, insert
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from common import timed
 from drift_scan import DEFINITIONS, bound_version
+from sqlalchemy import Engine, insert
+
 from driftwarden.agents.models import Agent
 from driftwarden.auth.models import Org
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
@@ -44,7 +45,7 @@ PER_AGENT = len(DEFINITIONS)
 
 def populate(engine: Engine, *, orgs: int, bindings: int, first_org: int = 0) -> list[uuid.UUID]:
     """`orgs` orgs sharing `bindings` bindings evenly, ten definitions each; returns their ids."""
-    now, rng = datetime.now(timezone.utc), random.Random(42 + first_org)
+    now, rng = datetime.now(UTC), random.Random(42 + first_org)
     agents_per_org = max(1, bindings // orgs // PER_AGENT)
     rows: dict[Any, list[dict[str, Any]]] = {
         Org: [],
@@ -125,7 +126,7 @@ def scrape(engine: Engine) -> Callable[[], Any]:
 
     def work() -> bytes:
         with factory() as session:
-            snapshot = state.read_snapshot(session, now=datetime.now(timezone.utc))
+            snapshot = state.read_snapshot(session, now=datetime.now(UTC))
         return exposition.render(snapshot, org_labels=True)[0]
 
     return work

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sqlalchemy import func, select
@@ -41,7 +41,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with lock:
                     ids[self.headers.get("webhook-id", "")] += 1
@@ -55,26 +55,30 @@ class Receiver:
         ThreadingHTTPServer.request_queue_size = 512
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
 
 
-
-
-
-
 def enqueue_all(settings: Settings, count: int) -> float:
     """All messages in one transaction, as a burst of promotions would; returns the commit time."""
     engine = make_engine(settings, null_pool=True)
     with make_session_factory(engine)() as session:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         org = auth_service.create_org(session, name="bench", slug=None, now=now)
         for n in range(count):
-            outbox.enqueue(session, org_id=org.id, event_type="contract_drift.patterns_promoted",
-                           data={"n": n, "created_pattern_count": 1}, now=now, settings=settings)
+            outbox.enqueue(
+                session,
+                org_id=org.id,
+                event_type="contract_drift.patterns_promoted",
+                data={"n": n, "created_pattern_count": 1},
+                now=now,
+                settings=settings,
+            )
         session.commit()
     engine.dispose()
     return time.perf_counter()
@@ -83,7 +87,11 @@ def enqueue_all(settings: Settings, count: int) -> float:
 def sent_count(settings: Settings) -> int:
     engine = make_engine(settings, null_pool=True)
     with engine.connect() as conn:
-        value = conn.scalar(select(func.count()).select_from(NotificationOutbox).where(NotificationOutbox.status == "sent"))
+        value = conn.scalar(
+            select(func.count())
+            .select_from(NotificationOutbox)
+            .where(NotificationOutbox.status == "sent")
+        )
     engine.dispose()
     return int(value or 0)
 
@@ -91,11 +99,34 @@ def sent_count(settings: Settings) -> int:
 def run(messages: int, workers: int, concurrency: int) -> None:
     receiver = Receiver()
     url = scratch.create_database("dw_bench_outbox")
-    env = {**os.environ, "DATABASE_URL": url, "NOTIFY_WEBHOOK_URL": receiver.url,
-           "NOTIFY_WEBHOOK_SECRET": generate_secret(), "LOG_LEVEL": "WARNING"}
-    settings = Settings(DATABASE_URL=url, NOTIFY_WEBHOOK_URL=receiver.url, NOTIFY_WEBHOOK_SECRET=env["NOTIFY_WEBHOOK_SECRET"])
-    procs = [subprocess.Popen([sys.executable, "-m", "driftwarden.cli", "worker", "--concurrency", str(concurrency),
-                               "--poll-interval", "0.05"], env=env) for _ in range(workers)]
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "NOTIFY_WEBHOOK_URL": receiver.url,
+        "NOTIFY_WEBHOOK_SECRET": generate_secret(),
+        "LOG_LEVEL": "WARNING",
+    }
+    settings = Settings(
+        DATABASE_URL=url,
+        NOTIFY_WEBHOOK_URL=receiver.url,
+        NOTIFY_WEBHOOK_SECRET=env["NOTIFY_WEBHOOK_SECRET"],
+    )
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "driftwarden.cli",
+                "worker",
+                "--concurrency",
+                str(concurrency),
+                "--poll-interval",
+                "0.05",
+            ],
+            env=env,
+        )
+        for _ in range(workers)
+    ]
     try:
         time.sleep(3)  # let the workers start and idle-poll
         t_enqueue = time.perf_counter()
@@ -114,10 +145,14 @@ def run(messages: int, workers: int, concurrency: int) -> None:
         scratch.drop_database(url)
     rate = messages / elapsed
     duplicates = sum(c - 1 for c in receiver.ids.values() if c > 1)
-    print(f"delivered {messages} signed webhooks through {workers} workers x {concurrency} in flight: "
-          f"{elapsed:.2f}s = {rate:.0f} deliveries/s")
-    print(f"receiver saw {sum(receiver.ids.values())} requests, {len(receiver.ids)} distinct webhook-ids, "
-          f"{duplicates} duplicates")
+    print(
+        f"delivered {messages} signed webhooks through {workers} workers x {concurrency} in flight: "
+        f"{elapsed:.2f}s = {rate:.0f} deliveries/s"
+    )
+    print(
+        f"receiver saw {sum(receiver.ids.values())} requests, {len(receiver.ids)} distinct webhook-ids, "
+        f"{duplicates} duplicates"
+    )
     print(f"ratio to target ({TARGET_PER_SECOND:.0f}/s): {rate / TARGET_PER_SECOND:.2f}x")
 
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 
@@ -29,31 +29,63 @@ TARGET_MS = 25.0
 PATH = "/api/v1/system/contracts/drift/schedule-run"
 
 
-
-
-
-
 def seed(url: str, *, agents: int, bindings: int) -> tuple[str, str]:
     """An org, an admin key, `agents` agents each bound to `bindings` definitions, half of them drifted."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     engine = make_engine(Settings(DATABASE_URL=url), null_pool=True)
     with make_session_factory(engine)() as session:
         org = auth_service.create_org(session, name="bench", slug=None, now=now)
-        _, key = auth_service.create_api_key(session, name="bench", org_id=org.id, role="admin", expires_at=None,
-                                             created_by=None, now=now)
-        definitions = [ContractDefinition(org_id=org.id, definition_type="gate", key=f"gate-{n}", name=f"Gate {n}",
-                                          contract_version="2.0.0", default_config={}, is_active=True,
-                                          created_at=now, updated_at=now) for n in range(bindings)]
+        _, key = auth_service.create_api_key(
+            session,
+            name="bench",
+            org_id=org.id,
+            role="admin",
+            expires_at=None,
+            created_by=None,
+            now=now,
+        )
+        definitions = [
+            ContractDefinition(
+                org_id=org.id,
+                definition_type="gate",
+                key=f"gate-{n}",
+                name=f"Gate {n}",
+                contract_version="2.0.0",
+                default_config={},
+                is_active=True,
+                created_at=now,
+                updated_at=now,
+            )
+            for n in range(bindings)
+        ]
         session.add_all(definitions)
         session.flush()
         for a in range(agents):
-            agent = Agent(org_id=org.id, name=f"agent-{a:04d}", status="production", metadata_={},
-                          created_at=now, updated_at=now)
+            agent = Agent(
+                org_id=org.id,
+                name=f"agent-{a:04d}",
+                status="production",
+                metadata_={},
+                created_at=now,
+                updated_at=now,
+            )
             session.add(agent)
             session.flush()
-            session.add_all([ContractBinding(org_id=org.id, agent_id=agent.id, definition_id=d.id, enabled=True,
-                                             config={}, definition_contract_version="1.0.0" if i % 2 else "2.0.0",
-                                             created_at=now, updated_at=now) for i, d in enumerate(definitions)])
+            session.add_all(
+                [
+                    ContractBinding(
+                        org_id=org.id,
+                        agent_id=agent.id,
+                        definition_id=d.id,
+                        enabled=True,
+                        config={},
+                        definition_contract_version="1.0.0" if i % 2 else "2.0.0",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    for i, d in enumerate(definitions)
+                ]
+            )
         session.commit()
     engine.dispose()
     return str(org.id), key
@@ -61,8 +93,21 @@ def seed(url: str, *, agents: int, bindings: int) -> tuple[str, str]:
 
 def serve(url: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "driftwarden.api.asgi:app", "--host", "127.0.0.1",
-                                "--port", str(port), "--log-level", "warning"], env=env)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "driftwarden.api.asgi:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -97,8 +142,10 @@ def report(label: str, latencies: list[float]) -> float:
     ordered = sorted(latencies)
     median = statistics.median(ordered)
     p95 = ordered[int(len(ordered) * 0.95) - 1]
-    print(f"{label:<40} n={len(ordered):4d}  median {median:7.2f} ms  p95 {p95:7.2f} ms  "
-          f"max {ordered[-1]:7.2f} ms  median/target {median / TARGET_MS:5.2f}")
+    print(
+        f"{label:<40} n={len(ordered):4d}  median {median:7.2f} ms  p95 {p95:7.2f} ms  "
+        f"max {ordered[-1]:7.2f} ms  median/target {median / TARGET_MS:5.2f}"
+    )
     return median
 
 
@@ -114,24 +161,38 @@ def main() -> None:
         org_id, key = seed(url, agents=args.agents, bindings=args.bindings)
         port = int(os.environ.get("BENCH_PORT", "0")) or _free_port()
         process = serve(url, port)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"},
-                          timeout=60) as http:
-            http.post("/api/v1/system/contracts/drift-policy", json={"enabled": True, "min_drift": "warning"})
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        ) as http:
+            http.post(
+                "/api/v1/system/contracts/drift-policy",
+                json={"enabled": True, "min_drift": "warning"},
+            )
             body = {"org_id": org_id}
             executed_ms, first = timed(http, body)
             promote = first["trigger"]["promote"]
-            print(f"bindings {args.agents * args.bindings}, drifted findings promoted: "
-                  f"{promote['created_pattern_count']} patterns")
+            print(
+                f"bindings {args.agents * args.bindings}, drifted findings promoted: "
+                f"{promote['created_pattern_count']} patterns"
+            )
             print(f"{'executed schedule-run (first of window)':<40} {executed_ms:7.2f} ms")
             for _ in range(10):  # warm the connection pools
                 timed(http, body)
-            skipped = report("deduped, alerts off (notify skipped)", measure(http, body, args.calls))
+            skipped = report(
+                "deduped, alerts off (notify skipped)", measure(http, body, args.calls)
+            )
             http.post("/api/v1/system/contracts/drift-policy", json={"alert_enabled": True})
             # No destination configured: every call is an anomaly whose send fails and bumps the escalation.
-            failed = report("deduped, alerting, delivery failing", measure(http, body, args.calls // 4))
-            print(f"ratio executed/deduped-median {executed_ms / skipped:6.1f}x; target {TARGET_MS} ms: "
-                  f"{'met' if skipped <= TARGET_MS else 'NOT met'} (alerts off), "
-                  f"{'met' if failed <= TARGET_MS else 'NOT met'} (failing-alert path)")
+            failed = report(
+                "deduped, alerting, delivery failing", measure(http, body, args.calls // 4)
+            )
+            print(
+                f"ratio executed/deduped-median {executed_ms / skipped:6.1f}x; target {TARGET_MS} ms: "
+                f"{'met' if skipped <= TARGET_MS else 'NOT met'} (alerts off), "
+                f"{'met' if failed <= TARGET_MS else 'NOT met'} (failing-alert path)"
+            )
     finally:
         if process is not None:
             process.terminate()

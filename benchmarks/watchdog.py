@@ -23,12 +23,13 @@ import os
 import statistics
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
-
-from sqlalchemy import Engine, insert
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from common import timed
+from sqlalchemy import Engine, insert
+
 from driftwarden.auth.models import Org
 from driftwarden.clock import FrozenClock
 from driftwarden.db import scratch
@@ -38,12 +39,8 @@ from driftwarden.scheduler import service as scheduler_service
 from driftwarden.scheduler.models import DriftPolicy, TriggerRun
 from driftwarden.settings import Settings
 
-NOW = datetime(2026, 11, 25, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 30, tzinfo=UTC)
 HOUR = timedelta(hours=1)
-
-
-
-
 
 
 def _runs(org_id: uuid.UUID, name: str, *, history: int, stopped: bool) -> list[dict[str, Any]]:
@@ -52,33 +49,63 @@ def _runs(org_id: uuid.UUID, name: str, *, history: int, stopped: bool) -> list[
     rows = []
     for n in range(history):
         start = current - n * HOUR
-        key = windows.dedupe_key(org_id=org_id, schedule_name=name, agent_id=None,
-                                 window=windows.Window(start=start, end=start + HOUR, minutes=60))
-        for outcome, at in (("executed", start + timedelta(minutes=1)), ("deduped", start + timedelta(minutes=2))):
-            rows.append({"id": uuid.uuid4(), "org_id": org_id, "schedule_name": name, "window_minutes": 60,
-                         "window_start": start, "window_end": start + HOUR, "agent_id": None,
-                         "dedupe_key": key, "outcome": outcome,
-                         "dry_run": False, "forced": False, "started_at": at, "finished_at": at})
+        key = windows.dedupe_key(
+            org_id=org_id,
+            schedule_name=name,
+            agent_id=None,
+            window=windows.Window(start=start, end=start + HOUR, minutes=60),
+        )
+        for outcome, at in (
+            ("executed", start + timedelta(minutes=1)),
+            ("deduped", start + timedelta(minutes=2)),
+        ):
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "org_id": org_id,
+                    "schedule_name": name,
+                    "window_minutes": 60,
+                    "window_start": start,
+                    "window_end": start + HOUR,
+                    "agent_id": None,
+                    "dedupe_key": key,
+                    "outcome": outcome,
+                    "dry_run": False,
+                    "forced": False,
+                    "started_at": at,
+                    "finished_at": at,
+                }
+            )
     return rows
 
 
 def seed(engine: Engine, *, orgs: int, history: int) -> list[uuid.UUID]:
     org_ids = [uuid.uuid4() for _ in range(orgs)]
-    defaults = policy.PolicyFields(enabled=True, schedule_name="hourly", schedule_window_minutes=60,
-                                   alert_enabled=True).model_dump()
+    defaults = policy.PolicyFields(
+        enabled=True, schedule_name="hourly", schedule_window_minutes=60, alert_enabled=True
+    ).model_dump()
     with engine.begin() as conn:
-        conn.execute(insert(Org), [{"id": o, "name": f"org {n}", "slug": f"org-{o.hex[:12]}", "created_at": NOW}
-                                   for n, o in enumerate(org_ids)])
-        conn.execute(insert(DriftPolicy), [{"org_id": o, "created_at": NOW, "updated_at": NOW, **defaults}
-                                           for o in org_ids])
+        conn.execute(
+            insert(Org),
+            [
+                {"id": o, "name": f"org {n}", "slug": f"org-{o.hex[:12]}", "created_at": NOW}
+                for n, o in enumerate(org_ids)
+            ],
+        )
+        conn.execute(
+            insert(DriftPolicy),
+            [{"org_id": o, "created_at": NOW, "updated_at": NOW, **defaults} for o in org_ids],
+        )
         for n, org_id in enumerate(org_ids):
             rows = _runs(org_id, "hourly", history=history, stopped=n % 20 == 0)
             if n == 0:
-                rows += [r for k in range(9) for r in _runs(org_id, f"extra-{k}", history=history // 4, stopped=False)]
+                rows += [
+                    r
+                    for k in range(9)
+                    for r in _runs(org_id, f"extra-{k}", history=history // 4, stopped=False)
+                ]
             conn.execute(insert(TriggerRun), rows)
     return org_ids
-
-
 
 
 def median_of(engine: Engine, work: Callable[[], Any], runs: int) -> tuple[float, int]:
@@ -88,8 +115,11 @@ def median_of(engine: Engine, work: Callable[[], Any], runs: int) -> tuple[float
 
 def measure(engine: Engine, *, runs: int, org_id: uuid.UUID) -> dict[str, tuple[float, int]]:
     factory = make_session_factory(engine)
-    settings = Settings(DATABASE_URL=str(engine.url), NOTIFY_WEBHOOK_URL="http://127.0.0.1:9/unreachable",
-                        NOTIFY_WEBHOOK_TIMEOUT_SECONDS=1)
+    settings = Settings(
+        DATABASE_URL=str(engine.url),
+        NOTIFY_WEBHOOK_URL="http://127.0.0.1:9/unreachable",
+        NOTIFY_WEBHOOK_TIMEOUT_SECONDS=1,
+    )
     clock = FrozenClock(NOW)
 
     def due() -> int:
@@ -99,19 +129,29 @@ def measure(engine: Engine, *, runs: int, org_id: uuid.UUID) -> dict[str, tuple[
     def status() -> int:
         with factory() as session:
             org_policy = policy.effective_policy(session, org_id=org_id)
-            return len(summary.schedule_statuses(session, org_id=org_id, policy=org_policy, now=NOW))
+            return len(
+                summary.schedule_statuses(session, org_id=org_id, policy=org_policy, now=NOW)
+            )
 
     first = timed(engine, lambda: watchdog.tick(factory, settings=settings, clock=clock))
-    print(f"first tick: {len(first[2].alerts)} missed alerts ({first[2].quiet} quiet changes, "
-          f"{first[2].checked} schedules checked)")
-    return {"first tick": first[:2],
-            "steady tick": median_of(engine, lambda: watchdog.tick(factory, settings=settings, clock=clock), runs),
-            "autorun due check": median_of(engine, due, runs),
-            "schedule-status (10 names)": median_of(engine, status, runs)}
+    print(
+        f"first tick: {len(first[2].alerts)} missed alerts ({first[2].quiet} quiet changes, "
+        f"{first[2].checked} schedules checked)"
+    )
+    return {
+        "first tick": first[:2],
+        "steady tick": median_of(
+            engine, lambda: watchdog.tick(factory, settings=settings, clock=clock), runs
+        ),
+        "autorun due check": median_of(engine, due, runs),
+        "schedule-status (10 names)": median_of(engine, status, runs),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--orgs", type=int, default=2000)
     parser.add_argument("--history", type=int, default=100)
     parser.add_argument("--runs", type=int, default=5)
@@ -123,18 +163,24 @@ def main() -> None:
             engine = make_engine(Settings(DATABASE_URL=url))
             started = time.perf_counter()
             org_ids = seed(engine, orgs=orgs, history=args.history)
-            print(f"seeded {orgs} orgs x {args.history} hourly windows ({orgs * args.history * 2} trigger rows) "
-                  f"in {time.perf_counter() - started:.1f}s")
+            print(
+                f"seeded {orgs} orgs x {args.history} hourly windows ({orgs * args.history * 2} trigger rows) "
+                f"in {time.perf_counter() - started:.1f}s"
+            )
             results[orgs] = measure(engine, runs=args.runs, org_id=org_ids[0])
             engine.dispose()
         finally:
             scratch.drop_database(url)
     small, large = results[args.orgs // 4], results[args.orgs]
-    print(f"\n{'':32} {args.orgs // 4:>8} orgs {'':>6} {args.orgs:>8} orgs   time ratio  statements ratio")
+    print(
+        f"\n{'':32} {args.orgs // 4:>8} orgs {'':>6} {args.orgs:>8} orgs   time ratio  statements ratio"
+    )
     for name in large:
         (t1, s1), (t2, s2) = small[name], large[name]
-        print(f"{name:32} {t1 * 1000:8.1f} ms {s1:5d} st {t2 * 1000:8.1f} ms {s2:5d} st "
-              f"{t2 / t1:10.2f} {s2 / max(s1, 1):10.2f}")
+        print(
+            f"{name:32} {t1 * 1000:8.1f} ms {s1:5d} st {t2 * 1000:8.1f} ms {s2:5d} st "
+            f"{t2 / t1:10.2f} {s2 / max(s1, 1):10.2f}"
+        )
     print(f"\nload average: {os.getloadavg()[0]:.1f} (2 shared cores; figures are noisy)")
 
 

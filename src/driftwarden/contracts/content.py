@@ -56,11 +56,13 @@ def _errors(schema_key: str, config_json: str) -> tuple[dict[str, str], ...]:
 
 
 @lru_cache(maxsize=4096)
-def _undeclared(bound: str | None, current: str | None, old_key: str,
-                new_key: str) -> tuple[dict[str, Any], ...] | None:
+def _undeclared(
+    bound: str | None, current: str | None, old_key: str, new_key: str
+) -> tuple[dict[str, Any], ...] | None:
     """The breaking changes of one schema pair when its versions declare none; one diff each."""
-    judged = versions.judge(bound, current, json.loads(old_key), json.loads(new_key),
-                            both_stored=True)
+    judged = versions.judge(
+        bound, current, json.loads(old_key), json.loads(new_key), both_stored=True
+    )
     if not judged["undeclared_breaking"]:
         return None
     return tuple(c for c in judged["changes"] if c["breaking"])
@@ -69,8 +71,11 @@ def _undeclared(bound: str | None, current: str | None, old_key: str,
 class Content:
     """The schemas of some definitions, with every judgement cached for the life of one scan."""
 
-    def __init__(self, definitions: dict[uuid.UUID, tuple[Any, dict[str, Any]]],
-                 schemas: dict[tuple[uuid.UUID, str], Any]) -> None:
+    def __init__(
+        self,
+        definitions: dict[uuid.UUID, tuple[Any, dict[str, Any]]],
+        schemas: dict[tuple[uuid.UUID, str], Any],
+    ) -> None:
         self.definitions = definitions  # id -> (current config_schema, default_config)
         self.schemas = schemas  # (id, version) -> that version's stored config_schema
         self._valid: dict[tuple[uuid.UUID, str], list[dict[str, str]]] = {}
@@ -92,8 +97,9 @@ class Content:
             self._valid[key] = list(_errors(self._schema_keys[definition_id], config_key(merged)))
         return self._valid[key]
 
-    def undeclared(self, definition_id: uuid.UUID, bound: str | None,
-                   current: str | None) -> list[dict[str, Any]] | None:
+    def undeclared(
+        self, definition_id: uuid.UUID, bound: str | None, current: str | None
+    ) -> list[dict[str, Any]] | None:
         """The breaking schema changes the version numbers do not declare, or None."""
         key = (definition_id, bound, current)
         if key not in self._undeclared:
@@ -101,21 +107,29 @@ class Content:
             new = self.definitions.get(definition_id, (None, {}))[0]
             found = None
             if old is not None and new is not None:
-                found = _undeclared(bound, current, config_key(old),
-                                    self._schema_keys[definition_id])
+                found = _undeclared(
+                    bound, current, config_key(old), self._schema_keys[definition_id]
+                )
             self._undeclared[key] = None if found is None else list(found)
         return self._undeclared[key]
 
-    def assess(self, definition_id: uuid.UUID, bound: str | None, current: str | None,
-               config: Any) -> Assessment:
+    def assess(
+        self, definition_id: uuid.UUID, bound: str | None, current: str | None, config: Any
+    ) -> Assessment:
         result = classify(bound, current)
         errors = self.errors(definition_id, config)
         valid = None if errors is None else not errors
         changes = self.undeclared(definition_id, bound, current)
         undeclared = changes is not None
-        return Assessment(result.drift, result.reason, valid, errors, undeclared,
-                          raise_severity(result.drift, config_valid=valid, undeclared=undeclared),
-                          changes)
+        return Assessment(
+            result.drift,
+            result.reason,
+            valid,
+            errors,
+            undeclared,
+            raise_severity(result.drift, config_valid=valid, undeclared=undeclared),
+            changes,
+        )
 
 
 def load(session: Session, *, definition_ids: Iterable[uuid.UUID]) -> Content:
@@ -123,24 +137,32 @@ def load(session: Session, *, definition_ids: Iterable[uuid.UUID]) -> Content:
     ids = list(definition_ids)
     definitions: dict[uuid.UUID, tuple[Any, dict[str, Any]]] = {}
     for start in range(0, len(ids), 1000):
-        query = select(ContractDefinition.id, ContractDefinition.config_schema,
-                       ContractDefinition.default_config).where(
-            ContractDefinition.id.in_(ids[start:start + 1000]),
-            ContractDefinition.config_schema.is_not(None))
+        query = select(
+            ContractDefinition.id,
+            ContractDefinition.config_schema,
+            ContractDefinition.default_config,
+        ).where(
+            ContractDefinition.id.in_(ids[start : start + 1000]),
+            ContractDefinition.config_schema.is_not(None),
+        )
         definitions.update((row[0], (row[1], row[2] or {})) for row in session.execute(query))
     return with_versions(session, definitions)
 
 
-def with_versions(session: Session, definitions: dict[uuid.UUID, tuple[Any, dict[str, Any]]]
-                  ) -> Content:
+def with_versions(
+    session: Session, definitions: dict[uuid.UUID, tuple[Any, dict[str, Any]]]
+) -> Content:
     """Content for definitions already read (id -> (schema, default_config)); no query if none."""
     schemas: dict[tuple[uuid.UUID, str], Any] = {}
     schema_ids = list(definitions)
     for start in range(0, len(schema_ids), 1000):
-        query = select(ContractDefinitionVersion.definition_id,
-                       ContractDefinitionVersion.contract_version,
-                       ContractDefinitionVersion.config_schema).where(
-            ContractDefinitionVersion.definition_id.in_(schema_ids[start:start + 1000]),
-            ContractDefinitionVersion.config_schema.is_not(None))
+        query = select(
+            ContractDefinitionVersion.definition_id,
+            ContractDefinitionVersion.contract_version,
+            ContractDefinitionVersion.config_schema,
+        ).where(
+            ContractDefinitionVersion.definition_id.in_(schema_ids[start : start + 1000]),
+            ContractDefinitionVersion.config_schema.is_not(None),
+        )
         schemas.update(((row[0], row[1]), row[2]) for row in session.execute(query))
     return Content(definitions, schemas)

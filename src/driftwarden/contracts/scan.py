@@ -13,8 +13,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import (Select, and_, case, false, func, literal_column, null, or_, select,
-                        type_coerce)
+from sqlalchemy import (
+    Select,
+    and_,
+    case,
+    false,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
@@ -29,10 +39,18 @@ Pair = tuple[uuid.UUID, str | None]  # (definition id, bound version)
 Key = tuple[uuid.UUID, str | None, str | None]
 # Beyond this many distinct pairs in one level, an IN list would be huge: pick the page from a stream.
 MAX_PAIRS_IN_SQL = 1000
-ITEM_COLUMNS = (ContractBinding.id, ContractBinding.agent_id, Agent.name, ContractBinding.definition_id,
-                ContractDefinition.definition_type, ContractDefinition.key,
-                ContractBinding.definition_contract_version, ContractDefinition.contract_version,
-                ContractBinding.enabled, ContractBinding.config)
+ITEM_COLUMNS = (
+    ContractBinding.id,
+    ContractBinding.agent_id,
+    Agent.name,
+    ContractBinding.definition_id,
+    ContractDefinition.definition_type,
+    ContractDefinition.key,
+    ContractBinding.definition_contract_version,
+    ContractDefinition.contract_version,
+    ContractBinding.enabled,
+    ContractBinding.config,
+)
 ITEM_ORDER = (Agent.name, ContractDefinition.key, ContractBinding.id)
 
 
@@ -95,8 +113,14 @@ class DriftScan:
         return self.counts["invalid"]
 
 
-def _scope(query: Select, *, org_id: uuid.UUID, agent_id: uuid.UUID | None,
-           definition_ids: list[uuid.UUID] | None, enabled_only: bool) -> Select:
+def _scope(
+    query: Select,
+    *,
+    org_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    definition_ids: list[uuid.UUID] | None,
+    enabled_only: bool,
+) -> Select:
     query = query.where(ContractBinding.org_id == org_id)
     if agent_id is not None:
         query = query.where(ContractBinding.agent_id == agent_id)
@@ -107,13 +131,17 @@ def _scope(query: Select, *, org_id: uuid.UUID, agent_id: uuid.UUID | None,
     return query
 
 
-def _current_versions(session: Session, *, org_id: uuid.UUID, definition_type: str | None
-                      ) -> tuple[dict[uuid.UUID, str], content_rules.Content]:
+def _current_versions(
+    session: Session, *, org_id: uuid.UUID, definition_type: str | None
+) -> tuple[dict[uuid.UUID, str], content_rules.Content]:
     """Current version of every definition the org can bind (its own and the builtins): a small
     table; with the content (schemas) of those that have a config schema."""
-    query = select(ContractDefinition.id, ContractDefinition.contract_version,
-                   ContractDefinition.config_schema, ContractDefinition.default_config).where(
-        or_(ContractDefinition.org_id == org_id, ContractDefinition.org_id.is_(None)))
+    query = select(
+        ContractDefinition.id,
+        ContractDefinition.contract_version,
+        ContractDefinition.config_schema,
+        ContractDefinition.default_config,
+    ).where(or_(ContractDefinition.org_id == org_id, ContractDefinition.org_id.is_(None)))
     if definition_type is not None:
         query = query.where(ContractDefinition.definition_type == definition_type)
     rows = session.execute(query).all()
@@ -148,22 +176,37 @@ def _grouped_by_config_hash(scope: dict[str, Any], content: content_rules.Conten
     snapshot). Two distinct configs of one (definition, bound) pair would have to collide."""
     in_schema = ContractBinding.definition_id.in_(content.schema_ids)
     digest = case((in_schema, func.jsonb_hash_extended(ContractBinding.config, 0)), else_=null())
-    columns = (ContractBinding.definition_id.label("definition_id"),
-               ContractBinding.definition_contract_version.label("bound"),
-               ContractBinding.enabled.label("enabled"), digest.label("digest"))
-    groups = _scope(select(*columns, func.count().label("n"),
-                           func.min(literal_column("contract_bindings.ctid")).label("row"))
-                    .group_by(*columns), **scope).subquery()
+    columns = (
+        ContractBinding.definition_id.label("definition_id"),
+        ContractBinding.definition_contract_version.label("bound"),
+        ContractBinding.enabled.label("enabled"),
+        digest.label("digest"),
+    )
+    groups = _scope(
+        select(
+            *columns,
+            func.count().label("n"),
+            func.min(literal_column("contract_bindings.ctid")).label("row"),
+        ).group_by(*columns),
+        **scope,
+    ).subquery()
     sample = ContractBinding.__table__.alias("sample")
     config = select(sample.c.config).where(literal_column("sample.ctid") == groups.c.row)
-    return select(groups.c.definition_id, groups.c.bound, groups.c.enabled,
-                  case((groups.c.digest.is_(None), null()), else_=config.scalar_subquery()),
-                  groups.c.n)
+    return select(
+        groups.c.definition_id,
+        groups.c.bound,
+        groups.c.enabled,
+        case((groups.c.digest.is_(None), null()), else_=config.scalar_subquery()),
+        groups.c.n,
+    )
 
 
-def _pairs_by_level(session: Session, scope: dict[str, Any], currents: dict[uuid.UUID, str],
-                    content: content_rules.Content
-                    ) -> tuple[dict[str, list[Key]], dict[Key, Any], dict, dict, int]:
+def _pairs_by_level(
+    session: Session,
+    scope: dict[str, Any],
+    currents: dict[uuid.UUID, str],
+    content: content_rules.Content,
+) -> tuple[dict[str, list[Key]], dict[Key, Any], dict, dict, int]:
     """Group the scope by (definition, bound, config, enabled) in SQL; judge each group once.
 
     Levels are severities; `counts` is by version drift, `severity_counts` by severity. Levels count
@@ -187,8 +230,9 @@ def _pairs_by_level(session: Session, scope: dict[str, Any], currents: dict[uuid
     return keys, configs, counts, severity_counts, every
 
 
-def _keys_by_level(groups: list[tuple[str, Pair, Any]]
-                   ) -> tuple[dict[str, list[Key]], dict[Key, Any]]:
+def _keys_by_level(
+    groups: list[tuple[str, Pair, Any]],
+) -> tuple[dict[str, list[Key]], dict[Key, Any]]:
     """A pair whose configs all land in one level needs no config in its key; the others do."""
     levels_of: dict[Pair, set[str]] = defaultdict(set)
     for level, pair, _ in groups:
@@ -227,13 +271,23 @@ def _pair_filter(pairs: list[Pair]) -> Any:
 
 
 def _joined(*columns: Any) -> Select:
-    return (select(*columns).select_from(ContractBinding)
-            .join(ContractDefinition, ContractDefinition.id == ContractBinding.definition_id)
-            .join(Agent, Agent.id == ContractBinding.agent_id))
+    return (
+        select(*columns)
+        .select_from(ContractBinding)
+        .join(ContractDefinition, ContractDefinition.id == ContractBinding.definition_id)
+        .join(Agent, Agent.id == ContractBinding.agent_id)
+    )
 
 
-def _item_rows(session: Session, scope: dict[str, Any], keys: list[Key], *, limit: int | None,
-               offset: int, configs: dict[Key, Any]) -> list[Any]:
+def _item_rows(
+    session: Session,
+    scope: dict[str, Any],
+    keys: list[Key],
+    *,
+    limit: int | None,
+    offset: int,
+    configs: dict[Key, Any],
+) -> list[Any]:
     """The level's rows in page order: filtered by its pairs in SQL, or picked from a stream.
 
     A stream when the level has too many pairs, or when configs decide it (schema'd definitions).
@@ -247,30 +301,42 @@ def _item_rows(session: Session, scope: dict[str, Any], keys: list[Key], *, limi
             partial[(k[0], k[1])].append(configs[k])
     clauses = [_pair_filter(whole)] + [
         and_(_pair_filter([pair]), ContractBinding.config.in_(configs))
-        for pair, configs in partial.items()]
+        for pair, configs in partial.items()
+    ]
     query = _joined(*ITEM_COLUMNS).where(or_(*clauses)).order_by(*ITEM_ORDER).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     return list(session.execute(_scope(query, **scope)))
 
 
-def _item_rows_streamed(session: Session, scope: dict[str, Any], keys: set[Key], *,
-                        limit: int | None, offset: int) -> list[Any]:
+def _item_rows_streamed(
+    session: Session, scope: dict[str, Any], keys: set[Key], *, limit: int | None, offset: int
+) -> list[Any]:
     """For levels with many distinct versions or config-decided keys: walk the ordered ids."""
     with_config = {k[0] for k in keys if k[2] is not None}
     in_config = ContractBinding.definition_id.in_(with_config)
-    config = (type_coerce(case((in_config, ContractBinding.config), else_=null()), JSONType)
-              if with_config else null())
-    stream = _scope(_joined(ContractBinding.id, ContractBinding.definition_id,
-                            ContractBinding.definition_contract_version, config)
-                    .order_by(*ITEM_ORDER), **scope)
+    config = (
+        type_coerce(case((in_config, ContractBinding.config), else_=null()), JSONType)
+        if with_config
+        else null()
+    )
+    stream = _scope(
+        _joined(
+            ContractBinding.id,
+            ContractBinding.definition_id,
+            ContractBinding.definition_contract_version,
+            config,
+        ).order_by(*ITEM_ORDER),
+        **scope,
+    )
     ids: list[uuid.UUID] = []
     result = session.execute(stream, execution_options={"yield_per": 5000})
     try:
         for binding_id, definition_id, bound, cfg in result:
             if (definition_id, bound, None) not in keys and (
-                    definition_id not in with_config
-                    or (definition_id, bound, content_rules.config_key(cfg)) not in keys):
+                definition_id not in with_config
+                or (definition_id, bound, content_rules.config_key(cfg)) not in keys
+            ):
                 continue
             if offset:
                 offset -= 1
@@ -289,13 +355,24 @@ def _item_rows_streamed(session: Session, scope: dict[str, Any], keys: set[Key],
 
 def _to_item(row: Any, content: content_rules.Content) -> DriftItem:
     judged = content.assess(row[3], row[6], row[7], row[9])
-    return DriftItem(binding_id=row[0], agent_id=row[1], agent_name=row[2], definition_id=row[3],
-                     definition_type=row[4], definition_key=row[5], bound_contract_version=row[6],
-                     current_contract_version=row[7], drift=judged.drift, reason=judged.reason,
-                     enabled=row[8], config_valid=judged.config_valid,
-                     config_errors=judged.config_errors,
-                     undeclared_breaking=judged.undeclared_breaking, severity=judged.severity,
-                     schema_changes=judged.schema_changes)
+    return DriftItem(
+        binding_id=row[0],
+        agent_id=row[1],
+        agent_name=row[2],
+        definition_id=row[3],
+        definition_type=row[4],
+        definition_key=row[5],
+        bound_contract_version=row[6],
+        current_contract_version=row[7],
+        drift=judged.drift,
+        reason=judged.reason,
+        enabled=row[8],
+        config_valid=judged.config_valid,
+        config_errors=judged.config_errors,
+        undeclared_breaking=judged.undeclared_breaking,
+        severity=judged.severity,
+        schema_changes=judged.schema_changes,
+    )
 
 
 def included_levels(min_drift: str, include_healthy: bool) -> list[str]:
@@ -304,18 +381,36 @@ def included_levels(min_drift: str, include_healthy: bool) -> list[str]:
     return [*levels_at_least(min_drift), *healthy]
 
 
-def scan_drift(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | None = None,
-               definition_type: str | None = None, min_drift: str = "warning", include_healthy: bool = False,
-               enabled_only: bool = False, limit: int | None = 200, offset: int = 0) -> DriftScan:
+def scan_drift(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    agent_id: uuid.UUID | None = None,
+    definition_type: str | None = None,
+    min_drift: str = "warning",
+    include_healthy: bool = False,
+    enabled_only: bool = False,
+    limit: int | None = 200,
+    offset: int = 0,
+) -> DriftScan:
     """Scan every binding in scope; `limit=None` returns all matching items."""
     currents, content = _current_versions(session, org_id=org_id, definition_type=definition_type)
-    scope = {"org_id": org_id, "agent_id": agent_id, "enabled_only": enabled_only,
-             "definition_ids": None if definition_type is None else list(currents)}
+    scope = {
+        "org_id": org_id,
+        "agent_id": agent_id,
+        "enabled_only": enabled_only,
+        "definition_ids": None if definition_type is None else list(currents),
+    }
     pairs, configs, counts, by_severity, every = _pairs_by_level(session, scope, currents, content)
     levels = included_levels(min_drift, include_healthy)
-    scan = DriftScan(checked_agent_count=_agent_count(session, scope), checked_binding_count=sum(counts.values()),
-                     counts=counts, total_count=sum(by_severity[lvl] for lvl in levels),
-                     scanned_binding_count=every, severity_counts=by_severity)
+    scan = DriftScan(
+        checked_agent_count=_agent_count(session, scope),
+        checked_binding_count=sum(counts.values()),
+        counts=counts,
+        total_count=sum(by_severity[lvl] for lvl in levels),
+        scanned_binding_count=every,
+        severity_counts=by_severity,
+    )
     for level in levels:
         if limit is not None and len(scan.items) >= limit:
             break
@@ -323,8 +418,9 @@ def scan_drift(session: Session, *, org_id: uuid.UUID, agent_id: uuid.UUID | Non
             offset -= by_severity[level]
             continue
         remaining = None if limit is None else limit - len(scan.items)
-        rows = _item_rows(session, scope, pairs[level], limit=remaining, offset=offset,
-                          configs=configs)
+        rows = _item_rows(
+            session, scope, pairs[level], limit=remaining, offset=offset, configs=configs
+        )
         scan.items.extend(_to_item(row, content) for row in rows)
         offset = 0
     return scan

@@ -106,9 +106,14 @@ def _schedules(session: Session, *, now: datetime, into: Snapshot) -> list[str]:
     org_ids = []
     for row in session.execute(query):
         org_ids.append(str(row.id))
-        off = gate_outcome(
-            policy_enabled=bool(row.enabled), promote_to_patterns=bool(row.promotes), force=False
-        ) is not None
+        off = (
+            gate_outcome(
+                policy_enabled=bool(row.enabled),
+                promote_to_patterns=bool(row.promotes),
+                force=False,
+            )
+            is not None
+        )
         computed = status_rules.schedule_status(
             window_minutes=row.schedule_window_minutes or DEFAULT_POLICY.schedule_window_minutes,
             last_window_start=row.window_start,
