@@ -323,7 +323,7 @@ def test_the_cache_serves_one_snapshot_for_metrics_cache_seconds(
 
 def _statements(engine: Engine, session_factory, clock) -> int:  # type: ignore[no-untyped-def]
     seen: list[str] = []
-    listener = lambda *args: seen.append(args[2])  # noqa: E731
+    listener = lambda *args: seen.append(args[2])  # noqa: E731 - a one-line event listener
     event.listen(engine, "before_cursor_execute", listener)
     try:
         with session_factory() as session:

@@ -332,7 +332,7 @@ def test_statement_count_does_not_grow_with_findings(
 
     def promote_counting() -> int:
         seen: list[str] = []
-        listener = lambda _conn, _cursor, statement, *_: seen.append(statement)  # noqa: E731
+        listener = lambda _conn, _cursor, statement, *_: seen.append(statement)  # noqa: E731 - a one-line event listener
         event.listen(engine, "before_cursor_execute", listener)
         try:
             _promote(client, member, limit=1000)

@@ -28,7 +28,7 @@ from driftwarden.worker.runner import Worker, WorkerConfig
 from tests.scheduler.conftest import seed_drift, set_policy
 from tests.support import ON_POSTGRES, make_tenant
 
-NO_DELAY: scheduler_service.Delay = lambda org_id, window: 0.0  # noqa: E731
+NO_DELAY: scheduler_service.Delay = lambda org_id, window: 0.0  # noqa: E731 - a one-line stand-in for the random delay
 
 
 def _triggers(engine: Engine) -> list[TriggerRun]:

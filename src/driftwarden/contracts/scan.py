@@ -1,4 +1,6 @@
-"""The drift scan (docs/reference/resources.md#drift-scan): a handful of queries whatever the number of bindings.
+"""The drift scan: a handful of queries whatever the number of bindings.
+
+(docs/reference/resources.md#drift-scan)
 
 Versions repeat heavily, so SQL groups bindings by (definition, bound version) and counts them;
 each distinct pair is classified once in Python against the definition's current version (read
@@ -37,7 +39,8 @@ from driftwarden.db.helpers import chunked
 Pair = tuple[uuid.UUID, str | None]  # (definition id, bound version)
 # (definition id, bound version, config key or None when the definition has no schema)
 Key = tuple[uuid.UUID, str | None, str | None]
-# Beyond this many distinct pairs in one level, an IN list would be huge: pick the page from a stream.
+# Beyond this many distinct pairs in one level, an IN list would be huge: pick the page from a
+# stream.
 MAX_PAIRS_IN_SQL = 1000
 ITEM_COLUMNS = (
     ContractBinding.id,
@@ -77,7 +80,10 @@ class DriftItem:
     schema_changes: list[dict[str, Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of docs/reference/resources.md#drift-scan (ids as strings); field by field, as asdict's recursion is slow at scale."""
+        """The scan item's JSON shape (ids as strings), docs/reference/resources.md#drift-scan.
+
+        Built field by field, as asdict's recursion is slow at scale.
+        """
         data = {name: getattr(self, name) for name in ITEM_FIELDS}
         for name in ("binding_id", "agent_id", "definition_id"):
             data[name] = str(data[name])
@@ -96,7 +102,8 @@ class DriftScan:
     counts: dict[str, int]
     total_count: int
     items: list[DriftItem] = field(default_factory=list)
-    # Every binding in scope, disabled ones included (differs from checked_binding_count under enabled_only).
+    # Every binding in scope, disabled ones included (differs from checked_binding_count under
+    # enabled_only).
     scanned_binding_count: int = 0
     severity_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DRIFT_LEVELS, 0))
 
@@ -249,7 +256,10 @@ def _keys_by_level(
 
 
 def _agent_count(session: Session, scope: dict[str, Any]) -> int:
-    """Agents with a binding in scope; DISTINCT in a subquery hashes where count(DISTINCT) would sort."""
+    """Agents with a binding in scope.
+
+    DISTINCT in a subquery hashes where count(DISTINCT) would sort.
+    """
     distinct_agents = _scope(select(ContractBinding.agent_id), **scope).distinct().subquery()
     return session.scalar(select(func.count()).select_from(distinct_agents)) or 0
 
