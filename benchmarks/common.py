@@ -16,7 +16,7 @@ from driftwarden.db.engine import make_session_factory
 def timed(engine: Engine, work: Callable[[], Any]) -> tuple[float, int, Any]:
     """Seconds, statements issued, result."""
     statements: list[str] = []
-    listener = lambda _conn, _cursor, statement, *_: statements.append(statement)  # noqa: E731
+    listener = lambda _conn, _cursor, statement, *_: statements.append(statement)  # noqa: E731 - a one-line event listener
     event.listen(engine, "before_cursor_execute", listener)
     try:
         started = time.perf_counter()

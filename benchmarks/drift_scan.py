@@ -6,7 +6,8 @@ a SQLite file) it creates a private database, imports the fleet with POST /api/v
 (default limit) and a bare SQL read of the same (bound, current) version pairs (the floor), samples
 the server's RSS during the scans, counts the statements one scan issues, and prints the ratios.
 
-    .venv/bin/python benchmarks/drift_scan.py [--agents 10000] [--per-agent 10] [--runs 7] [--backend both]
+    .venv/bin/python benchmarks/drift_scan.py [--agents 10000] [--per-agent 10] [--runs 7]
+        [--backend both]
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ def free_port() -> int:
 
 
 def bound_version(rng: random.Random, current: str) -> str | None:
-    """A realistic spread: most current, some behind by a patch/minor, fewer by a major, a few junk."""
+    """A realistic spread of bound versions.
+
+    Most current, some behind by a patch/minor, fewer by a major, a few junk.
+    """
     core = current.split("+")[0].split("-")[0]
     major, minor, patch = (int(p) for p in core.split("."))
     roll = rng.random()
@@ -231,7 +235,10 @@ def _timed(runs: int, read: Any) -> tuple[list[float], int]:
 
 
 def floors(engine: Any, org_id: str, runs: int) -> dict[str, Any]:
-    """Bare reads of every (bound, current) pair: through SQLAlchemy Core, and on the raw DB-API cursor."""
+    """Bare reads of every (bound, current) pair.
+
+    Through SQLAlchemy Core, and on the raw DB-API cursor.
+    """
     org = uuid.UUID(org_id)
     with engine.connect() as conn:
         core, rows = _timed(runs, lambda: conn.execute(FLOOR_SQL, {"org": org}).fetchall())
@@ -300,16 +307,19 @@ def report(r: dict[str, Any]) -> None:
         f"({r['bindings'] / r['import_s']:.0f} bindings/s)"
     )
     print(
-        f"scan:   median {r['scan_median_s'] * 1000:.0f} ms (min {r['scan_min_s'] * 1000:.0f} ms) over "
+        f"scan:   median {r['scan_median_s'] * 1000:.0f} ms "
+        f"(min {r['scan_min_s'] * 1000:.0f} ms) over "
         f"{r['checked']} bindings, {r['items']} items returned, counts {r['counts']}"
     )
     print(
-        f"floor:  bare read of {r['floor_rows']} (bound, current) pairs, median {r['floor_median_s'] * 1000:.0f} ms "
+        f"floor:  bare read of {r['floor_rows']} (bound, current) pairs, "
+        f"median {r['floor_median_s'] * 1000:.0f} ms "
         f"(SQLAlchemy Core), {r['raw_floor_median_s'] * 1000:.0f} ms (raw DB-API cursor)"
     )
     print(f"ratio:  scan / floor = {ratio:.2f}x (Core), {raw_ratio:.2f}x (raw cursor)")
     print(
-        f"server peak RSS during the scans: {r['peak_rss_mb']:.0f} MB; statements per scan: {r['statements']}"
+        f"server peak RSS during the scans: {r['peak_rss_mb']:.0f} MB; "
+        f"statements per scan: {r['statements']}"
     )
     if r["backend"] == "postgres":
         checks = {

@@ -50,7 +50,10 @@ def free_port() -> int:
 
 
 class Database:
-    """A private database on the server named by DATABASE_URL, migrated, with an org and admin key."""
+    """A private database on the server named by DATABASE_URL.
+
+    Migrated, with an org and admin key.
+    """
 
     def __init__(self) -> None:
         self.url = scratch.create_database("dw_load", server=ADMIN_URL)
@@ -110,7 +113,11 @@ class Server:
             "DB_MAX_OVERFLOW": "5",
             "DB_POOL_TIMEOUT_SECONDS": str(pool_timeout),
         }
-        self.log = tempfile.NamedTemporaryFile(prefix="dw-load-serve-", suffix=".log", delete=False)
+        # The log outlives __init__: the server writes to it until __exit__, and its name is
+        # reported if the server never becomes ready, so it cannot be a `with` block here.
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - held open for the server's lifetime
+            prefix="dw-load-serve-", suffix=".log", delete=False
+        )
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -284,7 +291,8 @@ def pooler_clients(port: int, database: str) -> tuple[int, int]:
     header, *rows = out.strip().splitlines()
     names = header.split("|")
     for row in rows:
-        values = dict(zip(names, row.split("|")))
+        # Not strict: psql -A (without -t) ends with a "(N rows)" footer of a single field.
+        values = dict(zip(names, row.split("|"), strict=False))
         if values.get("database") == database:
             return int(values["cl_active"]) + int(values["cl_waiting"]), int(values["cl_waiting"])
     return 0, 0
@@ -364,7 +372,8 @@ def report(
     print(f"latency all: p50 {pct(every, 50):.1f} ms  p99 {pct(every, 99):.1f} ms")
     for kind, values in sorted(stats.latency.items()):
         print(
-            f"  {kind:9s} n={len(values):6d}  p50 {pct(values, 50):7.1f} ms  p99 {pct(values, 99):7.1f} ms"
+            f"  {kind:9s} n={len(values):6d}  p50 {pct(values, 50):7.1f} ms  "
+            f"p99 {pct(values, 99):7.1f} ms"
         )
     print("statuses:", dict(sorted(stats.status.items())))
     internal = sum(n for label, n in stats.status.items() if label.split()[-1] == "500")
@@ -394,7 +403,8 @@ def report(
         )
     print(
         f"peak connections: {peak[1]} from the workers into PgBouncer (bound {workers} x (5 + 5) = "
-        f"{workers * 10}), {peak[2]} of them waiting; {peak[0]} from PgBouncer to PostgreSQL (pool 20)"
+        f"{workers * 10}), {peak[2]} of them waiting; "
+        f"{peak[0]} from PgBouncer to PostgreSQL (pool 20)"
     )
     return 1 if internal or lost or twice or transport or stats.without_retry_after else 0
 
@@ -406,7 +416,8 @@ def ratios(one: Stats, one_elapsed: float, many: Stats, many_elapsed: float, cli
     gain = (len(many_all) / many_elapsed) / (len(one_all) / one_elapsed)
     print(
         f"one client alone: {len(one_all) / one_elapsed:.1f} req/s, p50 {pct(one_all, 50):.1f} ms; "
-        f"{clients} clients: {gain:.1f}x the throughput, p50 {pct(many_all, 50) / pct(one_all, 50):.1f}x "
+        f"{clients} clients: {gain:.1f}x the throughput, "
+        f"p50 {pct(many_all, 50) / pct(one_all, 50):.1f}x "
         f"the latency"
     )
 

@@ -81,7 +81,7 @@ def populate(engine: Engine, *, orgs: int, bindings: int, first_org: int = 0) ->
             }
             for d, t, k, v in definitions
         ]
-        for a in range(agents_per_org):
+        for _ in range(agents_per_org):
             agent_id = uuid.uuid4()
             rows[Agent].append(
                 {

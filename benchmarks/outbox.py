@@ -1,8 +1,11 @@
-"""Outbox throughput: 5 000 signed messages through 2 `driftwarden worker` processes to a local receiver.
+"""Outbox throughput benchmark.
+
+5 000 signed messages through 2 `driftwarden worker` processes to a local receiver.
 
 Run: .venv/bin/python benchmarks/outbox.py [--messages 5000] [--workers 2] [--concurrency 16]
-Uses the Postgres at DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres), creating and
-dropping a database of its own. Target: >= 250 deliveries/s on the 2-core development machine.
+Uses the Postgres at DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
+creating and dropping a database of its own. Target: >= 250 deliveries/s on the 2-core
+development machine.
 """
 
 from __future__ import annotations
@@ -146,11 +149,13 @@ def run(messages: int, workers: int, concurrency: int) -> None:
     rate = messages / elapsed
     duplicates = sum(c - 1 for c in receiver.ids.values() if c > 1)
     print(
-        f"delivered {messages} signed webhooks through {workers} workers x {concurrency} in flight: "
+        f"delivered {messages} signed webhooks through {workers} workers "
+        f"x {concurrency} in flight: "
         f"{elapsed:.2f}s = {rate:.0f} deliveries/s"
     )
     print(
-        f"receiver saw {sum(receiver.ids.values())} requests, {len(receiver.ids)} distinct webhook-ids, "
+        f"receiver saw {sum(receiver.ids.values())} requests, "
+        f"{len(receiver.ids)} distinct webhook-ids, "
         f"{duplicates} duplicates"
     )
     print(f"ratio to target ({TARGET_PER_SECOND:.0f}/s): {rate / TARGET_PER_SECOND:.2f}x")

@@ -129,7 +129,10 @@ def one_run(
         ("dry_run", now + timedelta(hours=2), True),
     ):
         seconds, count, data = timed(
-            engine, lambda: promote(engine, settings, org_id, at, limit=findings, dry_run=dry)
+            engine,
+            lambda at=at, dry=dry: promote(
+                engine, settings, org_id, at, limit=findings, dry_run=dry
+            ),
         )
         figures[name] = (seconds, count, data)
     figures["scan"] = scan_only(engine, org_id, findings)
@@ -160,7 +163,8 @@ def scan_only(engine: Engine, org_id: uuid.UUID, findings: int) -> float:
 
 def report(runs: list[dict[str, Any]], findings: int, scan_seconds: list[float]) -> None:
     print(
-        f"\n{findings} eligible findings, {len(runs)} run(s); median (max) seconds, statements per promotion"
+        f"\n{findings} eligible findings, {len(runs)} run(s); "
+        "median (max) seconds, statements per promotion"
     )
     for name in ("first", "second", "dry_run", "half_synced"):
         seconds = [run[name][0] for run in runs]
@@ -184,7 +188,8 @@ def report(runs: list[dict[str, Any]], findings: int, scan_seconds: list[float])
     scan = statistics.median(scan_seconds)
     first, second = (statistics.median(run[k][0] for run in runs) for k in ("first", "second"))
     print(
-        f"  scan_drift alone: {scan:.2f} s; first/scan = {first / scan:.1f}x, second/scan = {second / scan:.1f}x,"
+        f"  scan_drift alone: {scan:.2f} s; first/scan = {first / scan:.1f}x, "
+        f"second/scan = {second / scan:.1f}x,"
         f" first/second = {first / second:.1f}x"
     )
 

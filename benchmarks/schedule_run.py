@@ -1,8 +1,9 @@
 """Latency of `POST /system/contracts/drift/schedule-run`: the executed run and the deduped re-runs.
 
 Run: .venv/bin/python benchmarks/schedule_run.py [--calls 200] [--agents 200] [--bindings 5]
-Uses the Postgres at DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres), creating and
-dropping a database of its own, and one uvicorn process on 127.0.0.1. Target: median deduped call <= 25 ms.
+Uses the Postgres at DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
+creating and dropping a database of its own, and one uvicorn process on 127.0.0.1.
+Target: median deduped call <= 25 ms.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ PATH = "/api/v1/system/contracts/drift/schedule-run"
 
 
 def seed(url: str, *, agents: int, bindings: int) -> tuple[str, str]:
-    """An org, an admin key, `agents` agents each bound to `bindings` definitions, half of them drifted."""
+    """An org, an admin key, and `agents` agents.
+
+    Each agent is bound to `bindings` definitions, half of them drifted.
+    """
     now = datetime.now(UTC)
     engine = make_engine(Settings(DATABASE_URL=url), null_pool=True)
     with make_session_factory(engine)() as session:
@@ -129,7 +133,10 @@ def timed(http: httpx.Client, body: dict) -> tuple[float, dict]:
 
 
 def measure(http: httpx.Client, body: dict, calls: int) -> list[float]:
-    """`calls` deduped schedule runs in the executed window, sequentially (latency, not throughput)."""
+    """`calls` deduped schedule runs in the executed window.
+
+    Sequentially (latency, not throughput).
+    """
     latencies = []
     for _ in range(calls):
         elapsed, data = timed(http, body)
@@ -184,12 +191,14 @@ def main() -> None:
                 "deduped, alerts off (notify skipped)", measure(http, body, args.calls)
             )
             http.post("/api/v1/system/contracts/drift-policy", json={"alert_enabled": True})
-            # No destination configured: every call is an anomaly whose send fails and bumps the escalation.
+            # No destination configured: every call is an anomaly whose send fails and bumps
+            # the escalation.
             failed = report(
                 "deduped, alerting, delivery failing", measure(http, body, args.calls // 4)
             )
             print(
-                f"ratio executed/deduped-median {executed_ms / skipped:6.1f}x; target {TARGET_MS} ms: "
+                f"ratio executed/deduped-median {executed_ms / skipped:6.1f}x; "
+                f"target {TARGET_MS} ms: "
                 f"{'met' if skipped <= TARGET_MS else 'NOT met'} (alerts off), "
                 f"{'met' if failed <= TARGET_MS else 'NOT met'} (failing-alert path)"
             )

@@ -1,4 +1,7 @@
-"""Schedule watchdog and built-in scheduler benchmark (docs/reference/scheduler.md#noticing-a-schedule-that-stopped): the every-minute cost over many orgs.
+"""Schedule watchdog and built-in scheduler benchmark: the every-minute cost over many orgs.
+
+See
+docs/reference/scheduler.md#noticing-a-schedule-that-stopped
 
 Creates a private Postgres database (DATABASE_URL or postgresql://postgres@127.0.0.1:5432/postgres),
 seeds `--orgs` orgs with an enabled hourly policy and `--history` past hourly executions each (5 %
@@ -164,7 +167,8 @@ def main() -> None:
             started = time.perf_counter()
             org_ids = seed(engine, orgs=orgs, history=args.history)
             print(
-                f"seeded {orgs} orgs x {args.history} hourly windows ({orgs * args.history * 2} trigger rows) "
+                f"seeded {orgs} orgs x {args.history} hourly windows "
+                f"({orgs * args.history * 2} trigger rows) "
                 f"in {time.perf_counter() - started:.1f}s"
             )
             results[orgs] = measure(engine, runs=args.runs, org_id=org_ids[0])
@@ -173,7 +177,8 @@ def main() -> None:
             scratch.drop_database(url)
     small, large = results[args.orgs // 4], results[args.orgs]
     print(
-        f"\n{'':32} {args.orgs // 4:>8} orgs {'':>6} {args.orgs:>8} orgs   time ratio  statements ratio"
+        f"\n{'':32} {args.orgs // 4:>8} orgs {'':>6} {args.orgs:>8} orgs   "
+        "time ratio  statements ratio"
     )
     for name in large:
         (t1, s1), (t2, s2) = small[name], large[name]
