@@ -234,7 +234,12 @@ def test_sigterm_finishes_in_flight_deliveries(
     stderr = proc.stderr.read().decode()  # type: ignore[union-attr]
     with session_factory() as session:
         assert set(session.scalars(select(NotificationOutbox.status))) == {"sent"}
-    attempts = [json.loads(line) for line in stderr.splitlines() if '"webhook_attempt"' in line]
+    # A text log line is `ts level logger [request id] message`; the message is the attempt's JSON.
+    attempts = [
+        json.loads(line[line.index("{") :])
+        for line in stderr.splitlines()
+        if '"webhook_attempt"' in line
+    ]
     assert len(attempts) == 2 and SECRET not in stderr
 
 
