@@ -341,24 +341,17 @@ def finish_notify(
         escalation = escalate(
             session, plan=plan, notification=notification, now=now, request_id=request_id
         )
-    session.add(
-        NotifyEvent(
-            org_id=plan.org_id,
-            schedule_name=plan.schedule_name,
-            outcome=outcome,
-            event_type=EVENT_TYPE,
-            anomaly_detected=bool(plan.reasons),
-            reasons=plan.reasons,
-            fingerprint=plan.fingerprint,
-            outbox_id=notification.outbox_id if notification else None,
-            escalation_pattern_id=escalation.id if escalation else None,
-            error=notification.error if notification and outcome == "failed" else None,
-            request_id=request_id,
-            created_at=now,
-        )
+    record_event(
+        session,
+        plan=plan,
+        outcome=outcome,
+        event_type=EVENT_TYPE,
+        anomaly_detected=bool(plan.reasons),
+        notification=notification,
+        escalation=escalation,
+        request_id=request_id,
+        now=now,
     )
-    session.flush()
-    metrics.record_notify(outcome=outcome)
     active = cooldown_ends if cooldown_ends is not None and cooldown_ends > now else None
     return NotifyRead(
         anomaly_detected=bool(plan.reasons),
@@ -396,6 +389,39 @@ def _record_sent(session: Session, *, plan: NotifyPlan, now: datetime) -> None:
         except IntegrityError:
             continue
         return
+
+
+def record_event(
+    session: Session,
+    *,
+    plan: NotifyPlan,
+    outcome: str,
+    event_type: str,
+    anomaly_detected: bool,
+    notification: NotificationRead | None,
+    escalation: EscalationRead | None,
+    request_id: str | None,
+    now: datetime,
+) -> None:
+    """The notify event row of one alert decision (anomaly or watchdog), and its counter."""
+    session.add(
+        NotifyEvent(
+            org_id=plan.org_id,
+            schedule_name=plan.schedule_name,
+            outcome=outcome,
+            event_type=event_type,
+            anomaly_detected=anomaly_detected,
+            reasons=plan.reasons,
+            fingerprint=plan.fingerprint,
+            outbox_id=notification.outbox_id if notification else None,
+            escalation_pattern_id=escalation.id if escalation else None,
+            error=notification.error if notification and outcome == "failed" else None,
+            request_id=request_id,
+            created_at=now,
+        )
+    )
+    session.flush()
+    metrics.record_notify(outcome=outcome)
 
 
 def escalate(

@@ -28,11 +28,10 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from driftwarden.clock import Clock
 from driftwarden.db.helpers import chunked
-from driftwarden.metrics import events as metrics
 from driftwarden.notifications import outbox
 from driftwarden.scheduler import anomaly, notify
 from driftwarden.scheduler import status as status_rules
-from driftwarden.scheduler.models import DriftPolicy, NotifyEvent, ScheduleWatchState, TriggerRun
+from driftwarden.scheduler.models import DriftPolicy, ScheduleWatchState, TriggerRun
 from driftwarden.scheduler.schemas import Delivery, EscalationRead, PolicyRead, Thresholds
 from driftwarden.scheduler.summary import newest_trigger_value, policy_off, trigger_summary
 from driftwarden.settings import Settings
@@ -442,22 +441,15 @@ def _finish(
             .where(W.org_id == plan.org_id, W.schedule_name == plan.schedule_name)
             .values(**values)
         )
-    session.add(
-        NotifyEvent(
-            org_id=plan.org_id,
-            schedule_name=plan.schedule_name,
-            outcome=outcome,
-            event_type=event_type,
-            anomaly_detected=item.action != "recovered",
-            reasons=plan.reasons,
-            fingerprint=plan.fingerprint,
-            outbox_id=notification.outbox_id if notification else None,
-            escalation_pattern_id=escalation.id if escalation else None,
-            error=notification.error if notification and outcome == "failed" else None,
-            request_id=request_id,
-            created_at=now,
-        )
+    notify.record_event(
+        session,
+        plan=plan,
+        outcome=outcome,
+        event_type=event_type,
+        anomaly_detected=item.action != "recovered",
+        notification=notification,
+        escalation=escalation,
+        request_id=request_id,
+        now=now,
     )
-    session.flush()
-    metrics.record_notify(outcome=outcome)
     return Alert(plan.org_id, plan.schedule_name, event_type, outcome, escalation)
