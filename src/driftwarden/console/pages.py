@@ -16,6 +16,7 @@ from driftwarden.console import views
 from driftwarden.console.users import ConsoleUser, current_user, safe_next
 from driftwarden.console.web import ConsoleRoute, render
 from driftwarden.contracts import service as contracts_service
+from driftwarden.contracts import versions
 from driftwarden.errors import NotFound
 from driftwarden.notifications.service import OUTBOX_STATUSES
 from driftwarden.patterns import lifecycle
@@ -123,6 +124,43 @@ def agent(request: Request, session: SessionDep, agent_id: uuid.UUID) -> Respons
         request,
         "agent.html",
         {"user": user, "agent": found, "scan": scan, "patterns": patterns, "patterns_total": total},
+    )
+
+
+@router.get("/definitions/{definition_id}")
+def definition(
+    request: Request,
+    session: SessionDep,
+    definition_id: uuid.UUID,
+    from_version: Annotated[str | None, Query(alias="from", max_length=256)] = None,
+    to_version: Annotated[str | None, Query(alias="to", max_length=256)] = None,
+) -> Response:
+    """A definition's versions, newest first, and the schema diff between any two of them."""
+    user = current_user(request, session)
+    found = contracts_service.get_definition_or_404(
+        session, org_id=_org(user), definition_id=definition_id
+    )
+    rows, total = versions.list_versions(session, definition_id=found.id, limit=200, offset=0)
+    names = [row.contract_version for row in rows]
+    if from_version is None and to_version is None and len(names) >= 2:
+        from_version, to_version = names[1], names[0]  # the last step, by default
+    diff = None
+    if from_version and to_version:
+        diff = versions.diff_versions(
+            session, definition=found, from_version=from_version, to_version=to_version
+        )
+    return render(
+        request,
+        "definition.html",
+        {
+            "user": user,
+            "definition": found,
+            "versions": rows,
+            "total": total,
+            "diff": diff,
+            "from_version": from_version,
+            "to_version": to_version,
+        },
     )
 
 
