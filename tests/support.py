@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +18,9 @@ from typing import Any
 import uvicorn
 from sqlalchemy import Engine, create_engine, text
 
+from driftwarden.agents.models import Agent
 from driftwarden.auth import service as auth_service
+from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.db import migrate, scratch
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.db.models import metadata
@@ -220,3 +222,55 @@ __all__ = [
     "make_tenant",
     "wait_for",
 ]
+
+
+def seed_agent_bindings(
+    engine: Engine,
+    org_id: uuid.UUID,
+    pairs: Sequence[tuple[str, str | None]],
+    *,
+    name: str,
+    key: Callable[[int], str],
+    enabled: Callable[[int], bool] = lambda n: True,
+) -> uuid.UUID:
+    """One agent bound to one new gate definition per (current, bound) version pair."""
+    now = datetime.now(UTC)
+    with make_session_factory(engine)() as session:
+        agent = Agent(
+            org_id=org_id,
+            name=name,
+            status="production",
+            metadata_={},
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(agent)
+        session.flush()
+        for n, (current, bound) in enumerate(pairs):
+            definition = ContractDefinition(
+                org_id=org_id,
+                definition_type="gate",
+                key=key(n),
+                name=f"Gate {n}",
+                contract_version=current,
+                default_config={},
+                is_active=True,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(definition)
+            session.flush()
+            session.add(
+                ContractBinding(
+                    org_id=org_id,
+                    agent_id=agent.id,
+                    definition_id=definition.id,
+                    enabled=enabled(n),
+                    config={},
+                    definition_contract_version=bound,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        session.commit()
+        return agent.id

@@ -12,13 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
-from driftwarden.agents.models import Agent
-from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.db.engine import make_session_factory
 from driftwarden.notifications import outbox
 from driftwarden.notifications.models import NotificationOutbox
 from driftwarden.patterns.models import IssuePattern
 from driftwarden.settings import Settings
+from tests.support import seed_agent_bindings
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -50,46 +49,8 @@ def seed_agent(
     ),
 ) -> uuid.UUID:
     """An agent bound to one definition per (current, bound) pair: 2 breaking, 1 warning, 1 none."""
-    now = datetime.now(UTC)
-    with make_session_factory(engine)() as session:
-        agent = Agent(
-            org_id=org_id,
-            name=name,
-            status="production",
-            metadata_={},
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(agent)
-        session.flush()
-        for n, (current, bound) in enumerate(plan):
-            definition = ContractDefinition(
-                org_id=org_id,
-                definition_type="gate",
-                key=f"g{uuid.uuid4().hex[:8]}-{n}",
-                name=f"Gate {n}",
-                contract_version=current,
-                default_config={},
-                is_active=True,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(definition)
-            session.flush()
-            session.add(
-                ContractBinding(
-                    org_id=org_id,
-                    agent_id=agent.id,
-                    definition_id=definition.id,
-                    enabled=True,
-                    config={},
-                    definition_contract_version=bound,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        session.commit()
-        return agent.id
+    prefix = f"g{uuid.uuid4().hex[:8]}"
+    return seed_agent_bindings(engine, org_id, plan, name=name, key=lambda n: f"{prefix}-{n}")
 
 
 def seed_pattern(

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 
-from driftwarden.agents.models import Agent
 from driftwarden.api.app import create_app
-from driftwarden.contracts.models import ContractBinding, ContractDefinition
-from driftwarden.db.engine import make_session_factory
 from driftwarden.metrics import state
 from driftwarden.settings import Settings
 from tests.metrics.helpers import scrape, series, value
-from tests.support import Tenant, make_tenant
+from tests.support import Tenant, make_tenant, seed_agent_bindings
 
 V1 = "/api/v1"
 LEVELS = ("none", "warning", "breaking", "invalid")
@@ -32,45 +29,9 @@ PAIRS = [
 
 
 def seed(engine: Engine, org_id: uuid.UUID, pairs: list[tuple[str, str | None]], name: str) -> None:
-    now = datetime.now(UTC)
-    with make_session_factory(engine)() as session:
-        agent = Agent(
-            org_id=org_id,
-            name=name,
-            status="production",
-            metadata_={},
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(agent)
-        session.flush()
-        for n, (current, bound) in enumerate(pairs):
-            definition = ContractDefinition(
-                org_id=org_id,
-                definition_type="gate",
-                key=f"{name}-{n}",
-                name=f"G{n}",
-                contract_version=current,
-                default_config={},
-                is_active=True,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(definition)
-            session.flush()
-            session.add(
-                ContractBinding(
-                    org_id=org_id,
-                    agent_id=agent.id,
-                    definition_id=definition.id,
-                    enabled=n % 2 == 0,
-                    config={},
-                    definition_contract_version=bound,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        session.commit()
+    seed_agent_bindings(
+        engine, org_id, pairs, name=name, key=lambda n: f"{name}-{n}", enabled=lambda n: n % 2 == 0
+    )
 
 
 def ok(response) -> dict:  # type: ignore[no-untyped-def]

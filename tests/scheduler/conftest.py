@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from driftwarden.agents.models import Agent
-from driftwarden.contracts.models import ContractBinding, ContractDefinition
-from driftwarden.db.engine import make_session_factory
 from driftwarden.settings import Settings
-from tests.support import WebhookReceiver
+from tests.support import WebhookReceiver, seed_agent_bindings
 
 PREFIX = "/api/v1/system/contracts"
 
@@ -60,47 +56,10 @@ def seed_drift(
 
     And to `warning` definitions a minor version behind.
     """
-    now = datetime.now(UTC)
-    with make_session_factory(engine)() as session:
-        agent = Agent(
-            org_id=org_id,
-            name=agent_name,
-            status="production",
-            metadata_={},
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(agent)
-        session.flush()
-        plan = [("2.0.0", "1.4.2")] * breaking + [("1.5.0", "1.4.2")] * warning
-        for n, (current, bound) in enumerate(plan):
-            definition = ContractDefinition(
-                org_id=org_id,
-                definition_type="gate",
-                key=f"{agent_name}-gate-{n}",
-                name=f"Gate {n}",
-                contract_version=current,
-                default_config={},
-                is_active=True,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(definition)
-            session.flush()
-            session.add(
-                ContractBinding(
-                    org_id=org_id,
-                    agent_id=agent.id,
-                    definition_id=definition.id,
-                    enabled=True,
-                    config={},
-                    definition_contract_version=bound,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        session.commit()
-        return agent.id
+    plan = [("2.0.0", "1.4.2")] * breaking + [("1.5.0", "1.4.2")] * warning
+    return seed_agent_bindings(
+        engine, org_id, plan, name=agent_name, key=lambda n: f"{agent_name}-gate-{n}"
+    )
 
 
 def set_policy(client: TestClient, tenant, **fields) -> dict:  # type: ignore[no-untyped-def]
