@@ -1,32 +1,17 @@
-"""Metrics fixtures: a token, no state cache, a webhook receiver as the destination."""
+"""Metrics fixtures: the scheduler's webhook receiver as destination, a token, no cache."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 
 from driftwarden.settings import Settings
 from tests.metrics.helpers import TOKEN
+from tests.scheduler.conftest import _shared_receiver, receiver  # noqa: F401 - shared fixtures
 from tests.support import WebhookReceiver
 
 
-@pytest.fixture(scope="session")
-def _receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as hook:
-        yield hook
-
-
 @pytest.fixture
-def receiver(_receiver: WebhookReceiver) -> WebhookReceiver:
-    _receiver.received.clear()
-    _receiver.responses.clear()
-    _receiver.default = (200, {}, 0.0)
-    return _receiver
-
-
-@pytest.fixture
-def settings(database_url: str, receiver: WebhookReceiver) -> Settings:
+def settings(database_url: str, receiver: WebhookReceiver) -> Settings:  # noqa: F811 - the fixture
     return Settings(
         DATABASE_URL=database_url,
         NOTIFY_RETRY_SCHEDULE="1,2,3",
