@@ -129,6 +129,25 @@ def test_drift_counts_equal_the_scan_per_org_after_changes(client, engine, admin
     assert value(samples, "driftwarden_bindings", org_id=str(admin.org_id), drift="breaking") == 1
 
 
+def test_pairs_first_seen_after_a_scrape_are_classified_and_remembered(
+    client, engine, session_factory, clock, admin
+) -> None:
+    seed(engine, admin.org_id, PAIRS[:3], "alpha-bot")
+    assert_drift_matches(client, scrape(client), admin)  # the app now knows these pairs
+    seed(engine, admin.org_id, [("3.0.0", "3.0.0"), ("3.1.0", "3.0.9"), ("4.0.0", "1.0")], "new")
+    assert_drift_matches(client, scrape(client), admin)
+    remembered = state.PairLevels()
+    with session_factory() as session:
+        state.read_snapshot(session, now=clock.now(), levels=remembered)
+    assert ("3.0.9", "3.1.0") in remembered.levels
+    forgetful = state.PairLevels(limit=0)  # past its bound: every scrape classifies afresh
+    with session_factory() as session:
+        warm = state.read_snapshot(session, now=clock.now(), levels=remembered)
+        cold = state.read_snapshot(session, now=clock.now(), levels=forgetful)
+    assert warm.bindings == cold.bindings
+    assert forgetful.levels == {}
+
+
 def test_open_patterns_equal_the_pattern_list_after_a_close(client, engine, admin) -> None:
     seed(engine, admin.org_id, PAIRS, "alpha-bot")
     ok(
@@ -300,7 +319,7 @@ def test_the_statement_count_does_not_grow_with_orgs(engine, session_factory, cl
     for n in range(6):
         tenant = make_tenant(engine, name=f"Org {n}")
         seed(engine, tenant.org_id, PAIRS, f"bot-{n}")
-    assert one == _statements(engine, session_factory, clock) == 5
+    assert one == _statements(engine, session_factory, clock) == 4
 
 
 def test_settings_fixture_is_cache_free(settings: Settings) -> None:

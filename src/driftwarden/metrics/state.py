@@ -1,12 +1,11 @@
 """State gauges read from the database at scrape time: the same values on every worker and host.
 
-Five statements whatever the number of orgs (docs/reference/operations.md, metrics): one over
-orgs and their policy schedules, one reading the distinct (bound, current) version pairs, one
-counting bindings per (org, drift level), one grouping open patterns, one grouping the outbox.
-Each version pair is classified once in Python with the scan's own rule, and the database maps
-pairs to levels, so the result has a handful of rows per org; each schedule's status comes from
-the scheduler's pure rules.
-"""
+Four statements whatever the number of orgs (docs/reference/operations.md, metrics): one over
+orgs and their policy schedules, one counting bindings per (org, drift level), one grouping open
+patterns, one grouping the outbox. The drift level of a (bound, current) version pair is the
+scan's own rule, classified in Python once per pair and remembered by the process (PairLevels);
+the database maps each binding's pair to its level, so the result has a handful of rows per org.
+Each schedule's status comes from the scheduler's pure rules."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import String, and_, case, cast, func, literal, or_, select
+from sqlalchemy import ARRAY, String, and_, any_, bindparam, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from driftwarden.auth.models import Org
@@ -57,11 +56,11 @@ class Snapshot:
     oldest_pending_age_seconds: float = 0.0
 
 
-def read_snapshot(session: Session, *, now: datetime) -> Snapshot:
-    """The five statements."""
+def read_snapshot(session: Session, *, now: datetime, levels: PairLevels | None = None) -> Snapshot:
+    """The four statements; `levels` carries the pairs classified by earlier scrapes."""
     snapshot = Snapshot()
     org_ids = _schedules(session, now=now, into=snapshot)
-    _bindings(session, org_ids, into=snapshot)
+    _bindings(session, org_ids, levels or PairLevels(), into=snapshot)
     _patterns(session, into=snapshot)
     _outbox(session, now=now, into=snapshot)
     return snapshot
@@ -128,51 +127,88 @@ def _schedules(session: Session, *, now: datetime, into: Snapshot) -> list[str]:
     return org_ids
 
 
-def _bindings(session: Session, org_ids: list[str], *, into: Snapshot) -> None:
-    """Bindings per (org, drift level): the few distinct version pairs are read and classified
-    first, then the database counts each org's bindings by the level of their pair."""
+@dataclass
+class PairLevels:
+    """The drift level of each (bound, current) version pair already classified, kept between
+    scrapes by the process: classification is a pure function of the pair, so a steady scrape
+    classifies nothing. Bounded: beyond `limit` pairs, new ones are classified every scrape."""
+
+    limit: int = 10_000
+    levels: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def learn(self, bound: str, current: str) -> str:
+        level = classify(bound, current).drift
+        if len(self.levels) < self.limit:
+            self.levels[(bound, current)] = level
+        return level
+
+    def keys_by_level(self) -> dict[str, list[str]]:
+        keys: dict[str, list[str]] = defaultdict(list)
+        for (bound, current), level in self.levels.items():
+            keys[level].append(_pair_key(bound, current))
+        return keys
+
+
+def _bindings(session: Session, org_ids: list[str], levels: PairLevels, *, into: Snapshot) -> None:
+    """Bindings per (org, drift level) in one statement: bindings are first counted per (org,
+    definition, bound version), a few rows per org; the database then maps each count's version
+    pair to the level already known for it, or to the pair's own key when it has not been seen,
+    and the pair is classified here (once, then remembered)."""
     binding, definition = ContractBinding, ContractDefinition
+    per_version = (
+        select(
+            binding.org_id,
+            binding.definition_id,
+            binding.definition_contract_version.label("bound"),
+            func.count().label("n"),
+        )
+        .group_by(binding.org_id, binding.definition_id, binding.definition_contract_version)
+        .subquery()
+    )
     visible = and_(
-        definition.id == binding.definition_id,
-        or_(definition.org_id == binding.org_id, definition.org_id.is_(None)),
+        definition.id == per_version.c.definition_id,
+        or_(definition.org_id == per_version.c.org_id, definition.org_id.is_(None)),
     )
-    bound, current = binding.definition_contract_version, definition.contract_version
-    scope = select(binding.org_id).select_from(binding).outerjoin(definition, visible)
-    pairs = session.execute(
-        scope.with_only_columns(bound, current).distinct().where(bound.is_not(None))
-    ).all()
-    keys: dict[str, list[str]] = defaultdict(list)
-    for bnd, cur in pairs:
-        if cur is not None:
-            keys[classify(bnd, cur).drift].append(_pair_key(bnd, cur))
-    level = _level_of(_pair_key_sql(bound, current), keys)
+    level = _level_of(session, per_version.c.bound, definition.contract_version, levels)
+    query = (
+        select(per_version.c.org_id, level, func.sum(per_version.c.n))
+        .select_from(per_version)
+        .outerjoin(definition, visible)
+        .group_by(per_version.c.org_id, level)
+    )
     counts = {(org, lvl): 0 for org in org_ids for lvl in DRIFT_LEVELS}
-    leveled = scope.add_columns(level.label("drift")).subquery()
-    grouped = select(leveled.c.org_id, leveled.c.drift, func.count()).group_by(
-        leveled.c.org_id, leveled.c.drift
-    )
-    for org_id, drift, n in session.execute(grouped):
-        counts[(str(org_id), drift)] = counts.get((str(org_id), drift), 0) + n
+    for org_id, drift, n in session.execute(query):
+        drift = drift if drift in DRIFT_LEVELS else levels.learn(*_pair_of(drift))
+        counts[(str(org_id), drift)] = counts.get((str(org_id), drift), 0) + int(n)
     into.bindings = counts
 
 
 def _pair_key(bound: str, current: str) -> str:
-    """One string per version pair, unambiguous whatever the versions hold (length-prefixed)."""
+    """One string per version pair, unambiguous whatever the versions hold (length-prefixed);
+    never a level's name, as it holds a colon."""
     return f"{len(bound)}:{bound}{current}"
 
 
-def _pair_key_sql(bound: Any, current: Any) -> Any:
-    """The same key in SQL; NULL when either version is missing."""
-    return cast(func.length(bound), String) + literal(":", String) + bound + current
+def _pair_of(key: str) -> tuple[str, str]:
+    length, versions = key.split(":", 1)
+    return versions[: int(length)], versions[int(length) :]
 
 
-def _level_of(key: Any, keys: dict[str, list[str]]) -> Any:
-    """The drift level of each row's pair as a CASE over IN lists (hashed by the database);
-    a pair with a missing version, or classified invalid, falls through to `invalid`."""
-    whens = [(key.in_(keys[lvl]), lvl) for lvl in DRIFT_LEVELS if lvl != "invalid" and keys[lvl]]
-    if not whens:
-        return literal("invalid", String)
-    return case(*whens, else_=literal("invalid", String))
+def _level_of(session: Session, bound: Any, current: Any, levels: PairLevels) -> Any:
+    """The drift level of a version pair: `invalid` when a version is missing, the level known
+    for the pair, or else the pair's key. Known keys go to Postgres as one array parameter per
+    level (a hashed `= ANY`), to SQLite as IN lists."""
+    key = cast(func.length(bound), String) + literal(":", String) + bound + current
+    on_postgres = session.get_bind().dialect.name == "postgresql"
+    whens = [(or_(bound.is_(None), current.is_(None)), literal("invalid", String))]
+    for level, keys in levels.keys_by_level().items():
+        known = (
+            key == any_(bindparam(f"pairs_{level}", keys, type_=ARRAY(String)))
+            if on_postgres
+            else key.in_(keys)
+        )
+        whens.append((known, literal(level, String)))
+    return case(*whens, else_=key)
 
 
 def _patterns(session: Session, *, into: Snapshot) -> None:
@@ -301,9 +337,11 @@ class StateCache:
     seconds: float
     _taken_at: float | None = None
     _snapshot: Snapshot | None = None
+    _levels: PairLevels = field(default_factory=PairLevels)
 
     def get(self, session: Session, *, now: datetime, monotonic: float) -> Snapshot:
         fresh = self._taken_at is not None and monotonic - self._taken_at < self.seconds
         if not fresh or self._snapshot is None:
-            self._snapshot, self._taken_at = read_snapshot(session, now=now), monotonic
+            self._snapshot = read_snapshot(session, now=now, levels=self._levels)
+            self._taken_at = monotonic
         return self._snapshot
