@@ -109,9 +109,9 @@ class RequestContextMiddleware:
         log_context = logs.begin_request(request_id)
         path: str = scope["path"]
         legacy = path.startswith(LEGACY_PREFIX) and not path.startswith(CANONICAL_PREFIX)
-        started = time.perf_counter()
+        started = state["started"] = time.perf_counter()
         seen: dict[str, Any] = {"status": None, "body": b""}
-        audited = scope["method"] in MUTATING and path.startswith("/api")
+        audited = is_audited(scope)
         tap = BodyTap(receive)
 
         async def send_wrapper(message: Message) -> None:
@@ -154,6 +154,9 @@ class RequestContextMiddleware:
     ) -> None:
         """The audit row is written before the last byte leaves, so a client that sees the
         response sees its row; during a database outage the 503 goes out first."""
+        if state.get("audit_written"):  # the unit of work committed it with the request's work
+            await send(last)
+            return
         latency_ms = (time.perf_counter() - started) * 1000
         if state.get("database_outage"):
             await send(last)
@@ -196,25 +199,14 @@ class RequestContextMiddleware:
         factory = _session_factory(scope)
         if factory is None:
             return
-        clock = scope["app"].state.clock
         error_code = None
         if seen["status"] and seen["status"] >= 400:
             try:
                 error_code = json.loads(seen["body"])["error"]["code"]
             except (ValueError, KeyError, TypeError):
                 error_code = None
-        row = ApiAuditLog(
-            request_id=state["request_id"],
-            api_key_id=state.get("api_key_id"),
-            org_id=state.get("org_id"),
-            method=scope["method"],
-            path=scope["path"][:500],
-            status_code=seen["status"] or 500,
-            error_code=state.get("audit_code") or error_code,
-            latency_ms=round(latency_ms, 3),
-            idempotency_key=state.get("idempotency_key"),
-            idempotent_replayed=bool(state.get("replayed")),
-            created_at=clock.now(),
+        row = audit_row(
+            scope, state, status=seen["status"] or 500, error_code=error_code, latency_ms=latency_ms
         )
         try:
             with factory() as session:
@@ -222,6 +214,37 @@ class RequestContextMiddleware:
                 session.commit()
         except Exception:  # the response is already out; losing an audit row must be loud
             log.exception("could not write audit row", extra={"request_id": state["request_id"]})
+
+
+def is_audited(scope: Scope) -> bool:
+    """Every mutating /api request gets an audit row (docs/reference/api.md, audit log)."""
+    return scope["method"] in MUTATING and scope["path"].startswith("/api")
+
+
+def audit_row(
+    scope: Scope,
+    state: dict[str, Any],
+    *,
+    status: int,
+    error_code: str | None,
+    latency_ms: float | None = None,
+) -> ApiAuditLog:
+    """The request's audit row; latency so far unless given (the unit of work adds it at commit)."""
+    if latency_ms is None:
+        latency_ms = (time.perf_counter() - state["started"]) * 1000
+    return ApiAuditLog(
+        request_id=state["request_id"],
+        api_key_id=state.get("api_key_id"),
+        org_id=state.get("org_id"),
+        method=scope["method"],
+        path=scope["path"][:500],
+        status_code=status,
+        error_code=state.get("audit_code") or error_code,
+        latency_ms=round(latency_ms, 3),
+        idempotency_key=state.get("idempotency_key"),
+        idempotent_replayed=bool(state.get("replayed")),
+        created_at=scope["app"].state.clock.now(),
+    )
 
 
 def _session_factory(scope: Scope):  # type: ignore[no-untyped-def]

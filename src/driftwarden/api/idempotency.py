@@ -16,13 +16,15 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Header, Request
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, and_, case, delete, null, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Executable
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from driftwarden.api import connection as request_connection
 from driftwarden.api.context import MUTATING, header
 from driftwarden.api.envelope import error_body
 from driftwarden.api.guard import replay_body
@@ -165,8 +167,13 @@ class IdempotencyMiddleware:
         fingerprint = request_fingerprint(
             scope["method"], scope["path"], scope.get("query_string", b""), body
         )
-        claim = await run_in_threadpool(_claim, scope, owner.api_key_id, key, fingerprint)
+        try:
+            claim = await run_in_threadpool(_claim, scope, owner.api_key_id, key, fingerprint)
+        except BaseException:
+            await run_in_threadpool(request_connection.discard, state)
+            raise
         if claim.response is not None:
+            await run_in_threadpool(request_connection.discard, state)
             state["replayed"] = claim.replayed
             await _send(send, claim.response, replayed=claim.replayed)
             return
@@ -234,55 +241,73 @@ def _key_owner(scope: Scope) -> keys.KeyIdentity | None:
 
 
 def _claim(scope: Scope, api_key_id: uuid.UUID, key: str, fingerprint: str) -> Claim:
+    """Claim the key in one statement on the request's connection; read the record only if taken."""
     app_state = _state(scope)
     now = app_state.clock.now()
     settings = app_state.settings
     lease = now + timedelta(seconds=settings.idempotency_lease_seconds)
-    path = scope["path"][:500]
-    where = (
-        IdempotencyRecord.api_key_id == api_key_id,
-        IdempotencyRecord.method == scope["method"],
-        IdempotencyRecord.path == path,
-        IdempotencyRecord.idempotency_key == key,
-    )
+    record = {
+        "id": uuid.uuid4(),
+        "api_key_id": api_key_id,
+        "method": scope["method"],
+        "path": scope["path"][:500],
+        "idempotency_key": key,
+        "request_hash": fingerprint,
+        "state": "in_progress",
+        "created_at": now,
+        "locked_until": lease,
+        "expires_at": now + timedelta(hours=settings.idempotency_ttl_hours),
+    }
+    connection = request_connection.request_connection(scope)
     for _ in range(3):
-        with app_state.session_factory() as session:
-            record = IdempotencyRecord(
-                api_key_id=api_key_id,
-                method=scope["method"],
-                path=path,
-                idempotency_key=key,
-                request_hash=fingerprint,
-                state="in_progress",
-                created_at=now,
-                locked_until=lease,
-                expires_at=now + timedelta(hours=settings.idempotency_ttl_hours),
-            )
-            session.add(record)
-            try:
-                session.commit()
-                return Claim(record_id=record.id, locked_until=lease)
-            except IntegrityError:
-                session.rollback()
-            existing = session.scalars(select(IdempotencyRecord).where(*where)).first()
-            if existing is None:
-                continue
-            if existing.expires_at <= now:
-                session.execute(
-                    delete(IdempotencyRecord).where(
-                        IdempotencyRecord.id == existing.id, IdempotencyRecord.expires_at <= now
-                    )
-                )
-                session.commit()
-                continue
-            return _existing(session, existing, fingerprint, now, lease)
+        claimed = request_connection.run_alone(connection, _claim_statement(connection, record))
+        if claimed is not None:
+            return Claim(record_id=claimed.id, locked_until=lease)
+        existing = _existing_record(connection, record)
+        if existing is not None:
+            return _answer(existing, fingerprint, now)
     return Claim(response=in_progress(timedelta(0), "could not claim the Idempotency-Key; retry"))
 
 
-def _existing(
-    session: Session, existing: IdempotencyRecord, fingerprint: str, now: datetime, lease: datetime
-) -> Claim:
-    """Replay a finished request, refuse a different or running one, or take over a lapsed lease."""
+def _claim_statement(connection: Connection, record: dict[str, Any]) -> Executable:
+    """INSERT, or take over the existing record when it expired or its run's lease lapsed.
+
+    RETURNING gives a row only when this request holds the key. Concurrent claimers queue on the
+    row; each re-checks the condition against the committed winner, so one of them runs.
+    """
+    table = IdempotencyRecord.__table__
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(table).values(**record)
+    now = record["created_at"]
+    expired = table.c.expires_at <= now
+    lapsed = and_(
+        table.c.state == "in_progress",
+        table.c.locked_until <= now,
+        table.c.request_hash == insert.excluded.request_hash,
+    )
+    fresh = {c: insert.excluded[c] for c in ("created_at", "expires_at")}
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.api_key_id, table.c.method, table.c.path, table.c.idempotency_key],
+        set_={
+            "request_hash": insert.excluded.request_hash,
+            "state": "in_progress",
+            **{c: null() for c in ("response_status", "response_body", "response_headers")},
+            "locked_until": insert.excluded.locked_until,
+            **{c: case((expired, value), else_=table.c[c]) for c, value in fresh.items()},
+        },
+        where=or_(expired, lapsed),
+    ).returning(table.c.id)
+
+
+def _existing_record(connection: Connection, record: dict[str, Any]) -> Any:
+    """The record that holds the key (None if it went away meanwhile: claim again)."""
+    table = IdempotencyRecord.__table__
+    where = [table.c[c] == record[c] for c in ("api_key_id", "method", "path", "idempotency_key")]
+    return request_connection.run_alone(connection, select(table).where(*where))
+
+
+def _answer(existing: Any, fingerprint: str, now: datetime) -> Claim:
+    """Replay a finished request, or refuse a different or running one."""
     if existing.request_hash != fingerprint:
         return Claim(
             response=_error(
@@ -297,22 +322,7 @@ def _existing(
             response=(existing.response_status or 200, headers, existing.response_body or b""),
             replayed=True,
         )
-    if existing.locked_until > now:
-        return Claim(response=in_progress(existing.locked_until - now))
-    # The first request's lease lapsed (it crashed): take the key over, if nobody beat us to it.
-    taken = session.execute(
-        update(IdempotencyRecord)
-        .where(
-            IdempotencyRecord.id == existing.id,
-            IdempotencyRecord.state == "in_progress",
-            IdempotencyRecord.locked_until == existing.locked_until,
-        )
-        .values(locked_until=lease, request_hash=fingerprint)
-    )
-    session.commit()
-    if taken.rowcount == 1:
-        return Claim(record_id=existing.id, locked_until=lease)
-    return Claim(response=in_progress(lease - now))  # another retry took it over just now
+    return Claim(response=in_progress(existing.locked_until - now))
 
 
 def complete_record(

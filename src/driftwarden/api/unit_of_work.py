@@ -10,13 +10,12 @@ Flows that commit between steps (trigger, notify, test send) keep their own earl
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from driftwarden.api import idempotency
+from driftwarden.api import connection as request_connection
+from driftwarden.api import context, idempotency
 
 STATE_KEY = "unit_of_work"
 RESPONSE_MESSAGES = frozenset({"http.response.start", "http.response.body"})
@@ -26,7 +25,9 @@ def request_session(scope: Scope) -> Session:
     """The request's session, opened on first use; the middleware commits or rolls it back."""
     state = scope.setdefault("state", {})
     if STATE_KEY not in state:
-        session = scope["app"].state.session_factory()
+        connection = state.get(request_connection.STATE_KEY)
+        factory = scope["app"].state.session_factory
+        session = factory(bind=connection) if connection is not None else factory()
         session.info[STATE_KEY] = True
         state[STATE_KEY] = session
     return state[STATE_KEY]
@@ -38,23 +39,35 @@ def _response(held: list[Message]) -> tuple[int, list[tuple[bytes, bytes]], byte
     return start["status"], list(start.get("headers", [])), body
 
 
-def _settle(state: dict[str, Any], held: list[Message] | None) -> list[Message] | None:
+def _settle(scope: Scope, held: list[Message] | None) -> list[Message] | None:
     """Commit (with the idempotency record) or roll back; a replacement response, if any."""
+    state = scope["state"]
     session: Session | None = state.pop(STATE_KEY, None)
-    if session is None:
-        return None
+    try:
+        return _end(scope, session, held) if session is not None else None
+    finally:
+        request_connection.discard(state)
+
+
+def _end(scope: Scope, session: Session, held: list[Message] | None) -> list[Message] | None:
+    state = scope["state"]
     with session:
         if held is None or held[0]["status"] >= 400:
             session.rollback()
             return None
+        status, headers, body = _response(held)
         claim = state.get("idempotency_claim")
         if claim is not None and not idempotency.complete_record(
-            session, state, claim, *_response(held)
+            session, state, claim, status, headers, body
         ):
             session.rollback()  # another request took the key over: its run is the one kept
             return idempotency.messages(idempotency.IN_PROGRESS)
+        audited = "started" in state and context.is_audited(scope)
+        if audited:  # the audit row rides in this transaction: no second one for it
+            session.add(context.audit_row(scope, state, status=status, error_code=None))
         session.commit()
         state["idempotency_completed"] = claim is not None
+        state["audit_written"] = audited
     return None
 
 
@@ -86,8 +99,8 @@ class UnitOfWorkMiddleware:
         try:
             await self.app(scope, receive, hold)
         except BaseException:
-            await run_in_threadpool(_settle, state, None)
+            await run_in_threadpool(_settle, scope, None)
             raise
-        replacement = await run_in_threadpool(_settle, state, held or None)
+        replacement = await run_in_threadpool(_settle, scope, held or None)
         for message in replacement or held:
             await send(message)

@@ -26,6 +26,7 @@ from driftwarden.scheduler import windows
 from driftwarden.scheduler.schemas import (
     NotifyCreate,
     NotifyRead,
+    PolicyRead,
     ScheduleRunCreate,
     ScheduleRunRead,
     TriggerCreate,
@@ -35,6 +36,7 @@ from driftwarden.settings import Settings
 
 log = logging.getLogger("driftwarden.scheduler.flows")
 DUE_BUDGET_SECONDS = 30.0
+PROMOTED = frozenset({"executed", "failed"})  # outcomes of a trigger whose promotion ran
 
 
 def run_trigger(
@@ -47,8 +49,13 @@ def run_trigger(
     request_id: str | None,
     idempotency_key: str | None,
     api_key_id: uuid.UUID | None,
+    policy: PolicyRead | None = None,
 ) -> TriggerRead:
-    """Run one trigger and commit it, ending the window claim's transaction before the notify."""
+    """Run one trigger; commit it when a promotion ran, ending the window claim before the notify.
+
+    A deduped or gated trigger claimed nothing and promoted nothing: its record stays in the
+    caller's transaction (one commit, not two, for the common retried call).
+    """
     result = trigger(
         session,
         org_id=org_id,
@@ -58,8 +65,10 @@ def run_trigger(
         request_id=request_id,
         idempotency_key=idempotency_key,
         api_key_id=api_key_id,
+        policy=policy,
     )
-    session.commit()
+    if result.outcome in PROMOTED:
+        session.commit()
     return result
 
 
@@ -73,12 +82,13 @@ def trigger(
     request_id: str | None,
     idempotency_key: str | None,
     api_key_id: uuid.UUID | None,
+    policy: PolicyRead | None = None,
 ) -> TriggerRead:
-    """One trigger under the org's policy.
+    """One trigger under the org's policy (read here unless the caller has it).
 
     The caller commits (the trigger route: with its response).
     """
-    policy = policy_service.effective_policy(session, org_id=org_id)
+    policy = policy or policy_service.effective_policy(session, org_id=org_id)
     ctx = trigger_service.TriggerContext(
         now=clock.now(),
         settings=settings,
@@ -98,9 +108,10 @@ def run_notify(
     settings: Settings,
     clock: Clock,
     request_id: str | None,
+    policy: PolicyRead | None = None,
 ) -> NotifyRead:
     """Plan and commit the outbox rows, deliver, record (the anomaly notify); the caller commits."""
-    policy = policy_service.effective_policy(session, org_id=org_id)
+    policy = policy or policy_service.effective_policy(session, org_id=org_id)
     plan = notify_service.plan_notify(
         session,
         org_id=org_id,
@@ -140,6 +151,7 @@ def schedule_run(
     dry_run and `escalation_agent_id` as its escalation target."""
     trigger_fields = set(TriggerCreate.model_fields) - {"org_id"}
     trigger_body = TriggerCreate(**body.model_dump(include=trigger_fields))
+    policy = policy_service.effective_policy(session, org_id=org_id)  # read once for both steps
     trigger = run_trigger(
         session,
         org_id=org_id,
@@ -149,6 +161,7 @@ def schedule_run(
         request_id=request_id,
         idempotency_key=idempotency_key,
         api_key_id=api_key_id,
+        policy=policy,
     )
     notify_body = NotifyCreate(
         schedule_name=trigger.schedule_name,
@@ -165,6 +178,7 @@ def schedule_run(
         settings=settings,
         clock=clock,
         request_id=request_id,
+        policy=policy,
     )
     return ScheduleRunRead(
         org_id=org_id,

@@ -38,7 +38,7 @@ from driftwarden.scheduler.schemas import (
     SummaryRead,
     Thresholds,
 )
-from driftwarden.scheduler.summary import alert_state, trigger_summary
+from driftwarden.scheduler.summary import alert_state, summary_with_cooldown
 from driftwarden.settings import Settings
 
 log = logging.getLogger("driftwarden.scheduler")
@@ -89,13 +89,8 @@ def plan_notify(
 ) -> NotifyPlan:
     """Steps 1-4 up to the outbox write; the caller commits before `deliver`."""
     name = schedule_name or anomaly.ALL_SCHEDULES
-    summary = trigger_summary(
-        session,
-        org_id=org_id,
-        schedule_name=schedule_name,
-        window_days=window_days,
-        now=now,
-        limit=None,
+    summary, state = summary_with_cooldown(
+        session, org_id=org_id, schedule_name=schedule_name, window_days=window_days, now=now
     )
     reasons = anomaly.anomaly_reasons(
         dedupe_hit_rate=summary.dedupe_hit_rate,
@@ -104,10 +99,9 @@ def plan_notify(
         min_execution_rate=policy.alert_min_execution_rate,
     )
     fp = anomaly.fingerprint(org_id, name, reasons)
-    state = alert_state(session, org_id=org_id, schedule_name=name)
     ends = anomaly.cooldown_until(
-        state_fingerprint=state.alert_fingerprint if state else None,
-        last_notified_at=state.last_notified_at if state else None,
+        state_fingerprint=state.alert_fingerprint,
+        last_notified_at=state.last_notified_at,
         current_fingerprint=fp,
         cooldown_minutes=policy.alert_cooldown_minutes,
     )
@@ -133,8 +127,8 @@ def plan_notify(
     )
     if decision.action == "send" and not force_notify:
         claim = AlertClaim(
-            previous_fingerprint=state.alert_fingerprint if state else None,
-            previous_notified_at=state.last_notified_at if state else None,
+            previous_fingerprint=state.alert_fingerprint,
+            previous_notified_at=state.last_notified_at,
             claimed_at=now,
         )
         if claim_send(

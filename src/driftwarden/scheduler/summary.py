@@ -7,6 +7,7 @@ docs/reference/scheduler.md#alert-delivery
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,25 +59,8 @@ def trigger_summary(
 
     docs/reference/scheduler.md#trigger-summary
     """
-    scope = [
-        TriggerRun.org_id == org_id,
-        TriggerRun.started_at >= now - timedelta(days=window_days),
-    ]
-    if schedule_name is not None:
-        scope.append(TriggerRun.schedule_name == schedule_name)
-    real = TriggerRun.dry_run.is_(False)
-    columns = [
-        _count(real).label("trigger_count"),
-        _count(TriggerRun.dry_run.is_(True)).label("dry_run_count"),
-        _latest(TriggerRun.started_at, real).label("last_triggered_at"),
-        _latest(TriggerRun.started_at, and_(real, TriggerRun.outcome == "executed")).label(
-            "last_executed_at"
-        ),
-    ]
-    columns += [
-        _count(and_(real, TriggerRun.outcome == o)).label(f"{o}_count") for o in TRIGGER_OUTCOMES
-    ]
-    row = session.execute(select(*columns).where(*scope)).one()._asdict()
+    scope = _summary_scope(org_id, schedule_name, window_days, now)
+    row = session.execute(select(*_summary_columns()).where(*scope)).one()._asdict()
     items = None
     if limit:
         rows = session.scalars(
@@ -86,6 +70,81 @@ def trigger_summary(
             .limit(limit)
         ).all()
         items = [TriggerItem.of(r) for r in rows]
+    return _summary_read(
+        row, org_id=org_id, schedule_name=schedule_name, window_days=window_days, items=items
+    )
+
+
+@dataclass(frozen=True)
+class CooldownState:
+    """The cooldown row's values as the notify plans with them (None: no row)."""
+
+    alert_fingerprint: str | None
+    last_notified_at: datetime | None
+
+
+def summary_with_cooldown(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    schedule_name: str | None,
+    window_days: int,
+    now: datetime,
+) -> tuple[SummaryRead, CooldownState]:
+    """The notify's summary (no items) and its schedule's cooldown row, in one statement."""
+    state = TriggerAlertState
+    key = (state.org_id == org_id, state.schedule_name == (schedule_name or ALL_SCHEDULES))
+    cooldown = [
+        select(state.alert_fingerprint).where(*key).scalar_subquery().label("cooldown_fp"),
+        select(state.last_notified_at).where(*key).scalar_subquery().label("cooldown_at"),
+    ]
+    scope = _summary_scope(org_id, schedule_name, window_days, now)
+    row = session.execute(select(*_summary_columns(), *cooldown).where(*scope)).one()._asdict()
+    found = CooldownState(
+        alert_fingerprint=row.pop("cooldown_fp"),
+        last_notified_at=row.pop("cooldown_at"),
+    )
+    read = _summary_read(
+        row, org_id=org_id, schedule_name=schedule_name, window_days=window_days, items=None
+    )
+    return read, found
+
+
+def _summary_scope(
+    org_id: uuid.UUID, schedule_name: str | None, window_days: int, now: datetime
+) -> list[ColumnElement[bool]]:
+    scope = [
+        TriggerRun.org_id == org_id,
+        TriggerRun.started_at >= now - timedelta(days=window_days),
+    ]
+    if schedule_name is not None:
+        scope.append(TriggerRun.schedule_name == schedule_name)
+    return scope
+
+
+def _summary_columns() -> list[Any]:
+    real = TriggerRun.dry_run.is_(False)
+    columns = [
+        _count(real).label("trigger_count"),
+        _count(TriggerRun.dry_run.is_(True)).label("dry_run_count"),
+        _latest(TriggerRun.started_at, real).label("last_triggered_at"),
+        _latest(TriggerRun.started_at, and_(real, TriggerRun.outcome == "executed")).label(
+            "last_executed_at"
+        ),
+    ]
+    return columns + [
+        _count(and_(real, TriggerRun.outcome == o)).label(f"{o}_count") for o in TRIGGER_OUTCOMES
+    ]
+
+
+def _summary_read(
+    row: dict[str, Any],
+    *,
+    org_id: uuid.UUID,
+    schedule_name: str | None,
+    window_days: int,
+    items: list[TriggerItem] | None,
+) -> SummaryRead:
     return SummaryRead(
         org_id=org_id,
         schedule_name=schedule_name or ALL_SCHEDULES,

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import select
+from sqlalchemy import Select, insert, literal, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from driftwarden.db.base import new_id
 from driftwarden.errors import DomainError
 from driftwarden.metrics import events as metrics
 from driftwarden.patterns import service as patterns_service
@@ -87,6 +88,8 @@ def run_trigger(
         session.add(row)
         session.flush()
         return _promote(session, row, org_id=org_id, body=body, policy=policy, ctx=ctx)
+    if _record_deduped(session, row, ctx=ctx):
+        return read(row)
     winner = _claim(session, row)
     if winner is not None:
         row.deduped_from_trigger_id = winner
@@ -94,9 +97,9 @@ def run_trigger(
     return _promote(session, row, org_id=org_id, body=body, policy=policy, ctx=ctx)
 
 
-def _executed_in_window(session: Session, dedupe_key: str) -> uuid.UUID | None:
+def _winner(dedupe_key: str) -> Select[tuple[uuid.UUID]]:
     """The trigger that already executed this window for real, if any."""
-    return session.scalar(
+    return (
         select(TriggerRun.id)
         .where(
             TriggerRun.dedupe_key == dedupe_key,
@@ -108,10 +111,41 @@ def _executed_in_window(session: Session, dedupe_key: str) -> uuid.UUID | None:
     )
 
 
+def _executed_in_window(session: Session, dedupe_key: str) -> uuid.UUID | None:
+    return session.scalar(_winner(dedupe_key))
+
+
+def _record_deduped(session: Session, row: TriggerRun, *, ctx: TriggerContext) -> bool:
+    """When the window was executed, record this trigger as `deduped` from it in one statement.
+
+    INSERT ... SELECT from the winner: no row is written (False) when there is none, and the
+    caller goes on to claim the window. The row stays out of the session (nothing reloads it).
+    """
+    table = TriggerRun.__table__
+    settled = {"id": new_id(), "outcome": "deduped", "finished_at": ctx.now, "duration_ms": 0.0}
+    values = {c.key: settled.get(c.key, getattr(row, c.key)) for c in table.columns}
+    given = [c for c in table.columns if values[c.key] is not None]
+    winner = _winner(row.dedupe_key).subquery()
+    source = select(*(literal(values[c.key], c.type) for c in given), winner.c.id)
+    statement = (
+        insert(table)
+        .from_select([*given, table.c.deduped_from_trigger_id], source)
+        .returning(table.c.deduped_from_trigger_id)
+    )
+    winner_id = session.scalar(statement)
+    if winner_id is None:
+        return False
+    for name, value in settled.items():
+        setattr(row, name, value)
+    row.deduped_from_trigger_id = winner_id
+    metrics.record_trigger(outcome="deduped", dry_run=row.dry_run)
+    return True
+
+
 def _claim(session: Session, row: TriggerRun) -> uuid.UUID | None:
     """Insert the `running` claim; returns the winner's id when the window is already taken."""
-    for _ in range(CLAIM_ATTEMPTS):
-        winner = _executed_in_window(session, row.dedupe_key)
+    for attempt in range(CLAIM_ATTEMPTS):
+        winner = _executed_in_window(session, row.dedupe_key) if attempt else None
         if winner is not None:
             return winner
         try:
