@@ -301,3 +301,19 @@ def test_a_lapsed_lease_on_the_last_attempt_is_dead_not_an_extra_attempt(
     dead = row(session_factory, last)
     assert (dead.status, dead.attempt_count, dead.last_error_code) == ("dead", 4, "LEASE_EXPIRED")
     assert dead.dead_at == clock.now() and len(receiver.received) == 1
+
+
+def test_one_statement_claim_leases_exactly_its_limit(
+    session_factory, settings, clock, admin, receiver
+) -> None:
+    """On Postgres an inlined `IN (SELECT … SKIP LOCKED LIMIT n)` can be rescanned and take more."""
+    for _ in range(5):
+        enqueue(session_factory, settings, clock, admin.org_id)
+    with session_factory() as session:
+        first = outbox.claim(session, now=clock.now(), limit=2, lease_seconds=60)
+        second = outbox.claim(session, now=clock.now(), limit=2, lease_seconds=60)
+        session.commit()
+    assert len(first) == len(second) == 2
+    assert len({r.id for r in first + second}) == 4 and {r.attempt_count for r in first} == {1}
+    statuses = [row(session_factory, r.id).status for r in first + second]
+    assert statuses == ["sending"] * 4

@@ -36,8 +36,16 @@ def _triggers(engine: Engine) -> list[TriggerRun]:
         return list(session.scalars(select(TriggerRun).order_by(TriggerRun.started_at)))
 
 
-def _tick(session_factory, settings, clock, delay=NO_DELAY) -> flows.AutorunReport:  # type: ignore[no-untyped-def]
-    return flows.run_due_schedules(session_factory, settings=settings, clock=clock, delay=delay)
+def _tick(session_factory, settings, clock, delay=NO_DELAY, tracker=None) -> flows.AutorunReport:  # type: ignore[no-untyped-def]
+    return flows.run_due_schedules(
+        session_factory, settings=settings, clock=clock, delay=delay, tracker=tracker
+    )
+
+
+@pytest.fixture(params=["untracked", "tracked"])
+def tracker(request) -> scheduler_service.DueTracker | None:  # type: ignore[no-untyped-def]
+    """The sequential tests run as a bare call does and as the worker's job does (a tracker)."""
+    return scheduler_service.DueTracker() if request.param == "tracked" else None
 
 
 @pytest.fixture
@@ -49,19 +57,19 @@ def hourly(client: TestClient, admin, engine: Engine):  # type: ignore[no-untype
 
 
 def test_each_window_runs_once_with_a_key_from_org_schedule_and_window(
-    client: TestClient, admin, hourly, engine: Engine, session_factory, settings, clock
+    client: TestClient, admin, hourly, engine: Engine, session_factory, settings, clock, tracker
 ) -> None:
     set_policy(client, make_tenant(engine, name="Off"), enabled=False)
     set_policy(
         client, make_tenant(engine, name="No promotion"), enabled=True, promote_to_patterns=False
     )
-    first = _tick(session_factory, settings, clock)
+    first = _tick(session_factory, settings, clock, tracker=tracker)
     assert (first.due, first.executed) == (1, 1)
-    assert _tick(session_factory, settings, clock).due == 0
+    assert _tick(session_factory, settings, clock, tracker=tracker).due == 0
     clock.advance(minutes=59, seconds=59)
-    assert _tick(session_factory, settings, clock).due == 0
+    assert _tick(session_factory, settings, clock, tracker=tracker).due == 0
     clock.advance(seconds=1)
-    assert _tick(session_factory, settings, clock).executed == 1
+    assert _tick(session_factory, settings, clock, tracker=tracker).executed == 1
     runs = _triggers(engine)
     assert [r.outcome for r in runs] == ["executed", "executed"]
     epoch = int((runs[0].window_start - windows.EPOCH).total_seconds())
@@ -86,19 +94,40 @@ def test_random_delay_is_small_and_stable_within_a_window() -> None:
 
 
 def test_a_failed_window_is_retried_after_a_pause(
-    admin, hourly, engine: Engine, session_factory, settings, clock, monkeypatch: pytest.MonkeyPatch
+    admin,
+    hourly,
+    engine: Engine,
+    session_factory,
+    settings,
+    clock,
+    monkeypatch: pytest.MonkeyPatch,
+    tracker,
 ) -> None:
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("scan exploded")
 
     monkeypatch.setattr(patterns_service, "promote_drift", broken)
-    assert _tick(session_factory, settings, clock).failed == 1
+    assert _tick(session_factory, settings, clock, tracker=tracker).failed == 1
     clock.advance(seconds=179)
-    assert _tick(session_factory, settings, clock).due == 0
+    assert _tick(session_factory, settings, clock, tracker=tracker).due == 0
     monkeypatch.undo()
     clock.advance(seconds=1)
-    assert _tick(session_factory, settings, clock).executed == 1
+    assert _tick(session_factory, settings, clock, tracker=tracker).executed == 1
     assert [r.outcome for r in _triggers(engine)] == ["failed", "executed"]
+
+
+def test_a_tracker_reads_a_policy_enabled_after_its_first_read(
+    client: TestClient, admin, hourly, engine: Engine, session_factory, settings, clock
+) -> None:
+    tracker = scheduler_service.DueTracker()
+    assert _tick(session_factory, settings, clock, tracker=tracker).executed == 1
+    late = make_tenant(engine, name="Late")
+    seed_drift(engine, late.org_id, breaking=1, warning=0)
+    clock.advance(minutes=5)
+    set_policy(client, late, enabled=True, schedule_name="hourly", schedule_window_minutes=60)
+    assert _tick(session_factory, settings, clock, tracker=tracker).executed == 1
+    assert _tick(session_factory, settings, clock, tracker=tracker).due == 0
+    assert {r.org_id for r in _triggers(engine)} == {admin.org_id, late.org_id}
 
 
 def test_two_workers_that_both_saw_the_window_due_execute_it_once(

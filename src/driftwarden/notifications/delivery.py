@@ -14,13 +14,13 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
 from driftwarden.clock import Clock
 from driftwarden.metrics import events as metrics
 from driftwarden.notifications import outbox, retry, signing, transport, urlpolicy
-from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
+from driftwarden.notifications.models import NotificationEndpoint
 from driftwarden.settings import Settings
 
 log = logging.getLogger("driftwarden.notifications")
@@ -78,7 +78,7 @@ class DeliveryResult:
 
 
 def jobs_for(
-    session: Session, rows: Sequence[NotificationOutbox], *, settings: Settings, now: datetime
+    session: Session, rows: Sequence[Row[Any]], *, settings: Settings, now: datetime
 ) -> list[Job]:
     """Attach signing secrets.
 
@@ -271,6 +271,8 @@ def _log_attempt(job: Job, result: retry.Attempt, decided: retry.Outcome) -> Non
 
     Never the body, the secret, nor the URL's path or credentials.
     """
+    if not log.isEnabledFor(logging.INFO):  # skip building the line nobody will read
+        return
     log.info(
         json.dumps(
             {

@@ -10,9 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from driftwarden.clock import Clock
@@ -29,7 +30,7 @@ from driftwarden.notifications.delivery import (
 from driftwarden.notifications.models import NotificationOutbox
 from driftwarden.settings import Settings
 
-Claim = Callable[[Session, datetime], list[NotificationOutbox]]
+Claim = Callable[[Session, datetime], list[Row[Any]]]
 
 
 def run_batch(
@@ -76,7 +77,7 @@ def deliver_now(
         return []
     lease = lease_seconds_for(settings)
 
-    def claim(session: Session, now: datetime) -> list[NotificationOutbox]:
+    def claim(session: Session, now: datetime) -> list[Row[Any]]:
         return outbox.claim(session, now=now, limit=len(ids), lease_seconds=lease, outbox_ids=ids)
 
     results = run_batch(
@@ -132,7 +133,7 @@ def drain(
         session.commit()
     lease = lease_seconds_for(settings)
 
-    def claim(session: Session, now: datetime) -> list[NotificationOutbox]:
+    def claim(session: Session, now: datetime) -> list[Row[Any]]:
         return outbox.claim(session, now=now, limit=limit, lease_seconds=lease, org_id=org_id)
 
     return run_batch(

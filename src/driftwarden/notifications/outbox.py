@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import Row, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from driftwarden.db.helpers import chunked
 from driftwarden.notifications import formats
 from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
 from driftwarden.settings import Settings
@@ -192,6 +193,21 @@ def reap_expired_leases(session: Session, *, now: datetime) -> int:
     return died + retried
 
 
+# What sending a claimed row needs: never the payload (decoded JSON nobody reads on this path).
+CLAIMED = (
+    NotificationOutbox.id,
+    NotificationOutbox.message_id,
+    NotificationOutbox.org_id,
+    NotificationOutbox.event_type,
+    NotificationOutbox.destination,
+    NotificationOutbox.endpoint_id,
+    NotificationOutbox.url,
+    NotificationOutbox.body,
+    NotificationOutbox.attempt_count,
+    NotificationOutbox.max_attempts,
+)
+
+
 def claim(
     session: Session,
     *,
@@ -200,41 +216,47 @@ def claim(
     lease_seconds: float,
     outbox_ids: Iterable[uuid.UUID] | None = None,
     org_id: uuid.UUID | None = None,
-) -> list[NotificationOutbox]:
-    """Lease up to `limit` pending rows to this drainer; a row is never leased to two at once.
+) -> list[Row[Any]]:
+    """Lease up to `limit` pending rows to this drainer in one statement; never to two at once.
 
-    On Postgres the SELECT … FOR UPDATE SKIP LOCKED lets drainers pass each other; on SQLite the
-    engine's BEGIN IMMEDIATE serialises writers, and the conditional UPDATE re-checks the status.
-    Each claim bumps `attempt_count`, which doubles as the lease token when the outcome is recorded.
+    WITH picked AS (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) UPDATE … WHERE id IN picked
+    RETURNING: on Postgres drainers
+    pass each other's locked rows; on SQLite the engine's BEGIN IMMEDIATE serialises writers, and
+    the outer status check re-tests each row. Each claim bumps `attempt_count`, which doubles as
+    the lease token when the outcome is recorded.
     """
-    query = select(NotificationOutbox.id).where(NotificationOutbox.status == "pending")
+    picked = select(NotificationOutbox.id).where(NotificationOutbox.status == "pending")
     if outbox_ids is not None:
-        query = query.where(NotificationOutbox.id.in_(list(outbox_ids)))
+        picked = picked.where(NotificationOutbox.id.in_(list(outbox_ids)))
     else:
-        query = query.where(NotificationOutbox.next_attempt_at <= now)
+        picked = picked.where(NotificationOutbox.next_attempt_at <= now)
     if org_id is not None:
-        query = query.where(NotificationOutbox.org_id == org_id)
-    query = (
-        query.order_by(NotificationOutbox.next_attempt_at)
+        picked = picked.where(NotificationOutbox.org_id == org_id)
+    # MATERIALIZED: evaluated once. Inlined as a subquery, Postgres may rescan it per row, and
+    # SKIP LOCKED then passes over the rows this UPDATE just changed and picks more than `limit`.
+    picked = (
+        picked.order_by(NotificationOutbox.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED")
     )
-    ids = list(session.scalars(query))
-    if not ids:
-        return []
-    rows = session.scalars(
+    statement = (
         update(NotificationOutbox)
-        .where(NotificationOutbox.id.in_(ids), NotificationOutbox.status == "pending")
+        .where(
+            NotificationOutbox.id.in_(select(picked.c.id)),
+            NotificationOutbox.status == "pending",
+        )
         .values(
             status="sending",
             attempt_count=NotificationOutbox.attempt_count + 1,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             updated_at=now,
         )
-        .returning(NotificationOutbox)
-        .execution_options(synchronize_session=False, populate_existing=True)
+        .returning(*CLAIMED)
+        .execution_options(synchronize_session=False)
     )
-    return list(rows)
+    return list(session.execute(statement))
 
 
 @dataclass(frozen=True)
@@ -251,63 +273,55 @@ class Settlement:
 
 
 def settle(session: Session, settlements: Sequence[Settlement], *, now: datetime) -> int:
-    """Record outcomes in one statement; a settlement whose lease was taken over is ignored."""
-    if not settlements:
-        return 0
+    """Record outcomes in bulk: one UPDATE per distinct outcome (one for a batch of 2xx).
+
+    A settlement whose lease was taken over (status or attempt moved on) is ignored.
+    """
+    groups: dict[tuple[Any, ...], list[tuple[uuid.UUID, int]]] = {}
+    for s in settlements:
+        outcome = (s.status, s.next_attempt_at, s.status_code, s.error_code, s.error)
+        groups.setdefault(outcome, []).append((s.outbox_id, s.attempt_count))
+    settled = 0
+    for (status, next_at, code, error_code, error), leases in groups.items():
+        values = {
+            "status": status,
+            "next_attempt_at": next_at or now,
+            "lease_expires_at": None,
+            "last_status_code": code,
+            "last_error_code": error_code,
+            "last_error": (error or None) and error[:2000],
+            "sent_at": now if status == "sent" else None,
+            "dead_at": now if status == "dead" else None,
+            "updated_at": now,
+        }
+        for chunk in chunked(leases):
+            settled += _update_leased(session, chunk, values)
+    return settled
+
+
+def _update_leased(
+    session: Session, leases: Sequence[tuple[uuid.UUID, int]], values: dict[str, Any]
+) -> int:
+    """Only rows still `sending` under the attempt (the lease token) this drainer claimed."""
     table = NotificationOutbox.__table__
-    statement = (
+    result = session.execute(
         update(table)
         .where(
-            and_(
-                table.c.id == bindparam("b_id"),
-                table.c.status == "sending",
-                table.c.attempt_count == bindparam("b_attempt"),
-            )
+            tuple_(table.c.id, table.c.attempt_count).in_(leases),
+            table.c.status == "sending",
         )
-        .values(
-            status=bindparam("b_status"),
-            next_attempt_at=bindparam("b_next"),
-            lease_expires_at=None,
-            last_status_code=bindparam("b_code"),
-            last_error_code=bindparam("b_error_code"),
-            last_error=bindparam("b_error"),
-            sent_at=bindparam("b_sent_at"),
-            dead_at=bindparam("b_dead_at"),
-            updated_at=now,
-        )
+        .values(**values)
     )
-    params = [
-        {
-            "b_id": s.outbox_id,
-            "b_attempt": s.attempt_count,
-            "b_status": s.status,
-            "b_next": s.next_attempt_at or now,
-            "b_code": s.status_code,
-            "b_error_code": s.error_code,
-            "b_error": (s.error or None) and s.error[:2000],
-            "b_sent_at": now if s.status == "sent" else None,
-            "b_dead_at": now if s.status == "dead" else None,
-        }
-        for s in settlements
-    ]
-    result = session.execute(statement, params)
-    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(params)
+    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else 0
 
 
 def release(session: Session, held: Sequence[tuple[uuid.UUID, int]], *, now: datetime) -> None:
     """Hand leased rows back untouched-but-attempted (shutdown): pending again, due now."""
-    if not held:
-        return
-    table = NotificationOutbox.__table__
-    session.execute(
-        update(table)
-        .where(
-            and_(
-                table.c.id == bindparam("b_id"),
-                table.c.status == "sending",
-                table.c.attempt_count == bindparam("b_attempt"),
-            )
-        )
-        .values(status="pending", lease_expires_at=None, next_attempt_at=now, updated_at=now),
-        [{"b_id": outbox_id, "b_attempt": attempt} for outbox_id, attempt in held],
-    )
+    values = {
+        "status": "pending",
+        "lease_expires_at": None,
+        "next_attempt_at": now,
+        "updated_at": now,
+    }
+    for chunk in chunked(held):
+        _update_leased(session, chunk, values)

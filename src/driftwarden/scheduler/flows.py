@@ -210,10 +210,14 @@ def run_due_schedules(
     clock: Clock,
     delay: scheduler_service.Delay,
     budget_seconds: float = DUE_BUDGET_SECONDS,
+    tracker: scheduler_service.DueTracker | None = None,
 ) -> AutorunReport:
-    """Run every due window once; what the budget leaves over is still due at the next call."""
+    """Run every due window once; what the budget leaves over is still due at the next call.
+
+    With a `tracker` (the worker's), a call when nothing is due reads no org it need not.
+    """
     with session_factory() as session:
-        due = scheduler_service.due_runs(session, now=clock.now(), delay=delay)
+        due = scheduler_service.due_runs(session, now=clock.now(), delay=delay, tracker=tracker)
     report = AutorunReport(due=len(due))
     started = time.monotonic()
     for n, run in enumerate(due):

@@ -10,14 +10,16 @@ workers execute each window once. Reads only; the caller owns the transaction.
 
 from __future__ import annotations
 
+import heapq
 import random
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from driftwarden.scheduler import windows
@@ -74,11 +76,87 @@ def _still_due(
     )
 
 
-def due_runs(session: Session, *, now: datetime, delay: Delay) -> list[DueRun]:
+# How far back a tick looks for policies changed since the last one: clock skew between the
+# processes that write them, and the time between a write's timestamp and its commit.
+CHANGE_MARGIN = timedelta(seconds=60)
+
+
+@dataclass
+class DueTracker:
+    """What one worker's scheduler has read, so a tick re-reads only the orgs that may be due.
+
+    The first tick reads every enabled policy; later ones read those whose next window (plus this
+    worker's delay) has opened, and those changed since. Only a cache: the trigger's window claim
+    still decides, and a fresh tracker (a restart) reads everything again.
+    """
+
+    since: datetime | None = None
+    next_at: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    heap: list[tuple[datetime, uuid.UUID]] = field(default_factory=list)
+
+    def recheck(self, org_id: uuid.UUID, at: datetime) -> None:
+        self.next_at[org_id] = at
+        heapq.heappush(self.heap, (at, org_id))
+
+    def pop_due(self, now: datetime) -> list[uuid.UUID]:
+        """Orgs whose recheck time has come; an entry superseded by a later recheck is skipped."""
+        due = []
+        while self.heap and self.heap[0][0] <= now:
+            at, org_id = heapq.heappop(self.heap)
+            if self.next_at.get(org_id) == at:
+                del self.next_at[org_id]
+                due.append(org_id)
+        return due
+
+
+def due_runs(
+    session: Session, *, now: datetime, delay: Delay, tracker: DueTracker | None = None
+) -> list[DueRun]:
     """Enabled orgs whose window opened (plus delay) and has not executed, unless it just failed.
 
-    One query: each policy joined to its schedule's newest org-wide trigger (key, outcome, time).
+    One query: each policy joined to its schedule's newest org-wide trigger (key, outcome, time);
+    with a tracker that has read once, only the policies it says may be due, or changed since.
     """
+    query = _due_query()
+    if tracker is not None and tracker.since is not None:
+        recheck = tracker.pop_due(now)
+        query = query.where(
+            or_(
+                DriftPolicy.updated_at >= tracker.since - CHANGE_MARGIN,
+                DriftPolicy.org_id.in_(recheck),
+            )
+        )
+    try:
+        rows = session.execute(query).all()
+    except Exception:
+        if tracker is not None:  # what was popped is forgotten: read everything next time
+            tracker.since = None
+        raise
+    due = []
+    for org_id, name, minutes, last_key, last_outcome, last_started in rows:
+        window = windows.window_for(now, minutes)
+        opens = window.start + timedelta(seconds=delay(org_id, window))
+        this_window = windows.dedupe_key(
+            org_id=org_id, schedule_name=name, window=window, agent_id=None
+        )
+        if now < opens:
+            next_at = opens
+        elif last_key == this_window and not _still_due(now, window, last_outcome, last_started):
+            following = windows.window_for(window.end, minutes)
+            next_at = following.start + timedelta(seconds=delay(org_id, following))
+            if last_outcome == "failed" and last_started is not None:
+                next_at = min(next_at, last_started + retry_after(window))
+        else:
+            due.append(DueRun(org_id, name, window))
+            next_at = now  # read again next tick, to see how its run ended
+        if tracker is not None:
+            tracker.recheck(org_id, next_at)
+    if tracker is not None:
+        tracker.since = now
+    return due
+
+
+def _due_query() -> Select[Any]:
     last = aliased(TriggerRun)
     newest = newest_trigger_value(
         TriggerRun.id,
@@ -87,7 +165,7 @@ def due_runs(session: Session, *, now: datetime, delay: Delay) -> list[DueRun]:
         executed_only=False,
         org_wide_only=True,
     )
-    rows = session.execute(
+    return (
         select(
             DriftPolicy.org_id,
             DriftPolicy.schedule_name,
@@ -100,16 +178,4 @@ def due_runs(session: Session, *, now: datetime, delay: Delay) -> list[DueRun]:
         .outerjoin(last, last.id == newest)
         .where(DriftPolicy.enabled.is_(True), DriftPolicy.promote_to_patterns.is_(True))
         .order_by(DriftPolicy.org_id)
-    ).all()
-    due = []
-    for org_id, name, minutes, last_key, last_outcome, last_started in rows:
-        window = windows.window_for(now, minutes)
-        if now < window.start + timedelta(seconds=delay(org_id, window)):
-            continue
-        this_window = windows.dedupe_key(
-            org_id=org_id, schedule_name=name, window=window, agent_id=None
-        )
-        if last_key == this_window and not _still_due(now, window, last_outcome, last_started):
-            continue
-        due.append(DueRun(org_id, name, window))
-    return due
+    )

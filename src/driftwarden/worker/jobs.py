@@ -71,11 +71,11 @@ def schedule_autorun(
     session_factory: sessionmaker[Session], settings: Settings, clock: Clock
 ) -> Periodic:
     """Every enabled org's schedule run, shortly after each of its windows opens."""
-    delay = scheduler_service.random_delay()
+    delay, tracker = scheduler_service.random_delay(), scheduler_service.DueTracker()
 
     def run() -> None:
         scheduler_flows.run_due_schedules(
-            session_factory, settings=settings, clock=clock, delay=delay
+            session_factory, settings=settings, clock=clock, delay=delay, tracker=tracker
         )
 
     return Periodic(name="schedule-autorun", every_seconds=AUTORUN_EVERY_SECONDS, run=run)

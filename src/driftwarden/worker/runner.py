@@ -8,10 +8,11 @@ module only decides when each runs.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DBAPIError
@@ -25,6 +26,9 @@ from driftwarden.settings import Settings
 log = logging.getLogger("driftwarden.worker")
 
 REAP_EVERY_SECONDS = 1.0
+# The longest a finished attempt waits in memory to be recorded with others (a crash before the
+# record means one more delivery of it: at least once, docs/reference/notifications.md#outbox).
+RECORD_AFTER_SECONDS = 0.1
 
 
 @dataclass
@@ -69,6 +73,11 @@ class Worker:
         default_factory=list, init=False
     )
     _last_reap: float = field(default=0.0, init=False)
+    _finished_at: float = field(default=0.0, init=False)
+    # Each attempt's future lands here as it completes: one queue, not a wait() over all of them.
+    _done: queue.SimpleQueue[Future[outbox.Settlement]] = field(
+        default_factory=queue.SimpleQueue, init=False
+    )
 
     def run(self) -> WorkerStats:
         """Drain until stopped (or, with `once`, until nothing is due); never drops a claim."""
@@ -99,31 +108,45 @@ class Worker:
                 self.stop.wait(self.config.poll_interval)
 
     def _step(self, client, pool: ThreadPoolExecutor, inflight: dict) -> bool:  # type: ignore[no-untyped-def]
-        """One round: record, reap, top up the in-flight deliveries, wait; False once drained."""
-        self._flush_finished()
+        """One round: reap, record and top up in one transaction, wait; False once drained."""
         self._run_periodic()
         if time.monotonic() - self._last_reap >= REAP_EVERY_SECONDS:
             self._reap()
             self._last_reap = time.monotonic()
-        free = self.config.concurrency - len(inflight)
-        claimed = (
-            self._claim(free)
-            if free > 0 and (free * 2 >= self.config.concurrency or not inflight)
-            else []
-        )
-        for job in claimed:
-            inflight[pool.submit(self._send, client, job)] = job
+        batch = self.config.concurrency  # claimed ahead, so no sender waits on the database
+        free = self.config.concurrency + batch - len(inflight)
+        top_up = free >= batch or not inflight
+        if top_up or self._record_due(inflight):
+            for job in self._exchange(free if top_up else 0):
+                future = pool.submit(self._send, client, job)
+                inflight[future] = job
+                future.add_done_callback(self._done.put)
         if not inflight:
+            if self._finished:
+                return True
             if self.config.once:
                 return False
             self.stop.wait(self.config.poll_interval)
             return True
-        done, _ = wait(
-            list(inflight), timeout=self.config.poll_interval, return_when=FIRST_COMPLETED
-        )
+        timeout = RECORD_AFTER_SECONDS if self._finished else self.config.poll_interval
+        try:
+            done = [self._done.get(timeout=timeout)]
+        except queue.Empty:
+            return True
+        while not self._done.empty():
+            done.append(self._done.get_nowait())
+        if not self._finished:
+            self._finished_at = time.monotonic()
         self._finished += [(inflight.pop(f), f.result()) for f in done]
-        self._flush_finished()
         return True
+
+    def _record_due(self, inflight: dict) -> bool:  # type: ignore[type-arg]
+        """Outcomes wait to be recorded together: a round's worth, or a tenth of a second."""
+        return bool(self._finished) and (
+            not inflight
+            or len(self._finished) >= self.config.concurrency
+            or time.monotonic() - self._finished_at >= RECORD_AFTER_SECONDS
+        )
 
     def _run_periodic(self) -> None:
         """Due jobs run here, in the loop's thread; a failing job is logged and tried next time."""
@@ -140,8 +163,7 @@ class Worker:
 
     def _flush_finished(self) -> None:
         if self._finished:
-            self._record(self._finished)
-            self._finished = []
+            self._exchange(0)
 
     def _send(self, client, job: delivery.Job) -> outbox.Settlement:  # type: ignore[no-untyped-def]
         try:
@@ -160,23 +182,29 @@ class Worker:
             self.stats.reaped += outbox.reap_expired_leases(session, now=self.clock.now())
             session.commit()
 
-    def _claim(self, limit: int) -> list[delivery.Job]:
+    def _exchange(self, limit: int) -> list[delivery.Job]:
+        """Record what finished and claim up to `limit` more: two statements, one commit.
+
+        On a database error nothing is lost: the outcomes stay here to be recorded next round.
+        """
+        finished = self._finished
         with self.session_factory() as session:
             now = self.clock.now()
-            rows = outbox.claim(
-                session, now=now, limit=limit, lease_seconds=self.config.lease_seconds
-            )
-            jobs = delivery.jobs_for(session, rows, settings=self.settings, now=now)
+            if finished:
+                jobs, settlements = [j for j, _ in finished], [s for _, s in finished]
+                delivery.record(session, jobs, settlements, now=now)
+            claimed = []
+            if limit > 0:
+                rows = outbox.claim(
+                    session, now=now, limit=limit, lease_seconds=self.config.lease_seconds
+                )
+                claimed = delivery.jobs_for(session, rows, settings=self.settings, now=now)
             session.commit()
-        return jobs
+        self._finished = []
+        self._count([s for _, s in finished])
+        return claimed
 
-    def _record(self, finished: Sequence[tuple[delivery.Job, outbox.Settlement]]) -> None:
-        if not finished:
-            return
-        jobs, settlements = [j for j, _ in finished], [s for _, s in finished]
-        with self.session_factory() as session:
-            delivery.record(session, jobs, settlements, now=self.clock.now())
-            session.commit()
+    def _count(self, settlements: Sequence[outbox.Settlement]) -> None:
         self.stats.attempted += len(settlements)
         self.stats.sent += sum(s.status == "sent" for s in settlements)
         self.stats.retrying += sum(s.status == "pending" for s in settlements)
