@@ -165,16 +165,24 @@ def _grouped_config(content: content_rules.Content) -> Any:
 
 
 def _grouped(session: Session, scope: dict[str, Any], content: content_rules.Content) -> Select:
-    """(definition, bound, enabled, config, count) per group, disabled bindings included."""
-    definition, enabled = ContractBinding.definition_id, ContractBinding.enabled
-    bound = ContractBinding.definition_contract_version
+    """(definition, bound, config, count, enabled count, agents) per group; disabled included.
+
+    Ordered like ix_contract_bindings_drift_groups, so Postgres counts in one index-only walk.
+    """
+    definition, bound = ContractBinding.definition_id, ContractBinding.definition_contract_version
     unfiltered = {**scope, "enabled_only": False}
     if content.schema_ids and session.get_bind().dialect.name == "postgresql":
-        return _grouped_by_config_hash(unfiltered, content)
+        return _grouped_by_config_hash(scope, content)
     config = _grouped_config(content).label("config")
-    group = (definition, bound, enabled) + ((config,) if content.schema_ids else ())
-    query = select(definition, bound, enabled, config, func.count()).group_by(*group)
+    group = (definition, bound) + ((config,) if content.schema_ids else ())
+    query = select(definition, bound, config, *_counts(scope)).group_by(*group)
     return _scope(query, **unfiltered)
+
+
+def _counts(scope: dict[str, Any]) -> tuple[Any, ...]:
+    """A group's bindings, its enabled ones, and (the same on every row) the agents in scope."""
+    enabled = func.count().filter(ContractBinding.enabled.is_(True))
+    return func.count(), enabled, _agent_count(scope).label("agents")
 
 
 def _grouped_by_config_hash(scope: dict[str, Any], content: content_rules.Content) -> Select:
@@ -186,55 +194,78 @@ def _grouped_by_config_hash(scope: dict[str, Any], content: content_rules.Conten
     columns = (
         ContractBinding.definition_id.label("definition_id"),
         ContractBinding.definition_contract_version.label("bound"),
-        ContractBinding.enabled.label("enabled"),
         digest.label("digest"),
     )
+    n, enabled, agents = _counts(scope)
     groups = _scope(
         select(
             *columns,
-            func.count().label("n"),
+            n.label("n"),
+            enabled.label("enabled"),
+            agents,
             func.min(literal_column("contract_bindings.ctid")).label("row"),
         ).group_by(*columns),
-        **scope,
+        **{**scope, "enabled_only": False},
     ).subquery()
     sample = ContractBinding.__table__.alias("sample")
     config = select(sample.c.config).where(literal_column("sample.ctid") == groups.c.row)
     return select(
         groups.c.definition_id,
         groups.c.bound,
-        groups.c.enabled,
         case((groups.c.digest.is_(None), null()), else_=config.scalar_subquery()),
         groups.c.n,
+        groups.c.enabled,
+        groups.c.agents,
     )
 
 
-def _pairs_by_level(
+@dataclass
+class _Tally:
+    """What the grouped counts add up to, before any item is read."""
+
+    keys: dict[str, list[Key]]
+    configs: dict[Key, Any]
+    counts: dict[str, int]
+    severity_counts: dict[str, int]
+    every: int = 0
+    agents: int = 0
+
+
+def _tally(
     session: Session,
     scope: dict[str, Any],
     currents: dict[uuid.UUID, str],
     content: content_rules.Content,
-) -> tuple[dict[str, list[Key]], dict[Key, Any], dict, dict, int]:
-    """Group the scope by (definition, bound, config, enabled) in SQL; judge each group once.
+) -> _Tally:
+    """Group the scope by (definition, bound, config) in SQL; judge each group once.
 
     Levels are severities; `counts` is by version drift, `severity_counts` by severity. Levels count
-    enabled bindings only under `enabled_only`; the last value counts every binding in scope,
-    disabled ones too (they are scanned, just never promoted), at no extra statement.
+    enabled bindings only under `enabled_only`; `every` counts every binding in scope, disabled
+    ones too (they are scanned, just never promoted), at no extra statement.
     """
-    groups: list[tuple[str, Pair, Any]] = []
+    groups: list[tuple[str, Pair, Any]] = []  # of definitions with a schema: configs matter
+    plain: dict[str, list[Key]] = defaultdict(list)  # of the others: one row per pair
     counts = dict.fromkeys(DRIFT_LEVELS, 0)
     severity_counts = dict.fromkeys(DRIFT_LEVELS, 0)
-    every = 0
+    every = agents = 0
+    schema_ids = set(content.schema_ids)
     rows = session.execute(_grouped(session, scope, content))
-    for definition_id, bnd, is_enabled, cfg, n in rows:
-        every += n
-        if scope["enabled_only"] and not is_enabled:
+    for definition_id, bnd, cfg, n, n_enabled, agents_in_scope in rows:
+        every, agents = every + n, agents_in_scope
+        counted = n_enabled if scope["enabled_only"] else n
+        if not counted:
             continue
         judged = content.assess(definition_id, bnd, currents.get(definition_id), cfg)
-        groups.append((judged.severity, (definition_id, bnd), cfg))
-        counts[judged.drift] += n
-        severity_counts[judged.severity] += n
+        if definition_id in schema_ids:
+            groups.append((judged.severity, (definition_id, bnd), cfg))
+        else:
+            plain[judged.severity].append((definition_id, bnd, None))
+        counts[judged.drift] += counted
+        severity_counts[judged.severity] += counted
     keys, configs = _keys_by_level(groups)
-    return keys, configs, counts, severity_counts, every
+    for level, level_keys in plain.items():
+        keys[level].extend(level_keys)
+    return _Tally(keys, configs, counts, severity_counts, every, agents)
 
 
 def _keys_by_level(
@@ -255,13 +286,13 @@ def _keys_by_level(
     return defaultdict(list, {level: list(ks) for level, ks in keys.items()}), configs
 
 
-def _agent_count(session: Session, scope: dict[str, Any]) -> int:
-    """Agents with a binding in scope.
+def _agent_count(scope: dict[str, Any]) -> Any:
+    """Agents with a binding in scope, as a scalar subquery: one more column, not one more trip.
 
-    DISTINCT in a subquery hashes where count(DISTINCT) would sort.
+    DISTINCT in a subquery walks the (org_id, agent_id) index where count(DISTINCT) would sort.
     """
     distinct_agents = _scope(select(ContractBinding.agent_id), **scope).distinct().subquery()
-    return session.scalar(select(func.count()).select_from(distinct_agents)) or 0
+    return select(func.count()).select_from(distinct_agents).scalar_subquery()
 
 
 def _pair_filter(pairs: list[Pair]) -> Any:
@@ -280,12 +311,18 @@ def _pair_filter(pairs: list[Pair]) -> Any:
     return or_(*clauses) if clauses else false()
 
 
-def _joined(*columns: Any) -> Select:
+def _joined(org_id: uuid.UUID, *columns: Any) -> Select:
+    """Bindings with their agent and definition, driven from the org's agents.
+
+    Filtering agents by org lets Postgres walk ix_agents_org_id_name_id in page order, then each
+    agent's bindings, and stop at LIMIT (an incremental sort orders one agent name at a time).
+    """
     return (
         select(*columns)
-        .select_from(ContractBinding)
+        .select_from(Agent)
+        .join(ContractBinding, ContractBinding.agent_id == Agent.id)
         .join(ContractDefinition, ContractDefinition.id == ContractBinding.definition_id)
-        .join(Agent, Agent.id == ContractBinding.agent_id)
+        .where(Agent.org_id == org_id)
     )
 
 
@@ -313,7 +350,8 @@ def _item_rows(
         and_(_pair_filter([pair]), ContractBinding.config.in_(configs))
         for pair, configs in partial.items()
     ]
-    query = _joined(*ITEM_COLUMNS).where(or_(*clauses)).order_by(*ITEM_ORDER).offset(offset)
+    query = _joined(scope["org_id"], *ITEM_COLUMNS).where(or_(*clauses))
+    query = query.order_by(*ITEM_ORDER).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     return list(session.execute(_scope(query, **scope)))
@@ -332,6 +370,7 @@ def _item_rows_streamed(
     )
     stream = _scope(
         _joined(
+            scope["org_id"],
             ContractBinding.id,
             ContractBinding.definition_id,
             ContractBinding.definition_contract_version,
@@ -358,7 +397,7 @@ def _item_rows_streamed(
         result.close()
     rows: dict[uuid.UUID, Any] = {}
     for chunk in chunked(ids):
-        query = _joined(*ITEM_COLUMNS).where(ContractBinding.id.in_(chunk))
+        query = _joined(scope["org_id"], *ITEM_COLUMNS).where(ContractBinding.id.in_(chunk))
         rows.update((row[0], row) for row in session.execute(query))
     return [rows[binding_id] for binding_id in ids]
 
@@ -411,14 +450,15 @@ def scan_drift(
         "enabled_only": enabled_only,
         "definition_ids": None if definition_type is None else list(currents),
     }
-    pairs, configs, counts, by_severity, every = _pairs_by_level(session, scope, currents, content)
+    tally = _tally(session, scope, currents, content)
+    pairs, configs, by_severity = tally.keys, tally.configs, tally.severity_counts
     levels = included_levels(min_drift, include_healthy)
     scan = DriftScan(
-        checked_agent_count=_agent_count(session, scope),
-        checked_binding_count=sum(counts.values()),
-        counts=counts,
+        checked_agent_count=tally.agents,
+        checked_binding_count=sum(tally.counts.values()),
+        counts=tally.counts,
         total_count=sum(by_severity[lvl] for lvl in levels),
-        scanned_binding_count=every,
+        scanned_binding_count=tally.every,
         severity_counts=by_severity,
     )
     for level in levels:
