@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 from common import org_with_admin_key
 from sqlalchemy import Uuid, bindparam, event, text
+from sqlalchemy.orm import Session
 
 from driftwarden.contracts.service import scan_drift
 from driftwarden.db import migrate, scratch
@@ -243,8 +244,9 @@ class Readers:
         self.org = uuid.UUID(org_id)
         self.client = client
         self.engine = make_engine(Settings(DATABASE_URL=url))
-        self.session = make_session_factory(self.engine)()
         self.conn = self.engine.connect()
+        # On its own connection, so the in-process figure is scan_drift() and not the pool's ping.
+        self.session = Session(bind=self.engine.connect())
         self.raw = self.engine.raw_connection()
         self.cursor = self.raw.cursor()
         pg = self.engine.dialect.name == "postgresql"
@@ -271,6 +273,7 @@ class Readers:
 
     def close(self) -> None:
         self.session.close()
+        self.session.bind.close()
         self.conn.close()
         self.raw.close()
         self.engine.dispose()

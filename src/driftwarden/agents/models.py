@@ -17,7 +17,7 @@ class Agent(Base):
     __table_args__ = (
         UniqueConstraint("org_id", "external_id"),
         # With id, an index-only walk in (name, id) order: the agents list and the drift scan's
-        # page (docs/architecture.md#drift-scan-plans).
+        # page (docs/contracts.md#how-the-scan-reads).
         Index(None, "org_id", "name", "id"),
     )
 

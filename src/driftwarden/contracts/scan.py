@@ -16,8 +16,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Select,
+    String,
     and_,
+    any_,
+    bindparam,
     case,
     false,
     func,
@@ -52,8 +56,7 @@ ITEM_COLUMNS = (
     ContractBinding.definition_contract_version,
     ContractDefinition.contract_version,
     ContractBinding.enabled,
-    ContractBinding.config,
-)
+)  # then the config, for definitions with a schema only (no JSON decoded for the others)
 ITEM_ORDER = (Agent.name, ContractDefinition.key, ContractBinding.id)
 
 
@@ -151,7 +154,7 @@ def _current_versions(
     ).where(or_(ContractDefinition.org_id == org_id, ContractDefinition.org_id.is_(None)))
     if definition_type is not None:
         query = query.where(ContractDefinition.definition_type == definition_type)
-    rows = session.execute(query).all()
+    rows = session.connection().execute(query).all()
     schemas = {row[0]: (row[2], row[3] or {}) for row in rows if row[2] is not None}
     return {row[0]: row[1] for row in rows}, content_rules.with_versions(session, schemas)
 
@@ -249,16 +252,18 @@ def _tally(
     severity_counts = dict.fromkeys(DRIFT_LEVELS, 0)
     every = agents = 0
     schema_ids = set(content.schema_ids)
-    rows = session.execute(_grouped(session, scope, content))
+    versions_only = content_rules.versions_only
+    rows = session.connection().execute(_grouped(session, scope, content))
     for definition_id, bnd, cfg, n, n_enabled, agents_in_scope in rows:
         every, agents = every + n, agents_in_scope
         counted = n_enabled if scope["enabled_only"] else n
         if not counted:
             continue
-        judged = content.assess(definition_id, bnd, currents.get(definition_id), cfg)
         if definition_id in schema_ids:
+            judged = content.assess(definition_id, bnd, currents.get(definition_id), cfg)
             groups.append((judged.severity, (definition_id, bnd), cfg))
-        else:
+        else:  # the common case, kept to one cached call: a scan may see thousands of groups
+            judged = versions_only(bnd, currents.get(definition_id))
             plain[judged.severity].append((definition_id, bnd, None))
         counts[judged.drift] += counted
         severity_counts[judged.severity] += counted
@@ -295,7 +300,19 @@ def _agent_count(scope: dict[str, Any]) -> Any:
     return select(func.count()).select_from(distinct_agents).scalar_subquery()
 
 
-def _pair_filter(pairs: list[Pair]) -> Any:
+def _bound_in(values: list[str], *, as_array: bool) -> Any:
+    """`bound IN (...)`; on Postgres `= ANY(array)`, one parameter whatever the number of values.
+
+    A short statement text keeps psycopg's query cache (and SQLAlchemy's) hitting; an IN list of
+    hundreds of placeholders is re-parsed on every execution.
+    """
+    bound = ContractBinding.definition_contract_version
+    if as_array:
+        return bound == any_(bindparam(None, values, type_=ARRAY(String())))
+    return bound.in_(values)
+
+
+def _pair_filter(pairs: list[Pair], *, as_array: bool = False) -> Any:
     """SQL condition matching rows whose (definition, bound version) is one of `pairs`."""
     by_definition: dict[uuid.UUID, set[str | None]] = defaultdict(set)
     for definition_id, bnd in pairs:
@@ -304,7 +321,7 @@ def _pair_filter(pairs: list[Pair]) -> Any:
     clauses = []
     for definition_id, bounds in by_definition.items():
         values = sorted(b for b in bounds if b is not None)
-        matches = [bound.in_(values)] if values else []
+        matches = [_bound_in(values, as_array=as_array)] if values else []
         if None in bounds:
             matches.append(bound.is_(None))
         clauses.append(and_(ContractBinding.definition_id == definition_id, or_(*matches)))
@@ -334,36 +351,46 @@ def _item_rows(
     limit: int | None,
     offset: int,
     configs: dict[Key, Any],
+    config: Any,
 ) -> list[Any]:
     """The level's rows in page order: filtered by its pairs in SQL, or picked from a stream.
 
     A stream when the level has too many pairs, or when configs decide it (schema'd definitions).
     """
     if len(keys) > MAX_PAIRS_IN_SQL:
-        return _item_rows_streamed(session, scope, set(keys), limit=limit, offset=offset)
+        return _item_rows_streamed(
+            session, scope, set(keys), limit=limit, offset=offset, config=config
+        )
     whole = [(k[0], k[1]) for k in keys if k[2] is None]
     partial: dict[Pair, list[Any]] = defaultdict(list)
     for k in keys:
         if k[2] is not None:
             partial[(k[0], k[1])].append(configs[k])
-    clauses = [_pair_filter(whole)] + [
-        and_(_pair_filter([pair]), ContractBinding.config.in_(configs))
+    as_array = session.get_bind().dialect.name == "postgresql"
+    clauses = [_pair_filter(whole, as_array=as_array)] + [
+        and_(_pair_filter([pair], as_array=as_array), ContractBinding.config.in_(configs))
         for pair, configs in partial.items()
     ]
-    query = _joined(scope["org_id"], *ITEM_COLUMNS).where(or_(*clauses))
+    query = _joined(scope["org_id"], *ITEM_COLUMNS, config).where(or_(*clauses))
     query = query.order_by(*ITEM_ORDER).offset(offset)
     if limit is not None:
         query = query.limit(limit)
-    return list(session.execute(_scope(query, **scope)))
+    return list(session.connection().execute(_scope(query, **scope)))
 
 
 def _item_rows_streamed(
-    session: Session, scope: dict[str, Any], keys: set[Key], *, limit: int | None, offset: int
+    session: Session,
+    scope: dict[str, Any],
+    keys: set[Key],
+    *,
+    limit: int | None,
+    offset: int,
+    config: Any,
 ) -> list[Any]:
     """For levels with many distinct versions or config-decided keys: walk the ordered ids."""
     with_config = {k[0] for k in keys if k[2] is not None}
     in_config = ContractBinding.definition_id.in_(with_config)
-    config = (
+    keyed_config = (
         type_coerce(case((in_config, ContractBinding.config), else_=null()), JSONType)
         if with_config
         else null()
@@ -374,7 +401,7 @@ def _item_rows_streamed(
             ContractBinding.id,
             ContractBinding.definition_id,
             ContractBinding.definition_contract_version,
-            config,
+            keyed_config,
         ).order_by(*ITEM_ORDER),
         **scope,
     )
@@ -397,7 +424,8 @@ def _item_rows_streamed(
         result.close()
     rows: dict[uuid.UUID, Any] = {}
     for chunk in chunked(ids):
-        query = _joined(scope["org_id"], *ITEM_COLUMNS).where(ContractBinding.id.in_(chunk))
+        query = _joined(scope["org_id"], *ITEM_COLUMNS, config)
+        query = query.where(ContractBinding.id.in_(chunk))
         rows.update((row[0], row) for row in session.execute(query))
     return [rows[binding_id] for binding_id in ids]
 
@@ -469,7 +497,13 @@ def scan_drift(
             continue
         remaining = None if limit is None else limit - len(scan.items)
         rows = _item_rows(
-            session, scope, pairs[level], limit=remaining, offset=offset, configs=configs
+            session,
+            scope,
+            pairs[level],
+            limit=remaining,
+            offset=offset,
+            configs=configs,
+            config=_grouped_config(content).label("config"),
         )
         scan.items.extend(_to_item(row, content) for row in rows)
         offset = 0
