@@ -266,10 +266,14 @@ class Readers:
         return len(scan.items)
 
     def core_floor(self) -> int:
-        return len(self.conn.execute(FLOOR_SQL, {"org": self.org}).fetchall())
+        rows = len(self.conn.execute(FLOOR_SQL, {"org": self.org}).fetchall())
+        self.conn.rollback()  # SQLite's BEGIN IMMEDIATE would hold the server's requests back
+        return rows
 
     def raw_floor(self) -> int:
-        return len(self.cursor.execute(self.raw_sql, (self.raw_param,)).fetchall())
+        rows = len(self.cursor.execute(self.raw_sql, (self.raw_param,)).fetchall())
+        self.raw.rollback()
+        return rows
 
     def close(self) -> None:
         self.session.close()

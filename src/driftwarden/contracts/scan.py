@@ -1,11 +1,12 @@
-"""The drift scan: a handful of queries whatever the number of bindings.
+"""The drift scan: three statements whatever the number of bindings (one more per extra level).
 
-(docs/reference/resources.md#drift-scan)
+(docs/reference/resources.md#drift-scan, docs/contracts.md#how-the-scan-reads)
 
-Versions repeat heavily, so SQL groups bindings by (definition, bound version) and counts them;
-each distinct pair is classified once in Python against the definition's current version (read
-from the small definitions table); then only the requested page of items is read, severity level
-by level, filtering rows by that level's pairs and ordering in SQL.
+Versions repeat heavily, so SQL groups bindings by (definition, bound version) and counts them,
+with the agent count in the same statement; each distinct pair is classified once in Python
+against the definition's current version (read from the small definitions table, the
+classification cached across scans); then only the requested page of items is read, severity
+level by level, filtering rows by that level's pairs and ordering and paging in SQL.
 """
 
 from __future__ import annotations
@@ -16,14 +17,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     Select,
-    String,
-    and_,
-    any_,
-    bindparam,
     case,
-    false,
     func,
     literal_column,
     null,
@@ -33,31 +28,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from driftwarden.agents.models import Agent
 from driftwarden.contracts import content as content_rules
 from driftwarden.contracts.drift import DRIFT_LEVELS, levels_at_least
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
+from driftwarden.contracts.scan_page import (
+    MAX_PAIRS_IN_SQL,
+    Key,
+    Pair,
+    item_rows,
+    scope_filter,
+)
 from driftwarden.db.base import JSONType
-from driftwarden.db.helpers import chunked
 
-Pair = tuple[uuid.UUID, str | None]  # (definition id, bound version)
-# (definition id, bound version, config key or None when the definition has no schema)
-Key = tuple[uuid.UUID, str | None, str | None]
-# Beyond this many distinct pairs in one level, an IN list would be huge: pick the page from a
-# stream.
-MAX_PAIRS_IN_SQL = 1000
-ITEM_COLUMNS = (
-    ContractBinding.id,
-    ContractBinding.agent_id,
-    Agent.name,
-    ContractBinding.definition_id,
-    ContractDefinition.definition_type,
-    ContractDefinition.key,
-    ContractBinding.definition_contract_version,
-    ContractDefinition.contract_version,
-    ContractBinding.enabled,
-)  # then the config, for definitions with a schema only (no JSON decoded for the others)
-ITEM_ORDER = (Agent.name, ContractDefinition.key, ContractBinding.id)
+__all__ = ["MAX_PAIRS_IN_SQL", "DriftItem", "DriftScan", "scan_drift"]
 
 
 @dataclass(frozen=True)
@@ -123,24 +106,6 @@ class DriftScan:
         return self.counts["invalid"]
 
 
-def _scope(
-    query: Select,
-    *,
-    org_id: uuid.UUID,
-    agent_id: uuid.UUID | None,
-    definition_ids: list[uuid.UUID] | None,
-    enabled_only: bool,
-) -> Select:
-    query = query.where(ContractBinding.org_id == org_id)
-    if agent_id is not None:
-        query = query.where(ContractBinding.agent_id == agent_id)
-    if definition_ids is not None:
-        query = query.where(ContractBinding.definition_id.in_(definition_ids))
-    if enabled_only:
-        query = query.where(ContractBinding.enabled.is_(True))
-    return query
-
-
 def _current_versions(
     session: Session, *, org_id: uuid.UUID, definition_type: str | None
 ) -> tuple[dict[uuid.UUID, str], content_rules.Content]:
@@ -179,7 +144,7 @@ def _grouped(session: Session, scope: dict[str, Any], content: content_rules.Con
     config = _grouped_config(content).label("config")
     group = (definition, bound) + ((config,) if content.schema_ids else ())
     query = select(definition, bound, config, *_counts(scope)).group_by(*group)
-    return _scope(query, **unfiltered)
+    return scope_filter(query, **unfiltered)
 
 
 def _counts(scope: dict[str, Any]) -> tuple[Any, ...]:
@@ -200,7 +165,7 @@ def _grouped_by_config_hash(scope: dict[str, Any], content: content_rules.Conten
         digest.label("digest"),
     )
     n, enabled, agents = _counts(scope)
-    groups = _scope(
+    groups = scope_filter(
         select(
             *columns,
             n.label("n"),
@@ -296,138 +261,8 @@ def _agent_count(scope: dict[str, Any]) -> Any:
 
     DISTINCT in a subquery walks the (org_id, agent_id) index where count(DISTINCT) would sort.
     """
-    distinct_agents = _scope(select(ContractBinding.agent_id), **scope).distinct().subquery()
+    distinct_agents = scope_filter(select(ContractBinding.agent_id), **scope).distinct().subquery()
     return select(func.count()).select_from(distinct_agents).scalar_subquery()
-
-
-def _bound_in(values: list[str], *, as_array: bool) -> Any:
-    """`bound IN (...)`; on Postgres `= ANY(array)`, one parameter whatever the number of values.
-
-    A short statement text keeps psycopg's query cache (and SQLAlchemy's) hitting; an IN list of
-    hundreds of placeholders is re-parsed on every execution.
-    """
-    bound = ContractBinding.definition_contract_version
-    if as_array:
-        return bound == any_(bindparam(None, values, type_=ARRAY(String())))
-    return bound.in_(values)
-
-
-def _pair_filter(pairs: list[Pair], *, as_array: bool = False) -> Any:
-    """SQL condition matching rows whose (definition, bound version) is one of `pairs`."""
-    by_definition: dict[uuid.UUID, set[str | None]] = defaultdict(set)
-    for definition_id, bnd in pairs:
-        by_definition[definition_id].add(bnd)
-    bound = ContractBinding.definition_contract_version
-    clauses = []
-    for definition_id, bounds in by_definition.items():
-        values = sorted(b for b in bounds if b is not None)
-        matches = [_bound_in(values, as_array=as_array)] if values else []
-        if None in bounds:
-            matches.append(bound.is_(None))
-        clauses.append(and_(ContractBinding.definition_id == definition_id, or_(*matches)))
-    return or_(*clauses) if clauses else false()
-
-
-def _joined(org_id: uuid.UUID, *columns: Any) -> Select:
-    """Bindings with their agent and definition, driven from the org's agents.
-
-    Filtering agents by org lets Postgres walk ix_agents_org_id_name_id in page order, then each
-    agent's bindings, and stop at LIMIT (an incremental sort orders one agent name at a time).
-    """
-    return (
-        select(*columns)
-        .select_from(Agent)
-        .join(ContractBinding, ContractBinding.agent_id == Agent.id)
-        .join(ContractDefinition, ContractDefinition.id == ContractBinding.definition_id)
-        .where(Agent.org_id == org_id)
-    )
-
-
-def _item_rows(
-    session: Session,
-    scope: dict[str, Any],
-    keys: list[Key],
-    *,
-    limit: int | None,
-    offset: int,
-    configs: dict[Key, Any],
-    config: Any,
-) -> list[Any]:
-    """The level's rows in page order: filtered by its pairs in SQL, or picked from a stream.
-
-    A stream when the level has too many pairs, or when configs decide it (schema'd definitions).
-    """
-    if len(keys) > MAX_PAIRS_IN_SQL:
-        return _item_rows_streamed(
-            session, scope, set(keys), limit=limit, offset=offset, config=config
-        )
-    whole = [(k[0], k[1]) for k in keys if k[2] is None]
-    partial: dict[Pair, list[Any]] = defaultdict(list)
-    for k in keys:
-        if k[2] is not None:
-            partial[(k[0], k[1])].append(configs[k])
-    as_array = session.get_bind().dialect.name == "postgresql"
-    clauses = [_pair_filter(whole, as_array=as_array)] + [
-        and_(_pair_filter([pair], as_array=as_array), ContractBinding.config.in_(configs))
-        for pair, configs in partial.items()
-    ]
-    query = _joined(scope["org_id"], *ITEM_COLUMNS, config).where(or_(*clauses))
-    query = query.order_by(*ITEM_ORDER).offset(offset)
-    if limit is not None:
-        query = query.limit(limit)
-    return list(session.connection().execute(_scope(query, **scope)))
-
-
-def _item_rows_streamed(
-    session: Session,
-    scope: dict[str, Any],
-    keys: set[Key],
-    *,
-    limit: int | None,
-    offset: int,
-    config: Any,
-) -> list[Any]:
-    """For levels with many distinct versions or config-decided keys: walk the ordered ids."""
-    with_config = {k[0] for k in keys if k[2] is not None}
-    in_config = ContractBinding.definition_id.in_(with_config)
-    keyed_config = (
-        type_coerce(case((in_config, ContractBinding.config), else_=null()), JSONType)
-        if with_config
-        else null()
-    )
-    stream = _scope(
-        _joined(
-            scope["org_id"],
-            ContractBinding.id,
-            ContractBinding.definition_id,
-            ContractBinding.definition_contract_version,
-            keyed_config,
-        ).order_by(*ITEM_ORDER),
-        **scope,
-    )
-    ids: list[uuid.UUID] = []
-    result = session.execute(stream, execution_options={"yield_per": 5000})
-    try:
-        for binding_id, definition_id, bound, cfg in result:
-            if (definition_id, bound, None) not in keys and (
-                definition_id not in with_config
-                or (definition_id, bound, content_rules.config_key(cfg)) not in keys
-            ):
-                continue
-            if offset:
-                offset -= 1
-                continue
-            ids.append(binding_id)
-            if limit is not None and len(ids) >= limit:
-                break
-    finally:
-        result.close()
-    rows: dict[uuid.UUID, Any] = {}
-    for chunk in chunked(ids):
-        query = _joined(scope["org_id"], *ITEM_COLUMNS, config)
-        query = query.where(ContractBinding.id.in_(chunk))
-        rows.update((row[0], row) for row in session.execute(query))
-    return [rows[binding_id] for binding_id in ids]
 
 
 def _to_item(row: Any, content: content_rules.Content) -> DriftItem:
@@ -496,7 +331,7 @@ def scan_drift(
             offset -= by_severity[level]
             continue
         remaining = None if limit is None else limit - len(scan.items)
-        rows = _item_rows(
+        rows = item_rows(
             session,
             scope,
             pairs[level],
