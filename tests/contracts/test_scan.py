@@ -150,8 +150,8 @@ def test_query_count_does_not_grow_with_bindings(
         "breaking": 10,
         "invalid": 10,
     }
-    # definitions, grouped counts, agent count, then one page query per severity level returned
-    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) <= 3 + 4
+    # definitions, grouped counts (with the agent count), then one page query per level returned
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2 + 4
 
 
 def test_many_distinct_versions_take_the_streamed_path(
@@ -161,7 +161,7 @@ def test_many_distinct_versions_take_the_streamed_path(
 
     The page is picked from the ordered stream.
     """
-    from driftwarden.contracts import scan as scan_module
+    from driftwarden.contracts import scan_page
 
     _world(seeder)
     gate = seeder.definition("unique", "3.0.0")
@@ -180,7 +180,7 @@ def test_many_distinct_versions_take_the_streamed_path(
             )
             for lim, off, h in pages
         ]
-        monkeypatch.setattr(scan_module, "MAX_PAIRS_IN_SQL", 0)
+        monkeypatch.setattr(scan_page, "MAX_PAIRS_IN_SQL", 0)
         streamed = [
             _keys(
                 scan_drift(session, org_id=seeder.org_id, limit=lim, offset=off, include_healthy=h)

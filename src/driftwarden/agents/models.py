@@ -16,7 +16,9 @@ class Agent(Base):
     __tablename__ = "agents"
     __table_args__ = (
         UniqueConstraint("org_id", "external_id"),
-        Index(None, "org_id", "name"),
+        # With id, an index-only walk in (name, id) order: the agents list and the drift scan's
+        # page (docs/contracts.md#how-the-scan-reads).
+        Index(None, "org_id", "name", "id"),
     )
 
     id: Mapped[uuid.UUID] = id_column()

@@ -68,6 +68,16 @@ def _undeclared(
     return tuple(c for c in judged["changes"] if c["breaking"])
 
 
+@lru_cache(maxsize=65536)
+def versions_only(bound: str | None, current: str | None) -> Assessment:
+    """The assessment of a binding whose definition has no schema: its versions decide it all.
+
+    Pure, so it is cached across scans: a fleet has few distinct (bound, current) pairs.
+    """
+    result = classify(bound, current)
+    return Assessment(result.drift, result.reason, None, None, False, result.drift)
+
+
 class Content:
     """The schemas of some definitions, with every judgement cached for the life of one scan."""
 
@@ -116,6 +126,8 @@ class Content:
     def assess(
         self, definition_id: uuid.UUID, bound: str | None, current: str | None, config: Any
     ) -> Assessment:
+        if definition_id not in self.definitions:
+            return versions_only(bound, current)
         result = classify(bound, current)
         errors = self.errors(definition_id, config)
         valid = None if errors is None else not errors

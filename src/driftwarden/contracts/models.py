@@ -62,6 +62,15 @@ class ContractBinding(Base):
         UniqueConstraint("agent_id", "definition_id"),
         Index(None, "org_id", "agent_id"),
         Index(None, "definition_id"),
+        # The drift scan counts per (definition, bound version) in one index-only walk, without
+        # hashing every row; the convention's name would pass Postgres's 63 characters.
+        Index(
+            "ix_contract_bindings_drift_groups",
+            "org_id",
+            "definition_id",
+            "definition_contract_version",
+            "enabled",
+        ),
     )
 
     id: Mapped[uuid.UUID] = id_column()

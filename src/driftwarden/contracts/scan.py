@@ -1,11 +1,12 @@
-"""The drift scan: a handful of queries whatever the number of bindings.
+"""The drift scan: three statements whatever the number of bindings (one more per extra level).
 
-(docs/reference/resources.md#drift-scan)
+(docs/reference/resources.md#drift-scan, docs/contracts.md#how-the-scan-reads)
 
-Versions repeat heavily, so SQL groups bindings by (definition, bound version) and counts them;
-each distinct pair is classified once in Python against the definition's current version (read
-from the small definitions table); then only the requested page of items is read, severity level
-by level, filtering rows by that level's pairs and ordering in SQL.
+Versions repeat heavily, so SQL groups bindings by (definition, bound version) and counts them,
+with the agent count in the same statement; each distinct pair is classified once in Python
+against the definition's current version (read from the small definitions table, the
+classification cached across scans); then only the requested page of items is read, severity
+level by level, filtering rows by that level's pairs and ordering and paging in SQL.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
-    and_,
     case,
-    false,
     func,
     literal_column,
     null,
@@ -29,32 +28,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from driftwarden.agents.models import Agent
 from driftwarden.contracts import content as content_rules
 from driftwarden.contracts.drift import DRIFT_LEVELS, levels_at_least
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
-from driftwarden.db.base import JSONType
-from driftwarden.db.helpers import chunked
-
-Pair = tuple[uuid.UUID, str | None]  # (definition id, bound version)
-# (definition id, bound version, config key or None when the definition has no schema)
-Key = tuple[uuid.UUID, str | None, str | None]
-# Beyond this many distinct pairs in one level, an IN list would be huge: pick the page from a
-# stream.
-MAX_PAIRS_IN_SQL = 1000
-ITEM_COLUMNS = (
-    ContractBinding.id,
-    ContractBinding.agent_id,
-    Agent.name,
-    ContractBinding.definition_id,
-    ContractDefinition.definition_type,
-    ContractDefinition.key,
-    ContractBinding.definition_contract_version,
-    ContractDefinition.contract_version,
-    ContractBinding.enabled,
-    ContractBinding.config,
+from driftwarden.contracts.scan_page import (
+    MAX_PAIRS_IN_SQL,
+    Key,
+    Pair,
+    item_rows,
+    scope_filter,
 )
-ITEM_ORDER = (Agent.name, ContractDefinition.key, ContractBinding.id)
+from driftwarden.db.base import JSONType
+
+__all__ = ["MAX_PAIRS_IN_SQL", "DriftItem", "DriftScan", "scan_drift"]
 
 
 @dataclass(frozen=True)
@@ -120,24 +106,6 @@ class DriftScan:
         return self.counts["invalid"]
 
 
-def _scope(
-    query: Select,
-    *,
-    org_id: uuid.UUID,
-    agent_id: uuid.UUID | None,
-    definition_ids: list[uuid.UUID] | None,
-    enabled_only: bool,
-) -> Select:
-    query = query.where(ContractBinding.org_id == org_id)
-    if agent_id is not None:
-        query = query.where(ContractBinding.agent_id == agent_id)
-    if definition_ids is not None:
-        query = query.where(ContractBinding.definition_id.in_(definition_ids))
-    if enabled_only:
-        query = query.where(ContractBinding.enabled.is_(True))
-    return query
-
-
 def _current_versions(
     session: Session, *, org_id: uuid.UUID, definition_type: str | None
 ) -> tuple[dict[uuid.UUID, str], content_rules.Content]:
@@ -151,7 +119,7 @@ def _current_versions(
     ).where(or_(ContractDefinition.org_id == org_id, ContractDefinition.org_id.is_(None)))
     if definition_type is not None:
         query = query.where(ContractDefinition.definition_type == definition_type)
-    rows = session.execute(query).all()
+    rows = session.connection().execute(query).all()
     schemas = {row[0]: (row[2], row[3] or {}) for row in rows if row[2] is not None}
     return {row[0]: row[1] for row in rows}, content_rules.with_versions(session, schemas)
 
@@ -165,16 +133,24 @@ def _grouped_config(content: content_rules.Content) -> Any:
 
 
 def _grouped(session: Session, scope: dict[str, Any], content: content_rules.Content) -> Select:
-    """(definition, bound, enabled, config, count) per group, disabled bindings included."""
-    definition, enabled = ContractBinding.definition_id, ContractBinding.enabled
-    bound = ContractBinding.definition_contract_version
+    """(definition, bound, config, count, enabled count, agents) per group; disabled included.
+
+    Ordered like ix_contract_bindings_drift_groups, so Postgres counts in one index-only walk.
+    """
+    definition, bound = ContractBinding.definition_id, ContractBinding.definition_contract_version
     unfiltered = {**scope, "enabled_only": False}
     if content.schema_ids and session.get_bind().dialect.name == "postgresql":
-        return _grouped_by_config_hash(unfiltered, content)
+        return _grouped_by_config_hash(scope, content)
     config = _grouped_config(content).label("config")
-    group = (definition, bound, enabled) + ((config,) if content.schema_ids else ())
-    query = select(definition, bound, enabled, config, func.count()).group_by(*group)
-    return _scope(query, **unfiltered)
+    group = (definition, bound) + ((config,) if content.schema_ids else ())
+    query = select(definition, bound, config, *_counts(scope)).group_by(*group)
+    return scope_filter(query, **unfiltered)
+
+
+def _counts(scope: dict[str, Any]) -> tuple[Any, ...]:
+    """A group's bindings, its enabled ones, and (the same on every row) the agents in scope."""
+    enabled = func.count().filter(ContractBinding.enabled.is_(True))
+    return func.count(), enabled, _agent_count(scope).label("agents")
 
 
 def _grouped_by_config_hash(scope: dict[str, Any], content: content_rules.Content) -> Select:
@@ -186,55 +162,80 @@ def _grouped_by_config_hash(scope: dict[str, Any], content: content_rules.Conten
     columns = (
         ContractBinding.definition_id.label("definition_id"),
         ContractBinding.definition_contract_version.label("bound"),
-        ContractBinding.enabled.label("enabled"),
         digest.label("digest"),
     )
-    groups = _scope(
+    n, enabled, agents = _counts(scope)
+    groups = scope_filter(
         select(
             *columns,
-            func.count().label("n"),
+            n.label("n"),
+            enabled.label("enabled"),
+            agents,
             func.min(literal_column("contract_bindings.ctid")).label("row"),
         ).group_by(*columns),
-        **scope,
+        **{**scope, "enabled_only": False},
     ).subquery()
     sample = ContractBinding.__table__.alias("sample")
     config = select(sample.c.config).where(literal_column("sample.ctid") == groups.c.row)
     return select(
         groups.c.definition_id,
         groups.c.bound,
-        groups.c.enabled,
         case((groups.c.digest.is_(None), null()), else_=config.scalar_subquery()),
         groups.c.n,
+        groups.c.enabled,
+        groups.c.agents,
     )
 
 
-def _pairs_by_level(
+@dataclass
+class _Tally:
+    """What the grouped counts add up to, before any item is read."""
+
+    keys: dict[str, list[Key]]
+    configs: dict[Key, Any]
+    counts: dict[str, int]
+    severity_counts: dict[str, int]
+    every: int = 0
+    agents: int = 0
+
+
+def _tally(
     session: Session,
     scope: dict[str, Any],
     currents: dict[uuid.UUID, str],
     content: content_rules.Content,
-) -> tuple[dict[str, list[Key]], dict[Key, Any], dict, dict, int]:
-    """Group the scope by (definition, bound, config, enabled) in SQL; judge each group once.
+) -> _Tally:
+    """Group the scope by (definition, bound, config) in SQL; judge each group once.
 
     Levels are severities; `counts` is by version drift, `severity_counts` by severity. Levels count
-    enabled bindings only under `enabled_only`; the last value counts every binding in scope,
-    disabled ones too (they are scanned, just never promoted), at no extra statement.
+    enabled bindings only under `enabled_only`; `every` counts every binding in scope, disabled
+    ones too (they are scanned, just never promoted), at no extra statement.
     """
-    groups: list[tuple[str, Pair, Any]] = []
+    groups: list[tuple[str, Pair, Any]] = []  # of definitions with a schema: configs matter
+    plain: dict[str, list[Key]] = defaultdict(list)  # of the others: one row per pair
     counts = dict.fromkeys(DRIFT_LEVELS, 0)
     severity_counts = dict.fromkeys(DRIFT_LEVELS, 0)
-    every = 0
-    rows = session.execute(_grouped(session, scope, content))
-    for definition_id, bnd, is_enabled, cfg, n in rows:
-        every += n
-        if scope["enabled_only"] and not is_enabled:
+    every = agents = 0
+    schema_ids = set(content.schema_ids)
+    versions_only = content_rules.versions_only
+    rows = session.connection().execute(_grouped(session, scope, content))
+    for definition_id, bnd, cfg, n, n_enabled, agents_in_scope in rows:
+        every, agents = every + n, agents_in_scope
+        counted = n_enabled if scope["enabled_only"] else n
+        if not counted:
             continue
-        judged = content.assess(definition_id, bnd, currents.get(definition_id), cfg)
-        groups.append((judged.severity, (definition_id, bnd), cfg))
-        counts[judged.drift] += n
-        severity_counts[judged.severity] += n
+        if definition_id in schema_ids:
+            judged = content.assess(definition_id, bnd, currents.get(definition_id), cfg)
+            groups.append((judged.severity, (definition_id, bnd), cfg))
+        else:  # the common case, kept to one cached call: a scan may see thousands of groups
+            judged = versions_only(bnd, currents.get(definition_id))
+            plain[judged.severity].append((definition_id, bnd, None))
+        counts[judged.drift] += counted
+        severity_counts[judged.severity] += counted
     keys, configs = _keys_by_level(groups)
-    return keys, configs, counts, severity_counts, every
+    for level, level_keys in plain.items():
+        keys[level].extend(level_keys)
+    return _Tally(keys, configs, counts, severity_counts, every, agents)
 
 
 def _keys_by_level(
@@ -255,112 +256,13 @@ def _keys_by_level(
     return defaultdict(list, {level: list(ks) for level, ks in keys.items()}), configs
 
 
-def _agent_count(session: Session, scope: dict[str, Any]) -> int:
-    """Agents with a binding in scope.
+def _agent_count(scope: dict[str, Any]) -> Any:
+    """Agents with a binding in scope, as a scalar subquery: one more column, not one more trip.
 
-    DISTINCT in a subquery hashes where count(DISTINCT) would sort.
+    DISTINCT in a subquery walks the (org_id, agent_id) index where count(DISTINCT) would sort.
     """
-    distinct_agents = _scope(select(ContractBinding.agent_id), **scope).distinct().subquery()
-    return session.scalar(select(func.count()).select_from(distinct_agents)) or 0
-
-
-def _pair_filter(pairs: list[Pair]) -> Any:
-    """SQL condition matching rows whose (definition, bound version) is one of `pairs`."""
-    by_definition: dict[uuid.UUID, set[str | None]] = defaultdict(set)
-    for definition_id, bnd in pairs:
-        by_definition[definition_id].add(bnd)
-    bound = ContractBinding.definition_contract_version
-    clauses = []
-    for definition_id, bounds in by_definition.items():
-        values = sorted(b for b in bounds if b is not None)
-        matches = [bound.in_(values)] if values else []
-        if None in bounds:
-            matches.append(bound.is_(None))
-        clauses.append(and_(ContractBinding.definition_id == definition_id, or_(*matches)))
-    return or_(*clauses) if clauses else false()
-
-
-def _joined(*columns: Any) -> Select:
-    return (
-        select(*columns)
-        .select_from(ContractBinding)
-        .join(ContractDefinition, ContractDefinition.id == ContractBinding.definition_id)
-        .join(Agent, Agent.id == ContractBinding.agent_id)
-    )
-
-
-def _item_rows(
-    session: Session,
-    scope: dict[str, Any],
-    keys: list[Key],
-    *,
-    limit: int | None,
-    offset: int,
-    configs: dict[Key, Any],
-) -> list[Any]:
-    """The level's rows in page order: filtered by its pairs in SQL, or picked from a stream.
-
-    A stream when the level has too many pairs, or when configs decide it (schema'd definitions).
-    """
-    if len(keys) > MAX_PAIRS_IN_SQL:
-        return _item_rows_streamed(session, scope, set(keys), limit=limit, offset=offset)
-    whole = [(k[0], k[1]) for k in keys if k[2] is None]
-    partial: dict[Pair, list[Any]] = defaultdict(list)
-    for k in keys:
-        if k[2] is not None:
-            partial[(k[0], k[1])].append(configs[k])
-    clauses = [_pair_filter(whole)] + [
-        and_(_pair_filter([pair]), ContractBinding.config.in_(configs))
-        for pair, configs in partial.items()
-    ]
-    query = _joined(*ITEM_COLUMNS).where(or_(*clauses)).order_by(*ITEM_ORDER).offset(offset)
-    if limit is not None:
-        query = query.limit(limit)
-    return list(session.execute(_scope(query, **scope)))
-
-
-def _item_rows_streamed(
-    session: Session, scope: dict[str, Any], keys: set[Key], *, limit: int | None, offset: int
-) -> list[Any]:
-    """For levels with many distinct versions or config-decided keys: walk the ordered ids."""
-    with_config = {k[0] for k in keys if k[2] is not None}
-    in_config = ContractBinding.definition_id.in_(with_config)
-    config = (
-        type_coerce(case((in_config, ContractBinding.config), else_=null()), JSONType)
-        if with_config
-        else null()
-    )
-    stream = _scope(
-        _joined(
-            ContractBinding.id,
-            ContractBinding.definition_id,
-            ContractBinding.definition_contract_version,
-            config,
-        ).order_by(*ITEM_ORDER),
-        **scope,
-    )
-    ids: list[uuid.UUID] = []
-    result = session.execute(stream, execution_options={"yield_per": 5000})
-    try:
-        for binding_id, definition_id, bound, cfg in result:
-            if (definition_id, bound, None) not in keys and (
-                definition_id not in with_config
-                or (definition_id, bound, content_rules.config_key(cfg)) not in keys
-            ):
-                continue
-            if offset:
-                offset -= 1
-                continue
-            ids.append(binding_id)
-            if limit is not None and len(ids) >= limit:
-                break
-    finally:
-        result.close()
-    rows: dict[uuid.UUID, Any] = {}
-    for chunk in chunked(ids):
-        query = _joined(*ITEM_COLUMNS).where(ContractBinding.id.in_(chunk))
-        rows.update((row[0], row) for row in session.execute(query))
-    return [rows[binding_id] for binding_id in ids]
+    distinct_agents = scope_filter(select(ContractBinding.agent_id), **scope).distinct().subquery()
+    return select(func.count()).select_from(distinct_agents).scalar_subquery()
 
 
 def _to_item(row: Any, content: content_rules.Content) -> DriftItem:
@@ -411,14 +313,15 @@ def scan_drift(
         "enabled_only": enabled_only,
         "definition_ids": None if definition_type is None else list(currents),
     }
-    pairs, configs, counts, by_severity, every = _pairs_by_level(session, scope, currents, content)
+    tally = _tally(session, scope, currents, content)
+    pairs, configs, by_severity = tally.keys, tally.configs, tally.severity_counts
     levels = included_levels(min_drift, include_healthy)
     scan = DriftScan(
-        checked_agent_count=_agent_count(session, scope),
-        checked_binding_count=sum(counts.values()),
-        counts=counts,
+        checked_agent_count=tally.agents,
+        checked_binding_count=sum(tally.counts.values()),
+        counts=tally.counts,
         total_count=sum(by_severity[lvl] for lvl in levels),
-        scanned_binding_count=every,
+        scanned_binding_count=tally.every,
         severity_counts=by_severity,
     )
     for level in levels:
@@ -428,8 +331,14 @@ def scan_drift(
             offset -= by_severity[level]
             continue
         remaining = None if limit is None else limit - len(scan.items)
-        rows = _item_rows(
-            session, scope, pairs[level], limit=remaining, offset=offset, configs=configs
+        rows = item_rows(
+            session,
+            scope,
+            pairs[level],
+            limit=remaining,
+            offset=offset,
+            configs=configs,
+            config=_grouped_config(content).label("config"),
         )
         scan.items.extend(_to_item(row, content) for row in rows)
         offset = 0
