@@ -20,7 +20,7 @@ from driftwarden.db.helpers import chunked
 _POSTGRES = postgresql.dialect()
 
 
-def _pg_types(table: Table, names: Sequence[str]) -> list[str]:
+def pg_types(table: Table, names: Sequence[str]) -> list[str]:
     """Postgres type names (`uuid`, `varchar`, `jsonb`, ...) for COPY's typed dumpers.
 
     With the types named, psycopg picks each column's dumper once, not per value, and dumps a
@@ -52,7 +52,7 @@ def _copy(
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     quoted = ", ".join(f'"{n}"' for n in names)
     with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-        copy.set_types(_pg_types(table, names))
+        copy.set_types(pg_types(table, names))
         for row in rows:
             copy.write_row(row)
 
