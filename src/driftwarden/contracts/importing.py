@@ -1,8 +1,9 @@
 """Bulk import: upsert definitions, agents and bindings from one document, set-based, atomic.
 
-Everything is checked before anything is written. Existing rows are read in chunks, new rows are
-bulk-loaded (COPY on Postgres, one executemany on SQLite) and changed rows are bulk UPDATEs by
-primary key, so the statement count does not grow with the number of rows.
+Everything is checked before anything is written (import_checks). Existing rows are read in
+chunks, new rows are streamed in as they are made (COPY on Postgres, one executemany on SQLite,
+see bulk) and changed rows are bulk UPDATEs by primary key, so the statement count does not grow
+with the number of rows.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
-from driftwarden.contracts import bulk
-from driftwarden.contracts.configs import check_schema
+from driftwarden.contracts import bulk, import_checks
+from driftwarden.contracts.import_checks import DefKey
 from driftwarden.contracts.models import (
     ContractBinding,
     ContractDefinition,
@@ -35,7 +36,6 @@ from driftwarden.contracts.service import visible_to
 from driftwarden.db.helpers import chunked
 from driftwarden.errors import Conflict, Invalid
 
-DefKey = tuple[str, str]
 AGENT_FIELDS = ("name", "description", "agent_type", "status", "model", "metadata")
 AGENT_COLUMNS = ("id", "org_id", "external_id", *AGENT_FIELDS, "created_at", "updated_at")
 BINDING_FIELDS = ("enabled", "config", "definition_contract_version")
@@ -49,63 +49,6 @@ DEFINITION_FIELDS = (
     "config_schema",
     "is_active",
 )
-
-
-def _error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
-    return {"loc": ["body", *loc], "msg": msg, "type": kind}
-
-
-def _problems(doc: ImportDocument, known: set[DefKey]) -> list[dict[str, Any]]:
-    """Duplicates within the document and bindings to definitions that exist nowhere."""
-    problems: list[dict[str, Any]] = []
-    seen_defs: set[DefKey] = set()
-    for i, d in enumerate(doc.definitions):
-        if (d.definition_type, d.key) in seen_defs:
-            problems.append(
-                _error(
-                    ["definitions", i, "key"],
-                    f"duplicate definition {d.definition_type}:{d.key}",
-                    "duplicate",
-                )
-            )
-        seen_defs.add((d.definition_type, d.key))
-        try:
-            check_schema(d.config_schema)
-        except Invalid as exc:
-            problems.append(_error(["definitions", i, "config_schema"], exc.message, "json_schema"))
-    known = known | seen_defs
-    seen_agents: set[str] = set()
-    for i, agent in enumerate(doc.agents):
-        if agent.external_id in seen_agents:
-            problems.append(
-                _error(
-                    ["agents", i, "external_id"],
-                    f"duplicate agent {agent.external_id!r}",
-                    "duplicate",
-                )
-            )
-        seen_agents.add(agent.external_id)
-        seen_bindings: set[DefKey] = set()
-        for j, b in enumerate(agent.bindings):
-            ref = (b.definition_type, b.key)
-            if ref not in known:
-                problems.append(
-                    _error(
-                        ["agents", i, "bindings", j, "key"],
-                        f"no {b.definition_type} definition with key {b.key!r}",
-                        "unknown_definition",
-                    )
-                )
-            elif ref in seen_bindings:
-                problems.append(
-                    _error(
-                        ["agents", i, "bindings", j, "key"],
-                        f"duplicate binding to {ref[0]}:{ref[1]}",
-                        "duplicate",
-                    )
-                )
-            seen_bindings.add(ref)
-    return problems
 
 
 def _visible_definitions(
@@ -419,7 +362,7 @@ def import_document(
     Invalid: 422 with every offending path, and nothing written.
     """
     own, builtin = _visible_definitions(session, org_id)
-    problems = _problems(doc, set(own) | set(builtin))
+    problems = import_checks.problems(doc, set(own) | set(builtin))
     if problems:
         raise Invalid(f"import rejected: {len(problems)} problem(s)", details=problems)
     try:
