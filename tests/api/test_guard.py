@@ -18,6 +18,8 @@ from driftwarden.api.guard import json_depth
         (b'{"a": [1, {"b": []}]}', 4),
         (b'{"a": "[[[[{{{"}', 1),
         (b'["\\"]]]", [[]]]', 3),
+        (b'["a\\\\", [[]], "]]"]', 3),
+        (b'[["unterminated [[', 4),  # not a string, so its brackets count
         (b"[" * 50 + b"]" * 50, 50),
     ],
 )

@@ -317,3 +317,72 @@ def test_import_is_set_based(client: TestClient, admin: Any, engine: Any) -> Non
     statements.clear()
     assert data(client.post(URL, headers=admin.headers, json=changed))["bindings"]["updated"] == 120
     assert counts[0] == counts[1] and len(statements) <= counts[1] + 2, (counts, len(statements))
+
+
+ODD_TEXT = 'tab\there, "quoted", back\\slash, \\N, line\nbreak, é ☃'
+
+
+def test_import_stores_json_values_and_odd_text_exactly(client: TestClient, admin: Any) -> None:
+    """What COPY's text format must escape (tabs, newlines, backslashes, its NULL marker \\N)
+    and every JSON shape a jsonb column takes (boolean schema, nesting, floats, nulls)."""
+    config = {"threshold": 0.25, "tags": ["a", ODD_TEXT], "nested": {"none": None, "n": [1, 2.5]}}
+    doc = {
+        "definitions": [
+            {
+                "definition_type": "gate",
+                "key": "odd",
+                "name": ODD_TEXT,
+                "contract_version": "1.0.0",
+                "config_schema": True,
+                "default_config": {"k": ODD_TEXT},
+                "description": ODD_TEXT,
+            }
+        ],
+        "agents": [
+            {
+                "external_id": ODD_TEXT,
+                "name": "odd",
+                "description": ODD_TEXT,
+                "model": "\\N",
+                "metadata": {"team": ODD_TEXT, "list": [None, True, {"x": 1}]},
+                "bindings": [
+                    {
+                        "definition_type": "gate",
+                        "key": "odd",
+                        "config": config,
+                        "definition_contract_version": "\\N",
+                    }
+                ],
+            }
+        ],
+    }
+    assert _tallies(data(client.post(URL, headers=admin.headers, json=doc)))[1:] == (
+        (1, 0, 0),
+        (1, 0, 0),
+    )
+    agent = data(client.get(f"{API}/agents", headers=admin.headers))["items"][0]
+    assert (agent["external_id"], agent["description"], agent["model"]) == (
+        ODD_TEXT,
+        ODD_TEXT,
+        "\\N",
+    )
+    assert agent["metadata"] == doc["agents"][0]["metadata"]
+    binding = data(client.get(f"{API}/agents/{agent['id']}/bindings", headers=admin.headers))
+    assert [(b["config"], b["definition_contract_version"]) for b in binding["items"]] == [
+        (config, "\\N")
+    ]
+    gate = data(client.get(f"{API}/contracts/definitions", headers=admin.headers))["items"][0]
+    assert (gate["name"], gate["description"], gate["default_config"]) == (
+        ODD_TEXT,
+        ODD_TEXT,
+        {"k": ODD_TEXT},
+    )
+    versions = data(
+        client.get(f"{API}/contracts/definitions/{gate['id']}/versions", headers=admin.headers)
+    )
+    assert [v["config_schema"] for v in versions["items"]] == [True]
+    assert _tallies(data(client.post(URL, headers=admin.headers, json=doc))) == (
+        (0, 0, 1),
+        (0, 0, 1),
+        (0, 0, 1),
+    )

@@ -11,7 +11,9 @@ from driftwarden.api.context import MUTATING, header
 from driftwarden.api.gate import refuse
 
 MAX_JSON_DEPTH = 32
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A JSON string, as the unrolled loop "normal* (special normal*)*": one alternation per escape,
+# not per character, which halves the guard's time on a multi-megabyte import body.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKET_STEP)
 # Outside strings, JSON (RFC 8259) has no letters but true, false, null and exponents.

@@ -1,25 +1,26 @@
 """Bulk import: upsert definitions, agents and bindings from one document, set-based, atomic.
 
-Everything is checked before anything is written. Existing rows are read in chunks, new rows are
-bulk-loaded (COPY on Postgres, one executemany on SQLite) and changed rows are bulk UPDATEs by
-primary key, so the statement count does not grow with the number of rows.
+Everything is checked before anything is written (import_checks). Existing rows are read in
+chunks, new rows are streamed in as they are made (COPY on Postgres, one executemany on SQLite,
+see bulk) and changed rows are bulk UPDATEs by primary key, so the statement count does not grow
+with the number of rows.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
-from sqlalchemy import insert, inspect, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from driftwarden.agents.models import Agent
-from driftwarden.contracts.configs import check_schema
+from driftwarden.contracts import bulk, import_checks
+from driftwarden.contracts.import_checks import DefKey
 from driftwarden.contracts.models import (
     ContractBinding,
     ContractDefinition,
@@ -35,8 +36,11 @@ from driftwarden.contracts.service import visible_to
 from driftwarden.db.helpers import chunked
 from driftwarden.errors import Conflict, Invalid
 
-DefKey = tuple[str, str]
 AGENT_FIELDS = ("name", "description", "agent_type", "status", "model", "metadata")
+AGENT_COLUMNS = ("id", "org_id", "external_id", *AGENT_FIELDS, "created_at", "updated_at")
+BINDING_FIELDS = ("enabled", "config", "definition_contract_version")
+BINDING_COLUMNS = ("id", "org_id", "agent_id", "definition_id", *BINDING_FIELDS)
+BINDING_COLUMNS += ("created_at", "updated_at")
 DEFINITION_FIELDS = (
     "name",
     "description",
@@ -45,63 +49,6 @@ DEFINITION_FIELDS = (
     "config_schema",
     "is_active",
 )
-
-
-def _error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
-    return {"loc": ["body", *loc], "msg": msg, "type": kind}
-
-
-def _problems(doc: ImportDocument, known: set[DefKey]) -> list[dict[str, Any]]:
-    """Duplicates within the document and bindings to definitions that exist nowhere."""
-    problems: list[dict[str, Any]] = []
-    seen_defs: set[DefKey] = set()
-    for i, d in enumerate(doc.definitions):
-        if (d.definition_type, d.key) in seen_defs:
-            problems.append(
-                _error(
-                    ["definitions", i, "key"],
-                    f"duplicate definition {d.definition_type}:{d.key}",
-                    "duplicate",
-                )
-            )
-        seen_defs.add((d.definition_type, d.key))
-        try:
-            check_schema(d.config_schema)
-        except Invalid as exc:
-            problems.append(_error(["definitions", i, "config_schema"], exc.message, "json_schema"))
-    known = known | seen_defs
-    seen_agents: set[str] = set()
-    for i, agent in enumerate(doc.agents):
-        if agent.external_id in seen_agents:
-            problems.append(
-                _error(
-                    ["agents", i, "external_id"],
-                    f"duplicate agent {agent.external_id!r}",
-                    "duplicate",
-                )
-            )
-        seen_agents.add(agent.external_id)
-        seen_bindings: set[DefKey] = set()
-        for j, b in enumerate(agent.bindings):
-            ref = (b.definition_type, b.key)
-            if ref not in known:
-                problems.append(
-                    _error(
-                        ["agents", i, "bindings", j, "key"],
-                        f"no {b.definition_type} definition with key {b.key!r}",
-                        "unknown_definition",
-                    )
-                )
-            elif ref in seen_bindings:
-                problems.append(
-                    _error(
-                        ["agents", i, "bindings", j, "key"],
-                        f"duplicate binding to {ref[0]}:{ref[1]}",
-                        "duplicate",
-                    )
-                )
-            seen_bindings.add(ref)
-    return problems
 
 
 def _visible_definitions(
@@ -171,7 +118,8 @@ def _upsert_definitions(
         outcomes.append(
             {"id": row["id"], "definition_type": ref[0], "key": ref[1], "outcome": outcome}
         )
-    _write(session, ContractDefinition, new_rows, updates)
+    _insert_dicts(session, ContractDefinition, new_rows)
+    bulk.update_rows(session, ContractDefinition, updates)
     _write_versions(session, items, own, now)
     return _tally(outcomes, items=outcomes)
 
@@ -223,7 +171,7 @@ def _write_versions(
                 "created_by_api_key_id": None,
             }
         )
-    _write(session, ContractDefinitionVersion, new_rows, [])
+    _insert_dicts(session, ContractDefinitionVersion, new_rows)
 
 
 def defs_version(defs: dict[DefKey, dict], item: ImportDefinition) -> str:
@@ -250,24 +198,28 @@ def _existing_agents(
     return found
 
 
-def _agent_row(
+def _agent_fields(agent: ImportAgent) -> dict[str, Any]:
+    """The fields the document sets (attribute reads: model_dump per row is the slow path)."""
+    return {f: v for f in AGENT_FIELDS if (v := getattr(agent, f)) is not None}
+
+
+def _new_agent(
     org_id: uuid.UUID, agent: ImportAgent, given: dict[str, Any], now: datetime
-) -> dict[str, Any]:
-    row = {
-        "id": uuid.uuid4(),
-        "org_id": org_id,
-        "external_id": agent.external_id,
-        "description": None,
-        "agent_type": None,
-        "status": "backlog",
-        "model": None,
-        "metadata_": {},
-        "created_at": now,
-        "updated_at": now,
-        **given,
-    }
-    row["metadata_"] = row.pop("metadata", row["metadata_"])
-    return row
+) -> tuple[Any, ...]:
+    """A row in AGENT_COLUMNS order, with the defaults of an agent created through the API."""
+    return (
+        uuid.uuid4(),
+        org_id,
+        agent.external_id,
+        given["name"],
+        given.get("description"),
+        given.get("agent_type"),
+        given.get("status", "backlog"),
+        given.get("model"),
+        given.get("metadata", {}),
+        now,
+        now,
+    )
 
 
 def _upsert_agents(
@@ -275,32 +227,29 @@ def _upsert_agents(
 ) -> tuple[dict[str, uuid.UUID], set[uuid.UUID], dict[str, Any]]:
     """Returns (agent id by external_id, ids of agents that existed before, tally)."""
     existing = _existing_agents(session, org_id, [a.external_id for a in agents])
-    new_rows, updates, outcomes, ids = [], [], [], {}
+    new_rows, updates, ids = [], [], {}
+    tally: dict[str, Any] = {"created": 0, "updated": 0, "unchanged": 0}
+    tally |= {"created_external_ids": [], "updated_external_ids": []}
     for agent in agents:
-        given = {
-            k: v for k, v in agent.model_dump(include=set(AGENT_FIELDS)).items() if v is not None
-        }
+        given = _agent_fields(agent)
         found = existing.get(agent.external_id)
         if found is None:
-            new_rows.append(_agent_row(org_id, agent, given, now))
-            ids[agent.external_id] = new_rows[-1]["id"]
-            outcomes.append({"external_id": agent.external_id, "outcome": "created"})
-            continue
-        changes = _changes(given, found, AGENT_FIELDS)
-        if changes:
-            if "metadata" in changes:
-                changes["metadata_"] = changes.pop("metadata")
-            updates.append({"id": found["id"], **changes, "updated_at": now})
-        ids[agent.external_id] = found["id"]
-        outcomes.append(
-            {"external_id": agent.external_id, "outcome": "updated" if changes else "unchanged"}
-        )
-    _write(session, Agent, new_rows, updates)
-    tally = _tally(outcomes)
-    for outcome in ("created", "updated"):
-        tally[f"{outcome}_external_ids"] = [
-            o["external_id"] for o in outcomes if o["outcome"] == outcome
-        ]
+            new_rows.append(_new_agent(org_id, agent, given, now))
+            ids[agent.external_id] = new_rows[-1][0]
+            outcome = "created"
+        else:
+            changes = _changes(given, found, AGENT_FIELDS)
+            if changes:
+                if "metadata" in changes:
+                    changes["metadata_"] = changes.pop("metadata")
+                updates.append({"id": found["id"], **changes, "updated_at": now})
+            ids[agent.external_id] = found["id"]
+            outcome = "updated" if changes else "unchanged"
+        tally[outcome] += 1
+        if outcome != "unchanged":
+            tally[f"{outcome}_external_ids"].append(agent.external_id)
+    bulk.insert_rows(session, Agent.__table__, AGENT_COLUMNS, new_rows)
+    bulk.update_rows(session, Agent, updates)
     return ids, {e["id"] for e in existing.values()}, tally
 
 
@@ -339,6 +288,24 @@ def _given_binding_fields(binding: ImportBinding) -> dict[str, Any]:
     return given
 
 
+def _new_binding(
+    org_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    definition: dict[str, Any],
+    binding: ImportBinding,
+    now: datetime,
+) -> tuple[Any, ...]:
+    """A row in BINDING_COLUMNS order; the bound version defaults to the definition's current."""
+    version = (
+        binding.definition_contract_version
+        if "definition_contract_version" in binding.model_fields_set
+        else definition["contract_version"]
+    )
+    enabled = True if binding.enabled is None else binding.enabled
+    config = {} if binding.config is None else binding.config
+    return (uuid.uuid4(), org_id, agent_id, definition["id"], enabled, config, version, now, now)
+
+
 def _upsert_bindings(
     session: Session,
     org_id: uuid.UUID,
@@ -348,71 +315,35 @@ def _upsert_bindings(
     defs: dict[DefKey, dict],
     now: datetime,
 ) -> dict[str, Any]:
+    """New bindings are streamed into the table as they are made; changed ones updated after."""
     existing = _existing_bindings(session, sorted(prior_agents))
-    new_rows, updates, outcomes = [], [], []
-    for agent in doc.agents:
-        agent_id = agent_ids[agent.external_id]
-        for binding in agent.bindings:
-            definition = defs[(binding.definition_type, binding.key)]
-            given = _given_binding_fields(binding)
-            found = existing.get((agent_id, definition["id"]))
-            if found is None:
-                new_rows.append(
-                    {
-                        "id": uuid.uuid4(),
-                        "org_id": org_id,
-                        "agent_id": agent_id,
-                        "definition_id": definition["id"],
-                        "enabled": True,
-                        "config": {},
-                        "definition_contract_version": definition["contract_version"],
-                        **given,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-                outcomes.append({"outcome": "created"})
-                continue
-            changes = _changes(given, found, ("enabled", "config", "definition_contract_version"))
-            if changes:
-                updates.append({"id": found["id"], **changes, "updated_at": now})
-            outcomes.append({"outcome": "updated" if changes else "unchanged"})
-    _write(session, ContractBinding, new_rows, updates)
-    return _tally(outcomes)
+    updates: list[dict[str, Any]] = []
+    tally = {"created": 0, "updated": 0, "unchanged": 0}
+
+    def new_rows() -> Iterator[tuple[Any, ...]]:
+        for agent in doc.agents:
+            agent_id = agent_ids[agent.external_id]
+            for binding in agent.bindings:
+                definition = defs[(binding.definition_type, binding.key)]
+                found = existing.get((agent_id, definition["id"]))
+                if found is None:
+                    tally["created"] += 1
+                    yield _new_binding(org_id, agent_id, definition, binding, now)
+                    continue
+                changes = _changes(_given_binding_fields(binding), found, BINDING_FIELDS)
+                if changes:
+                    updates.append({"id": found["id"], **changes, "updated_at": now})
+                tally["updated" if changes else "unchanged"] += 1
+
+    bulk.insert_rows(session, ContractBinding.__table__, BINDING_COLUMNS, new_rows())
+    bulk.update_rows(session, ContractBinding, updates)
+    return tally
 
 
-def _write(session: Session, model: Any, new_rows: list[dict], updates: list[dict]) -> None:
-    """Bulk-load the new rows, bulk UPDATE the changed ones by key.
-
-    New rows go in with COPY on Postgres, executemany on SQLite.
-    """
-    columns = {attr.key: attr.columns[0].key for attr in inspect(model).column_attrs}
-    rows = [{columns[k]: v for k, v in row.items()} for row in new_rows]
-    if rows and session.get_bind().dialect.name == "postgresql":
-        _copy(session, model.__table__, rows)
-    elif rows:
-        session.execute(insert(model.__table__), rows)
-    by_columns: dict[tuple[str, ...], list[dict]] = {}
-    for row in updates:  # executemany needs the same columns in every row
-        by_columns.setdefault(tuple(sorted(row)), []).append(row)
-    for rows in by_columns.values():
-        for chunk in chunked(rows):
-            session.execute(update(model), chunk)
-
-
-def _copy(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """COPY FROM STDIN in the session's own transaction: the fastest way Postgres loads rows."""
-    names = [c.key for c in table.columns]
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    quoted = ", ".join(f'"{n}"' for n in names)
-    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    Jsonb(v) if isinstance(v, (dict, list)) else v
-                    for v in (row.get(n) for n in names)
-                ]
-            )
+def _insert_dicts(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """The few definition and version rows, keyed by column name."""
+    names = [c.name for c in model.__table__.columns]
+    bulk.insert_rows(session, model.__table__, names, [[r.get(n) for n in names] for r in rows])
 
 
 def _tally(outcomes: list[dict], **extra: Any) -> dict[str, Any]:
@@ -431,7 +362,7 @@ def import_document(
     Invalid: 422 with every offending path, and nothing written.
     """
     own, builtin = _visible_definitions(session, org_id)
-    problems = _problems(doc, set(own) | set(builtin))
+    problems = import_checks.problems(doc, set(own) | set(builtin))
     if problems:
         raise Invalid(f"import rejected: {len(problems)} problem(s)", details=problems)
     try:
