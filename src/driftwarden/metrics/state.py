@@ -136,10 +136,14 @@ class PairLevels:
     limit: int = 10_000
     levels: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def learn(self, bound: str, current: str) -> str:
-        level = classify(bound, current).drift
-        if len(self.levels) < self.limit:
-            self.levels[(bound, current)] = level
+    def learn(self, key: str) -> str:
+        """The level of the pair a key names: classified now, and remembered while there is room."""
+        bound, current = _pair_of(key)
+        level = self.levels.get((bound, current))
+        if level is None:
+            level = classify(bound, current).drift
+            if len(self.levels) < self.limit:
+                self.levels[(bound, current)] = level
         return level
 
     def keys_by_level(self) -> dict[str, list[str]]:
@@ -177,9 +181,13 @@ def _bindings(session: Session, org_ids: list[str], levels: PairLevels, *, into:
         .group_by(per_version.c.org_id, level)
     )
     counts = {(org, lvl): 0 for org in org_ids for lvl in DRIFT_LEVELS}
+    learned: dict[str, str] = {}  # this scrape's unseen pairs, once each however many orgs
+    names: dict[Any, str] = {}
     for org_id, drift, n in session.execute(query):
-        drift = drift if drift in DRIFT_LEVELS else levels.learn(*_pair_of(drift))
-        counts[(str(org_id), drift)] = counts.get((str(org_id), drift), 0) + int(n)
+        if drift not in DRIFT_LEVELS:
+            drift = learned.get(drift) or learned.setdefault(drift, levels.learn(drift))
+        org = names.get(org_id) or names.setdefault(org_id, str(org_id))
+        counts[(org, drift)] = counts.get((org, drift), 0) + int(n)
     into.bindings = counts
 
 
