@@ -371,7 +371,11 @@ async def seed(server: Server, key: str) -> tuple[list[str], bool]:
 async def run_load(
     target: Target, stats: Stats, clients: int, seconds: float, restart_at: float | None
 ) -> float:
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # Idle connections close before uvicorn's 5 s keep-alive timeout would, so a request is
+    # never sent on a connection the server is closing at that instant (a client-side ReadError).
+    limits = httpx.Limits(
+        max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=2.0
+    )
     headers = {"Authorization": f"Bearer {target.key}"}
     async with httpx.AsyncClient(
         base_url=target.server.url, headers=headers, limits=limits, timeout=60
