@@ -1,21 +1,27 @@
-"""Load test: 4 API workers on Postgres through PgBouncer (transaction mode), 200 clients for 30 s.
+"""Load matrix: 4 API workers through PgBouncer (transaction mode) and direct to PostgreSQL.
 
-Mixes reads, writes and schedule runs; reports throughput, p50/p99 latency, 500s, 503s (by code,
-with or without Retry-After, and how long they took), the peak of server connections, and checks
-that no acknowledged write was lost and none was stored twice by counting rows afterwards. A
-client that gets a 503 waits its Retry-After and retries with the same Idempotency-Key, as the
-script and schedule-run do. `--restart-db-at S` restarts PostgreSQL S seconds into the load and
-reports how long until requests succeed again (the server process is not restarted).
-Bounded and local: 127.0.0.1 only. Creates and drops its own database and PgBouncer.
+Each (via, clients) cell runs its clients for `--seconds` against one `driftwarden serve
+--workers N`, mixing reads, writes and schedule runs, and the run ends with one table: req/s,
+p50/p99 latency, 500s (must be 0), 503s (each must carry Retry-After: the overload answer), lost
+writes (acknowledged but not in the database afterwards, must be 0) and duplicates (stored twice,
+must be 0). A client that gets a 503 waits its Retry-After and retries with the same
+Idempotency-Key, as the script and schedule-run do. `--against DIR` also runs every cell on a
+second source tree (e.g. `git archive` of the base commit, unpacked), alternating with this one,
+and prints the ratio of req/s and p50: before and after in one run. `--restart-db-at S` restarts
+PostgreSQL S seconds into each cell and reports how long until requests succeed again.
+Bounded and local: 127.0.0.1 only. Creates and drops its own databases and PgBouncer.
 
-    .venv/bin/python benchmarks/load.py [--clients 200] [--seconds 30] [--workers 4]
-        [--pool-timeout 5] [--restart-db-at 10]
+    .venv/bin/python benchmarks/load.py [--via pgbouncer,direct] [--clients 1,50,200]
+        [--seconds 30] [--workers 4] [--pool-timeout 5] [--against DIR] [--restart-db-at 10]
+
+Bars (issue 14): 0 x 500, 0 lost writes, 0 duplicates, every 503 with Retry-After.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import statistics
@@ -26,6 +32,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -39,6 +46,8 @@ from driftwarden.db import scratch
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SCHEDULE_RUN = "/api/v1/system/contracts/drift/schedule-run"
+POOL_SIZE, MAX_OVERFLOW = 5, 5  # per worker
+BOUNCER_POOL = 20
 
 
 def free_port() -> int:
@@ -100,19 +109,23 @@ class PgBouncer:
 
 
 class Server:
-    """`driftwarden serve --workers N` against the pooler, with a bounded pool per worker."""
+    """`driftwarden serve --workers N` on a database URL, with a bounded pool per worker."""
 
-    def __init__(self, database_url: str, workers: int, pool_timeout: float) -> None:
+    def __init__(
+        self, database_url: str, workers: int, pool_timeout: float, source: Path | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
             "LOG_LEVEL": "WARNING",
-            "DB_POOL_SIZE": "5",
-            "DB_MAX_OVERFLOW": "5",
+            "DB_POOL_SIZE": str(POOL_SIZE),
+            "DB_MAX_OVERFLOW": str(MAX_OVERFLOW),
             "DB_POOL_TIMEOUT_SECONDS": str(pool_timeout),
         }
+        if source is not None:  # another tree's package shadows the installed (editable) one
+            env["PYTHONPATH"] = str(source / "src")
         # The log outlives __init__: the server writes to it until __exit__, and its name is
         # reported if the server never becomes ready, so it cannot be a `with` block here.
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - held open for the server's lifetime
@@ -155,7 +168,8 @@ class Server:
 
 
 class Stats:
-    def __init__(self) -> None:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix  # every agent this cell creates is named with it
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.status: Counter[str] = Counter()
         self.created: set[str] = set()
@@ -210,7 +224,7 @@ RETRYABLE = {503, 409}  # 409: the same key's first attempt is still held (in pr
 
 async def write_with_retries(client: httpx.AsyncClient, stats: Stats, deadline: float) -> None:
     """Create one agent; after a 503, wait Retry-After and send the same request and key again."""
-    name, key = f"load-{uuid.uuid4().hex}", uuid.uuid4().hex
+    name, key = f"{stats.prefix}{uuid.uuid4().hex}", uuid.uuid4().hex
     stats.attempted.add(name)
     for _ in range(6):
         response = await one_request(
@@ -299,7 +313,7 @@ def pooler_clients(port: int, database: str) -> tuple[int, int]:
 
 
 def sample_connections(
-    db: Database, bouncer_port: int, stop: threading.Event, peak: list[int]
+    db: Database, bouncer_port: int | None, stop: threading.Event, peak: list[int]
 ) -> None:
     """peak = [server connections, clients into the pooler, clients waiting for a server]."""
     while not stop.is_set():
@@ -307,7 +321,9 @@ def sample_connections(
             servers = (
                 db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", db.name) - 1
             )
-            clients, waiting = pooler_clients(bouncer_port, db.name)
+            clients, waiting = (
+                pooler_clients(bouncer_port, db.name) if bouncer_port else (servers, 0)
+            )
         except (psycopg.OperationalError, subprocess.CalledProcessError):  # a restart in progress
             stop.wait(0.5)
             continue
@@ -327,142 +343,236 @@ def restart_database(stats: Stats, after: float) -> None:
     print(f"database restarted in {time.monotonic() - stats.restarted_at:.1f} s")
 
 
-async def run_load(
-    server: Server,
-    key: str,
-    org_id: str,
-    clients: int,
-    seconds: float,
-    restart_at: float | None = None,
-) -> tuple[Stats, float]:
-    stats = Stats()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Authorization": f"Bearer {key}"}
+@dataclass
+class Target:
+    """One running server and what a cell needs to drive it."""
+
+    server: Server
+    db: Database
+    key: str
+    org_id: str
+    agent_ids: list[str]
+    with_schedule: bool
+    bouncer_port: int | None
+
+
+async def seed(server: Server, key: str) -> tuple[list[str], bool]:
+    """Twenty agents to read, and the drift policy on so schedule runs do their work."""
     async with httpx.AsyncClient(
-        base_url=server.url, headers=headers, limits=limits, timeout=60
+        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60
     ) as client:
         seeded = [
             await client.post("/api/v1/agents", json={"name": f"seed-{i}"}) for i in range(20)
         ]
-        agent_ids = [r.json()["data"]["id"] for r in seeded]
         policy = await client.post("/api/v1/system/contracts/drift-policy", json={"enabled": True})
-        with_schedule = policy.status_code == 200
+        return [r.json()["data"]["id"] for r in seeded], policy.status_code == 200
+
+
+async def run_load(
+    target: Target, stats: Stats, clients: int, seconds: float, restart_at: float | None
+) -> float:
+    # Idle connections close before uvicorn's 5 s keep-alive timeout would, so a request is
+    # never sent on a connection the server is closing at that instant (a client-side ReadError).
+    limits = httpx.Limits(
+        max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=2.0
+    )
+    headers = {"Authorization": f"Bearer {target.key}"}
+    async with httpx.AsyncClient(
+        base_url=target.server.url, headers=headers, limits=limits, timeout=60
+    ) as client:
         started = time.monotonic()
         if restart_at is not None:
             threading.Thread(target=restart_database, args=(stats, restart_at), daemon=True).start()
         await asyncio.gather(
             *(
-                client_loop(client, stats, org_id, agent_ids, started + seconds, with_schedule)
+                client_loop(
+                    client,
+                    stats,
+                    target.org_id,
+                    target.agent_ids,
+                    started + seconds,
+                    target.with_schedule,
+                )
                 for _ in range(clients)
             )
         )
-        return stats, time.monotonic() - started
+        return time.monotonic() - started
 
 
-def pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) >= 2 else float("nan")
 
 
+@dataclass
+class Row:
+    """One line of the final table."""
+
+    label: str
+    clients: int
+    rps: float
+    p50: float
+    p99: float
+    internal: int
+    unavailable: int
+    without_retry_after: int
+    lost: int
+    twice: int
+    transport: int
+
+    @property
+    def failed(self) -> bool:
+        return bool(
+            self.internal or self.lost or self.twice or self.transport or self.without_retry_after
+        )
+
+
+def cell(target: Target, label: str, clients: int, args: argparse.Namespace) -> Row:
+    """Run one (server, clients) cell; print its detail; its row for the table."""
+    stats = Stats(prefix=f"load-{uuid.uuid4().hex[:8]}-")
+    stop, peak = threading.Event(), [0, 0, 0]
+    sampler = threading.Thread(
+        target=sample_connections, args=(target.db, target.bouncer_port, stop, peak), daemon=True
+    )
+    sampler.start()
+    try:
+        elapsed = asyncio.run(run_load(target, stats, clients, args.seconds, args.restart_db_at))
+    finally:
+        stop.set()
+        sampler.join()
+    return report(stats, elapsed, target, peak, label, clients, args.workers)
+
+
 def report(
-    stats: Stats, elapsed: float, db: Database, peak: list[int], workers: int, clients: int
-) -> int:
+    stats: Stats,
+    elapsed: float,
+    target: Target,
+    peak: list[int],
+    label: str,
+    clients: int,
+    workers: int,
+) -> Row:
     every = [v for values in stats.latency.values() for v in values]
-    print(f"\n{clients} clients, {workers} workers, {elapsed:.1f} s, PgBouncer transaction mode")
-    print(f"throughput: {len(every) / elapsed:.1f} req/s ({len(every)} responses)")
-    print(f"latency all: p50 {pct(every, 50):.1f} ms  p99 {pct(every, 99):.1f} ms")
+    print(f"\n{label}: {clients} clients, {workers} workers, {elapsed:.1f} s")
     for kind, values in sorted(stats.latency.items()):
         print(
             f"  {kind:9s} n={len(values):6d}  p50 {pct(values, 50):7.1f} ms  "
             f"p99 {pct(values, 99):7.1f} ms"
         )
-    print("statuses:", dict(sorted(stats.status.items())))
-    internal = sum(n for label, n in stats.status.items() if label.split()[-1] == "500")
-    transport = sum(n for label, n in stats.status.items() if not label.split()[-1].isdigit())
-    stored = db.scalar("SELECT count(*) FROM agents WHERE name LIKE 'load-%%'")
+    print("  statuses:", dict(sorted(stats.status.items())))
+    db, like = target.db, stats.prefix + "%"
+    stored = db.scalar("SELECT count(*) FROM agents WHERE name LIKE %s", like)
     kept = db.scalar(
         "SELECT count(DISTINCT name) FROM agents WHERE name = ANY(%s)", list(stats.created)
     )
-    twice = db.scalar(
-        "SELECT count(*) - count(DISTINCT name) FROM agents WHERE name LIKE 'load-%%'"
-    )
-    lost = len(stats.created) - kept
+    twice = db.scalar("SELECT count(*) - count(DISTINCT name) FROM agents WHERE name LIKE %s", like)
     print(
-        f"500s: {internal}  503s: {dict(stats.unavailable)} (without Retry-After: "
-        f"{stats.without_retry_after}, slowest {stats.slowest_503:.2f} s)  "
-        f"transport errors: {transport}"
-    )
-    print(
-        f"writes acknowledged: {len(stats.created)}  rows stored: {stored}  lost writes: {lost}  "
-        f"stored twice: {twice}  unknown-outcome writes: {stats.unknown_writes}"
+        f"  503s: {dict(stats.unavailable)} (slowest {stats.slowest_503:.2f} s); writes "
+        f"acknowledged {len(stats.created)}, rows stored {stored}, unknown outcome "
+        f"{stats.unknown_writes}"
     )
     if stats.restarted_at is not None:
         back = (stats.first_ok_after_restart or float("nan")) - stats.restarted_at
         print(
-            f"database restart: first success {back:.1f} s after it began; last failure "
+            f"  database restart: first success {back:.1f} s after it began; last failure "
             f"{stats.last_failure - stats.restarted_at:.1f} s after it began"
         )
-    print(
-        f"peak connections: {peak[1]} from the workers into PgBouncer (bound {workers} x (5 + 5) = "
-        f"{workers * 10}), {peak[2]} of them waiting; "
-        f"{peak[0]} from PgBouncer to PostgreSQL (pool 20)"
+    bound = workers * (POOL_SIZE + MAX_OVERFLOW)
+    if target.bouncer_port:
+        print(
+            f"  peak connections: {peak[1]} into PgBouncer (bound {bound}), {peak[2]} waiting; "
+            f"{peak[0]} from PgBouncer to PostgreSQL (pool {BOUNCER_POOL})"
+        )
+    else:
+        print(f"  peak connections to PostgreSQL: {peak[0]} (bound {bound})")
+    return Row(
+        label=label,
+        clients=clients,
+        rps=len(every) / elapsed,
+        p50=pct(every, 50),
+        p99=pct(every, 99),
+        internal=sum(n for status, n in stats.status.items() if status.endswith(" 500")),
+        unavailable=sum(stats.unavailable.values()),
+        without_retry_after=stats.without_retry_after,
+        lost=len(stats.created) - kept,
+        twice=twice,
+        transport=sum(n for status, n in stats.status.items() if not status[-1].isdigit()),
     )
-    return 1 if internal or lost or twice or transport or stats.without_retry_after else 0
 
 
-def ratios(one: Stats, one_elapsed: float, many: Stats, many_elapsed: float, clients: int) -> None:
-    """How the same server scales from one client to many."""
-    one_all = [v for values in one.latency.values() for v in values]
-    many_all = [v for values in many.latency.values() for v in values]
-    gain = (len(many_all) / many_elapsed) / (len(one_all) / one_elapsed)
+@contextlib.contextmanager
+def serving(via: str, args: argparse.Namespace, source: Path | None):  # type: ignore[no-untyped-def]
+    """A fresh database, PgBouncer in front if `via` says so, and a seeded server on it."""
+    db = Database()
+    try:
+        org_id, key = db.create()
+        with PgBouncer() if via == "pgbouncer" else contextlib.nullcontext() as bouncer:
+            port = bouncer.port if bouncer else make_url(ADMIN_URL).port or 5432
+            url = f"postgresql://postgres@127.0.0.1:{port}/{db.name}"
+            with Server(url, args.workers, args.pool_timeout, source) as server:
+                agent_ids, with_schedule = asyncio.run(seed(server, key))
+                port = bouncer.port if bouncer else None
+                yield Target(server, db, key, org_id, agent_ids, with_schedule, port)
+    finally:
+        db.drop()
+
+
+def table(rows: list[Row]) -> None:
     print(
-        f"one client alone: {len(one_all) / one_elapsed:.1f} req/s, p50 {pct(one_all, 50):.1f} ms; "
-        f"{clients} clients: {gain:.1f}x the throughput, "
-        f"p50 {pct(many_all, 50) / pct(one_all, 50):.1f}x "
-        f"the latency"
+        f"\n{'via':20s} {'clients':>7s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'500s':>5s} "
+        f"{'503s (no Retry-After)':>22s} {'lost writes':>11s} {'duplicates':>10s} {'transport':>9s}"
     )
+    for r in rows:
+        print(
+            f"{r.label:20s} {r.clients:7d} {r.rps:8.1f} {r.p50:8.1f} {r.p99:8.1f} {r.internal:5d} "
+            f"{f'{r.unavailable} ({r.without_retry_after})':>22s} {r.lost:11d} {r.twice:10d} "
+            f"{r.transport:9d}"
+        )
+
+
+def ratios(rows: list[Row]) -> None:
+    """This tree against --against, cell by cell: req/s and p50, this / base."""
+    base = {(r.label.removesuffix(" base"), r.clients): r for r in rows if r.label.endswith("base")}
+    print()
+    for r in rows:
+        b = base.get((r.label, r.clients))
+        if b is not None:
+            print(
+                f"{r.label} {r.clients} clients: req/s {r.rps / b.rps:.2f}x the base "
+                f"({b.rps:.1f} -> {r.rps:.1f}), p50 {r.p50 / b.p50:.2f}x ({b.p50:.1f} -> "
+                f"{r.p50:.1f} ms), p99 {r.p99 / b.p99:.2f}x ({b.p99:.1f} -> {r.p99:.1f} ms)"
+            )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--clients", default="1,50,200", help="comma-separated client counts")
+    parser.add_argument("--via", default="pgbouncer,direct", help="pgbouncer, direct or both")
+    parser.add_argument("--seconds", type=float, default=30.0, help="per cell")
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument(
-        "--baseline-seconds", type=float, default=5.0, help="one client first, for ratios"
-    )
     parser.add_argument("--pool-timeout", type=float, default=5.0, help="DB_POOL_TIMEOUT_SECONDS")
+    parser.add_argument("--against", type=Path, default=None, help="a second source tree")
     parser.add_argument(
         "--restart-db-at",
         type=float,
         default=None,
-        help="restart PostgreSQL this many seconds into the load",
+        help="restart PostgreSQL this many seconds into each cell",
     )
     args = parser.parse_args()
-    db = Database()
-    org_id, key = db.create()
-    try:
-        with PgBouncer() as bouncer:
-            pooled = f"postgresql://postgres@127.0.0.1:{bouncer.port}/{db.name}"
-            with Server(pooled, args.workers, args.pool_timeout) as server:
-                stop, peak = threading.Event(), [0, 0, 0]
-                sampler = threading.Thread(
-                    target=sample_connections, args=(db, bouncer.port, stop, peak), daemon=True
-                )
-                one, one_elapsed = asyncio.run(
-                    run_load(server, key, org_id, 1, args.baseline_seconds)
-                )
-                sampler.start()
-                stats, elapsed = asyncio.run(
-                    run_load(server, key, org_id, args.clients, args.seconds, args.restart_db_at)
-                )
-                stop.set()
-                sampler.join()
-            stats.created |= one.created
-            status = report(stats, elapsed, db, peak, args.workers, args.clients)
-            ratios(one, one_elapsed, stats, elapsed, args.clients)
-            return status
-    finally:
-        db.drop()
+    counts = [int(c) for c in args.clients.split(",")]
+    trees: list[tuple[str, Path | None]] = [("", None)]
+    if args.against is not None:
+        trees.insert(0, (" base", args.against.resolve()))
+    rows: list[Row] = []
+    for via in args.via.split(","):
+        with contextlib.ExitStack() as stack:
+            targets = [(via + s, stack.enter_context(serving(via, args, t))) for s, t in trees]
+            for clients in counts:  # trees alternate within a cell count: same machine load
+                rows += [cell(target, label, clients, args) for label, target in targets]
+    table(rows)
+    if args.against is not None:
+        ratios(rows)
+    print(f"load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    return 1 if any(r.failed for r in rows) else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,10 @@
-"""Dependencies routes declare by type: the session, the clock, the caller and its role."""
+"""Dependencies routes declare by type: the session, the clock, the caller and its role.
+
+They are `async def` because none of them waits on anything in the common case: FastAPI runs a
+plain `def` dependency in the thread pool, one hand-off per dependency per request, which under
+load cost more than the dependencies themselves. The two that may touch the database (a caller
+the auth gate did not see, an org a global key names) do that part in the thread pool.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from driftwarden.api import unit_of_work
 from driftwarden.auth import keys
@@ -17,16 +24,16 @@ from driftwarden.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from driftwarden.settings import Settings
 
 
-def get_session(request: Request) -> Session:
+async def get_session(request: Request) -> Session:
     """The request's unit of work; committed with its idempotency record after the route returns."""
     return unit_of_work.request_session(request.scope)
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -52,17 +59,21 @@ class Caller:
         return keys.ROLE_RANK[self.role] >= keys.ROLE_RANK[role]
 
 
-def get_caller(
+def _lookup_key(session: Session, clock: Clock, token: str | None) -> keys.KeyIdentity | None:
+    row = keys.find_active_key(session, token=token, now=clock.now()) if token else None
+    return keys.KeyIdentity.of(row) if row else None
+
+
+async def get_caller(
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Caller:
     key: keys.KeyIdentity | None = getattr(request.state, "authenticated_key", None)
-    if key is None:
+    if key is None:  # the auth gate found it for every /api request; this is the fallback
         token = keys.bearer_token(authorization)
-        row = keys.find_active_key(session, token=token, now=clock.now()) if token else None
-        key = keys.KeyIdentity.of(row) if row else None
+        key = await run_in_threadpool(_lookup_key, session, clock, token) if token else None
     if key is None:
         raise Unauthenticated("a valid API key is required (Authorization: Bearer <key>)")
     request.state.api_key_id = key.api_key_id
@@ -77,7 +88,7 @@ def get_caller(
 
 
 def require_role(role: str):  # type: ignore[no-untyped-def]
-    def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+    async def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
         if not caller.at_least(role):
             raise Forbidden(
                 f"this action needs the {role} role",
@@ -114,7 +125,7 @@ def resolve_org_id(
     return requested
 
 
-def org_scope(
+async def org_scope(
     request: Request,
     session: SessionDep,
     caller: CallerDep,
@@ -122,20 +133,25 @@ def org_scope(
         uuid.UUID | None, Query(description="Org to act on; defaults to the key's org.")
     ] = None,
 ) -> uuid.UUID:
-    return resolve_org_id(session, request, caller, org_id)
+    if caller.org_id is not None or org_id is None:  # answered without the database
+        return resolve_org_id(session, request, caller, org_id)
+    return await run_in_threadpool(resolve_org_id, session, request, caller, org_id)
 
 
 OrgQueryDep = Annotated[uuid.UUID, Depends(org_scope)]
 
 
+@dataclass(frozen=True)
 class PageParams:
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    ) -> None:
-        self.limit = limit
-        self.offset = offset
+    limit: int
+    offset: int
 
 
-PageDep = Annotated[PageParams, Depends()]
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
