@@ -73,7 +73,7 @@ def test_a_500_during_key_lookup_is_audited_under_the_org_it_named(
         raise RuntimeError("key lookup failed")
 
     with monkeypatch.context() as patched:
-        patched.setattr(keys, "find_active_key", broken_lookup)
+        patched.setattr(keys, "identify", broken_lookup)
         in_body = client.post(
             "/api/v1/agents",
             headers={**admin.headers, "X-Request-Id": "lookup-body"},
