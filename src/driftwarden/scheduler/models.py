@@ -32,7 +32,8 @@ class DriftPolicy(Base):
     alert_min_execution_rate: Mapped[float]
     alert_cooldown_minutes: Mapped[int]
     created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
+    # the watchdog and the built-in scheduler read the policies changed since their last tick
+    updated_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class TriggerRun(Base):
@@ -127,4 +128,7 @@ class ScheduleWatchState(Base):
     alert_fingerprint: Mapped[str | None] = mapped_column(String(64))
     missed_notified_at: Mapped[datetime | None]
     recovered_notified_at: Mapped[datetime | None]
+    # the next moment time alone changes the schedule's status (None: only a write can); the
+    # watchdog reads the rows due (docs/reference/scheduler.md#watchdog)
+    next_check_at: Mapped[datetime | None] = mapped_column(index=True)
     updated_at: Mapped[datetime]
