@@ -86,8 +86,9 @@ def tick(
     now = clock.now()
     since = None if tracker is None else tracker.changed_since(now)
     with session_factory() as session:
-        watchlist.forget_unwatched(session, now=now, since=since)
-        watched = watched_schedules(session, now=now, since=since)
+        org_ids = None if since is None else watchlist.changed_orgs(session, now=now, since=since)
+        watchlist.forget_unwatched(session, org_ids=org_ids)
+        watched = watched_schedules(session, now=now, org_ids=org_ids)
         watchlist.insert_missing(session, [w for w in watched if w.last_status is None], now=now)
         quiet = watchlist.record(session, watched, now=now)
         session.commit()

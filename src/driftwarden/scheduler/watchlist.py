@@ -11,6 +11,7 @@ written by hand). Callers own the transaction.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -113,16 +114,28 @@ def maybe_changed(*, now: datetime, since: datetime) -> CompoundSelect:
     return union(due, policies, moving)
 
 
+def changed_orgs(session: Session, *, now: datetime, since: datetime) -> list[uuid.UUID]:
+    """`maybe_changed`, read on its own: the planner then sees how few the orgs are."""
+    return list(session.scalars(maybe_changed(now=now, since=since)))
+
+
 def watched_schedules(
-    session: Session, *, now: datetime, since: datetime | None = None
+    session: Session, *, now: datetime, org_ids: list[uuid.UUID] | None = None
 ) -> list[Watched]:
     """Every enabled policy's schedule, and every disabled one still being triggered: one query.
 
-    With `since`, only those `maybe_changed` says may have moved.
+    With `org_ids`, only those orgs', a chunk at a time: no statement when there are none.
     """
-    query = _watch_query(now=now)
-    if since is not None:
-        query = query.where(DriftPolicy.org_id.in_(maybe_changed(now=now, since=since)))
+    if org_ids is None:
+        return _watched(session, _watch_query(now=now), now=now)
+    found = []
+    for chunk in chunked(org_ids):
+        query = _watch_query(now=now).where(DriftPolicy.org_id.in_(chunk))
+        found += _watched(session, query, now=now)
+    return found
+
+
+def _watched(session: Session, query: Any, *, now: datetime) -> list[Watched]:
     found = []
     for policy_row, last_ws, last_at, gated_at, *state in session.execute(query):
         policy = PolicyRead.of(policy_row, is_default=False)
@@ -172,22 +185,22 @@ def _watch_query(*, now: datetime) -> Any:
     )
 
 
-def forget_unwatched(session: Session, *, now: datetime, since: datetime | None = None) -> None:
+def forget_unwatched(session: Session, *, org_ids: list[uuid.UUID] | None = None) -> None:
     """Drop the state of schedules no longer watched, so a re-enabled schedule starts afresh.
 
     A `disabled` episode's row stays while its policy is off: it is what makes the alert go once.
-    With `since`, only rows whose policy changed since, or that are due.
+    With `org_ids` (those `maybe_changed` names: every changed policy is among them), only theirs.
     """
     watched = exists().where(
         DriftPolicy.org_id == W.org_id,
         DriftPolicy.schedule_name == W.schedule_name,
         or_(DriftPolicy.enabled.is_(True), W.last_status == status_rules.DISABLED),
     )
-    query = delete(W).where(~watched)
-    if since is not None:
-        changed = select(DriftPolicy.org_id).where(DriftPolicy.updated_at >= since - CHANGE_MARGIN)
-        query = query.where(or_(W.org_id.in_(changed), W.next_check_at <= now))
-    session.execute(query)
+    if org_ids is None:
+        session.execute(delete(W).where(~watched))
+        return
+    for chunk in chunked(org_ids):
+        session.execute(delete(W).where(W.org_id.in_(chunk), ~watched))
 
 
 def insert_missing(session: Session, missing: list[Watched], *, now: datetime) -> None:
