@@ -23,16 +23,18 @@ from sqlalchemy.orm import Session, aliased
 
 from driftwarden.db.helpers import chunked
 from driftwarden.scheduler import status as status_rules
-from driftwarden.scheduler.models import DriftPolicy, ScheduleWatchState, TriggerRun
+from driftwarden.scheduler.models import REFUSED, DriftPolicy, ScheduleWatchState, TriggerRun
 from driftwarden.scheduler.schemas import PolicyRead
 from driftwarden.scheduler.summary import newest_trigger_value, policy_off
 
 W = ScheduleWatchState
 # The longest window plus its grace: older refused triggers cannot make any schedule `disabled`.
 GATED_LOOKBACK = timedelta(minutes=10080 + status_rules.default_grace_minutes(10080))
-# A policy write commits within a minute of its timestamp (and the clocks agree that well).
+# A policy write (or a refused trigger) commits within a minute of its timestamp, and the clocks
+# agree that well.
 CHANGE_MARGIN = timedelta(seconds=60)
-# A trigger's `started_at` is taken when its request starts; it commits after its promotion.
+# An executed trigger's `started_at` is taken when its request starts; it commits after its
+# promotion, which may take minutes.
 TRIGGER_MARGIN = timedelta(minutes=15)
 FULL_EVERY = timedelta(hours=1)
 
@@ -90,28 +92,36 @@ class Watched:
 
 
 def maybe_changed(*, now: datetime, since: datetime) -> CompoundSelect:
-    """The orgs whose schedule status may differ from the one recorded at the last tick."""
+    """The orgs whose schedule status may differ from the one recorded at the last tick.
+
+    Each part reads an index for the few rows it wants: the watch state due by `next_check_at`,
+    the policies changed, the few schedules not `up` with an execution since (by the trigger
+    index of their own schedule), and the refused triggers since (taken without a promotion, so
+    they commit as quickly as a policy write).
+    """
     due = select(W.org_id).where(W.next_check_at <= now)
     policies = select(DriftPolicy.org_id).where(DriftPolicy.updated_at >= since - CHANGE_MARGIN)
-    state = func.coalesce(W.last_status, "new")
-    moving = (
+    executed = exists().where(
+        TriggerRun.org_id == W.org_id,
+        TriggerRun.schedule_name == W.schedule_name,
+        TriggerRun.started_at >= since - TRIGGER_MARGIN,
+        TriggerRun.outcome == "executed",
+        TriggerRun.dry_run.is_(False),
+    )
+    recovering = select(W.org_id).where(W.last_status.in_(("new", "late", "down")), executed)
+    gated = (
         select(TriggerRun.org_id)
         .outerjoin(
             W, and_(W.org_id == TriggerRun.org_id, W.schedule_name == TriggerRun.schedule_name)
         )
         .where(
-            TriggerRun.started_at >= since - TRIGGER_MARGIN,
+            TriggerRun.started_at >= since - CHANGE_MARGIN,
+            REFUSED,
             TriggerRun.dry_run.is_(False),
-            or_(
-                and_(TriggerRun.outcome == "executed", state.in_(("new", "late", "down"))),
-                and_(
-                    TriggerRun.outcome.in_(status_rules.GATED_OUTCOMES),
-                    state != status_rules.DISABLED,
-                ),
-            ),
+            func.coalesce(W.last_status, "new") != status_rules.DISABLED,
         )
     )
-    return union(due, policies, moving)
+    return union(due, policies, recovering, gated)
 
 
 def changed_orgs(session: Session, *, now: datetime, since: datetime) -> list[uuid.UUID]:
