@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from driftwarden.db.engine import make_session_factory
 from driftwarden.notifications import formats
 from driftwarden.notifications.models import NotificationOutbox
 from driftwarden.patterns.models import IssuePattern
-from driftwarden.scheduler import watchdog
+from driftwarden.scheduler import watchdog, watchlist
 from driftwarden.scheduler.models import NotifyEvent, ScheduleWatchState
 from tests.scheduler.conftest import PREFIX, ok_data, post, set_policy
 from tests.support import ON_POSTGRES, make_tenant
@@ -276,6 +276,38 @@ def test_alerts_off_records_the_outage_but_sends_nothing(
     _run(client, admin)
     assert _tick(session_factory, settings, clock, watch_tracker) == [("recovered", "skipped")]
     assert receiver.received == [] and _rows(engine, NotificationOutbox) == []
+
+
+def test_a_run_that_commits_long_after_it_started_is_still_seen_to_recover(
+    client: TestClient, admin, hourly, session_factory, settings, clock, receiver
+) -> None:
+    """A trigger's `started_at` is its request's start; its promotion may commit minutes later,
+    after a tick that has already moved past that moment."""
+    tracker = watchlist.WatchTracker(full_every=timedelta.max)
+    _go_down(client, admin, clock)
+    assert _tick(session_factory, settings, clock, tracker) == [("missed", "sent")]
+    clock.advance(minutes=-10)  # the run started 10 minutes before that tick, commits after it
+    assert _run(client, admin)["executed"] is True
+    clock.advance(minutes=11)
+    assert _tick(session_factory, settings, clock, tracker) == [("recovered", "sent")]
+
+
+def test_a_workers_full_tick_still_reads_what_no_timestamp_shows(
+    client: TestClient, admin, hourly, engine: Engine, session_factory, settings, clock, receiver
+) -> None:
+    """A watch row written by hand (here: its next check lost) is missed by the tracked ticks
+    and found by the next full one."""
+    tracker = watchlist.WatchTracker(full_every=timedelta(hours=3))
+    assert _run(client, admin)["executed"] is True
+    assert _tick(session_factory, settings, clock, tracker) == []  # the first tick is full
+    clock.advance(minutes=2)
+    assert _tick(session_factory, settings, clock, tracker) == []  # the policy's write is past
+    with engine.begin() as conn:
+        conn.execute(update(ScheduleWatchState).values(next_check_at=None))
+    clock.advance(hours=2, minutes=5)
+    assert _tick(session_factory, settings, clock, tracker) == []  # tracked: not due, so not read
+    clock.advance(minutes=54)
+    assert _tick(session_factory, settings, clock, tracker) == [("missed", "sent")]  # full
 
 
 def test_disabled_policy_is_not_watched_and_starts_afresh(
