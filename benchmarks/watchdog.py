@@ -18,6 +18,9 @@ statements each issues:
   window already ran;
 * `schedule-status` for one org (its policy schedule plus nine other names with history).
 
+The database is analyzed before the steady ticks, as autovacuum would have done by then (the
+planner otherwise guesses at the freshly written watch-state and trigger rows).
+
 Bars (issue 14, many orgs): each steady tick at `--orgs` takes <= 5x its time at `--small`, with
 the same number of statements at both sizes. Drops its databases.
 
