@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from driftwarden.db import migrate
 from driftwarden.db.models import metadata
@@ -16,3 +16,20 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": False})
         differences = compare_metadata(context, metadata)
     assert differences == []
+
+
+def test_the_watchdog_next_check_migration_goes_down_and_up_again(engine: Engine) -> None:
+    """0006 is reversible: down to 0005 the column and its indexes go, up again they are back."""
+    table = "contract_drift_schedule_watch_state"
+    try:
+        migrate.downgrade(engine, "0005")
+        assert migrate.current_revision(engine) == "0005"
+        inspector = inspect(engine)
+        assert "next_check_at" not in {c["name"] for c in inspector.get_columns(table)}
+        assert not {i["name"] for i in inspector.get_indexes("contract_drift_policies")} & {
+            "ix_contract_drift_policies_updated_at"
+        }
+    finally:
+        migrate.upgrade(engine)
+    assert "next_check_at" in {c["name"] for c in inspect(engine).get_columns(table)}
+    test_migrated_schema_matches_the_models(engine)

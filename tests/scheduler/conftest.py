@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from driftwarden.scheduler import watchlist
 from driftwarden.settings import Settings
 from tests.support import WebhookReceiver, seed_agent_bindings
 
@@ -76,3 +78,13 @@ def post(client: TestClient, tenant, path: str, body: dict, key: str | None = No
 def ok_data(response) -> dict:  # type: ignore[no-untyped-def]
     assert response.status_code == 200, response.text
     return response.json()["data"]
+
+
+@pytest.fixture(params=["full", "tracked"])
+def watch_tracker(request: pytest.FixtureRequest) -> watchlist.WatchTracker | None:
+    """Each watchdog test twice: every tick reading every schedule (no tracker), and a worker's
+    tracker that never reads everything again after its first tick, so that what a tracked tick
+    reads (due, changed policies, moving triggers) must notice each change on its own."""
+    if request.param == "full":
+        return None
+    return watchlist.WatchTracker(full_every=timedelta.max)

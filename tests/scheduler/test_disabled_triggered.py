@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from driftwarden.db.engine import make_session_factory
 from driftwarden.notifications import formats
-from driftwarden.scheduler import watchdog
+from driftwarden.scheduler import watchdog, watchlist
 from driftwarden.scheduler.models import NotifyEvent
 from driftwarden.scheduler.status import schedule_status, watch_action
 from tests.scheduler.conftest import PREFIX, ok_data, post, set_policy
@@ -91,8 +91,8 @@ def _hourly(client: TestClient, tenant) -> dict:  # type: ignore[no-untyped-def]
     return next(item for item in data["items"] if item["schedule_name"] == "hourly")
 
 
-def _tick(session_factory, settings, clock):  # type: ignore[no-untyped-def]
-    report = watchdog.tick(session_factory, settings=settings, clock=clock)
+def _tick(session_factory, settings, clock, tracker=None):  # type: ignore[no-untyped-def]
+    report = watchdog.tick(session_factory, settings=settings, clock=clock, tracker=tracker)
     return [(a.event_type, a.outcome) for a in report.alerts]
 
 
@@ -125,24 +125,29 @@ def test_watchdog_alerts_once_per_episode_and_again_after_a_re_enable(
     switched_off,
     engine: Engine,
     session_factory,
+    watch_tracker,
     settings,
     clock,
     receiver,
 ) -> None:
-    assert _tick(session_factory, settings, clock) == []  # off and never triggered: not watched
+    assert (
+        _tick(session_factory, settings, clock, watch_tracker) == []
+    )  # off and never triggered: not watched
     _trigger(client, admin)
-    assert _tick(session_factory, settings, clock) == [(EVENT, "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [(EVENT, "sent")]
     clock.advance(minutes=30)
     _trigger(client, admin)
-    assert _tick(session_factory, settings, clock) == []  # the same episode
+    assert _tick(session_factory, settings, clock, watch_tracker) == []  # the same episode
     clock.advance(hours=2)  # the caller stopped, then comes back: the policy never came on
     _trigger(client, admin)
-    assert _tick(session_factory, settings, clock) == []
+    assert _tick(session_factory, settings, clock, watch_tracker) == []
     set_policy(client, admin, enabled=True)
-    assert _tick(session_factory, settings, clock) == []  # seen on again: the episode is over
+    assert (
+        _tick(session_factory, settings, clock, watch_tracker) == []
+    )  # seen on again: the episode is over
     set_policy(client, admin, enabled=False)
     _trigger(client, admin)
-    assert _tick(session_factory, settings, clock) == [(EVENT, "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [(EVENT, "sent")]
     sent = [m for m in _received(receiver) if m["type"] == EVENT]
     assert len(sent) == 2 and len(_received(receiver)) == 2
     data = sent[0]["data"]
@@ -155,7 +160,7 @@ def test_watchdog_alerts_once_per_episode_and_again_after_a_re_enable(
 
 
 def test_promotion_off_counts_as_disabled(
-    client: TestClient, admin, session_factory, settings, clock, receiver
+    client: TestClient, admin, session_factory, watch_tracker, settings, clock, receiver
 ) -> None:
     set_policy(
         client,
@@ -168,7 +173,7 @@ def test_promotion_off_counts_as_disabled(
     )
     assert _trigger(client, admin) == "promotion_disabled"
     assert _hourly(client, admin)["status"] == "disabled"
-    assert _tick(session_factory, settings, clock) == [(EVENT, "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [(EVENT, "sent")]
     slack = formats.slack_message(EVENT, _received(receiver)[0]["data"], clock.now())
     assert "still being triggered" in slack["text"] and "not to promote patterns" in slack["text"]
 
@@ -179,7 +184,7 @@ def test_two_watchdogs_that_read_the_same_state_send_it_once(
     """Both read `new`; only the first conditional UPDATE from `new` to `disabled` matches."""
     _trigger(client, admin)
     with session_factory() as session:
-        watchdog._insert_missing(
+        watchlist.insert_missing(
             session, watchdog.watched_schedules(session, now=clock.now()), now=clock.now()
         )
         session.commit()

@@ -14,6 +14,7 @@ import pytest
 from driftwarden.scheduler.status import (
     default_grace_minutes,
     down_since,
+    next_change,
     schedule_status,
     watch_action,
 )
@@ -178,3 +179,44 @@ def test_an_outage_seen_again_is_new_only_when_its_start_moved() -> None:
     assert down_since(_at(60, 2, 7)) == down_since(_at(60, 2, 59)) == T0 + timedelta(minutes=6)
     assert down_since(_at(60, 3, 0)) == T0 - timedelta(minutes=54)
     assert down_since(_at(60, None, 0)) is None
+
+
+@pytest.mark.parametrize("window", [5, 60, 1440, 10080])
+@pytest.mark.parametrize("last_window_offset", [None, 0, -1, -2, -5])
+@pytest.mark.parametrize("minutes_into_current", [0, 0.5, 4, 6, 144, 1007])
+def test_next_change_is_the_first_moment_the_status_differs(
+    window: int, last_window_offset: int | None, minutes_into_current: float
+) -> None:
+    """Up to `next_change` the status stays the same; at it, it differs; None: it never does."""
+    minutes_into_current = min(minutes_into_current, window - 0.5)
+    now = T0 + timedelta(minutes=minutes_into_current)
+    last = (
+        None if last_window_offset is None else T0 + timedelta(minutes=window * last_window_offset)
+    )
+
+    def status_at(moment: datetime) -> str:
+        return schedule_status(window_minutes=window, last_window_start=last, now=moment).status
+
+    turn = next_change(
+        schedule_status(window_minutes=window, last_window_start=last, now=now), now=now
+    )
+    probes = [now + timedelta(minutes=m) for m in range(0, 4 * window + 2000, max(1, window // 20))]
+    if turn is None:
+        assert {status_at(p) for p in probes} == {status_at(now)}
+        return
+    assert turn > now and status_at(turn) != status_at(now)
+    assert status_at(turn - timedelta(microseconds=1)) == status_at(now)
+    assert {status_at(p) for p in probes if p < turn} == {status_at(now)}
+
+
+def test_a_disabled_status_has_no_next_change_by_time() -> None:
+    """Its episode ends with a policy change, a write the watchdog reads anyway."""
+    computed = schedule_status(
+        window_minutes=60,
+        last_window_start=T0,
+        now=T0 + timedelta(minutes=10),
+        policy_off=True,
+        last_gated_at=T0 + timedelta(minutes=5),
+    )
+    assert computed.status == "disabled"
+    assert next_change(computed, now=T0 + timedelta(minutes=10)) is None

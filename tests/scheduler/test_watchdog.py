@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from driftwarden.db.engine import make_session_factory
 from driftwarden.notifications import formats
 from driftwarden.notifications.models import NotificationOutbox
 from driftwarden.patterns.models import IssuePattern
-from driftwarden.scheduler import watchdog
+from driftwarden.scheduler import watchdog, watchlist
 from driftwarden.scheduler.models import NotifyEvent, ScheduleWatchState
 from tests.scheduler.conftest import PREFIX, ok_data, post, set_policy
 from tests.support import ON_POSTGRES, make_tenant
@@ -42,8 +42,8 @@ def _received(receiver) -> list[str]:  # type: ignore[no-untyped-def]
     return [json.loads(r.body)["type"] for r in receiver.received]
 
 
-def _tick(session_factory, settings, clock) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    report = watchdog.tick(session_factory, settings=settings, clock=clock)
+def _tick(session_factory, settings, clock, tracker=None) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    report = watchdog.tick(session_factory, settings=settings, clock=clock, tracker=tracker)
     return [(a.event_type.rsplit("_", 1)[-1], a.outcome) for a in report.alerts]
 
 
@@ -77,23 +77,33 @@ def _go_down(client: TestClient, admin, clock) -> None:  # type: ignore[no-untyp
 
 
 def test_new_up_late_down_then_recovered_each_alert_once(
-    client: TestClient, admin, hourly, engine: Engine, session_factory, settings, clock, receiver
+    client: TestClient,
+    admin,
+    hourly,
+    engine: Engine,
+    session_factory,
+    watch_tracker,
+    settings,
+    clock,
+    receiver,
 ) -> None:
     assert (
-        _tick(session_factory, settings, clock) == [] and _status(client, admin)["status"] == "new"
+        _tick(session_factory, settings, clock, watch_tracker) == []
+        and _status(client, admin)["status"] == "new"
     )
     assert _run(client, admin)["executed"] is True
     assert (
-        _tick(session_factory, settings, clock) == [] and _status(client, admin)["status"] == "up"
+        _tick(session_factory, settings, clock, watch_tracker) == []
+        and _status(client, admin)["status"] == "up"
     )
     clock.set(NOON.replace(hour=14))
-    assert _tick(session_factory, settings, clock) == []
+    assert _tick(session_factory, settings, clock, watch_tracker) == []
     late = _status(client, admin)
     assert (late["status"], late["watchdog_status"], late["missed_windows"]) == ("late", "late", 1)
     assert late["expected_by"] == "2026-11-25T14:00:00Z" and late["grace_minutes"] == 6
     clock.set(NOON.replace(hour=14, minute=6))
-    assert _tick(session_factory, settings, clock) == [("missed", "sent")]
-    assert _tick(session_factory, settings, clock) == []
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("missed", "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == []
     down = _status(client, admin)
     assert (down["status"], down["watchdog_status"], down["down_since"]) == (
         "down",
@@ -108,8 +118,8 @@ def test_new_up_late_down_then_recovered_each_alert_once(
     _assert_helpful_missed_message(json.loads(receiver.received[0].body), clock.now())
     clock.set(NOON.replace(hour=14, minute=30))
     assert _run(client, admin)["executed"] is True
-    assert _tick(session_factory, settings, clock) == [("recovered", "sent")]
-    assert _tick(session_factory, settings, clock) == []
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("recovered", "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == []
     assert _received(receiver) == [
         "contract_drift.schedule_missed",
         "contract_drift.schedule_recovered",
@@ -143,31 +153,39 @@ def _assert_helpful_missed_message(body: dict, now: datetime) -> None:
 
 
 def test_cooldown_suppresses_a_second_outage_and_its_recovery(
-    client: TestClient, admin, hourly, engine: Engine, session_factory, settings, clock, receiver
+    client: TestClient,
+    admin,
+    hourly,
+    engine: Engine,
+    session_factory,
+    watch_tracker,
+    settings,
+    clock,
+    receiver,
 ) -> None:
     _go_down(client, admin, clock)
-    assert _tick(session_factory, settings, clock) == [("missed", "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("missed", "sent")]
     assert _run(client, admin)["executed"] is True
-    assert _tick(session_factory, settings, clock) == [("recovered", "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("recovered", "sent")]
     clock.advance(
         hours=2, minutes=6
     )  # 16:12: the 15:00 window was missed, 6 minutes of grace are over
-    assert _tick(session_factory, settings, clock) == [("missed", "suppressed")]
-    assert _tick(session_factory, settings, clock) == []
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("missed", "suppressed")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == []
     assert _run(client, admin)["executed"] is True
-    assert _tick(session_factory, settings, clock) == [("recovered", "skipped")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("recovered", "skipped")]
     assert _received(receiver) == [
         "contract_drift.schedule_missed",
         "contract_drift.schedule_recovered",
     ]
     set_policy(client, admin, alert_cooldown_minutes=60)
     clock.advance(hours=2, minutes=6)
-    assert _tick(session_factory, settings, clock) == [("missed", "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("missed", "sent")]
     assert [e[1] for e in _events(engine)] == ["sent", "sent", "suppressed", "skipped", "sent"]
 
 
 def test_an_outage_after_an_unseen_recovery_is_a_new_outage(
-    client: TestClient, admin, hourly, session_factory, settings, clock, receiver
+    client: TestClient, admin, hourly, session_factory, watch_tracker, settings, clock, receiver
 ) -> None:
     """The worker was away while the schedule recovered and stopped again.
 
@@ -175,19 +193,29 @@ def test_an_outage_after_an_unseen_recovery_is_a_new_outage(
     """
     set_policy(client, admin, alert_cooldown_minutes=0)
     _go_down(client, admin, clock)
-    assert _tick(session_factory, settings, clock) == [("missed", "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("missed", "sent")]
     _go_down(client, admin, clock)
-    assert _tick(session_factory, settings, clock) == [("missed", "sent")]
-    assert _tick(session_factory, settings, clock) == []
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("missed", "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == []
     assert _received(receiver) == ["contract_drift.schedule_missed"] * 2
 
 
 def test_failed_delivery_escalates_and_recovery_still_follows(
-    client: TestClient, admin, hourly, engine: Engine, session_factory, settings, clock, receiver
+    client: TestClient,
+    admin,
+    hourly,
+    engine: Engine,
+    session_factory,
+    watch_tracker,
+    settings,
+    clock,
+    receiver,
 ) -> None:
     receiver.default = (500, {}, 0.0)
     _go_down(client, admin, clock)
-    [alert] = watchdog.tick(session_factory, settings=settings, clock=clock).alerts
+    [alert] = watchdog.tick(
+        session_factory, settings=settings, clock=clock, tracker=watch_tracker
+    ).alerts
     assert alert.outcome == "failed" and alert.escalation is not None and alert.escalation.created
     [pattern] = _rows(engine, IssuePattern)
     assert (pattern.primary_tag, pattern.priority, pattern.agent_id) == (
@@ -203,46 +231,108 @@ def test_failed_delivery_escalates_and_recovery_still_follows(
     )
     [queued] = _rows(engine, NotificationOutbox)
     assert queued.status == "pending" and queued.event_type == "contract_drift.schedule_missed"
-    assert _tick(session_factory, settings, clock) == []
+    assert _tick(session_factory, settings, clock, watch_tracker) == []
     receiver.default = (200, {}, 0.0)
     _run(client, admin)
-    assert _tick(session_factory, settings, clock) == [("recovered", "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("recovered", "sent")]
     [event] = [e for e in _rows(engine, NotifyEvent) if e.outcome == "failed"]
     assert event.escalation_pattern_id == pattern.id and event.error.startswith("HTTP_500")
 
 
 def test_no_destination_is_a_failed_alert(
-    client: TestClient, admin, hourly, engine: Engine, session_factory, settings, clock
+    client: TestClient,
+    admin,
+    hourly,
+    engine: Engine,
+    session_factory,
+    watch_tracker,
+    settings,
+    clock,
 ) -> None:
     bare = settings.model_copy(update={"notify_webhook_url": None})
     _go_down(client, admin, clock)
-    [alert] = watchdog.tick(session_factory, settings=bare, clock=clock).alerts
+    [alert] = watchdog.tick(
+        session_factory, settings=bare, clock=clock, tracker=watch_tracker
+    ).alerts
     assert alert.outcome == "failed" and alert.escalation is not None
     [event] = _rows(engine, NotifyEvent)
     assert event.error == "NOTIFY_DESTINATION_MISSING"
 
 
 def test_alerts_off_records_the_outage_but_sends_nothing(
-    client: TestClient, admin, hourly, engine: Engine, session_factory, settings, clock, receiver
+    client: TestClient,
+    admin,
+    hourly,
+    engine: Engine,
+    session_factory,
+    watch_tracker,
+    settings,
+    clock,
+    receiver,
 ) -> None:
     set_policy(client, admin, alert_enabled=False)
     _go_down(client, admin, clock)
-    assert _tick(session_factory, settings, clock) == [("missed", "skipped")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("missed", "skipped")]
     _run(client, admin)
-    assert _tick(session_factory, settings, clock) == [("recovered", "skipped")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("recovered", "skipped")]
     assert receiver.received == [] and _rows(engine, NotificationOutbox) == []
 
 
-def test_disabled_policy_is_not_watched_and_starts_afresh(
+def test_a_run_that_commits_long_after_it_started_is_still_seen_to_recover(
+    client: TestClient, admin, hourly, session_factory, settings, clock, receiver
+) -> None:
+    """A trigger's `started_at` is its request's start; its promotion may commit minutes later,
+    after a tick that has already moved past that moment."""
+    tracker = watchlist.WatchTracker(full_every=timedelta.max)
+    _go_down(client, admin, clock)
+    assert _tick(session_factory, settings, clock, tracker) == [("missed", "sent")]
+    clock.advance(minutes=-10)  # the run started 10 minutes before that tick, commits after it
+    assert _run(client, admin)["executed"] is True
+    clock.advance(minutes=11)
+    assert _tick(session_factory, settings, clock, tracker) == [("recovered", "sent")]
+
+
+def test_a_workers_full_tick_still_reads_what_no_timestamp_shows(
     client: TestClient, admin, hourly, engine: Engine, session_factory, settings, clock, receiver
 ) -> None:
+    """A watch row written by hand (here: its next check lost) is missed by the tracked ticks
+    and found by the next full one."""
+    tracker = watchlist.WatchTracker(full_every=timedelta(hours=3))
+    assert _run(client, admin)["executed"] is True
+    assert _tick(session_factory, settings, clock, tracker) == []  # the first tick is full
+    clock.advance(minutes=2)
+    assert _tick(session_factory, settings, clock, tracker) == []  # the policy's write is past
+    with engine.begin() as conn:
+        conn.execute(update(ScheduleWatchState).values(next_check_at=None))
+    clock.advance(hours=2, minutes=5)
+    assert _tick(session_factory, settings, clock, tracker) == []  # tracked: not due, so not read
+    clock.advance(minutes=54)
+    assert _tick(session_factory, settings, clock, tracker) == [("missed", "sent")]  # full
+
+
+def test_disabled_policy_is_not_watched_and_starts_afresh(
+    client: TestClient,
+    admin,
+    hourly,
+    engine: Engine,
+    session_factory,
+    watch_tracker,
+    settings,
+    clock,
+    receiver,
+) -> None:
     _go_down(client, admin, clock)
-    assert _tick(session_factory, settings, clock) == [("missed", "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("missed", "sent")]
     set_policy(client, admin, enabled=False)
-    assert watchdog.tick(session_factory, settings=settings, clock=clock).checked == 0
+    assert (
+        watchdog.tick(
+            session_factory, settings=settings, clock=clock, tracker=watch_tracker
+        ).checked
+        == 0
+    )
     assert _rows(engine, ScheduleWatchState) == [] and _status(client, admin)["watched"] is False
     set_policy(client, admin, enabled=True, alert_cooldown_minutes=0)
-    assert _tick(session_factory, settings, clock) == [("missed", "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("missed", "sent")]
 
 
 def test_an_alert_that_cannot_be_queued_leaves_the_change_for_the_next_tick(
@@ -251,6 +341,7 @@ def test_an_alert_that_cannot_be_queued_leaves_the_change_for_the_next_tick(
     hourly,
     engine: Engine,
     session_factory,
+    watch_tracker,
     settings,
     clock,
     receiver,
@@ -263,12 +354,12 @@ def test_an_alert_that_cannot_be_queued_leaves_the_change_for_the_next_tick(
         raise RuntimeError("outbox unavailable")
 
     monkeypatch.setattr(watchdog.outbox, "enqueue", broken)
-    report = watchdog.tick(session_factory, settings=settings, clock=clock)
+    report = watchdog.tick(session_factory, settings=settings, clock=clock, tracker=watch_tracker)
     assert (report.errors, report.alerts) == (1, [])
     [state] = _rows(engine, ScheduleWatchState)
     assert state.last_status == "new" and _rows(engine, NotifyEvent) == []
     monkeypatch.undo()
-    assert _tick(session_factory, settings, clock) == [("missed", "sent")]
+    assert _tick(session_factory, settings, clock, watch_tracker) == [("missed", "sent")]
 
 
 def test_two_watchdogs_that_read_the_same_state_alert_once(

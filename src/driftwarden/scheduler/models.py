@@ -13,6 +13,9 @@ from driftwarden.db.base import Base, id_column
 
 # A window may hold one claimed-or-executed, non-dry-run, unforced trigger.
 _CLAIMS_WINDOW = text("outcome IN ('running', 'executed') AND dry_run = false AND forced = false")
+# The policy refused the trigger (status.GATED_OUTCOMES); literal, so a query with it can use the
+# partial index below whatever its plan.
+REFUSED = text("outcome IN ('policy_disabled', 'promotion_disabled')")
 
 
 class DriftPolicy(Base):
@@ -32,7 +35,8 @@ class DriftPolicy(Base):
     alert_min_execution_rate: Mapped[float]
     alert_cooldown_minutes: Mapped[int]
     created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
+    # the watchdog and the built-in scheduler read the policies changed since their last tick
+    updated_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class TriggerRun(Base):
@@ -46,6 +50,13 @@ class TriggerRun(Base):
             postgresql_where=_CLAIMS_WINDOW,
         ),
         Index(None, "org_id", "schedule_name", "started_at"),
+        # the watchdog's tick reads the refused triggers since its last one: few, and a small index
+        Index(
+            "ix_contract_drift_trigger_runs_refused_started_at",
+            "started_at",
+            sqlite_where=REFUSED,
+            postgresql_where=REFUSED,
+        ),
     )
 
     id: Mapped[uuid.UUID] = id_column()
@@ -116,8 +127,9 @@ class ScheduleWatchState(Base):
         ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
     )
     schedule_name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    # new | up | late | down: the status the watchdog last acted on (moved by conditional UPDATEs)
-    last_status: Mapped[str] = mapped_column(String(16))
+    # new | up | late | down | disabled: the status the watchdog last acted on (moved by
+    # conditional UPDATEs); indexed for the few not `up` a tick looks for executions of
+    last_status: Mapped[str] = mapped_column(String(16), index=True)
     down_since: Mapped[datetime | None]
     # the current outage's missed alert: queued | sent | failed | suppressed | skipped
     missed_alert: Mapped[str | None] = mapped_column(String(16))
@@ -127,4 +139,7 @@ class ScheduleWatchState(Base):
     alert_fingerprint: Mapped[str | None] = mapped_column(String(64))
     missed_notified_at: Mapped[datetime | None]
     recovered_notified_at: Mapped[datetime | None]
+    # the next moment time alone changes the schedule's status (None: only a write can); the
+    # watchdog reads the rows due (docs/reference/scheduler.md#watchdog)
+    next_check_at: Mapped[datetime | None] = mapped_column(index=True)
     updated_at: Mapped[datetime]

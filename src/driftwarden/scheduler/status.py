@@ -25,6 +25,8 @@ STATUSES: tuple[str, ...] = get_args(ScheduleState)
 DISABLED = "disabled"
 MIN_GRACE_MINUTES = 5.0
 GRACE_FRACTION = 0.1
+# The watch actions that send an alert (`watch_action`); `quiet` only records the new status.
+ALERTING = frozenset({"missed", "recovered", "disabled"})
 
 
 @dataclass(frozen=True)
@@ -136,3 +138,16 @@ def down_since(computed: ScheduleStatus) -> datetime | None:
     if computed.expected_by is None:
         return None
     return computed.expected_by + timedelta(minutes=computed.grace_minutes)
+
+
+def next_change(computed: ScheduleStatus, *, now: datetime) -> datetime | None:
+    """The next moment time alone changes the status (to `late`, then `down`), for the watchdog.
+
+    None when only a write can change it: a trigger (`new`, `down`, `disabled`) or a policy change.
+    The end of a `disabled` episode's triggering is not one: the episode lasts while the policy is
+    off, and the policy's change is a write.
+    """
+    if computed.status == DISABLED or computed.expected_by is None:
+        return None
+    turns = (computed.expected_by, down_since(computed))
+    return next((moment for moment in turns if moment is not None and moment > now), None)

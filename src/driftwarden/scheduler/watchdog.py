@@ -2,9 +2,10 @@
 `driftwarden worker` runs every minute.
 
 One query reads every enabled policy's schedule, and every disabled one still being triggered, with
-its last executed trigger and its watch state (`contract_drift_schedule_watch_state`); the status
-rules are pure (`status.py`). A status change is claimed with a conditional UPDATE from the old
-status to the new one, so when several workers watch at once exactly one of them wins each
+its last executed trigger and its watch state (`contract_drift_schedule_watch_state`); with a
+worker's `WatchTracker`, only those that may have changed since its last tick (`watchlist.py`).
+The status rules are pure (`status.py`). A status change is claimed with a conditional UPDATE from
+the old status to the new one, so when several workers watch at once exactly one of them wins each
 transition and sends its alert. The claim and the outbox rows commit together; delivery, escalation
 (step 6 of the anomaly notify, through `notify.escalate`) and the notify event follow, as in the
 anomaly notify:
@@ -19,21 +20,20 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
 
 from driftwarden.clock import Clock
-from driftwarden.db.helpers import chunked
 from driftwarden.notifications import outbox
-from driftwarden.scheduler import anomaly, notify
+from driftwarden.scheduler import anomaly, notify, watchlist
 from driftwarden.scheduler import status as status_rules
-from driftwarden.scheduler.models import DriftPolicy, ScheduleWatchState, TriggerRun
-from driftwarden.scheduler.schemas import Delivery, EscalationRead, PolicyRead, Thresholds
-from driftwarden.scheduler.summary import newest_trigger_value, policy_off, trigger_summary
+from driftwarden.scheduler.models import ScheduleWatchState
+from driftwarden.scheduler.schemas import Delivery, EscalationRead, Thresholds
+from driftwarden.scheduler.summary import trigger_summary
+from driftwarden.scheduler.watchlist import Watched, WatchTracker, watched_schedules
 from driftwarden.settings import Settings
 
 log = logging.getLogger("driftwarden.scheduler.watchdog")
@@ -49,39 +49,12 @@ EVENTS = {
     "recovered": (RECOVERED_EVENT, RECOVERED_REASON),
     "disabled": (DISABLED_EVENT, DISABLED_REASON),
 }
-# The longest window plus its grace: older refused triggers cannot make any schedule `disabled`.
-GATED_LOOKBACK = timedelta(minutes=10080 + status_rules.default_grace_minutes(10080))
 SUMMARY_WINDOW_DAYS = 30
 NEXT_STEPS = (
     "GET /api/v1/system/contracts/drift/schedule-status shows every schedule's status; "
     "see 'Schedule watchdog' in docs/runbook.md."
 )
 W = ScheduleWatchState
-
-
-@dataclass(frozen=True)
-class Watched:
-    """One enabled policy's schedule: what it is now, and what the watchdog last recorded."""
-
-    policy: PolicyRead
-    status: status_rules.ScheduleStatus
-    last_status: str | None
-    missed_alert: str | None
-    alert_fingerprint: str | None
-    missed_notified_at: datetime | None
-    down_since: datetime | None
-
-    @property
-    def action(self) -> str | None:
-        moved = (
-            self.down_since is not None and status_rules.down_since(self.status) != self.down_since
-        )
-        return status_rules.watch_action(
-            self.last_status,
-            self.status.status,
-            new_outage=moved,
-            policy_off=policy_off(self.policy),
-        )
 
 
 @dataclass(frozen=True)
@@ -101,74 +74,33 @@ class WatchReport:
     alerts: list[Alert] = field(default_factory=list)
 
 
-def watched_schedules(session: Session, *, now: datetime) -> list[Watched]:
-    """Every enabled policy's schedule, and every disabled one still being triggered: one query."""
-    last = aliased(TriggerRun)
-    of_policy = {"org_id": DriftPolicy.org_id, "schedule_name": DriftPolicy.schedule_name}
-    newest = newest_trigger_value(TriggerRun.id, executed_only=True, **of_policy)
-    gated = newest_trigger_value(
-        TriggerRun.started_at,
-        executed_only=False,
-        outcomes=status_rules.GATED_OUTCOMES,
-        **of_policy,
-    )
-    query = (
-        select(
-            DriftPolicy,
-            last.window_start,
-            last.started_at,
-            gated,
-            W.last_status,
-            W.missed_alert,
-            W.alert_fingerprint,
-            W.missed_notified_at,
-            W.down_since,
-        )
-        .select_from(DriftPolicy)
-        .outerjoin(last, last.id == newest)
-        .outerjoin(
-            W, and_(W.org_id == DriftPolicy.org_id, W.schedule_name == DriftPolicy.schedule_name)
-        )
-        .where(or_(DriftPolicy.enabled.is_(True), gated >= now - GATED_LOOKBACK))
-        .order_by(DriftPolicy.org_id)
-    )
-    found = []
-    for policy_row, last_ws, last_at, gated_at, *state in session.execute(query):
-        policy = PolicyRead.of(policy_row, is_default=False)
-        computed = status_rules.schedule_status(
-            window_minutes=policy.schedule_window_minutes,
-            last_window_start=last_ws,
-            now=now,
-            last_executed_at=last_at,
-            policy_off=policy_off(policy),
-            last_gated_at=gated_at,
-        )
-        if policy.enabled or computed.status == "disabled":
-            found.append(Watched(policy, computed, *state))
-    return found
-
-
 def tick(
-    session_factory: sessionmaker[Session], *, settings: Settings, clock: Clock
+    session_factory: sessionmaker[Session],
+    *,
+    settings: Settings,
+    clock: Clock,
+    tracker: WatchTracker | None = None,
 ) -> WatchReport:
-    """Check every enabled org's schedule once; alert on each transition this worker wins."""
+    """Check the schedules that may have changed (all, without a tracker); alert on each
+    transition this worker wins."""
     now = clock.now()
+    since = None if tracker is None else tracker.changed_since(now)
     with session_factory() as session:
-        _forget_unwatched(session)
-        watched = watched_schedules(session, now=now)
-        _insert_missing(session, [w for w in watched if w.last_status is None], now=now)
-        quiet = [w for w in watched if w.action == "quiet"]
-        _record_quiet(session, quiet, now=now)
+        org_ids = None if since is None else watchlist.changed_orgs(session, now=now, since=since)
+        watchlist.forget_unwatched(session, org_ids=org_ids)
+        watched = watched_schedules(session, now=now, org_ids=org_ids)
+        watchlist.insert_missing(session, [w for w in watched if w.last_status is None], now=now)
+        quiet = watchlist.record(session, watched, now=now)
         session.commit()
-    report = WatchReport(checked=len(watched), quiet=len(quiet))
+    if tracker is not None:
+        tracker.ticked(now, full=since is None)
+    report = WatchReport(checked=len(watched), quiet=quiet)
     for item in watched:
         if item.action not in EVENTS:
             continue
         try:
             alert = _alert(session_factory, item, settings=settings, clock=clock)
-        except (
-            Exception
-        ):  # logged; the others go on, and a change left unclaimed is retried next tick
+        except Exception:  # logged; the others go on, and an unclaimed change is due next tick
             report.errors += 1
             log.exception(
                 json.dumps({"event": "schedule_alert_error", "org_id": str(item.policy.org_id)})
@@ -177,56 +109,6 @@ def tick(
         if alert is not None:
             report.alerts.append(alert)
     return report
-
-
-def _forget_unwatched(session: Session) -> None:
-    """Drop the state of schedules no longer watched, so a re-enabled schedule starts afresh.
-
-    A `disabled` episode's row stays while its policy is off: it is what makes the alert go once.
-    """
-    watched = exists().where(
-        DriftPolicy.org_id == W.org_id,
-        DriftPolicy.schedule_name == W.schedule_name,
-        or_(DriftPolicy.enabled.is_(True), W.last_status == "disabled"),
-    )
-    session.execute(delete(W).where(~watched))
-
-
-def _insert_missing(session: Session, missing: list[Watched], *, now: datetime) -> None:
-    """One row per newly watched schedule, as `new`; a concurrent worker's insert wins quietly."""
-    if not missing:
-        return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    rows = [
-        {
-            "org_id": w.policy.org_id,
-            "schedule_name": w.policy.schedule_name,
-            "last_status": "new",
-            "updated_at": now,
-        }
-        for w in missing
-    ]
-    for chunk in chunked(rows):
-        session.execute(dialect.insert(W).values(chunk).on_conflict_do_nothing())
-
-
-def _record_quiet(session: Session, quiet: list[Watched], *, now: datetime) -> None:
-    """Status changes that alert nobody.
-
-    One UPDATE per (old, new) pair, each from the old status only.
-    """
-    groups: dict[tuple[str, str], list[tuple[uuid.UUID, str]]] = {}
-    for w in quiet:
-        groups.setdefault((w.last_status or "new", w.status.status), []).append(
-            (w.policy.org_id, w.policy.schedule_name)
-        )
-    for (old, new), keys in groups.items():
-        for chunk in chunked(keys):
-            session.execute(
-                update(W)
-                .where(tuple_(W.org_id, W.schedule_name).in_(chunk), W.last_status == old)
-                .values(last_status=new, updated_at=now)
-            )
 
 
 def _alert(
@@ -371,6 +253,7 @@ def _claim(
         item.last_status == "down"
     ):  # down again after an unseen recovery: the old outage is the token
         where.append(W.down_since == item.down_since)
+    values["next_check_at"] = status_rules.next_change(item.status, now=now)
     claimed = session.execute(update(W).where(*where).values(updated_at=now, **values))
     return claimed.rowcount == 1
 

@@ -36,9 +36,10 @@ def schedule_watchdog(
     session_factory: sessionmaker[Session], settings: Settings, clock: Clock
 ) -> Periodic:
     """The dead man's switch over every enabled schedule (docs/reference/scheduler.md)."""
+    tracker = watchdog.WatchTracker()
 
     def run() -> None:
-        watchdog.tick(session_factory, settings=settings, clock=clock)
+        watchdog.tick(session_factory, settings=settings, clock=clock, tracker=tracker)
 
     return Periodic(name="schedule-watchdog", every_seconds=WATCHDOG_EVERY_SECONDS, run=run)
 
