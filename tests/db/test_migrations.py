@@ -19,11 +19,11 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
 
 
 def test_the_watchdog_next_check_migration_goes_down_and_up_again(engine: Engine) -> None:
-    """0006 is reversible: down to 0005 the column and its indexes go, up again they are back."""
+    """0007 is reversible: down to 0006 the column and its indexes go, up again they are back."""
     table = "contract_drift_schedule_watch_state"
     try:
-        migrate.downgrade(engine, "0005")
-        assert migrate.current_revision(engine) == "0005"
+        migrate.downgrade(engine, "0006")
+        assert migrate.current_revision(engine) == "0006"
         inspector = inspect(engine)
         assert "next_check_at" not in {c["name"] for c in inspector.get_columns(table)}
         assert not {i["name"] for i in inspector.get_indexes("contract_drift_policies")} & {

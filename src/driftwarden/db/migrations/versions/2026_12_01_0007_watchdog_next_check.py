@@ -6,9 +6,9 @@ scheduler's tracker reads too), and the refused triggers since (a partial index)
 every org's schedule each minute. Existing rows start
 with no next check: the first (full) tick of each worker fills it in.
 
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-02
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-01
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
