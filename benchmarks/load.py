@@ -14,7 +14,7 @@ Bounded and local: 127.0.0.1 only. Creates and drops its own databases and PgBou
     .venv/bin/python benchmarks/load.py [--via pgbouncer,direct] [--clients 1,50,200]
         [--seconds 30] [--workers 4] [--pool-timeout 5] [--against DIR] [--restart-db-at 10]
 
-Bars (issue 14): 0 x 500, 0 lost writes, 0 duplicates, every 503 with Retry-After.
+Bars: 0 x 500, 0 lost writes, 0 duplicates, every 503 with Retry-After.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ statements each issues:
 The database is analyzed before the steady ticks, as autovacuum would have done by then (the
 planner otherwise guesses at the freshly written watch-state and trigger rows).
 
-Bars (issue 14, many orgs): each steady tick at `--orgs` takes <= 5x its time at `--small`, with
+Bars: each steady tick at `--orgs` takes <= 5x its time at `--small`, with
 the same number of statements at both sizes. Drops its databases.
 
     .venv/bin/python benchmarks/watchdog.py [--small 100] [--orgs 10000] [--history 100] [--runs 5]
