@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import Connection, and_, case, delete, null, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +29,7 @@ from driftwarden.api.envelope import error_body
 from driftwarden.api.guard import replay_body
 from driftwarden.api.models import IdempotencyRecord
 from driftwarden.auth import keys
+from driftwarden.db.helpers import dialect_insert
 from driftwarden.db.prune import BATCH_SIZE, MAX_BATCHES, delete_in_batches
 from driftwarden.errors import BadRequest
 
@@ -276,8 +276,7 @@ def _claim_statement(connection: Connection, record: dict[str, Any]) -> Executab
     row; each re-checks the condition against the committed winner, so one of them runs.
     """
     table = IdempotencyRecord.__table__
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(table).values(**record)
+    insert = dialect_insert(connection.dialect.name, table).values(**record)
     now = record["created_at"]
     expired = table.c.expires_at <= now
     lapsed = and_(

@@ -14,6 +14,7 @@ from typing import Literal, get_args
 
 from sqlalchemy import Connection, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from driftwarden.auth.models import ApiKey
 
@@ -54,24 +55,21 @@ def bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def _active(token: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The key a token names, if neither revoked nor expired at `now`: one indexed lookup."""
+    return (
+        ApiKey.key_hash == hash_key(token),
+        ApiKey.revoked_at.is_(None),
+        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+    )
+
+
 def identify(connection: Connection, *, token: str, now: datetime) -> KeyIdentity | None:
-    """The active key a token names, as one indexed SELECT of what a request needs."""
-    row = connection.execute(
-        select(ApiKey.id, ApiKey.org_id, ApiKey.role).where(
-            ApiKey.key_hash == hash_key(token),
-            ApiKey.revoked_at.is_(None),
-            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
-        )
-    ).first()
+    """The active key a token names, as one SELECT of what a request needs."""
+    query = select(ApiKey.id, ApiKey.org_id, ApiKey.role).where(*_active(token, now))
+    row = connection.execute(query).first()
     return KeyIdentity(api_key_id=row.id, org_id=row.org_id, role=row.role) if row else None
 
 
 def find_active_key(session: Session, *, token: str, now: datetime) -> ApiKey | None:
-    key = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(token))).first()
-    if (
-        key is None
-        or key.revoked_at is not None
-        or (key.expires_at is not None and key.expires_at <= now)
-    ):
-        return None
-    return key
+    return session.scalars(select(ApiKey).where(*_active(token, now))).first()

@@ -12,12 +12,8 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     Select,
-    String,
     and_,
-    any_,
-    bindparam,
     case,
     false,
     null,
@@ -31,7 +27,7 @@ from driftwarden.agents.models import Agent
 from driftwarden.contracts import content as content_rules
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.db.base import JSONType
-from driftwarden.db.helpers import chunked
+from driftwarden.db.helpers import chunked, in_strings
 
 Pair = tuple[uuid.UUID, str | None]  # (definition id, bound version)
 # (definition id, bound version, config key or None when the definition has no schema)
@@ -72,19 +68,7 @@ def scope_filter(
     return query
 
 
-def _bound_in(values: list[str], *, as_array: bool) -> Any:
-    """`bound IN (...)`; on Postgres `= ANY(array)`, one parameter whatever the number of values.
-
-    A short statement text keeps psycopg's query cache (and SQLAlchemy's) hitting; an IN list of
-    hundreds of placeholders is re-parsed on every execution.
-    """
-    bound = ContractBinding.definition_contract_version
-    if as_array:
-        return bound == any_(bindparam(None, values, type_=ARRAY(String())))
-    return bound.in_(values)
-
-
-def _pair_filter(pairs: list[Pair], *, as_array: bool = False) -> Any:
+def _pair_filter(pairs: list[Pair], *, dialect_name: str) -> Any:
     """SQL condition matching rows whose (definition, bound version) is one of `pairs`."""
     by_definition: dict[uuid.UUID, set[str | None]] = defaultdict(set)
     for definition_id, bnd in pairs:
@@ -93,7 +77,7 @@ def _pair_filter(pairs: list[Pair], *, as_array: bool = False) -> Any:
     clauses = []
     for definition_id, bounds in by_definition.items():
         values = sorted(b for b in bounds if b is not None)
-        matches = [_bound_in(values, as_array=as_array)] if values else []
+        matches = [in_strings(bound, values, dialect_name=dialect_name)] if values else []
         if None in bounds:
             matches.append(bound.is_(None))
         clauses.append(and_(ContractBinding.definition_id == definition_id, or_(*matches)))
@@ -138,9 +122,9 @@ def item_rows(
     for k in keys:
         if k[2] is not None:
             partial[(k[0], k[1])].append(configs[k])
-    as_array = session.get_bind().dialect.name == "postgresql"
-    clauses = [_pair_filter(whole, as_array=as_array)] + [
-        and_(_pair_filter([pair], as_array=as_array), ContractBinding.config.in_(configs))
+    dialect_name = session.get_bind().dialect.name
+    clauses = [_pair_filter(whole, dialect_name=dialect_name)] + [
+        and_(_pair_filter([pair], dialect_name=dialect_name), ContractBinding.config.in_(configs))
         for pair, configs in partial.items()
     ]
     query = _joined(scope["org_id"], *ITEM_COLUMNS, config).where(or_(*clauses))

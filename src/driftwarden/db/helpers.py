@@ -1,4 +1,6 @@
-"""Small database helpers every domain shares: insert-or-conflict and chunked batches."""
+"""Small database helpers every domain shares: insert-or-conflict, chunked batches, and the two
+constructs whose spelling differs between Postgres and SQLite (an upsert, a match against many
+strings)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,12 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any, TypeVar
 
+from sqlalchemy import ARRAY, String, Table, any_, bindparam
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
 
 from driftwarden.errors import Conflict
 
@@ -39,3 +45,19 @@ def chunked(items: Iterable[T], size: int = BATCH_SIZE) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
+
+
+def dialect_insert(dialect_name: str, table: Table) -> Insert:
+    """The INSERT of the dialect in use, which has `on_conflict_do_update` / `_do_nothing`."""
+    return (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+
+
+def in_strings(column: Any, values: list[str], *, dialect_name: str) -> ColumnElement[bool]:
+    """`column IN (...)`; on Postgres `= ANY(array)`, one parameter whatever the number of values.
+
+    A short statement text keeps psycopg's query cache (and SQLAlchemy's) hitting; an IN list of
+    hundreds of placeholders is re-parsed on every execution.
+    """
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(String())))
+    return column.in_(values)

@@ -16,12 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import ARRAY, String, and_, any_, bindparam, case, cast, func, literal, or_, select
+from sqlalchemy import String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from driftwarden.auth.models import Org
 from driftwarden.contracts.drift import DRIFT_LEVELS, classify
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
+from driftwarden.db.helpers import in_strings
 from driftwarden.notifications.models import NotificationOutbox
 from driftwarden.patterns.lifecycle import CLOSED_STATUSES
 from driftwarden.patterns.models import IssuePattern
@@ -207,14 +208,10 @@ def _level_of(session: Session, bound: Any, current: Any, levels: PairLevels) ->
     for the pair, or else the pair's key. Known keys go to Postgres as one array parameter per
     level (a hashed `= ANY`), to SQLite as IN lists."""
     key = cast(func.length(bound), String) + literal(":", String) + bound + current
-    on_postgres = session.get_bind().dialect.name == "postgresql"
+    dialect_name = session.get_bind().dialect.name
     whens = [(or_(bound.is_(None), current.is_(None)), literal("invalid", String))]
     for level, keys in levels.keys_by_level().items():
-        known = (
-            key == any_(bindparam(f"pairs_{level}", keys, type_=ARRAY(String)))
-            if on_postgres
-            else key.in_(keys)
-        )
+        known = in_strings(key, keys, dialect_name=dialect_name)
         whens.append((known, literal(level, String)))
     return case(*whens, else_=key)
 

@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from driftwarden.db.helpers import dialect_insert
 from driftwarden.metrics import events as metrics
 from driftwarden.notifications import flows as notification_flows
 from driftwarden.notifications import outbox
@@ -180,8 +180,7 @@ def claim_send(
     committed winner, so exactly one succeeds per cooldown.
     """
     table = TriggerAlertState.__table__
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(table).values(
+    insert = dialect_insert(session.get_bind().dialect.name, table).values(
         org_id=org_id,
         schedule_name=schedule_name,
         alert_fingerprint=fingerprint,

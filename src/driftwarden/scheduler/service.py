@@ -76,11 +76,6 @@ def _still_due(
     )
 
 
-# How far back a tick looks for policies changed since the last one: clock skew between the
-# processes that write them, and the time between a write's timestamp and its commit.
-CHANGE_MARGIN = timedelta(seconds=60)
-
-
 @dataclass
 class DueTracker:
     """What one worker's scheduler has read, so a tick re-reads only the orgs that may be due.
@@ -122,7 +117,7 @@ def due_runs(
         recheck = tracker.pop_due(now)
         query = query.where(
             or_(
-                DriftPolicy.updated_at >= tracker.since - CHANGE_MARGIN,
+                DriftPolicy.updated_at >= tracker.since - windows.CHANGE_MARGIN,
                 DriftPolicy.org_id.in_(recheck),
             )
         )

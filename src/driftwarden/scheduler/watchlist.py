@@ -18,21 +18,18 @@ from typing import Any
 
 from sqlalchemy import CompoundSelect, and_, bindparam, delete, exists, func, or_, select, union
 from sqlalchemy import update as sql_update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from driftwarden.db.helpers import chunked
+from driftwarden.db.helpers import chunked, dialect_insert
 from driftwarden.scheduler import status as status_rules
 from driftwarden.scheduler.models import REFUSED, DriftPolicy, ScheduleWatchState, TriggerRun
 from driftwarden.scheduler.schemas import PolicyRead
 from driftwarden.scheduler.summary import newest_trigger_value, policy_off
+from driftwarden.scheduler.windows import CHANGE_MARGIN
 
 W = ScheduleWatchState
 # The longest window plus its grace: older refused triggers cannot make any schedule `disabled`.
 GATED_LOOKBACK = timedelta(minutes=10080 + status_rules.default_grace_minutes(10080))
-# A policy write (or a refused trigger) commits within a minute of its timestamp, and the clocks
-# agree that well.
-CHANGE_MARGIN = timedelta(seconds=60)
 # An executed trigger's `started_at` is taken when its request starts; it commits after its
 # promotion, which may take minutes.
 TRIGGER_MARGIN = timedelta(minutes=15)
@@ -217,7 +214,7 @@ def insert_missing(session: Session, missing: list[Watched], *, now: datetime) -
     """One row per newly watched schedule, as `new`; a concurrent worker's insert wins quietly."""
     if not missing:
         return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = dialect_insert(session.get_bind().dialect.name, W.__table__)
     rows = [
         {
             "org_id": w.policy.org_id,
@@ -228,7 +225,7 @@ def insert_missing(session: Session, missing: list[Watched], *, now: datetime) -
         for w in missing
     ]
     for chunk in chunked(rows):
-        session.execute(dialect.insert(W).values(chunk).on_conflict_do_nothing())
+        session.execute(insert.values(chunk).on_conflict_do_nothing())
 
 
 def record(session: Session, watched: list[Watched], *, now: datetime) -> int:

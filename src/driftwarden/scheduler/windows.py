@@ -15,6 +15,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SCHEDULE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 TriggerOutcome = Literal["executed", "deduped", "failed", "policy_disabled", "promotion_disabled"]
 TRIGGER_OUTCOMES: tuple[str, ...] = get_args(TriggerOutcome)
+# How far before a worker's last tick it looks for writes since (a policy change, a refused
+# trigger): a write commits within a minute of its timestamp, and the processes' clocks agree
+# that well. The built-in scheduler and the watchdog both rely on it.
+CHANGE_MARGIN = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
