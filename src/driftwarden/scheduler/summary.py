@@ -6,12 +6,24 @@ docs/reference/scheduler.md#alert-delivery
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, func, literal, select, union
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    union,
+)
 from sqlalchemy.orm import Session, aliased
 
 from driftwarden.db.base import UTCDateTime
@@ -92,14 +104,14 @@ def summary_with_cooldown(
     now: datetime,
 ) -> tuple[SummaryRead, CooldownState]:
     """The notify's summary (no items) and its schedule's cooldown row, in one statement."""
-    state = TriggerAlertState
-    key = (state.org_id == org_id, state.schedule_name == (schedule_name or ALL_SCHEDULES))
-    cooldown = [
-        select(state.alert_fingerprint).where(*key).scalar_subquery().label("cooldown_fp"),
-        select(state.last_notified_at).where(*key).scalar_subquery().label("cooldown_at"),
-    ]
-    scope = _summary_scope(org_id, schedule_name, window_days, now)
-    row = session.execute(select(*_summary_columns(), *cooldown).where(*scope)).one()._asdict()
+    params = {
+        "org_id": org_id,
+        "since": now - timedelta(days=window_days),
+        "schedule_name": schedule_name,
+        "cooldown_name": schedule_name or ALL_SCHEDULES,
+    }
+    statement = _summary_with_cooldown_statement(by_schedule=schedule_name is not None)
+    row = session.execute(statement, params).one()._asdict()
     found = CooldownState(
         alert_fingerprint=row.pop("cooldown_fp"),
         last_notified_at=row.pop("cooldown_at"),
@@ -108,6 +120,29 @@ def summary_with_cooldown(
         row, org_id=org_id, schedule_name=schedule_name, window_days=window_days, items=None
     )
     return read, found
+
+
+@functools.cache
+def _summary_with_cooldown_statement(*, by_schedule: bool) -> Select[Any]:
+    """Built once, bound on each call: every schedule run's notify issues it, and building the
+    expression cost more than running it."""
+    state = TriggerAlertState
+    key = (
+        state.org_id == bindparam("org_id", type_=state.org_id.type),
+        state.schedule_name == bindparam("cooldown_name", type_=state.schedule_name.type),
+    )
+    cooldown = [
+        select(state.alert_fingerprint).where(*key).scalar_subquery().label("cooldown_fp"),
+        select(state.last_notified_at).where(*key).scalar_subquery().label("cooldown_at"),
+    ]
+    scope = [
+        TriggerRun.org_id == bindparam("org_id", type_=TriggerRun.org_id.type),
+        TriggerRun.started_at >= bindparam("since", type_=TriggerRun.started_at.type),
+    ]
+    if by_schedule:
+        name = bindparam("schedule_name", type_=TriggerRun.schedule_name.type)
+        scope.append(TriggerRun.schedule_name == name)
+    return select(*_summary_columns(), *cooldown).where(*scope)
 
 
 def _summary_scope(
