@@ -6,6 +6,7 @@ that must have a key declare `IdempotencyKeyRequired`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Header, Request
-from sqlalchemy import Connection, and_, case, delete, null, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, null, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
 from starlette.concurrency import run_in_threadpool
@@ -154,7 +155,9 @@ class IdempotencyMiddleware:
                 ),
             )
             return
-        owner = await run_in_threadpool(_key_owner, scope)
+        owner = scope.get("state", {}).get("authenticated_key")  # found by the auth gate
+        if owner is None:
+            owner = await run_in_threadpool(_key_owner, scope)
         if owner is None:  # unauthenticated: let the route answer 401, store nothing
             await self.app(scope, receive, send)
             return
@@ -227,10 +230,7 @@ def _state(scope: Scope) -> Any:
 
 
 def _key_owner(scope: Scope) -> keys.KeyIdentity | None:
-    """The calling API key (found by the auth gate), or None for an unauthenticated caller."""
-    found = scope.get("state", {}).get("authenticated_key")
-    if found is not None:
-        return found
+    """The calling API key when the auth gate did not look it up, or None (unauthenticated)."""
     token = keys.bearer_token(header(scope, b"authorization"))
     if token is None:
         return None
@@ -259,25 +259,52 @@ def _claim(scope: Scope, api_key_id: uuid.UUID, key: str, fingerprint: str) -> C
         "expires_at": now + timedelta(hours=settings.idempotency_ttl_hours),
     }
     connection = request_connection.request_connection(scope)
+    claim = _claim_statement(connection.dialect.name)
+    bound = {f"claim_{c}": value for c, value in record.items()}
     for _ in range(3):
-        claimed = request_connection.run_alone(connection, _claim_statement(connection, record))
+        claimed = request_connection.run_alone(connection, claim, bound)
         if claimed is not None:
             return Claim(record_id=claimed.id, locked_until=lease)
-        existing = _existing_record(connection, record)
+        existing = request_connection.run_alone(connection, _EXISTING_RECORD, record)
         if existing is not None:
             return _answer(existing, fingerprint, now)
     return Claim(response=in_progress(timedelta(0), "could not claim the Idempotency-Key; retry"))
 
 
-def _claim_statement(connection: Connection, record: dict[str, Any]) -> Executable:
+CLAIMED_COLUMNS = (
+    "id",
+    "api_key_id",
+    "method",
+    "path",
+    "idempotency_key",
+    "request_hash",
+    "state",
+    "created_at",
+    "locked_until",
+    "expires_at",
+)
+
+
+@functools.cache
+def _claim_statement(dialect_name: str) -> Executable:
     """INSERT, or take over the existing record when it expired or its run's lease lapsed.
 
     RETURNING gives a row only when this request holds the key. Concurrent claimers queue on the
-    row; each re-checks the condition against the committed winner, so one of them runs.
+    row; each re-checks the condition against the committed winner, so one of them runs. Its
+    commit does not await the disk (`request_connection.asynchronous_commit`). Built once per
+    dialect, bound to each claim's record (`claim_` and a name of CLAIMED_COLUMNS).
     """
     table = IdempotencyRecord.__table__
-    insert = dialect_insert(connection.dialect.name, table).values(**record)
-    now = record["created_at"]
+    values = {c: bindparam(f"claim_{c}", type_=table.c[c].type) for c in CLAIMED_COLUMNS}
+    asynchronous = request_connection.asynchronous_commit(dialect_name)
+    insert = dialect_insert(dialect_name, table)
+    if asynchronous is not None:
+        insert = insert.from_select(
+            list(values), select(*values.values()).select_from(asynchronous)
+        )
+    else:
+        insert = insert.values(values)
+    now = values["created_at"]
     expired = table.c.expires_at <= now
     lapsed = and_(
         table.c.state == "in_progress",
@@ -298,11 +325,14 @@ def _claim_statement(connection: Connection, record: dict[str, Any]) -> Executab
     ).returning(table.c.id)
 
 
-def _existing_record(connection: Connection, record: dict[str, Any]) -> Any:
+def _existing_statement() -> Executable:
     """The record that holds the key (None if it went away meanwhile: claim again)."""
     table = IdempotencyRecord.__table__
-    where = [table.c[c] == record[c] for c in ("api_key_id", "method", "path", "idempotency_key")]
-    return request_connection.run_alone(connection, select(table).where(*where))
+    key = ("api_key_id", "method", "path", "idempotency_key")
+    return select(table).where(*(table.c[c] == bindparam(c, type_=table.c[c].type) for c in key))
+
+
+_EXISTING_RECORD = _existing_statement()
 
 
 def _answer(existing: Any, fingerprint: str, now: datetime) -> Claim:
@@ -337,17 +367,38 @@ def complete_record(
     if state.get("idempotency_withhold") and status < 300:
         status, kept, body = _withheld(status, body)
     done = session.execute(
-        update(IdempotencyRecord)
-        .where(
-            IdempotencyRecord.id == claim.record_id,
-            IdempotencyRecord.state == "in_progress",
-            IdempotencyRecord.locked_until == claim.locked_until,
-        )
-        .values(
-            state="completed", response_status=status, response_body=body, response_headers=kept
-        )
+        _COMPLETE_RECORD,
+        {
+            "record_id": claim.record_id,
+            "claimed_until": claim.locked_until,
+            "status": status,
+            "body": body,
+            "headers": kept,
+        },
     )
     return done.rowcount == 1
+
+
+def _complete_statement() -> Executable:
+    """Core, built once: the ORM's bulk UPDATE machinery cost more than the statement."""
+    table = IdempotencyRecord.__table__
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("record_id", type_=table.c.id.type),
+            table.c.state == "in_progress",
+            table.c.locked_until == bindparam("claimed_until", type_=table.c.locked_until.type),
+        )
+        .values(
+            state="completed",
+            response_status=bindparam("status", type_=table.c.response_status.type),
+            response_body=bindparam("body", type_=table.c.response_body.type),
+            response_headers=bindparam("headers", type_=table.c.response_headers.type),
+        )
+    )
+
+
+_COMPLETE_RECORD = _complete_statement()
 
 
 def _finish(scope: Scope, claim: Claim, captured: dict[str, Any]) -> None:

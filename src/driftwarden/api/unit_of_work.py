@@ -27,7 +27,10 @@ def request_session(scope: Scope) -> Session:
     if STATE_KEY not in state:
         connection = state.get(request_connection.STATE_KEY)
         factory = scope["app"].state.session_factory
-        session = factory(bind=connection) if connection is not None else factory()
+        if connection is not None:
+            session = factory(bind=request_connection.transactional(connection))
+        else:
+            session = factory()
         session.info[STATE_KEY] = True
         state[STATE_KEY] = session
     return state[STATE_KEY]
