@@ -136,13 +136,17 @@ def messages(response: Response, *, replayed: bool = False) -> list[Message]:
     ]
 
 
+ROUTED_CACHE = 4096  # distinct (method, path) pairs remembered; forgotten all at once when full
+
+
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._routed: dict[tuple[str, str, str], bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = header(scope, b"idempotency-key") if scope["type"] == "http" else None
-        if key is None or scope["method"] not in MUTATING or not _routed(scope):
+        if key is None or scope["method"] not in MUTATING or not self.routed(scope):
             await self.app(scope, receive, send)
             return
         if not valid_key(key):
@@ -182,6 +186,15 @@ class IdempotencyMiddleware:
             return
         state["idempotency_claim"] = claim  # the unit of work completes it with the route's writes
         await self._run(scope, replay_body(body, receive), send, claim)
+
+    def routed(self, scope: Scope) -> bool:
+        """`_routed`, remembered per method and path: matching walks every route."""
+        found = (scope["method"], scope.get("root_path", ""), scope["path"])
+        if found not in self._routed:
+            if len(self._routed) >= ROUTED_CACHE:
+                self._routed.clear()
+            self._routed[found] = _routed(scope)
+        return self._routed[found]
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, claim: Claim) -> None:
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}

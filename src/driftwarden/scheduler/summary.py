@@ -125,8 +125,8 @@ def summary_with_cooldown(
 @functools.cache
 def _summary_with_cooldown_statement(*, by_schedule: bool) -> Select[Any]:
     """Built once, bound on each call: every schedule run's notify issues it, and building the
-    expression cost more than running it."""
-    state = TriggerAlertState
+    expression (and its ORM compile state) cost more than running it."""
+    state, runs = TriggerAlertState.__table__.c, TriggerRun.__table__.c  # Core: no ORM compile
     key = (
         state.org_id == bindparam("org_id", type_=state.org_id.type),
         state.schedule_name == bindparam("cooldown_name", type_=state.schedule_name.type),
@@ -136,13 +136,14 @@ def _summary_with_cooldown_statement(*, by_schedule: bool) -> Select[Any]:
         select(state.last_notified_at).where(*key).scalar_subquery().label("cooldown_at"),
     ]
     scope = [
-        TriggerRun.org_id == bindparam("org_id", type_=TriggerRun.org_id.type),
-        TriggerRun.started_at >= bindparam("since", type_=TriggerRun.started_at.type),
+        runs.org_id == bindparam("org_id", type_=runs.org_id.type),
+        runs.started_at >= bindparam("since", type_=runs.started_at.type),
     ]
     if by_schedule:
-        name = bindparam("schedule_name", type_=TriggerRun.schedule_name.type)
-        scope.append(TriggerRun.schedule_name == name)
-    return select(*_summary_columns(), *cooldown).where(*scope)
+        scope.append(
+            runs.schedule_name == bindparam("schedule_name", type_=runs.schedule_name.type)
+        )
+    return select(*_summary_columns(runs), *cooldown).where(*scope)
 
 
 def _summary_scope(
@@ -157,18 +158,17 @@ def _summary_scope(
     return scope
 
 
-def _summary_columns() -> list[Any]:
-    real = TriggerRun.dry_run.is_(False)
+def _summary_columns(runs: Any = TriggerRun) -> list[Any]:
+    """The summary's aggregates over `runs`: the entity, or its table's columns (Core)."""
+    real = runs.dry_run.is_(False)
     columns = [
         _count(real).label("trigger_count"),
-        _count(TriggerRun.dry_run.is_(True)).label("dry_run_count"),
-        _latest(TriggerRun.started_at, real).label("last_triggered_at"),
-        _latest(TriggerRun.started_at, and_(real, TriggerRun.outcome == "executed")).label(
-            "last_executed_at"
-        ),
+        _count(runs.dry_run.is_(True)).label("dry_run_count"),
+        _latest(runs.started_at, real).label("last_triggered_at"),
+        _latest(runs.started_at, and_(real, runs.outcome == "executed")).label("last_executed_at"),
     ]
     return columns + [
-        _count(and_(real, TriggerRun.outcome == o)).label(f"{o}_count") for o in TRIGGER_OUTCOMES
+        _count(and_(real, runs.outcome == o)).label(f"{o}_count") for o in TRIGGER_OUTCOMES
     ]
 
 

@@ -99,15 +99,12 @@ def run_trigger(
 
 
 def _winner(dedupe_key: str | BindParameter[str]) -> Select[tuple[uuid.UUID]]:
-    """The trigger that already executed this window for real, if any."""
+    """The trigger that already executed this window for real, if any (Core: no ORM compile)."""
+    runs = TriggerRun.__table__.c
     return (
-        select(TriggerRun.id)
-        .where(
-            TriggerRun.dedupe_key == dedupe_key,
-            TriggerRun.outcome == "executed",
-            TriggerRun.dry_run.is_(False),
-        )
-        .order_by(TriggerRun.started_at)
+        select(runs.id)
+        .where(runs.dedupe_key == dedupe_key, runs.outcome == "executed", runs.dry_run.is_(False))
+        .order_by(runs.started_at)
         .limit(1)
     )
 
