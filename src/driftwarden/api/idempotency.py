@@ -28,7 +28,7 @@ from driftwarden.api import connection as request_connection
 from driftwarden.api.context import MUTATING, header
 from driftwarden.api.envelope import error_body
 from driftwarden.api.guard import replay_body
-from driftwarden.api.models import IdempotencyRecord
+from driftwarden.api.models import ApiAuditLog, IdempotencyRecord
 from driftwarden.auth import keys
 from driftwarden.db.helpers import dialect_insert
 from driftwarden.db.prune import BATCH_SIZE, MAX_BATCHES, delete_in_batches
@@ -374,22 +374,31 @@ def complete_record(
     status: int,
     headers: list[tuple[bytes, bytes]],
     body: bytes,
+    audit: dict[str, Any] | None = None,
 ) -> bool:
-    """Store the response on the record, in the caller's transaction; False if the run lost it."""
+    """Store the response on the record, and the `audit` row when given, in the caller's
+    transaction; False if the run lost the record (then neither was written).
+
+    On Postgres both are one statement (the audit INSERT selects from the UPDATE's RETURNING).
+    """
     kept = {k.decode().lower(): v.decode() for k, v in headers if k.lower() in KEPT_HEADERS}
     if state.get("idempotency_withhold") and status < 300:
         status, kept, body = _withheld(status, body)
-    done = session.execute(
-        _COMPLETE_RECORD,
-        {
-            "record_id": claim.record_id,
-            "claimed_until": claim.locked_until,
-            "status": status,
-            "body": body,
-            "headers": kept,
-        },
-    )
-    return done.rowcount == 1
+    completed = {
+        "record_id": claim.record_id,
+        "claimed_until": claim.locked_until,
+        "status": status,
+        "body": body,
+        "headers": kept,
+    }
+    if audit is not None and session.get_bind().dialect.name == "postgresql":
+        audited = {f"audit_{key}": value for key, value in audit.items()}
+        return session.execute(_COMPLETED_AND_AUDITED, {**completed, **audited}).first() is not None
+    if session.execute(_COMPLETE_RECORD, completed).rowcount != 1:
+        return False
+    if audit is not None:
+        session.execute(AUDIT_INSERT, audit)
+    return True
 
 
 def _complete_statement() -> Executable:
@@ -412,6 +421,20 @@ def _complete_statement() -> Executable:
 
 
 _COMPLETE_RECORD = _complete_statement()
+AUDIT_INSERT = ApiAuditLog.__table__.insert()
+
+
+def _completed_and_audited_statement() -> Executable:
+    """Postgres: the audit row inserted from the completion's RETURNING, so only with it."""
+    completed = _COMPLETE_RECORD.returning(IdempotencyRecord.__table__.c.id).cte("completed")
+    columns = list(ApiAuditLog.__table__.columns)
+    values = select(*(bindparam(f"audit_{c.key}", type_=c.type) for c in columns))
+    return AUDIT_INSERT.from_select(columns, values.select_from(completed)).returning(
+        ApiAuditLog.__table__.c.id
+    )
+
+
+_COMPLETED_AND_AUDITED = _completed_and_audited_statement()
 
 
 def _finish(scope: Scope, claim: Claim, captured: dict[str, Any]) -> None:

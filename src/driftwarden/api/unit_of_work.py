@@ -21,7 +21,6 @@ from driftwarden.db.base import new_id
 
 STATE_KEY = "unit_of_work"
 RESPONSE_MESSAGES = frozenset({"http.response.start", "http.response.body"})
-AUDIT_INSERT = ApiAuditLog.__table__.insert()
 
 
 def request_session(scope: Scope) -> Session:
@@ -42,7 +41,7 @@ def request_session(scope: Scope) -> Session:
 def _audit_values(scope: Scope, state: dict, status: int) -> dict:
     """The audit row as a Core insert's values: the ORM's flush of one object cost more than it."""
     row = context.audit_row(scope, state, status=status, error_code=None)
-    values = {c.key: getattr(row, c.key) for c in AUDIT_INSERT.table.columns}
+    values = {c.key: getattr(row, c.key) for c in ApiAuditLog.__table__.columns}
     return {**values, "id": values["id"] or new_id()}
 
 
@@ -70,14 +69,17 @@ def _end(scope: Scope, session: Session, held: list[Message] | None) -> list[Mes
             return None
         status, headers, body = _response(held)
         claim = state.get("idempotency_claim")
-        if claim is not None and not idempotency.complete_record(
-            session, state, claim, status, headers, body
-        ):
-            session.rollback()  # another request took the key over: its run is the one kept
-            return idempotency.messages(idempotency.IN_PROGRESS)
         audited = "started" in state and context.is_audited(scope)
-        if audited:  # the audit row rides in this transaction: no second one for it
-            session.execute(AUDIT_INSERT, _audit_values(scope, state, status))
+        # the audit row rides in this transaction (with the record's completion): no second one
+        audit = _audit_values(scope, state, status) if audited else None
+        if claim is not None:
+            if not idempotency.complete_record(
+                session, state, claim, status, headers, body, audit=audit
+            ):
+                session.rollback()  # another request took the key over: its run is the one kept
+                return idempotency.messages(idempotency.IN_PROGRESS)
+        elif audit is not None:
+            session.execute(idempotency.AUDIT_INSERT, audit)
         session.commit()
         state["idempotency_completed"] = claim is not None
         state["audit_written"] = audited
