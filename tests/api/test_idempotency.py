@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -241,3 +242,33 @@ def test_every_idempotent_request_gives_its_one_connection_back(
         for status, call in calls:
             assert call().status_code == status
             assert engine.pool.checkedout() == 0, status
+
+
+def test_the_claim_is_committed_before_the_route_runs(settings, engine, clock, admin) -> None:
+    """The claim runs in autocommit: another request with the key sees it while the route runs."""
+    app = create_app(settings, engine=engine, clock=clock)
+    entered, release = threading.Event(), threading.Event()
+    router = APIRouter()
+
+    @router.post("/api/v1/slow")
+    def slow(_key: IdempotencyKeyRequired) -> dict:  # no session: SQLite's write lock stays free
+        entered.set()
+        release.wait(timeout=30)
+        return {"ok": True, "data": {"done": True}}
+
+    app.include_router(router)
+    headers = {**admin.headers, "Idempotency-Key": "slow-1"}
+    with (
+        LiveServer(app) as server,
+        httpx.Client(base_url=server.url, timeout=30) as http,
+        ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        first = pool.submit(http.post, "/api/v1/slow", headers=headers, json={})
+        assert entered.wait(timeout=30)
+        busy = http.post("/api/v1/slow", headers=headers, json={})
+        release.set()
+        assert first.result().status_code == 200
+        again = http.post("/api/v1/slow", headers=headers, json={})
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "IDEMPOTENCY_IN_PROGRESS"
+    assert again.headers["idempotent-replayed"] == "true"
+    assert engine.pool.checkedout() == 0
