@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -214,3 +215,60 @@ def test_a_secret_shown_once_is_not_kept_for_replay(
     assert plaintext not in replay.text
     listed = client.get("/api/v1/system/api-keys", headers=admin.headers).json()["data"]
     assert listed["total_count"] == 2  # the admin's own key and the one created once
+
+
+def test_every_idempotent_request_gives_its_one_connection_back(
+    settings, engine, clock, admin
+) -> None:
+    """The connection checked out for the key lookup is returned however the request ends."""
+    small = create_app(
+        settings.model_copy(update={"max_request_bytes": 2048}), engine=engine, clock=clock
+    )
+
+    def key(n: int) -> dict[str, str]:
+        return {**admin.headers, "Idempotency-Key": f"conn-{n}"}
+
+    with TestClient(small, raise_server_exceptions=False) as client:
+        calls = [
+            (201, lambda: client.post("/api/v1/agents", headers=key(1), json={"name": "a"})),
+            (201, lambda: client.post("/api/v1/agents", headers=key(1), json={"name": "a"})),
+            (422, lambda: client.post("/api/v1/agents", headers=key(1), json={"name": "b"})),
+            (422, lambda: client.post("/api/v1/agents", headers=key(2), json={"nope": 1})),
+            (400, lambda: client.post("/api/v1/agents", headers=key(0) | {"Idempotency-Key": ""})),
+            (401, lambda: client.post("/api/v1/agents", headers={"Idempotency-Key": "conn-3"})),
+            (413, lambda: client.post("/api/v1/agents", headers=key(4), content=b"x" * 4096)),
+            (404, lambda: client.post("/api/v1/no-such-route", headers=key(5), json={})),
+        ]
+        for status, call in calls:
+            assert call().status_code == status
+            assert engine.pool.checkedout() == 0, status
+
+
+def test_the_claim_is_committed_before_the_route_runs(settings, engine, clock, admin) -> None:
+    """The claim runs in autocommit: another request with the key sees it while the route runs."""
+    app = create_app(settings, engine=engine, clock=clock)
+    entered, release = threading.Event(), threading.Event()
+    router = APIRouter()
+
+    @router.post("/api/v1/slow")
+    def slow(_key: IdempotencyKeyRequired) -> dict:  # no session: SQLite's write lock stays free
+        entered.set()
+        release.wait(timeout=30)
+        return {"ok": True, "data": {"done": True}}
+
+    app.include_router(router)
+    headers = {**admin.headers, "Idempotency-Key": "slow-1"}
+    with (
+        LiveServer(app) as server,
+        httpx.Client(base_url=server.url, timeout=30) as http,
+        ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        first = pool.submit(http.post, "/api/v1/slow", headers=headers, json={})
+        assert entered.wait(timeout=30)
+        busy = http.post("/api/v1/slow", headers=headers, json={})
+        release.set()
+        assert first.result().status_code == 200
+        again = http.post("/api/v1/slow", headers=headers, json={})
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "IDEMPOTENCY_IN_PROGRESS"
+    assert again.headers["idempotent-replayed"] == "true"
+    assert engine.pool.checkedout() == 0

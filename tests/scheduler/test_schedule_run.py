@@ -242,3 +242,33 @@ def test_an_unknown_escalation_agent_is_refused_like_an_unknown_agent(
             refused.status_code == 404 and refused.json()["error"]["code"] == "AGENT_NOT_FOUND"
         ), field
     assert _count(engine, TriggerRun) == 0
+
+
+def _summary(data: dict) -> tuple:
+    s = data["notify"]["summary"]
+    counts = ("trigger_count", "executed_count", "deduped_count", "dry_run_count")
+    return (*(s[k] for k in counts), s["dedupe_hit_rate"], s["execution_rate"])
+
+
+def test_the_summary_a_run_returns_counts_every_trigger_of_its_schedule_in_its_window(
+    client: TestClient, admin, engine: Engine, clock
+) -> None:
+    """Worked by hand: each run (executed, deduped, dry, another schedule, a window later, and
+    after the first day's triggers left the 30-day window) changes the next summary exactly."""
+    seed_drift(engine, admin.org_id)
+    set_policy(client, admin, enabled=True)
+    daily, hourly = {"org_id": str(admin.org_id)}, {"schedule_name": "hourly", "window_minutes": 60}
+
+    def run(body: dict) -> tuple:
+        return _summary(ok_data(post(client, admin, "/drift/schedule-run", body)))
+
+    assert run(daily) == (1, 1, 0, 0, 0.0, 1.0)
+    assert run(daily) == (2, 1, 1, 0, 0.5, 0.5)  # deduped: counted with itself
+    assert run({**daily, **hourly}) == (1, 1, 0, 0, 0.0, 1.0)  # its own schedule
+    assert run(daily) == (3, 1, 2, 0, 0.666667, 0.333333)  # the hourly run is not counted
+    clock.advance(days=1)
+    assert run(daily) == (4, 2, 2, 0, 0.5, 0.5)  # a new window executes
+    assert run({**daily, "dry_run": True}) == (4, 2, 2, 1, 0.5, 0.5)  # dry: apart
+    assert run(daily) == (5, 2, 3, 1, 0.6, 0.4)
+    clock.advance(days=29, hours=12)  # the first day's three daily triggers are over 30 days old
+    assert run(daily) == (3, 2, 1, 1, 0.333333, 0.666667)

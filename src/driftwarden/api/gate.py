@@ -12,6 +12,7 @@ import json
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from driftwarden.api import connection as request_connection
 from driftwarden.api.context import header
 from driftwarden.api.envelope import error_body
 from driftwarden.auth import keys
@@ -65,11 +66,17 @@ async def refuse(
 
 
 def _lookup(scope: Scope, token: str) -> keys.KeyIdentity | None:
-    """One indexed statement on a connection of its own in autocommit (no BEGIN or ROLLBACK
-    round trip), handed back before the route's begins."""
+    """One indexed statement in autocommit (no BEGIN or ROLLBACK round trip): on the connection
+    an idempotent request keeps for its claim and its transaction, else on one of its own, handed
+    back before the route's begins."""
     app_state = scope["app"].state
+    now = app_state.clock.now()
+    if request_connection.wanted(scope):
+        connection = request_connection.request_connection(scope)
+        with connection.begin():
+            return keys.identify(connection, token=token, now=now)
     with app_state.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        return keys.identify(conn, token=token, now=app_state.clock.now())
+        return keys.identify(conn, token=token, now=now)
 
 
 class AuthGateMiddleware:
@@ -80,6 +87,13 @@ class AuthGateMiddleware:
         if scope["type"] != "http" or not guarded(scope["path"]):
             await self.app(scope, receive, send)
             return
+        try:
+            await self._guard(scope, receive, send)
+        finally:
+            if request_connection.STATE_KEY in scope.get("state", {}):  # no unit of work settled it
+                await run_in_threadpool(request_connection.discard, scope["state"])
+
+    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
         token = keys.bearer_token(header(scope, b"authorization"))
         identity = await run_in_threadpool(_lookup, scope, token) if token else None
         if identity is None:

@@ -6,6 +6,7 @@ that must have a key declare `IdempotencyKeyRequired`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Header, Request
-from sqlalchemy import Connection, and_, case, delete, null, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, null, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
 from starlette.concurrency import run_in_threadpool
@@ -27,7 +28,7 @@ from driftwarden.api import connection as request_connection
 from driftwarden.api.context import MUTATING, header
 from driftwarden.api.envelope import error_body
 from driftwarden.api.guard import replay_body
-from driftwarden.api.models import IdempotencyRecord
+from driftwarden.api.models import ApiAuditLog, IdempotencyRecord
 from driftwarden.auth import keys
 from driftwarden.db.helpers import dialect_insert
 from driftwarden.db.prune import BATCH_SIZE, MAX_BATCHES, delete_in_batches
@@ -135,13 +136,17 @@ def messages(response: Response, *, replayed: bool = False) -> list[Message]:
     ]
 
 
+ROUTED_CACHE = 4096  # distinct (method, path) pairs remembered; forgotten all at once when full
+
+
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._routed: dict[tuple[str, str, str], bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = header(scope, b"idempotency-key") if scope["type"] == "http" else None
-        if key is None or scope["method"] not in MUTATING or not _routed(scope):
+        if key is None or scope["method"] not in MUTATING or not self.routed(scope):
             await self.app(scope, receive, send)
             return
         if not valid_key(key):
@@ -154,7 +159,9 @@ class IdempotencyMiddleware:
                 ),
             )
             return
-        owner = await run_in_threadpool(_key_owner, scope)
+        owner = scope.get("state", {}).get("authenticated_key")  # found by the auth gate
+        if owner is None:
+            owner = await run_in_threadpool(_key_owner, scope)
         if owner is None:  # unauthenticated: let the route answer 401, store nothing
             await self.app(scope, receive, send)
             return
@@ -179,6 +186,15 @@ class IdempotencyMiddleware:
             return
         state["idempotency_claim"] = claim  # the unit of work completes it with the route's writes
         await self._run(scope, replay_body(body, receive), send, claim)
+
+    def routed(self, scope: Scope) -> bool:
+        """`_routed`, remembered per method and path: matching walks every route."""
+        found = (scope["method"], scope.get("root_path", ""), scope["path"])
+        if found not in self._routed:
+            if len(self._routed) >= ROUTED_CACHE:
+                self._routed.clear()
+            self._routed[found] = _routed(scope)
+        return self._routed[found]
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, claim: Claim) -> None:
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
@@ -227,10 +243,7 @@ def _state(scope: Scope) -> Any:
 
 
 def _key_owner(scope: Scope) -> keys.KeyIdentity | None:
-    """The calling API key (found by the auth gate), or None for an unauthenticated caller."""
-    found = scope.get("state", {}).get("authenticated_key")
-    if found is not None:
-        return found
+    """The calling API key when the auth gate did not look it up, or None (unauthenticated)."""
     token = keys.bearer_token(header(scope, b"authorization"))
     if token is None:
         return None
@@ -259,25 +272,52 @@ def _claim(scope: Scope, api_key_id: uuid.UUID, key: str, fingerprint: str) -> C
         "expires_at": now + timedelta(hours=settings.idempotency_ttl_hours),
     }
     connection = request_connection.request_connection(scope)
+    claim = _claim_statement(connection.dialect.name)
+    bound = {f"claim_{c}": value for c, value in record.items()}
     for _ in range(3):
-        claimed = request_connection.run_alone(connection, _claim_statement(connection, record))
+        claimed = request_connection.run_alone(connection, claim, bound)
         if claimed is not None:
             return Claim(record_id=claimed.id, locked_until=lease)
-        existing = _existing_record(connection, record)
+        existing = request_connection.run_alone(connection, _EXISTING_RECORD, record)
         if existing is not None:
             return _answer(existing, fingerprint, now)
     return Claim(response=in_progress(timedelta(0), "could not claim the Idempotency-Key; retry"))
 
 
-def _claim_statement(connection: Connection, record: dict[str, Any]) -> Executable:
+CLAIMED_COLUMNS = (
+    "id",
+    "api_key_id",
+    "method",
+    "path",
+    "idempotency_key",
+    "request_hash",
+    "state",
+    "created_at",
+    "locked_until",
+    "expires_at",
+)
+
+
+@functools.cache
+def _claim_statement(dialect_name: str) -> Executable:
     """INSERT, or take over the existing record when it expired or its run's lease lapsed.
 
     RETURNING gives a row only when this request holds the key. Concurrent claimers queue on the
-    row; each re-checks the condition against the committed winner, so one of them runs.
+    row; each re-checks the condition against the committed winner, so one of them runs. Its
+    commit does not await the disk (`request_connection.asynchronous_commit`). Built once per
+    dialect, bound to each claim's record (`claim_` and a name of CLAIMED_COLUMNS).
     """
     table = IdempotencyRecord.__table__
-    insert = dialect_insert(connection.dialect.name, table).values(**record)
-    now = record["created_at"]
+    values = {c: bindparam(f"claim_{c}", type_=table.c[c].type) for c in CLAIMED_COLUMNS}
+    asynchronous = request_connection.asynchronous_commit(dialect_name)
+    insert = dialect_insert(dialect_name, table)
+    if asynchronous is not None:
+        insert = insert.from_select(
+            list(values), select(*values.values()).select_from(asynchronous)
+        )
+    else:
+        insert = insert.values(values)
+    now = values["created_at"]
     expired = table.c.expires_at <= now
     lapsed = and_(
         table.c.state == "in_progress",
@@ -298,11 +338,14 @@ def _claim_statement(connection: Connection, record: dict[str, Any]) -> Executab
     ).returning(table.c.id)
 
 
-def _existing_record(connection: Connection, record: dict[str, Any]) -> Any:
+def _existing_statement() -> Executable:
     """The record that holds the key (None if it went away meanwhile: claim again)."""
     table = IdempotencyRecord.__table__
-    where = [table.c[c] == record[c] for c in ("api_key_id", "method", "path", "idempotency_key")]
-    return request_connection.run_alone(connection, select(table).where(*where))
+    key = ("api_key_id", "method", "path", "idempotency_key")
+    return select(table).where(*(table.c[c] == bindparam(c, type_=table.c[c].type) for c in key))
+
+
+_EXISTING_RECORD = _existing_statement()
 
 
 def _answer(existing: Any, fingerprint: str, now: datetime) -> Claim:
@@ -331,23 +374,67 @@ def complete_record(
     status: int,
     headers: list[tuple[bytes, bytes]],
     body: bytes,
+    audit: dict[str, Any] | None = None,
 ) -> bool:
-    """Store the response on the record, in the caller's transaction; False if the run lost it."""
+    """Store the response on the record, and the `audit` row when given, in the caller's
+    transaction; False if the run lost the record (then neither was written).
+
+    On Postgres both are one statement (the audit INSERT selects from the UPDATE's RETURNING).
+    """
     kept = {k.decode().lower(): v.decode() for k, v in headers if k.lower() in KEPT_HEADERS}
     if state.get("idempotency_withhold") and status < 300:
         status, kept, body = _withheld(status, body)
-    done = session.execute(
-        update(IdempotencyRecord)
+    completed = {
+        "record_id": claim.record_id,
+        "claimed_until": claim.locked_until,
+        "status": status,
+        "body": body,
+        "headers": kept,
+    }
+    if audit is not None and session.get_bind().dialect.name == "postgresql":
+        audited = {f"audit_{key}": value for key, value in audit.items()}
+        return session.execute(_COMPLETED_AND_AUDITED, {**completed, **audited}).first() is not None
+    if session.execute(_COMPLETE_RECORD, completed).rowcount != 1:
+        return False
+    if audit is not None:
+        session.execute(AUDIT_INSERT, audit)
+    return True
+
+
+def _complete_statement() -> Executable:
+    """Core, built once: the ORM's bulk UPDATE machinery cost more than the statement."""
+    table = IdempotencyRecord.__table__
+    return (
+        update(table)
         .where(
-            IdempotencyRecord.id == claim.record_id,
-            IdempotencyRecord.state == "in_progress",
-            IdempotencyRecord.locked_until == claim.locked_until,
+            table.c.id == bindparam("record_id", type_=table.c.id.type),
+            table.c.state == "in_progress",
+            table.c.locked_until == bindparam("claimed_until", type_=table.c.locked_until.type),
         )
         .values(
-            state="completed", response_status=status, response_body=body, response_headers=kept
+            state="completed",
+            response_status=bindparam("status", type_=table.c.response_status.type),
+            response_body=bindparam("body", type_=table.c.response_body.type),
+            response_headers=bindparam("headers", type_=table.c.response_headers.type),
         )
     )
-    return done.rowcount == 1
+
+
+_COMPLETE_RECORD = _complete_statement()
+AUDIT_INSERT = ApiAuditLog.__table__.insert()
+
+
+def _completed_and_audited_statement() -> Executable:
+    """Postgres: the audit row inserted from the completion's RETURNING, so only with it."""
+    completed = _COMPLETE_RECORD.returning(IdempotencyRecord.__table__.c.id).cte("completed")
+    columns = list(ApiAuditLog.__table__.columns)
+    values = select(*(bindparam(f"audit_{c.key}", type_=c.type) for c in columns))
+    return AUDIT_INSERT.from_select(columns, values.select_from(completed)).returning(
+        ApiAuditLog.__table__.c.id
+    )
+
+
+_COMPLETED_AND_AUDITED = _completed_and_audited_statement()
 
 
 def _finish(scope: Scope, claim: Claim, captured: dict[str, Any]) -> None:

@@ -16,6 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from driftwarden.api import connection as request_connection
 from driftwarden.api import context, idempotency
+from driftwarden.api.models import ApiAuditLog
+from driftwarden.db.base import new_id
 
 STATE_KEY = "unit_of_work"
 RESPONSE_MESSAGES = frozenset({"http.response.start", "http.response.body"})
@@ -27,10 +29,20 @@ def request_session(scope: Scope) -> Session:
     if STATE_KEY not in state:
         connection = state.get(request_connection.STATE_KEY)
         factory = scope["app"].state.session_factory
-        session = factory(bind=connection) if connection is not None else factory()
+        if connection is not None:
+            session = factory(bind=request_connection.transactional(connection))
+        else:
+            session = factory()
         session.info[STATE_KEY] = True
         state[STATE_KEY] = session
     return state[STATE_KEY]
+
+
+def _audit_values(scope: Scope, state: dict, status: int) -> dict:
+    """The audit row as a Core insert's values: the ORM's flush of one object cost more than it."""
+    row = context.audit_row(scope, state, status=status, error_code=None)
+    values = {c.key: getattr(row, c.key) for c in ApiAuditLog.__table__.columns}
+    return {**values, "id": values["id"] or new_id()}
 
 
 def _response(held: list[Message]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -57,14 +69,17 @@ def _end(scope: Scope, session: Session, held: list[Message] | None) -> list[Mes
             return None
         status, headers, body = _response(held)
         claim = state.get("idempotency_claim")
-        if claim is not None and not idempotency.complete_record(
-            session, state, claim, status, headers, body
-        ):
-            session.rollback()  # another request took the key over: its run is the one kept
-            return idempotency.messages(idempotency.IN_PROGRESS)
         audited = "started" in state and context.is_audited(scope)
-        if audited:  # the audit row rides in this transaction: no second one for it
-            session.add(context.audit_row(scope, state, status=status, error_code=None))
+        # the audit row rides in this transaction (with the record's completion): no second one
+        audit = _audit_values(scope, state, status) if audited else None
+        if claim is not None:
+            if not idempotency.complete_record(
+                session, state, claim, status, headers, body, audit=audit
+            ):
+                session.rollback()  # another request took the key over: its run is the one kept
+                return idempotency.messages(idempotency.IN_PROGRESS)
+        elif audit is not None:
+            session.execute(idempotency.AUDIT_INSERT, audit)
         session.commit()
         state["idempotency_completed"] = claim is not None
         state["audit_written"] = audited

@@ -10,9 +10,9 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -55,21 +55,35 @@ def bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def _active(token: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
-    """The key a token names, if neither revoked nor expired at `now`: one indexed lookup."""
+def _active(keys: Any, key_hash: Any, now: Any) -> tuple[ColumnElement[bool], ...]:
+    """The key of `key_hash`, if neither revoked nor expired at `now`: one indexed lookup.
+
+    `keys` is the entity or its table's columns; the values are values or bound parameters.
+    """
     return (
-        ApiKey.key_hash == hash_key(token),
-        ApiKey.revoked_at.is_(None),
-        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+        keys.key_hash == key_hash,
+        keys.revoked_at.is_(None),
+        or_(keys.expires_at.is_(None), keys.expires_at > now),
     )
+
+
+def _identify_statement() -> Select[Any]:
+    """Built once, over the table (Core), with its values bound per call: every authenticated
+    request runs it."""
+    keys = ApiKey.__table__.c
+    key_hash = bindparam("key_hash", type_=keys.key_hash.type)
+    now = bindparam("now", type_=keys.expires_at.type)
+    return select(keys.id, keys.org_id, keys.role).where(*_active(keys, key_hash, now))
+
+
+_IDENTIFY = _identify_statement()
 
 
 def identify(connection: Connection, *, token: str, now: datetime) -> KeyIdentity | None:
     """The active key a token names, as one SELECT of what a request needs."""
-    query = select(ApiKey.id, ApiKey.org_id, ApiKey.role).where(*_active(token, now))
-    row = connection.execute(query).first()
+    row = connection.execute(_IDENTIFY, {"key_hash": hash_key(token), "now": now}).first()
     return KeyIdentity(api_key_id=row.id, org_id=row.org_id, role=row.role) if row else None
 
 
 def find_active_key(session: Session, *, token: str, now: datetime) -> ApiKey | None:
-    return session.scalars(select(ApiKey).where(*_active(token, now))).first()
+    return session.scalars(select(ApiKey).where(*_active(ApiKey, hash_key(token), now))).first()

@@ -6,12 +6,24 @@ docs/reference/scheduler.md#alert-delivery
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, func, literal, select, union
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    union,
+)
 from sqlalchemy.orm import Session, aliased
 
 from driftwarden.db.base import UTCDateTime
@@ -92,14 +104,14 @@ def summary_with_cooldown(
     now: datetime,
 ) -> tuple[SummaryRead, CooldownState]:
     """The notify's summary (no items) and its schedule's cooldown row, in one statement."""
-    state = TriggerAlertState
-    key = (state.org_id == org_id, state.schedule_name == (schedule_name or ALL_SCHEDULES))
-    cooldown = [
-        select(state.alert_fingerprint).where(*key).scalar_subquery().label("cooldown_fp"),
-        select(state.last_notified_at).where(*key).scalar_subquery().label("cooldown_at"),
-    ]
-    scope = _summary_scope(org_id, schedule_name, window_days, now)
-    row = session.execute(select(*_summary_columns(), *cooldown).where(*scope)).one()._asdict()
+    params = {
+        "org_id": org_id,
+        "since": now - timedelta(days=window_days),
+        "schedule_name": schedule_name,
+        "cooldown_name": schedule_name or ALL_SCHEDULES,
+    }
+    statement = _summary_with_cooldown_statement(by_schedule=schedule_name is not None)
+    row = session.execute(statement, params).one()._asdict()
     found = CooldownState(
         alert_fingerprint=row.pop("cooldown_fp"),
         last_notified_at=row.pop("cooldown_at"),
@@ -108,6 +120,30 @@ def summary_with_cooldown(
         row, org_id=org_id, schedule_name=schedule_name, window_days=window_days, items=None
     )
     return read, found
+
+
+@functools.cache
+def _summary_with_cooldown_statement(*, by_schedule: bool) -> Select[Any]:
+    """Built once, bound on each call: every schedule run's notify issues it, and building the
+    expression (and its ORM compile state) cost more than running it."""
+    state, runs = TriggerAlertState.__table__.c, TriggerRun.__table__.c  # Core: no ORM compile
+    key = (
+        state.org_id == bindparam("org_id", type_=state.org_id.type),
+        state.schedule_name == bindparam("cooldown_name", type_=state.schedule_name.type),
+    )
+    cooldown = [
+        select(state.alert_fingerprint).where(*key).scalar_subquery().label("cooldown_fp"),
+        select(state.last_notified_at).where(*key).scalar_subquery().label("cooldown_at"),
+    ]
+    scope = [
+        runs.org_id == bindparam("org_id", type_=runs.org_id.type),
+        runs.started_at >= bindparam("since", type_=runs.started_at.type),
+    ]
+    if by_schedule:
+        scope.append(
+            runs.schedule_name == bindparam("schedule_name", type_=runs.schedule_name.type)
+        )
+    return select(*_summary_columns(runs), *cooldown).where(*scope)
 
 
 def _summary_scope(
@@ -122,18 +158,17 @@ def _summary_scope(
     return scope
 
 
-def _summary_columns() -> list[Any]:
-    real = TriggerRun.dry_run.is_(False)
+def _summary_columns(runs: Any = TriggerRun) -> list[Any]:
+    """The summary's aggregates over `runs`: the entity, or its table's columns (Core)."""
+    real = runs.dry_run.is_(False)
     columns = [
         _count(real).label("trigger_count"),
-        _count(TriggerRun.dry_run.is_(True)).label("dry_run_count"),
-        _latest(TriggerRun.started_at, real).label("last_triggered_at"),
-        _latest(TriggerRun.started_at, and_(real, TriggerRun.outcome == "executed")).label(
-            "last_executed_at"
-        ),
+        _count(runs.dry_run.is_(True)).label("dry_run_count"),
+        _latest(runs.started_at, real).label("last_triggered_at"),
+        _latest(runs.started_at, and_(real, runs.outcome == "executed")).label("last_executed_at"),
     ]
     return columns + [
-        _count(and_(real, TriggerRun.outcome == o)).label(f"{o}_count") for o in TRIGGER_OUTCOMES
+        _count(and_(real, runs.outcome == o)).label(f"{o}_count") for o in TRIGGER_OUTCOMES
     ]
 
 

@@ -12,6 +12,7 @@ is therefore never visible to other transactions and cannot go stale.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Select, insert, literal, select
+from sqlalchemy import BindParameter, Insert, Select, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -97,16 +98,13 @@ def run_trigger(
     return _promote(session, row, org_id=org_id, body=body, policy=policy, ctx=ctx)
 
 
-def _winner(dedupe_key: str) -> Select[tuple[uuid.UUID]]:
-    """The trigger that already executed this window for real, if any."""
+def _winner(dedupe_key: str | BindParameter[str]) -> Select[tuple[uuid.UUID]]:
+    """The trigger that already executed this window for real, if any (Core: no ORM compile)."""
+    runs = TriggerRun.__table__.c
     return (
-        select(TriggerRun.id)
-        .where(
-            TriggerRun.dedupe_key == dedupe_key,
-            TriggerRun.outcome == "executed",
-            TriggerRun.dry_run.is_(False),
-        )
-        .order_by(TriggerRun.started_at)
+        select(runs.id)
+        .where(runs.dedupe_key == dedupe_key, runs.outcome == "executed", runs.dry_run.is_(False))
+        .order_by(runs.started_at)
         .limit(1)
     )
 
@@ -124,15 +122,9 @@ def _record_deduped(session: Session, row: TriggerRun, *, ctx: TriggerContext) -
     table = TriggerRun.__table__
     settled = {"id": new_id(), "outcome": "deduped", "finished_at": ctx.now, "duration_ms": 0.0}
     values = {c.key: settled.get(c.key, getattr(row, c.key)) for c in table.columns}
-    given = [c for c in table.columns if values[c.key] is not None]
-    winner = _winner(row.dedupe_key).subquery()
-    source = select(*(literal(values[c.key], c.type) for c in given), winner.c.id)
-    statement = (
-        insert(table)
-        .from_select([*given, table.c.deduped_from_trigger_id], source)
-        .returning(table.c.deduped_from_trigger_id)
-    )
-    winner_id = session.scalar(statement)
+    given = tuple(key for key, value in values.items() if value is not None)
+    params = {key: values[key] for key in given}
+    winner_id = session.scalar(_deduped_insert(given), {**params, "winner_key": row.dedupe_key})
     if winner_id is None:
         return False
     for name, value in settled.items():
@@ -140,6 +132,21 @@ def _record_deduped(session: Session, row: TriggerRun, *, ctx: TriggerContext) -
     row.deduped_from_trigger_id = winner_id
     metrics.record_trigger(outcome="deduped", dry_run=row.dry_run)
     return True
+
+
+@functools.cache
+def _deduped_insert(given: tuple[str, ...]) -> Insert:
+    """The deduped INSERT ... SELECT for these columns, built once and bound on each call (the
+    retried schedule run issues it every time; building it cost more than running it)."""
+    table = TriggerRun.__table__
+    columns = [table.c[key] for key in given]
+    winner = _winner(bindparam("winner_key", type_=table.c.dedupe_key.type)).subquery()
+    source = select(*(bindparam(c.key, type_=c.type) for c in columns), winner.c.id)
+    return (
+        insert(table)
+        .from_select([*columns, table.c.deduped_from_trigger_id], source)
+        .returning(table.c.deduped_from_trigger_id)
+    )
 
 
 def _claim(session: Session, row: TriggerRun) -> uuid.UUID | None:
