@@ -131,7 +131,7 @@ def item_rows(
     query = query.order_by(*ITEM_ORDER).offset(offset)
     if limit is not None:
         query = query.limit(limit)
-    return list(session.connection().execute(scope_filter(query, **scope)))
+    return session.connection().execute(scope_filter(query, **scope)).all()
 
 
 def _item_rows_streamed(
