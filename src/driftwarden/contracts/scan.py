@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
+from itertools import groupby, repeat
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -141,14 +144,29 @@ def _grouped(session: Session, scope: dict[str, Any], content: content_rules.Con
 
     Ordered like ix_contract_bindings_drift_groups, so Postgres counts in one index-only walk.
     """
-    definition, bound = ContractBinding.definition_id, ContractBinding.definition_contract_version
-    unfiltered = {**scope, "enabled_only": False}
-    if content.schema_ids and session.get_bind().dialect.name == "postgresql":
+    if not content.schema_ids:
+        return _grouped_plain(scope)
+    if session.get_bind().dialect.name == "postgresql":
         return _grouped_by_config_hash(scope, content)
+    definition, bound = ContractBinding.definition_id, ContractBinding.definition_contract_version
     config = _grouped_config(content).label("config")
-    group = (definition, bound) + ((config,) if content.schema_ids else ())
-    query = select(definition, bound, config, *_counts(scope)).group_by(*group)
-    return scope_filter(query, **unfiltered)
+    query = select(definition, bound, config, *_counts(scope)).group_by(definition, bound, config)
+    return scope_filter(query, **{**scope, "enabled_only": False})
+
+
+def _grouped_plain(scope: dict[str, Any]) -> Select:
+    """The groups when no definition has a schema: (definition, bound) only."""
+    definition, bound = ContractBinding.definition_id, ContractBinding.definition_contract_version
+    n, enabled, agents = _counts(scope)
+    query = select(
+        definition.label("definition_id"),
+        bound.label("bound"),
+        null().label("config"),
+        n.label("n"),
+        enabled.label("enabled"),
+        agents,
+    ).group_by(definition, bound)
+    return scope_filter(query, **{**scope, "enabled_only": False})
 
 
 def _counts(scope: dict[str, Any]) -> tuple[Any, ...]:
@@ -222,25 +240,59 @@ def _tally(
     every = agents = 0
     schema_ids = set(content.schema_ids)
     versions_only = content_rules.versions_only
-    # .all() fetches in one call; iterating a result fetches row by row (psycopg's fetchone).
-    rows = session.connection().execute(_grouped(session, scope, content)).all()
-    for definition_id, bnd, cfg, n, n_enabled, agents_in_scope in rows:
-        every, agents = every + n, agents_in_scope
-        counted = n_enabled if scope["enabled_only"] else n
-        if not counted:
-            continue
-        if definition_id in schema_ids:
-            judged = content.assess(definition_id, bnd, currents.get(definition_id), cfg)
-            groups.append((judged.severity, (definition_id, bnd), cfg))
-        else:  # the common case, kept to one cached call: a scan may see thousands of groups
-            judged = versions_only(bnd, currents.get(definition_id))
-            plain[judged.severity].append((definition_id, bnd, None))
-        counts[judged.drift] += counted
-        severity_counts[judged.severity] += counted
+    for definition_id, pairs, agents_in_scope in _grouped_rows(session, scope, content):
+        agents, current = agents_in_scope, currents.get(definition_id)
+        schemed = definition_id in schema_ids
+        for bnd, cfg, n, n_enabled in pairs:
+            every += n
+            counted = n_enabled if scope["enabled_only"] else n
+            if not counted:
+                continue
+            if schemed:
+                judged = content.assess(definition_id, bnd, current, cfg)
+                groups.append((judged.severity, (definition_id, bnd), cfg))
+            else:  # the common case, kept to one cached call: a scan may see thousands of groups
+                judged = versions_only(bnd, current)
+                plain[judged.severity].append((definition_id, bnd, None))
+            counts[judged.drift] += counted
+            severity_counts[judged.severity] += counted
     keys, configs = _keys_by_level(groups)
     for level, level_keys in plain.items():
         keys[level].extend(level_keys)
     return _Tally(keys, configs, counts, severity_counts, every, agents)
+
+
+def _grouped_rows(
+    session: Session, scope: dict[str, Any], content: content_rules.Content
+) -> Iterator[tuple[uuid.UUID, Iterable[tuple[Any, ...]], int]]:
+    """(definition, its groups as (bound, config, count, enabled count), agents in scope).
+
+    On Postgres, when no definition has a schema, one row per definition carries its groups as
+    arrays: a few rows to decode instead of one per distinct bound version.
+    """
+    if not content.schema_ids and session.get_bind().dialect.name == "postgresql":
+        rows = session.connection().execute(_grouped_per_definition(scope)).all()
+        for definition_id, bounds, totals, enabled, agents in rows:
+            configs = repeat(None, len(bounds))
+            yield definition_id, zip(bounds, configs, totals, enabled, strict=True), agents
+        return
+    # .all() fetches in one call; iterating a result fetches row by row (psycopg's fetchone).
+    rows = session.connection().execute(_grouped(session, scope, content)).all()
+    for definition_id, batch in groupby(rows, key=itemgetter(0)):
+        groups = [row[1:5] for row in batch]
+        yield definition_id, groups, rows[0][5]
+
+
+def _grouped_per_definition(scope: dict[str, Any]) -> Select:
+    """_grouped's groups gathered per definition into arrays (one pass: the arrays align)."""
+    groups = _grouped_plain(scope).subquery()
+    return select(
+        groups.c.definition_id,
+        func.array_agg(groups.c.bound),
+        func.array_agg(groups.c.n),
+        func.array_agg(groups.c.enabled),
+        func.min(groups.c.agents),
+    ).group_by(groups.c.definition_id)
 
 
 def _keys_by_level(
