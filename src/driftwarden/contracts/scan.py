@@ -39,6 +39,7 @@ from driftwarden.contracts.scan_page import (
     Key,
     Pair,
     item_rows,
+    probes,
     scope_filter,
 )
 from driftwarden.db.base import JSONType
@@ -388,6 +389,8 @@ def scan_drift(
             offset -= by_severity[level]
             continue
         remaining = None if limit is None else limit - len(scan.items)
+        wanted = by_severity[level] if remaining is None else offset + remaining
+        probe = probes(by_severity[level], wanted=wanted, scope=scan.checked_binding_count)
         rows = item_rows(
             session,
             scope,
@@ -396,6 +399,7 @@ def scan_drift(
             offset=offset,
             configs=configs,
             config=_grouped_config(content).label("config"),
+            probe=probe,
         )
         scan.items.extend(_to_item(row, content) for row in rows)
         offset = 0
