@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from driftwarden.contracts.schemas import DriftScanRead
 from tests.contracts.helpers import API, agent, bind, data, definition, error
 from tests.support import make_tenant
 
@@ -129,3 +130,18 @@ def test_org_isolation_and_legacy_prefix(
     )
     legacy = client.get("/api/contracts/drift", headers=admin.headers)
     assert legacy.headers["deprecation"] == "true" and legacy.json()["data"] == as_global
+
+
+def test_the_body_is_what_the_model_says(client: TestClient, admin: Any) -> None:
+    """The route renders its body without validating it: the model must take it unchanged."""
+    bots = _world(client, admin)
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    schemed = definition(client, admin, "schemed", "1.0.0", config_schema=schema)
+    bind(client, admin, bots["zeta"]["id"], schemed["id"], config={"n": "x"})
+    response = client.get(URL, headers=admin.headers, params={"min_drift": "none"})
+    assert response.headers["content-type"] == "application/json"
+    scanned = response.json()["data"]
+    assert scanned["count"] == 6
+    (bad,) = [i for i in scanned["items"] if i["config_valid"] is False]
+    assert [e["path"] for e in bad["config_errors"]] == ["/n"] and bad["severity"] == "breaking"
+    assert DriftScanRead.model_validate(scanned).model_dump(mode="json") == scanned

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
@@ -326,7 +327,11 @@ def scan_drift(
     include_healthy: bool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> dict:
+) -> Response:
+    # Rendered with orjson, not validated against DriftScanRead: every field is built here from
+    # values the scan typed itself (tests check the body against the model), and validating and
+    # encoding 200 items was a tenth of a small scan's time. No docstring: it would become the
+    # operation's OpenAPI description.
     if agent_id is not None:
         agents_service.get_agent_or_404(session, org_id=org_id, agent_id=agent_id)
     scan = contracts_service.scan_drift(
@@ -339,7 +344,7 @@ def scan_drift(
         limit=limit,
         offset=offset,
     )
-    return ok(
+    body = ok(
         {
             "checked_agent_count": scan.checked_agent_count,
             "checked_binding_count": scan.checked_binding_count,
@@ -355,6 +360,7 @@ def scan_drift(
             "items": [item.as_dict() for item in scan.items],
         }
     )
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.post(

@@ -3,10 +3,11 @@
 (docs/reference/resources.md#drift-scan, docs/contracts.md#how-the-scan-reads)
 
 Versions repeat heavily, so SQL groups bindings by (definition, bound version) and counts them,
-with the agent count in the same statement; each distinct pair is classified once in Python
-against the definition's current version (read from the small definitions table, the
-classification cached across scans); then only the requested page of items is read, severity
-level by level, filtering rows by that level's pairs and ordering and paging in SQL.
+with the agent count in the same statement (scan_groups.py); each distinct pair is classified
+once in Python against the definition's current version (read from the small definitions table,
+the classification cached across scans); then only the requested page of items is read, severity
+level by level, filtering rows by that level's pairs and ordering and paging in SQL
+(scan_page.py).
 """
 
 from __future__ import annotations
@@ -16,36 +17,31 @@ from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import (
-    Select,
-    case,
-    func,
-    literal_column,
-    null,
-    or_,
-    select,
-    type_coerce,
-)
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from driftwarden.contracts import content as content_rules
+from driftwarden.contracts import scan_groups
 from driftwarden.contracts.drift import DRIFT_LEVELS, levels_at_least
-from driftwarden.contracts.models import ContractBinding, ContractDefinition
+from driftwarden.contracts.models import ContractDefinition
 from driftwarden.contracts.scan_page import (
     MAX_PAIRS_IN_SQL,
     Key,
     Pair,
     item_rows,
-    scope_filter,
+    probes,
 )
-from driftwarden.db.base import JSONType
 
 __all__ = ["MAX_PAIRS_IN_SQL", "DriftItem", "DriftScan", "scan_drift"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DriftItem:
-    """One scanned binding with its drift (the docs/reference/resources.md#drift-scan item)."""
+    """One scanned binding with its drift (the docs/reference/resources.md#drift-scan item).
+
+    Not frozen: a frozen dataclass sets each field through object.__setattr__, several times the
+    cost of an ordinary one, and a scan builds hundreds.
+    """
 
     binding_id: uuid.UUID
     agent_id: uuid.UUID
@@ -124,69 +120,6 @@ def _current_versions(
     return {row[0]: row[1] for row in rows}, content_rules.with_versions(session, schemas)
 
 
-def _grouped_config(content: content_rules.Content) -> Any:
-    """The config, for bindings of definitions with a schema only: others group as one."""
-    if not content.schema_ids:
-        return null()
-    in_schema = ContractBinding.definition_id.in_(content.schema_ids)
-    return type_coerce(case((in_schema, ContractBinding.config), else_=null()), JSONType)
-
-
-def _grouped(session: Session, scope: dict[str, Any], content: content_rules.Content) -> Select:
-    """(definition, bound, config, count, enabled count, agents) per group; disabled included.
-
-    Ordered like ix_contract_bindings_drift_groups, so Postgres counts in one index-only walk.
-    """
-    definition, bound = ContractBinding.definition_id, ContractBinding.definition_contract_version
-    unfiltered = {**scope, "enabled_only": False}
-    if content.schema_ids and session.get_bind().dialect.name == "postgresql":
-        return _grouped_by_config_hash(scope, content)
-    config = _grouped_config(content).label("config")
-    group = (definition, bound) + ((config,) if content.schema_ids else ())
-    query = select(definition, bound, config, *_counts(scope)).group_by(*group)
-    return scope_filter(query, **unfiltered)
-
-
-def _counts(scope: dict[str, Any]) -> tuple[Any, ...]:
-    """A group's bindings, its enabled ones, and (the same on every row) the agents in scope."""
-    enabled = func.count().filter(ContractBinding.enabled.is_(True))
-    return func.count(), enabled, _agent_count(scope).label("agents")
-
-
-def _grouped_by_config_hash(scope: dict[str, Any], content: content_rules.Content) -> Select:
-    """On Postgres, group on a 64-bit hash of the jsonb config (comparing jsonb per row is what
-    is slow) and read each group's config once, from one of its rows found by ctid (the same
-    snapshot). Two distinct configs of one (definition, bound) pair would have to collide."""
-    in_schema = ContractBinding.definition_id.in_(content.schema_ids)
-    digest = case((in_schema, func.jsonb_hash_extended(ContractBinding.config, 0)), else_=null())
-    columns = (
-        ContractBinding.definition_id.label("definition_id"),
-        ContractBinding.definition_contract_version.label("bound"),
-        digest.label("digest"),
-    )
-    n, enabled, agents = _counts(scope)
-    groups = scope_filter(
-        select(
-            *columns,
-            n.label("n"),
-            enabled.label("enabled"),
-            agents,
-            func.min(literal_column("contract_bindings.ctid")).label("row"),
-        ).group_by(*columns),
-        **{**scope, "enabled_only": False},
-    ).subquery()
-    sample = ContractBinding.__table__.alias("sample")
-    config = select(sample.c.config).where(literal_column("sample.ctid") == groups.c.row)
-    return select(
-        groups.c.definition_id,
-        groups.c.bound,
-        case((groups.c.digest.is_(None), null()), else_=config.scalar_subquery()),
-        groups.c.n,
-        groups.c.enabled,
-        groups.c.agents,
-    )
-
-
 @dataclass
 class _Tally:
     """What the grouped counts add up to, before any item is read."""
@@ -218,20 +151,22 @@ def _tally(
     every = agents = 0
     schema_ids = set(content.schema_ids)
     versions_only = content_rules.versions_only
-    rows = session.connection().execute(_grouped(session, scope, content))
-    for definition_id, bnd, cfg, n, n_enabled, agents_in_scope in rows:
-        every, agents = every + n, agents_in_scope
-        counted = n_enabled if scope["enabled_only"] else n
-        if not counted:
-            continue
-        if definition_id in schema_ids:
-            judged = content.assess(definition_id, bnd, currents.get(definition_id), cfg)
-            groups.append((judged.severity, (definition_id, bnd), cfg))
-        else:  # the common case, kept to one cached call: a scan may see thousands of groups
-            judged = versions_only(bnd, currents.get(definition_id))
-            plain[judged.severity].append((definition_id, bnd, None))
-        counts[judged.drift] += counted
-        severity_counts[judged.severity] += counted
+    for definition_id, pairs, agents_in_scope in scan_groups.grouped_rows(session, scope, content):
+        agents, current = agents_in_scope, currents.get(definition_id)
+        schemed = definition_id in schema_ids
+        for bnd, cfg, n, n_enabled in pairs:
+            every += n
+            counted = n_enabled if scope["enabled_only"] else n
+            if not counted:
+                continue
+            if schemed:
+                judged = content.assess(definition_id, bnd, current, cfg)
+                groups.append((judged.severity, (definition_id, bnd), cfg))
+            else:  # the common case, kept to one cached call: a scan may see thousands of groups
+                judged = versions_only(bnd, current)
+                plain[judged.severity].append((definition_id, bnd, None))
+            counts[judged.drift] += counted
+            severity_counts[judged.severity] += counted
     keys, configs = _keys_by_level(groups)
     for level, level_keys in plain.items():
         keys[level].extend(level_keys)
@@ -254,15 +189,6 @@ def _keys_by_level(
         if mixed:
             configs[key] = cfg
     return defaultdict(list, {level: list(ks) for level, ks in keys.items()}), configs
-
-
-def _agent_count(scope: dict[str, Any]) -> Any:
-    """Agents with a binding in scope, as a scalar subquery: one more column, not one more trip.
-
-    DISTINCT in a subquery walks the (org_id, agent_id) index where count(DISTINCT) would sort.
-    """
-    distinct_agents = scope_filter(select(ContractBinding.agent_id), **scope).distinct().subquery()
-    return select(func.count()).select_from(distinct_agents).scalar_subquery()
 
 
 def _to_item(row: Any, content: content_rules.Content) -> DriftItem:
@@ -331,6 +257,8 @@ def scan_drift(
             offset -= by_severity[level]
             continue
         remaining = None if limit is None else limit - len(scan.items)
+        wanted = by_severity[level] if remaining is None else offset + remaining
+        probe = probes(by_severity[level], wanted=wanted, scope=scan.checked_binding_count)
         rows = item_rows(
             session,
             scope,
@@ -338,7 +266,8 @@ def scan_drift(
             limit=remaining,
             offset=offset,
             configs=configs,
-            config=_grouped_config(content).label("config"),
+            config=scan_groups.grouped_config(content).label("config"),
+            probe=probe,
         )
         scan.items.extend(_to_item(row, content) for row in rows)
         offset = 0

@@ -12,13 +12,20 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Select,
+    String,
+    Uuid,
     and_,
+    bindparam,
     case,
+    column,
     false,
+    func,
     null,
     or_,
     select,
+    true,
     type_coerce,
 )
 from sqlalchemy.orm import Session
@@ -35,6 +42,8 @@ Key = tuple[uuid.UUID, str | None, str | None]
 # Beyond this many distinct pairs in one level, an IN list would be huge: pick the page from a
 # stream.
 MAX_PAIRS_IN_SQL = 1000
+# Dialects where a level's pairs can be probed one by one from unnest(uuid[], varchar[]).
+ARRAY_DIALECTS = frozenset({"postgresql"})
 ITEM_COLUMNS = (
     ContractBinding.id,
     ContractBinding.agent_id,
@@ -99,6 +108,16 @@ def _joined(org_id: uuid.UUID, *columns: Any) -> Select:
     )
 
 
+def probes(matching: int, *, wanted: int, scope: int) -> bool:
+    """Whether to find a level's rows pair by pair and sort them, rather than walk the agents.
+
+    Walking agents in name order reads about `wanted * scope / matching` bindings before the
+    page is full; probing reads the `matching` ones, each costing a few index steps and its share
+    of the sort (hence the factor, measured at 10 000 bindings on Postgres).
+    """
+    return 4 * matching * matching < wanted * scope
+
+
 def item_rows(
     session: Session,
     scope: dict[str, Any],
@@ -108,30 +127,94 @@ def item_rows(
     offset: int,
     configs: dict[Key, Any],
     config: Any,
+    probe: bool = False,
 ) -> list[Any]:
     """The level's rows in page order: filtered by its pairs in SQL, or picked from a stream.
 
     A stream when the level has too many pairs, or when configs decide it (schema'd definitions).
+    With `probe` (a level holding little of the scope) its pairs are probed one by one instead.
     """
     if len(keys) > MAX_PAIRS_IN_SQL:
         return _item_rows_streamed(
             session, scope, set(keys), limit=limit, offset=offset, config=config
         )
+    dialect_name = session.get_bind().dialect.name
+    if probe and dialect_name in ARRAY_DIALECTS and all(k[2] is None for k in keys):
+        query = _probed(scope, [(k[0], k[1]) for k in keys], config)
+    else:
+        query = _filtered(scope, keys, configs, config, dialect_name=dialect_name)
+    query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return session.connection().execute(query).all()
+
+
+def _filtered(
+    scope: dict[str, Any],
+    keys: list[Key],
+    configs: dict[Key, Any],
+    config: Any,
+    *,
+    dialect_name: str,
+) -> Select:
+    """The org's agents walked in name order, their bindings filtered by the level's keys."""
     whole = [(k[0], k[1]) for k in keys if k[2] is None]
     partial: dict[Pair, list[Any]] = defaultdict(list)
     for k in keys:
         if k[2] is not None:
             partial[(k[0], k[1])].append(configs[k])
-    dialect_name = session.get_bind().dialect.name
     clauses = [_pair_filter(whole, dialect_name=dialect_name)] + [
         and_(_pair_filter([pair], dialect_name=dialect_name), ContractBinding.config.in_(configs))
         for pair, configs in partial.items()
     ]
     query = _joined(scope["org_id"], *ITEM_COLUMNS, config).where(or_(*clauses))
-    query = query.order_by(*ITEM_ORDER).offset(offset)
-    if limit is not None:
-        query = query.limit(limit)
-    return list(session.connection().execute(scope_filter(query, **scope)))
+    return scope_filter(query.order_by(*ITEM_ORDER), **scope)
+
+
+def _probed(scope: dict[str, Any], pairs: list[Pair], config: Any) -> Select:
+    """Each pair's bindings found through ix_contract_bindings_drift_groups, then sorted.
+
+    The pairs are two array parameters, unnested; `OFFSET 0` keeps the lateral subquery from
+    being flattened into a join, which Postgres would plan as a hash over every binding.
+    """
+    table = (
+        func.unnest(
+            bindparam(None, [pair[0] for pair in pairs], type_=ARRAY(Uuid())),
+            bindparam(None, [pair[1] for pair in pairs], type_=ARRAY(String())),
+        )
+        .table_valued(column("definition_id", Uuid()), column("bound", String()))
+        .render_derived()
+    )
+    bound = ContractBinding.definition_contract_version
+    same_bound = or_(bound == table.c.bound, and_(table.c.bound.is_(None), bound.is_(None)))
+    hit = select(
+        ContractBinding.id,
+        ContractBinding.agent_id,
+        ContractBinding.definition_id,
+        bound,
+        ContractBinding.enabled,
+        config,
+    ).where(ContractBinding.definition_id == table.c.definition_id, same_bound)
+    hits = scope_filter(hit, **scope).offset(0).lateral("hits")
+    return (
+        select(
+            hits.c.id,
+            hits.c.agent_id,
+            Agent.name,
+            hits.c.definition_id,
+            ContractDefinition.definition_type,
+            ContractDefinition.key,
+            hits.c.definition_contract_version,
+            ContractDefinition.contract_version,
+            hits.c.enabled,
+            hits.c.config,
+        )
+        .select_from(table)
+        .join(hits, true())
+        .join(Agent, Agent.id == hits.c.agent_id)
+        .join(ContractDefinition, ContractDefinition.id == hits.c.definition_id)
+        .order_by(Agent.name, ContractDefinition.key, hits.c.id)
+    )
 
 
 def _item_rows_streamed(
