@@ -197,7 +197,13 @@ class IdempotencyMiddleware:
         return self._routed[found]
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, claim: Claim) -> None:
-        captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": b"", "stored": False}
+
+        async def store() -> None:
+            """Settle the record once, unless the unit of work did it with the route's writes."""
+            if not captured["stored"] and not scope["state"].get("idempotency_completed"):
+                captured["stored"] = True
+                await run_in_threadpool(_finish, scope, claim, captured)
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -205,15 +211,17 @@ class IdempotencyMiddleware:
                 captured["headers"] = list(message.get("headers", []))
             elif message["type"] == "http.response.body":
                 captured["body"] += message.get("body", b"")
+                if not message.get("more_body"):
+                    await store()  # before the client has the answer: a retry then replays it
             await send(message)
 
         try:
             await self.app(scope, receive, capture)
         except BaseException:
-            await run_in_threadpool(_release, scope, claim.record_id)
+            if not captured["stored"]:
+                await run_in_threadpool(_release, scope, claim.record_id)
             raise
-        if not scope["state"].get("idempotency_completed"):
-            await run_in_threadpool(_finish, scope, claim, captured)
+        await store()
 
 
 def _routed(scope: Scope) -> bool:
