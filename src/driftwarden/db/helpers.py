@@ -1,21 +1,19 @@
-"""Small database helpers every domain shares: insert-or-conflict, chunked batches, and the
+"""Small database helpers every domain shares: insert-or-conflict, chunked batches, and the two
 constructs whose spelling differs between Postgres and SQLite (an upsert, a match against many
-strings, a relation of string rows sent as parameters)."""
+strings)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import ARRAY, String, Table, any_, bindparam, func, select
+from sqlalchemy import ARRAY, String, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import FromClause
 
 from driftwarden.errors import Conflict
 
@@ -63,21 +61,3 @@ def in_strings(column: Any, values: list[str], *, dialect_name: str) -> ColumnEl
     if dialect_name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(String())))
     return column.in_(values)
-
-
-def string_rows(
-    name: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, dialect_name: str
-) -> FromClause:
-    """`rows` of strings as a relation to join with, whatever their number, in one parameter per
-    column on Postgres (`unnest` of arrays) or one JSON parameter on SQLite (`json_each`)."""
-    if dialect_name == "postgresql":
-        arrays = [
-            bindparam(None, [row[i] for row in rows], type_=ARRAY(String()))
-            for i in range(len(columns))
-        ]
-        return func.unnest(*arrays).table_valued(*columns).render_derived(name=name)
-    each = func.json_each(bindparam(None, json.dumps([list(row) for row in rows]))).table_valued(
-        "value"
-    )
-    fields = (func.json_extract(each.c.value, f"$[{i}]").label(c) for i, c in enumerate(columns))
-    return select(*fields).select_from(each).subquery(name)

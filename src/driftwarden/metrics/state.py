@@ -4,8 +4,7 @@ Four statements whatever the number of orgs (docs/reference/operations.md, metri
 orgs and their policy schedules, one counting bindings per (org, drift level), one grouping open
 patterns, one grouping the outbox. The drift level of a (bound, current) version pair is the
 scan's own rule, classified in Python once per pair and remembered by the process (PairLevels);
-the database joins each binding's pair to the known levels, so the result has a handful of rows
-per org.
+the database maps each binding's pair to its level, so the result has a handful of rows per org.
 Each schedule's status comes from the scheduler's pure rules."""
 
 from __future__ import annotations
@@ -17,14 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import String, and_, case, func, literal, or_, select, text
+from sqlalchemy import String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.selectable import FromClause
 
 from driftwarden.auth.models import Org
 from driftwarden.contracts.drift import DRIFT_LEVELS, classify
 from driftwarden.contracts.models import ContractBinding, ContractDefinition
-from driftwarden.db.helpers import string_rows
+from driftwarden.db.helpers import in_strings
 from driftwarden.notifications.models import NotificationOutbox
 from driftwarden.patterns.lifecycle import CLOSED_STATUSES
 from driftwarden.patterns.models import IssuePattern
@@ -139,8 +137,9 @@ class PairLevels:
     limit: int = 10_000
     levels: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def learn(self, bound: str, current: str) -> str:
-        """The pair's level: classified now, and remembered while there is room."""
+    def learn(self, key: str) -> str:
+        """The level of the pair a key names: classified now, and remembered while there is room."""
+        bound, current = _pair_of(key)
         level = self.levels.get((bound, current))
         if level is None:
             level = classify(bound, current).drift
@@ -148,20 +147,18 @@ class PairLevels:
                 self.levels[(bound, current)] = level
         return level
 
-    def known(self, *, dialect_name: str) -> FromClause:
-        """The remembered pairs as a relation (bound_version, current_version, level)."""
-        rows = [(bound, current, level) for (bound, current), level in self.levels.items()]
-        return string_rows(
-            "known", ("bound_version", "current_version", "level"), rows, dialect_name=dialect_name
-        )
+    def keys_by_level(self) -> dict[str, list[str]]:
+        keys: dict[str, list[str]] = defaultdict(list)
+        for (bound, current), level in self.levels.items():
+            keys[level].append(_pair_key(bound, current))
+        return keys
 
 
 def _bindings(session: Session, org_ids: list[str], levels: PairLevels, *, into: Snapshot) -> None:
-    """Bindings per (org, drift level) in one statement. Bindings are first counted per (org,
-    definition, bound version), walking the drift-groups index in order; each count meets its
-    definition's current version and then the pairs whose level is already known, both by hash.
-    A pair not known yet comes back with its versions and is classified here (once, then
-    remembered); a missing version is `invalid`, as in the scan."""
+    """Bindings per (org, drift level) in one statement: bindings are first counted per (org,
+    definition, bound version), a few rows per org; the database then maps each count's version
+    pair to the level already known for it, or to the pair's own key when it has not been seen,
+    and the pair is classified here (once, then remembered)."""
     binding, definition = ContractBinding, ContractDefinition
     per_version = (
         select(
@@ -173,42 +170,50 @@ def _bindings(session: Session, org_ids: list[str], levels: PairLevels, *, into:
         .group_by(binding.org_id, binding.definition_id, binding.definition_contract_version)
         .subquery()
     )
-    dialect_name = session.get_bind().dialect.name
-    known = levels.known(dialect_name=dialect_name)
-    bound, current = per_version.c.bound, definition.contract_version
-    missing = or_(bound.is_(None), current.is_(None))
-    level = case((missing, literal("invalid", String)), else_=known.c.level)
-    unknown = known.c.level.is_(None)
-    unknown_bound, unknown_current = case((unknown, bound)), case((unknown, current))
-    query = (
-        select(per_version.c.org_id, level, unknown_bound, unknown_current)
-        .add_columns(func.sum(per_version.c.n))
-        .select_from(per_version)
-        .outerjoin(
-            definition,
-            and_(
-                definition.id == per_version.c.definition_id,
-                or_(definition.org_id == per_version.c.org_id, definition.org_id.is_(None)),
-            ),
-        )
-        .outerjoin(known, and_(known.c.bound_version == bound, known.c.current_version == current))
-        .group_by(per_version.c.org_id, level, unknown_bound, unknown_current)
+    visible = and_(
+        definition.id == per_version.c.definition_id,
+        or_(definition.org_id == per_version.c.org_id, definition.org_id.is_(None)),
     )
-    if dialect_name == "postgresql":
-        # Without this the planner sorts tens of thousands of version strings for a merge join
-        # with the known pairs (it underestimates the groups); two hash joins are twice as fast.
-        session.execute(text("SET LOCAL enable_mergejoin = off"))
+    level = _level_of(session, per_version.c.bound, definition.contract_version, levels)
+    query = (
+        select(per_version.c.org_id, level, func.sum(per_version.c.n))
+        .select_from(per_version)
+        .outerjoin(definition, visible)
+        .group_by(per_version.c.org_id, level)
+    )
     counts = {(org, lvl): 0 for org in org_ids for lvl in DRIFT_LEVELS}
-    learned: dict[tuple[str, str], str] = {}  # this scrape's unseen pairs, once however many orgs
+    learned: dict[str, str] = {}  # this scrape's unseen pairs, once each however many orgs
     names: dict[Any, str] = {}
-    for org_id, drift, bnd, cur, n in session.execute(query):
-        if drift is None:
-            if (bnd, cur) not in learned:
-                learned[(bnd, cur)] = levels.learn(bnd, cur)
-            drift = learned[(bnd, cur)]
+    for org_id, drift, n in session.execute(query):
+        if drift not in DRIFT_LEVELS:
+            drift = learned.get(drift) or learned.setdefault(drift, levels.learn(drift))
         org = names.get(org_id) or names.setdefault(org_id, str(org_id))
         counts[(org, drift)] = counts.get((org, drift), 0) + int(n)
     into.bindings = counts
+
+
+def _pair_key(bound: str, current: str) -> str:
+    """One string per version pair, unambiguous whatever the versions hold (length-prefixed);
+    never a level's name, as it holds a colon."""
+    return f"{len(bound)}:{bound}{current}"
+
+
+def _pair_of(key: str) -> tuple[str, str]:
+    length, versions = key.split(":", 1)
+    return versions[: int(length)], versions[int(length) :]
+
+
+def _level_of(session: Session, bound: Any, current: Any, levels: PairLevels) -> Any:
+    """The drift level of a version pair: `invalid` when a version is missing, the level known
+    for the pair, or else the pair's key. Known keys go to Postgres as one array parameter per
+    level (a hashed `= ANY`), to SQLite as IN lists."""
+    key = cast(func.length(bound), String) + literal(":", String) + bound + current
+    dialect_name = session.get_bind().dialect.name
+    whens = [(or_(bound.is_(None), current.is_(None)), literal("invalid", String))]
+    for level, keys in levels.keys_by_level().items():
+        known = in_strings(key, keys, dialect_name=dialect_name)
+        whens.append((known, literal(level, String)))
+    return case(*whens, else_=key)
 
 
 def _patterns(session: Session, *, into: Snapshot) -> None:
