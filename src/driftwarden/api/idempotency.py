@@ -25,7 +25,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from driftwarden.api import connection as request_connection
-from driftwarden.api.context import MUTATING, header
+from driftwarden.api.context import AUDIT_INSERT, MUTATING, header
 from driftwarden.api.envelope import error_body
 from driftwarden.api.guard import replay_body
 from driftwarden.api.models import ApiAuditLog, IdempotencyRecord
@@ -429,7 +429,6 @@ def _complete_statement() -> Executable:
 
 
 _COMPLETE_RECORD = _complete_statement()
-AUDIT_INSERT = ApiAuditLog.__table__.insert()
 
 
 def _completed_and_audited_statement() -> Executable:

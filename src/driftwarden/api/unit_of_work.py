@@ -16,8 +16,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from driftwarden.api import connection as request_connection
 from driftwarden.api import context, idempotency
-from driftwarden.api.models import ApiAuditLog
-from driftwarden.db.base import new_id
 
 STATE_KEY = "unit_of_work"
 RESPONSE_MESSAGES = frozenset({"http.response.start", "http.response.body"})
@@ -36,13 +34,6 @@ def request_session(scope: Scope) -> Session:
         session.info[STATE_KEY] = True
         state[STATE_KEY] = session
     return state[STATE_KEY]
-
-
-def _audit_values(scope: Scope, state: dict, status: int) -> dict:
-    """The audit row as a Core insert's values: the ORM's flush of one object cost more than it."""
-    row = context.audit_row(scope, state, status=status, error_code=None)
-    values = {c.key: getattr(row, c.key) for c in ApiAuditLog.__table__.columns}
-    return {**values, "id": values["id"] or new_id()}
 
 
 def _response(held: list[Message]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -71,7 +62,9 @@ def _end(scope: Scope, session: Session, held: list[Message] | None) -> list[Mes
         claim = state.get("idempotency_claim")
         audited = "started" in state and context.is_audited(scope)
         # the audit row rides in this transaction (with the record's completion): no second one
-        audit = _audit_values(scope, state, status) if audited else None
+        audit = None
+        if audited:
+            audit = context.audit_values(scope, state, status=status, error_code=None)
         if claim is not None:
             if not idempotency.complete_record(
                 session, state, claim, status, headers, body, audit=audit
@@ -79,7 +72,7 @@ def _end(scope: Scope, session: Session, held: list[Message] | None) -> list[Mes
                 session.rollback()  # another request took the key over: its run is the one kept
                 return idempotency.messages(idempotency.IN_PROGRESS)
         elif audit is not None:
-            session.execute(idempotency.AUDIT_INSERT, audit)
+            session.execute(context.AUDIT_INSERT, audit)
         session.commit()
         state["idempotency_completed"] = claim is not None
         state["audit_written"] = audited
