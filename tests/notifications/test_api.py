@@ -454,9 +454,9 @@ def test_urls_the_client_cannot_send_to_are_refused_and_never_crash_a_send(
 
 
 def test_a_slack_url_defaults_to_the_slack_format(client, admin) -> None:
-    slack = _endpoint(client, admin, "https://hooks.slack.com/services/T000/B000/XXXX")
+    slack = _endpoint(client, admin, "https://hooks.slack.com/services/T000/B000/test-token-a")
     explicit = _endpoint(
-        client, admin, "https://hooks.slack.com/services/T000/B000/YYYY", format="json"
+        client, admin, "https://hooks.slack.com/services/T000/B000/test-token-b", format="json"
     )
     other = _endpoint(client, admin, "https://example.com/hook")
     assert (slack["format"], explicit["format"], other["format"]) == ("slack", "json", "json")
