@@ -41,7 +41,8 @@ def valid_key(value: str) -> bool:
     return 1 <= len(value) <= 255 and all(32 <= ord(c) < 127 for c in value)
 
 
-def require_idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:
+async def require_idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:
+    """`async`, as in api/deps.py: FastAPI runs a plain `def` dependency in the thread pool."""
     if idempotency_key is None:
         raise BadRequest(
             "this endpoint requires an Idempotency-Key header", code="IDEMPOTENCY_KEY_REQUIRED"
