@@ -21,6 +21,7 @@ from driftwarden.clock import Clock
 from driftwarden.scheduler import notify as notify_service
 from driftwarden.scheduler import policy as policy_service
 from driftwarden.scheduler import service as scheduler_service
+from driftwarden.scheduler import summary as summary_service
 from driftwarden.scheduler import trigger as trigger_service
 from driftwarden.scheduler import windows
 from driftwarden.scheduler.schemas import (
@@ -29,9 +30,11 @@ from driftwarden.scheduler.schemas import (
     PolicyRead,
     ScheduleRunCreate,
     ScheduleRunRead,
+    SummaryRead,
     TriggerCreate,
     TriggerRead,
 )
+from driftwarden.scheduler.summary import CooldownState
 from driftwarden.settings import Settings
 
 log = logging.getLogger("driftwarden.scheduler.flows")
@@ -50,6 +53,7 @@ def run_trigger(
     idempotency_key: str | None,
     api_key_id: uuid.UUID | None,
     policy: PolicyRead | None = None,
+    summary: summary_service.SummaryAhead | None = None,
 ) -> TriggerRead:
     """Run one trigger; commit it when a promotion ran, ending the window claim before the notify.
 
@@ -66,6 +70,7 @@ def run_trigger(
         idempotency_key=idempotency_key,
         api_key_id=api_key_id,
         policy=policy,
+        summary=summary,
     )
     if result.outcome in PROMOTED:
         session.commit()
@@ -83,6 +88,7 @@ def trigger(
     idempotency_key: str | None,
     api_key_id: uuid.UUID | None,
     policy: PolicyRead | None = None,
+    summary: summary_service.SummaryAhead | None = None,
 ) -> TriggerRead:
     """One trigger under the org's policy (read here unless the caller has it).
 
@@ -95,6 +101,7 @@ def trigger(
         request_id=request_id,
         idempotency_key=idempotency_key,
         api_key_id=api_key_id,
+        summary=summary,
     )
     return trigger_service.run_trigger(session, org_id=org_id, body=body, policy=policy, ctx=ctx)
 
@@ -109,8 +116,12 @@ def run_notify(
     clock: Clock,
     request_id: str | None,
     policy: PolicyRead | None = None,
+    summary: tuple[SummaryRead, CooldownState] | None = None,
 ) -> NotifyRead:
-    """Plan and commit the outbox rows, deliver, record (the anomaly notify); the caller commits."""
+    """Plan and commit the outbox rows, deliver, record (the anomaly notify); the caller commits.
+
+    `summary`: the summary and cooldown row already read in this transaction, else read here.
+    """
     policy = policy or policy_service.effective_policy(session, org_id=org_id)
     plan = notify_service.plan_notify(
         session,
@@ -124,6 +135,7 @@ def run_notify(
         now=clock.now(),
         settings=settings,
         request_id=request_id,
+        summary=summary,
     )
     if plan.outbox_ids:  # the messages must be committed before anyone delivers them
         session.commit()
@@ -152,6 +164,7 @@ def schedule_run(
     trigger_fields = set(TriggerCreate.model_fields) - {"org_id"}
     trigger_body = TriggerCreate(**body.model_dump(include=trigger_fields))
     policy = policy_service.effective_policy(session, org_id=org_id)  # read once for both steps
+    ahead = summary_service.SummaryAhead(window_days=body.summary_window_days)
     trigger = run_trigger(
         session,
         org_id=org_id,
@@ -162,6 +175,7 @@ def schedule_run(
         idempotency_key=idempotency_key,
         api_key_id=api_key_id,
         policy=policy,
+        summary=ahead,
     )
     notify_body = NotifyCreate(
         schedule_name=trigger.schedule_name,
@@ -179,6 +193,7 @@ def schedule_run(
         clock=clock,
         request_id=request_id,
         policy=policy,
+        summary=ahead.found,
     )
     return ScheduleRunRead(
         org_id=org_id,

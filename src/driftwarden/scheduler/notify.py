@@ -39,7 +39,7 @@ from driftwarden.scheduler.schemas import (
     SummaryRead,
     Thresholds,
 )
-from driftwarden.scheduler.summary import alert_state, summary_with_cooldown
+from driftwarden.scheduler.summary import CooldownState, alert_state, summary_with_cooldown
 from driftwarden.settings import Settings
 
 log = logging.getLogger("driftwarden.scheduler")
@@ -88,10 +88,14 @@ def plan_notify(
     now: datetime,
     settings: Settings,
     request_id: str | None,
+    summary: tuple[SummaryRead, CooldownState] | None = None,
 ) -> NotifyPlan:
-    """Steps 1-4 up to the outbox write; the caller commits before `deliver`."""
+    """Steps 1-4 up to the outbox write; the caller commits before `deliver`.
+
+    `summary`, when given, was read in this transaction (a deduped trigger's statement).
+    """
     name = schedule_name or anomaly.ALL_SCHEDULES
-    summary, state = summary_with_cooldown(
+    summary, state = summary or summary_with_cooldown(
         session, org_id=org_id, schedule_name=schedule_name, window_days=window_days, now=now
     )
     reasons = anomaly.anomaly_reasons(

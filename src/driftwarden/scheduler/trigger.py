@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import BindParameter, Insert, Select, bindparam, insert, select
@@ -28,6 +29,7 @@ from driftwarden.db.base import new_id
 from driftwarden.errors import DomainError
 from driftwarden.metrics import events as metrics
 from driftwarden.patterns import service as patterns_service
+from driftwarden.scheduler import summary as summary_service
 from driftwarden.scheduler import windows
 from driftwarden.scheduler.models import TriggerRun
 from driftwarden.scheduler.policy import promotion_scope
@@ -47,6 +49,7 @@ class TriggerContext:
     request_id: str | None = None
     idempotency_key: str | None = None
     api_key_id: uuid.UUID | None = None
+    summary: summary_service.SummaryAhead | None = None  # what the notify after it reads
 
 
 def run_trigger(
@@ -123,8 +126,11 @@ def _record_deduped(session: Session, row: TriggerRun, *, ctx: TriggerContext) -
     settled = {"id": new_id(), "outcome": "deduped", "finished_at": ctx.now, "duration_ms": 0.0}
     values = {c.key: settled.get(c.key, getattr(row, c.key)) for c in table.columns}
     given = tuple(key for key, value in values.items() if value is not None)
-    params = {key: values[key] for key in given}
-    winner_id = session.scalar(_deduped_insert(given), {**params, "winner_key": row.dedupe_key})
+    params = {**{key: values[key] for key in given}, "winner_key": row.dedupe_key}
+    if ctx.summary is not None and session.get_bind().dialect.name == "postgresql":
+        winner_id = _deduped_with_summary(session, row, given, params, ctx=ctx)
+    else:
+        winner_id = session.scalar(_deduped_insert(given), params)
     if winner_id is None:
         return False
     for name, value in settled.items():
@@ -132,6 +138,34 @@ def _record_deduped(session: Session, row: TriggerRun, *, ctx: TriggerContext) -
     row.deduped_from_trigger_id = winner_id
     metrics.record_trigger(outcome="deduped", dry_run=row.dry_run)
     return True
+
+
+def _deduped_with_summary(
+    session: Session,
+    row: TriggerRun,
+    given: tuple[str, ...],
+    params: dict[str, Any],
+    *,
+    ctx: TriggerContext,
+) -> uuid.UUID | None:
+    """The deduped insert with the notify's summary of this org and schedule, one statement.
+
+    The summary cannot see the row its own statement inserts: it is added here, as the notify's
+    own read would count it. Nothing is found for the notify when no row was inserted.
+    """
+    assert ctx.summary is not None
+    scope = {"org_id": row.org_id, "schedule_name": row.schedule_name}
+    summary = summary_service.summary_params(
+        **scope, window_days=ctx.summary.window_days, now=ctx.now
+    )
+    found = session.execute(_deduped_and_summary(given), {**params, **summary}).one()._asdict()
+    winner_id = found.pop("deduped_from")
+    if winner_id is not None:
+        counted = summary_service.with_own_deduped(found, started_at=row.started_at)
+        ctx.summary.found = summary_service.summary_of(
+            counted, **scope, window_days=ctx.summary.window_days
+        )
+    return winner_id
 
 
 @functools.cache
@@ -147,6 +181,18 @@ def _deduped_insert(given: tuple[str, ...]) -> Insert:
         .from_select([*columns, table.c.deduped_from_trigger_id], source)
         .returning(table.c.deduped_from_trigger_id)
     )
+
+
+@functools.cache
+def _deduped_and_summary(given: tuple[str, ...]) -> Select[Any]:
+    """Postgres: the deduped insert as a data-modifying CTE beside the summary's aggregate.
+
+    The summary binds `org_id` and `schedule_name` too: the trigger's, the same values.
+    """
+    deduped = _deduped_insert(given).cte("deduped")
+    winner = select(deduped.c.deduped_from_trigger_id).scalar_subquery().label("deduped_from")
+    summary = summary_service.summary_with_cooldown_statement(by_schedule=True)
+    return summary.add_columns(winner).add_cte(deduped)
 
 
 def _claim(session: Session, row: TriggerRun) -> uuid.UUID | None:
