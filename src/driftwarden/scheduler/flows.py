@@ -117,10 +117,12 @@ def run_notify(
     request_id: str | None,
     policy: PolicyRead | None = None,
     summary: tuple[SummaryRead, CooldownState] | None = None,
+    write_event: notify_service.EventWriter | None = None,
 ) -> NotifyRead:
     """Plan and commit the outbox rows, deliver, record (the anomaly notify); the caller commits.
 
     `summary`: the summary and cooldown row already read in this transaction, else read here.
+    `write_event` inserts the notify event row (`notify.record_event`).
     """
     policy = policy or policy_service.effective_policy(session, org_id=org_id)
     plan = notify_service.plan_notify(
@@ -143,7 +145,12 @@ def run_notify(
         plan, session_factory=session_factory, settings=settings, clock=clock
     )
     return notify_service.finish_notify(
-        session, plan=plan, deliveries=deliveries, now=clock.now(), request_id=request_id
+        session,
+        plan=plan,
+        deliveries=deliveries,
+        now=clock.now(),
+        request_id=request_id,
+        write_event=write_event,
     )
 
 
@@ -158,6 +165,7 @@ def schedule_run(
     request_id: str | None,
     idempotency_key: str | None,
     api_key_id: uuid.UUID | None,
+    write_event: notify_service.EventWriter | None = None,
 ) -> ScheduleRunRead:
     """The trigger (scoped to `agent_id`), then the notify with the trigger's schedule, the same
     dry_run and `escalation_agent_id` as its escalation target."""
@@ -194,6 +202,7 @@ def schedule_run(
         request_id=request_id,
         policy=policy,
         summary=ahead.found,
+        write_event=write_event,
     )
     return ScheduleRunRead(
         org_id=org_id,

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import Table, and_, delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,6 +48,7 @@ EVENT_TYPE = "contract_drift.trigger_anomaly"
 ESCALATION_TAG = "contract_drift_alert_delivery"
 DESTINATION_MISSING = "NOTIFY_DESTINATION_MISSING"
 NOTIFY_EVENT_INSERT = NotifyEvent.__table__.insert()
+EventWriter = Callable[[Table, dict[str, Any]], None]  # inserts a notify event row
 
 
 @dataclass
@@ -325,6 +327,7 @@ def finish_notify(
     deliveries: list[Delivery],
     now: datetime,
     request_id: str | None,
+    write_event: EventWriter | None = None,
 ) -> NotifyRead:
     """Steps 5-7: cooldown state, escalation, the notify event; the caller commits."""
     action = plan.decision.action
@@ -350,6 +353,7 @@ def finish_notify(
         escalation=escalation,
         request_id=request_id,
         now=now,
+        write=write_event,
     )
     active = cooldown_ends if cooldown_ends is not None and cooldown_ends > now else None
     return NotifyRead(
@@ -401,11 +405,13 @@ def record_event(
     escalation: EscalationRead | None,
     request_id: str | None,
     now: datetime,
+    write: EventWriter | None = None,
 ) -> None:
     """The notify event row of one alert decision (anomaly or watchdog), and its counter.
 
     A Core insert: nothing reads the row back, and the ORM's flush of one new object cost more
-    than the statement on every schedule run.
+    than the statement on every schedule run. `write`, when given, inserts it instead (the
+    schedule-run route: with the request's idempotency record, in its transaction).
     """
     row = {
         "id": new_id(),
@@ -422,7 +428,10 @@ def record_event(
         "request_id": request_id,
         "created_at": now,
     }
-    session.execute(NOTIFY_EVENT_INSERT, row)
+    if write is None:
+        session.execute(NOTIFY_EVENT_INSERT, row)
+    else:
+        write(NotifyEvent.__table__, row)
     metrics.record_notify(outcome=outcome)
 
 

@@ -7,6 +7,7 @@ docs/reference/scheduler.md#noticing-a-schedule-that-stopped
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from driftwarden.agents import service as agents_service
+from driftwarden.api import unit_of_work
 from driftwarden.api.deps import (
     AdminDep,
     Caller,
@@ -283,6 +285,7 @@ def _schedule_run(
         request_id=caller.request_id,
         idempotency_key=request.headers.get("idempotency-key"),
         api_key_id=caller.api_key_id,
+        write_event=functools.partial(unit_of_work.insert_with_completion, request.scope),
     )
 
 
