@@ -171,9 +171,8 @@ def schedule_run(
     dry_run and `escalation_agent_id` as its escalation target."""
     trigger_fields = set(TriggerCreate.model_fields) - {"org_id"}
     trigger_body = TriggerCreate(**body.model_dump(include=trigger_fields))
-    policy = policy_service.effective_policy(session, org_id=org_id)  # read once for both steps
     ahead = summary_service.SummaryAhead(window_days=body.summary_window_days)
-    trigger = run_trigger(
+    trigger, policy = _schedule_trigger(
         session,
         org_id=org_id,
         body=trigger_body,
@@ -182,7 +181,6 @@ def schedule_run(
         request_id=request_id,
         idempotency_key=idempotency_key,
         api_key_id=api_key_id,
-        policy=policy,
         summary=ahead,
     )
     notify_body = NotifyCreate(
@@ -215,6 +213,57 @@ def schedule_run(
         trigger=trigger,
         notify=notified,
     )
+
+
+def _schedule_trigger(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    body: TriggerCreate,
+    settings: Settings,
+    clock: Clock,
+    request_id: str | None,
+    idempotency_key: str | None,
+    api_key_id: uuid.UUID | None,
+    summary: summary_service.SummaryAhead,
+) -> tuple[TriggerRead, PolicyRead]:
+    """A schedule run's trigger, and the policy it ran under (read once for both steps).
+
+    On Postgres a deduped trigger is tried first under the policy this process last read, in the
+    statement that checks it is still the org's: one statement fewer than reading it. When that
+    records nothing, the policy is read and the trigger runs as ever.
+    """
+    known = None
+    if session.get_bind().dialect.name == "postgresql":
+        known = policy_service.last_read(org_id)
+    if known is not None:
+        ctx = trigger_service.TriggerContext(
+            now=clock.now(),
+            settings=settings,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+            api_key_id=api_key_id,
+            summary=summary,
+        )
+        deduped = trigger_service.record_deduped_unread(
+            session, org_id=org_id, body=body, policy=known, ctx=ctx
+        )
+        if deduped is not None:
+            return deduped, known
+    policy = policy_service.effective_policy(session, org_id=org_id)
+    trigger = run_trigger(
+        session,
+        org_id=org_id,
+        body=body,
+        settings=settings,
+        clock=clock,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+        api_key_id=api_key_id,
+        policy=policy,
+        summary=summary,
+    )
+    return trigger, policy
 
 
 @dataclass
