@@ -165,8 +165,11 @@ def with_own_deduped(row: dict[str, Any], *, started_at: datetime) -> dict[str, 
 @functools.cache
 def summary_with_cooldown_statement(*, by_schedule: bool) -> Select[Any]:
     """Built once, bound on each call: every schedule run's notify issues it, and building the
-    expression (and its ORM compile state) cost more than running it."""
-    state, runs = TriggerAlertState.__table__.c, TriggerRun.__table__.c  # Core: no ORM compile
+    expression (and its ORM compile state) cost more than running it. Over short aliases:
+    psycopg re-parses a statement longer than 4 kB on every execution, and a deduped schedule
+    run's, which carries this one, would be."""
+    state = TriggerAlertState.__table__.alias("cooldown").c  # Core: no ORM compile
+    runs = TriggerRun.__table__.alias("runs").c
     key = (
         state.org_id == bindparam("org_id", type_=state.org_id.type),
         state.schedule_name == bindparam("cooldown_name", type_=state.schedule_name.type),
