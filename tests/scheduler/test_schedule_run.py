@@ -6,11 +6,13 @@ docs/reference/scheduler.md#schedule-run
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import OperationalError
 
+from driftwarden.api import idempotency
 from driftwarden.db.engine import make_session_factory
 from driftwarden.patterns.models import IssuePattern
-from driftwarden.scheduler.models import NotifyEvent, TriggerRun
+from driftwarden.scheduler.models import DriftPolicy, NotifyEvent, TriggerRun
 from tests.scheduler.conftest import ok_data, post, seed_drift, set_policy
 from tests.support import make_tenant
 
@@ -272,3 +274,71 @@ def test_the_summary_a_run_returns_counts_every_trigger_of_its_schedule_in_its_w
     assert run(daily) == (5, 2, 3, 1, 0.6, 0.4)
     clock.advance(days=29, hours=12)  # the first day's three daily triggers are over 30 days old
     assert run(daily) == (3, 2, 1, 1, 0.333333, 0.666667)
+
+
+def test_a_deduped_run_writes_its_notify_event_with_its_stored_response_or_not_at_all(
+    client: TestClient, admin, engine: Engine, monkeypatch
+) -> None:
+    """The route hands the event row to the unit of work, which writes it with the idempotency
+    record's completion (on Postgres in its statement): a completion that fails leaves neither."""
+    seed_drift(engine, admin.org_id)
+    set_policy(client, admin, enabled=True)
+    body = {"org_id": str(admin.org_id)}
+    ok_data(post(client, admin, "/drift/schedule-run", body))
+    real, calls = idempotency.complete_record, []
+
+    def fails_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs)
+        done = real(*args, **kwargs)  # the completion and its rows ran, in the run's transaction
+        if len(calls) == 1:
+            raise OperationalError("UPDATE idempotency_records ...", {}, Exception("gone"))
+        return done
+
+    monkeypatch.setattr(idempotency, "complete_record", fails_once)
+    failed = post(client, admin, "/drift/schedule-run", body, key="deduped-once")
+    assert failed.status_code == 503
+    assert _count(engine, TriggerRun) == 1 and _count(engine, NotifyEvent) == 1
+    data = ok_data(post(client, admin, "/drift/schedule-run", body, key="deduped-once"))
+    assert data["trigger"]["deduped"] is True and [len(c["rows"]) for c in calls] == [1, 1]
+    assert _count(engine, TriggerRun) == 2
+    with make_session_factory(engine)() as session:
+        event = session.scalars(select(NotifyEvent).order_by(NotifyEvent.created_at.desc())).first()
+    assert event is not None
+    assert (event.outcome, event.fingerprint, event.reasons) == (
+        data["notify"]["outcome"],
+        data["notify"]["fingerprint"],
+        data["notify"]["reasons"],
+    )
+    assert _count(engine, NotifyEvent) == 2
+
+
+def test_a_policy_another_process_changed_is_the_one_the_next_run_follows(
+    client: TestClient, admin, engine: Engine
+) -> None:
+    """The server remembers the policy it last read; on Postgres a deduped run's statement checks
+    that it is still the org's. A change made elsewhere (here: straight in the database, which
+    the server is not told of) rules the next run, whichever field it is."""
+    seed_drift(engine, admin.org_id)
+    set_policy(client, admin, enabled=True)
+    body = {"org_id": str(admin.org_id)}
+    policy = DriftPolicy.__table__
+
+    def change_elsewhere(**values) -> None:  # type: ignore[no-untyped-def]
+        with engine.begin() as connection:
+            connection.execute(
+                update(policy).where(policy.c.org_id == admin.org_id).values(**values)
+            )
+
+    assert ok_data(post(client, admin, "/drift/schedule-run", body))["trigger"]["executed"]
+    assert ok_data(post(client, admin, "/drift/schedule-run", body))["trigger"]["deduped"]
+    change_elsewhere(alert_max_dedupe_hit_rate=0.25)
+    data = ok_data(post(client, admin, "/drift/schedule-run", body))
+    assert data["trigger"]["deduped"] is True
+    assert data["notify"]["thresholds"]["alert_max_dedupe_hit_rate"] == 0.25
+    assert "dedupe_hit_rate_high" in data["notify"]["reasons"]  # 2 of 3: under 0.7, over 0.25
+    change_elsewhere(schedule_window_minutes=60)
+    data = ok_data(post(client, admin, "/drift/schedule-run", body))
+    assert data["trigger"]["executed"] is True and data["window_minutes"] == 60
+    change_elsewhere(enabled=False)
+    data = ok_data(post(client, admin, "/drift/schedule-run", body))
+    assert data["trigger"]["outcome"] == "policy_disabled"

@@ -11,13 +11,14 @@ import hashlib
 import json
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Header, Request
-from sqlalchemy import and_, bindparam, case, delete, null, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, insert, null, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +26,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from driftwarden.api import connection as request_connection
-from driftwarden.api.context import AUDIT_INSERT, MUTATING, header
+from driftwarden.api.context import MUTATING, header
 from driftwarden.api.envelope import error_body
 from driftwarden.api.guard import replay_body
 from driftwarden.api.models import ApiAuditLog, IdempotencyRecord
@@ -41,7 +42,8 @@ def valid_key(value: str) -> bool:
     return 1 <= len(value) <= 255 and all(32 <= ord(c) < 127 for c in value)
 
 
-def require_idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:
+async def require_idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:
+    """`async`, as in api/deps.py: FastAPI runs a plain `def` dependency in the thread pool."""
     if idempotency_key is None:
         raise BadRequest(
             "this endpoint requires an Idempotency-Key header", code="IDEMPOTENCY_KEY_REQUIRED"
@@ -383,11 +385,12 @@ def complete_record(
     headers: list[tuple[bytes, bytes]],
     body: bytes,
     audit: dict[str, Any] | None = None,
+    rows: Sequence[tuple[Table, dict[str, Any]]] = (),
 ) -> bool:
-    """Store the response on the record, and the `audit` row when given, in the caller's
-    transaction; False if the run lost the record (then neither was written).
+    """Store the response on the record, and the `audit` row and `rows` when given, in the
+    caller's transaction; False if the run lost the record (then none of them was written).
 
-    On Postgres both are one statement (the audit INSERT selects from the UPDATE's RETURNING).
+    On Postgres they are one statement (each INSERT selects from the UPDATE's RETURNING).
     """
     kept = {k.decode().lower(): v.decode() for k, v in headers if k.lower() in KEPT_HEADERS}
     if state.get("idempotency_withhold") and status < 300:
@@ -399,14 +402,21 @@ def complete_record(
         "body": body,
         "headers": kept,
     }
-    if audit is not None and session.get_bind().dialect.name == "postgresql":
-        audited = {f"audit_{key}": value for key, value in audit.items()}
-        return session.execute(_COMPLETED_AND_AUDITED, {**completed, **audited}).first() is not None
+    riders = ([(ApiAuditLog.__table__, audit)] if audit is not None else []) + list(rows)
+    if riders and session.get_bind().dialect.name == "postgresql":
+        shapes = tuple((table, tuple(row)) for table, row in riders)
+        bound = {f"row{n}_{key}": v for n, (_, row) in enumerate(riders) for key, v in row.items()}
+        return session.execute(_completed_with(shapes), {**completed, **bound}).first() is not None
     if session.execute(_COMPLETE_RECORD, completed).rowcount != 1:
         return False
-    if audit is not None:
-        session.execute(AUDIT_INSERT, audit)
+    for table, row in riders:
+        session.execute(insert_into(table), row)
     return True
+
+
+@functools.cache
+def insert_into(table: Table) -> Executable:
+    return insert(table)
 
 
 def _complete_statement() -> Executable:
@@ -431,17 +441,17 @@ def _complete_statement() -> Executable:
 _COMPLETE_RECORD = _complete_statement()
 
 
-def _completed_and_audited_statement() -> Executable:
-    """Postgres: the audit row inserted from the completion's RETURNING, so only with it."""
+@functools.cache
+def _completed_with(shapes: tuple[tuple[Table, tuple[str, ...]], ...]) -> Executable:
+    """Postgres: each row (a table and its columns) inserted from the completion's RETURNING, so
+    only with it; built once per shape, bound as `row{n}_{column}`."""
     completed = _COMPLETE_RECORD.returning(IdempotencyRecord.__table__.c.id).cte("completed")
-    columns = list(ApiAuditLog.__table__.columns)
-    values = select(*(bindparam(f"audit_{c.key}", type_=c.type) for c in columns))
-    return AUDIT_INSERT.from_select(columns, values.select_from(completed)).returning(
-        ApiAuditLog.__table__.c.id
-    )
-
-
-_COMPLETED_AND_AUDITED = _completed_and_audited_statement()
+    inserts = []
+    for n, (table, columns) in enumerate(shapes):
+        values = select(*(bindparam(f"row{n}_{c}", type_=table.c[c].type) for c in columns))
+        source = values.select_from(completed)
+        inserts.append(insert(table).from_select(list(columns), source).cte(f"row{n}"))
+    return select(completed.c.id).add_cte(*inserts)
 
 
 def _finish(scope: Scope, claim: Claim, captured: dict[str, Any]) -> None:

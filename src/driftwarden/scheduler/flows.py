@@ -21,6 +21,7 @@ from driftwarden.clock import Clock
 from driftwarden.scheduler import notify as notify_service
 from driftwarden.scheduler import policy as policy_service
 from driftwarden.scheduler import service as scheduler_service
+from driftwarden.scheduler import summary as summary_service
 from driftwarden.scheduler import trigger as trigger_service
 from driftwarden.scheduler import windows
 from driftwarden.scheduler.schemas import (
@@ -29,9 +30,11 @@ from driftwarden.scheduler.schemas import (
     PolicyRead,
     ScheduleRunCreate,
     ScheduleRunRead,
+    SummaryRead,
     TriggerCreate,
     TriggerRead,
 )
+from driftwarden.scheduler.summary import CooldownState
 from driftwarden.settings import Settings
 
 log = logging.getLogger("driftwarden.scheduler.flows")
@@ -50,6 +53,7 @@ def run_trigger(
     idempotency_key: str | None,
     api_key_id: uuid.UUID | None,
     policy: PolicyRead | None = None,
+    summary: summary_service.SummaryAhead | None = None,
 ) -> TriggerRead:
     """Run one trigger; commit it when a promotion ran, ending the window claim before the notify.
 
@@ -66,6 +70,7 @@ def run_trigger(
         idempotency_key=idempotency_key,
         api_key_id=api_key_id,
         policy=policy,
+        summary=summary,
     )
     if result.outcome in PROMOTED:
         session.commit()
@@ -83,6 +88,7 @@ def trigger(
     idempotency_key: str | None,
     api_key_id: uuid.UUID | None,
     policy: PolicyRead | None = None,
+    summary: summary_service.SummaryAhead | None = None,
 ) -> TriggerRead:
     """One trigger under the org's policy (read here unless the caller has it).
 
@@ -95,6 +101,7 @@ def trigger(
         request_id=request_id,
         idempotency_key=idempotency_key,
         api_key_id=api_key_id,
+        summary=summary,
     )
     return trigger_service.run_trigger(session, org_id=org_id, body=body, policy=policy, ctx=ctx)
 
@@ -109,8 +116,14 @@ def run_notify(
     clock: Clock,
     request_id: str | None,
     policy: PolicyRead | None = None,
+    summary: tuple[SummaryRead, CooldownState] | None = None,
+    write_event: notify_service.EventWriter | None = None,
 ) -> NotifyRead:
-    """Plan and commit the outbox rows, deliver, record (the anomaly notify); the caller commits."""
+    """Plan and commit the outbox rows, deliver, record (the anomaly notify); the caller commits.
+
+    `summary`: the summary and cooldown row already read in this transaction, else read here.
+    `write_event` inserts the notify event row (`notify.record_event`).
+    """
     policy = policy or policy_service.effective_policy(session, org_id=org_id)
     plan = notify_service.plan_notify(
         session,
@@ -124,6 +137,7 @@ def run_notify(
         now=clock.now(),
         settings=settings,
         request_id=request_id,
+        summary=summary,
     )
     if plan.outbox_ids:  # the messages must be committed before anyone delivers them
         session.commit()
@@ -131,7 +145,12 @@ def run_notify(
         plan, session_factory=session_factory, settings=settings, clock=clock
     )
     return notify_service.finish_notify(
-        session, plan=plan, deliveries=deliveries, now=clock.now(), request_id=request_id
+        session,
+        plan=plan,
+        deliveries=deliveries,
+        now=clock.now(),
+        request_id=request_id,
+        write_event=write_event,
     )
 
 
@@ -146,13 +165,14 @@ def schedule_run(
     request_id: str | None,
     idempotency_key: str | None,
     api_key_id: uuid.UUID | None,
+    write_event: notify_service.EventWriter | None = None,
 ) -> ScheduleRunRead:
     """The trigger (scoped to `agent_id`), then the notify with the trigger's schedule, the same
     dry_run and `escalation_agent_id` as its escalation target."""
     trigger_fields = set(TriggerCreate.model_fields) - {"org_id"}
     trigger_body = TriggerCreate(**body.model_dump(include=trigger_fields))
-    policy = policy_service.effective_policy(session, org_id=org_id)  # read once for both steps
-    trigger = run_trigger(
+    ahead = summary_service.SummaryAhead(window_days=body.summary_window_days)
+    trigger, policy = _schedule_trigger(
         session,
         org_id=org_id,
         body=trigger_body,
@@ -161,7 +181,7 @@ def schedule_run(
         request_id=request_id,
         idempotency_key=idempotency_key,
         api_key_id=api_key_id,
-        policy=policy,
+        summary=ahead,
     )
     notify_body = NotifyCreate(
         schedule_name=trigger.schedule_name,
@@ -179,6 +199,8 @@ def schedule_run(
         clock=clock,
         request_id=request_id,
         policy=policy,
+        summary=ahead.found,
+        write_event=write_event,
     )
     return ScheduleRunRead(
         org_id=org_id,
@@ -191,6 +213,57 @@ def schedule_run(
         trigger=trigger,
         notify=notified,
     )
+
+
+def _schedule_trigger(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    body: TriggerCreate,
+    settings: Settings,
+    clock: Clock,
+    request_id: str | None,
+    idempotency_key: str | None,
+    api_key_id: uuid.UUID | None,
+    summary: summary_service.SummaryAhead,
+) -> tuple[TriggerRead, PolicyRead]:
+    """A schedule run's trigger, and the policy it ran under (read once for both steps).
+
+    On Postgres a deduped trigger is tried first under the policy this process last read, in the
+    statement that checks it is still the org's: one statement fewer than reading it. When that
+    records nothing, the policy is read and the trigger runs as ever.
+    """
+    known = None
+    if session.get_bind().dialect.name == "postgresql":
+        known = policy_service.last_read(org_id)
+    if known is not None:
+        ctx = trigger_service.TriggerContext(
+            now=clock.now(),
+            settings=settings,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+            api_key_id=api_key_id,
+            summary=summary,
+        )
+        deduped = trigger_service.record_deduped_unread(
+            session, org_id=org_id, body=body, policy=known, ctx=ctx
+        )
+        if deduped is not None:
+            return deduped, known
+    policy = policy_service.effective_policy(session, org_id=org_id)
+    trigger = run_trigger(
+        session,
+        org_id=org_id,
+        body=body,
+        settings=settings,
+        clock=clock,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+        api_key_id=api_key_id,
+        policy=policy,
+        summary=summary,
+    )
+    return trigger, policy
 
 
 @dataclass

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import Table, and_, delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,7 +40,7 @@ from driftwarden.scheduler.schemas import (
     SummaryRead,
     Thresholds,
 )
-from driftwarden.scheduler.summary import alert_state, summary_with_cooldown
+from driftwarden.scheduler.summary import CooldownState, alert_state, summary_with_cooldown
 from driftwarden.settings import Settings
 
 log = logging.getLogger("driftwarden.scheduler")
@@ -47,6 +48,7 @@ EVENT_TYPE = "contract_drift.trigger_anomaly"
 ESCALATION_TAG = "contract_drift_alert_delivery"
 DESTINATION_MISSING = "NOTIFY_DESTINATION_MISSING"
 NOTIFY_EVENT_INSERT = NotifyEvent.__table__.insert()
+EventWriter = Callable[[Table, dict[str, Any]], None]  # inserts a notify event row
 
 
 @dataclass
@@ -88,10 +90,14 @@ def plan_notify(
     now: datetime,
     settings: Settings,
     request_id: str | None,
+    summary: tuple[SummaryRead, CooldownState] | None = None,
 ) -> NotifyPlan:
-    """Steps 1-4 up to the outbox write; the caller commits before `deliver`."""
+    """Steps 1-4 up to the outbox write; the caller commits before `deliver`.
+
+    `summary`, when given, was read in this transaction (a deduped trigger's statement).
+    """
     name = schedule_name or anomaly.ALL_SCHEDULES
-    summary, state = summary_with_cooldown(
+    summary, state = summary or summary_with_cooldown(
         session, org_id=org_id, schedule_name=schedule_name, window_days=window_days, now=now
     )
     reasons = anomaly.anomaly_reasons(
@@ -321,6 +327,7 @@ def finish_notify(
     deliveries: list[Delivery],
     now: datetime,
     request_id: str | None,
+    write_event: EventWriter | None = None,
 ) -> NotifyRead:
     """Steps 5-7: cooldown state, escalation, the notify event; the caller commits."""
     action = plan.decision.action
@@ -346,6 +353,7 @@ def finish_notify(
         escalation=escalation,
         request_id=request_id,
         now=now,
+        write=write_event,
     )
     active = cooldown_ends if cooldown_ends is not None and cooldown_ends > now else None
     return NotifyRead(
@@ -397,11 +405,13 @@ def record_event(
     escalation: EscalationRead | None,
     request_id: str | None,
     now: datetime,
+    write: EventWriter | None = None,
 ) -> None:
     """The notify event row of one alert decision (anomaly or watchdog), and its counter.
 
     A Core insert: nothing reads the row back, and the ORM's flush of one new object cost more
-    than the statement on every schedule run.
+    than the statement on every schedule run. `write`, when given, inserts it instead (the
+    schedule-run route: with the request's idempotency record, in its transaction).
     """
     row = {
         "id": new_id(),
@@ -418,7 +428,10 @@ def record_event(
         "request_id": request_id,
         "created_at": now,
     }
-    session.execute(NOTIFY_EVENT_INSERT, row)
+    if write is None:
+        session.execute(NOTIFY_EVENT_INSERT, row)
+    else:
+        write(NotifyEvent.__table__, row)
     metrics.record_notify(outcome=outcome)
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,10 +17,13 @@ from driftwarden.scheduler.models import DriftPolicy
 from driftwarden.scheduler.schemas import PolicyFields, PolicyRead, PolicyUpdate
 
 FIELDS = tuple(PolicyFields.model_fields)
+GUARDED = (*FIELDS, "updated_at")  # what `unchanged` compares: the row as it was read
 _policies = DriftPolicy.__table__
 _POLICY_ROW = select(_policies).where(
     _policies.c.org_id == bindparam("org_id", type_=_policies.c.org_id.type)
 )
+REMEMBERED_ORGS = 10_000  # orgs whose last read policy is kept; forgotten all at once when full
+_last_read: dict[uuid.UUID, PolicyRead] = {}
 
 
 def effective_policy(session: Session, *, org_id: uuid.UUID) -> PolicyRead:
@@ -30,8 +34,34 @@ def effective_policy(session: Session, *, org_id: uuid.UUID) -> PolicyRead:
     """
     row = session.execute(_POLICY_ROW, {"org_id": org_id}).first()
     if row is None:
-        return PolicyRead(org_id=org_id, is_default=True, **PolicyFields().model_dump())
-    return PolicyRead.of(row, is_default=False)
+        policy = PolicyRead(org_id=org_id, is_default=True, **PolicyFields().model_dump())
+    else:
+        policy = PolicyRead.of(row, is_default=False)
+    if len(_last_read) >= REMEMBERED_ORGS:
+        _last_read.clear()
+    _last_read[org_id] = policy
+    return policy
+
+
+def last_read(org_id: uuid.UUID) -> PolicyRead | None:
+    """The org's policy as this process last read it, maybe changed since: only for a statement
+    that checks it is still the org's (`unchanged`)."""
+    return _last_read.get(org_id)
+
+
+def unchanged() -> ColumnElement[bool]:
+    """True in a statement while the org's policy row holds the values bound as `org_id` and
+    `policy_{column}` (`unchanged_params`). Not for the defaults: a row may appear.
+
+    Over a short alias: psycopg re-parses a statement longer than 4 kB on every execution, and
+    the deduped schedule run's statement that carries this would be."""
+    table = _policies.alias("p")
+    same = [table.c[f] == bindparam(f"policy_{f}", type_=table.c[f].type) for f in GUARDED]
+    return exists().where(table.c.org_id == bindparam("org_id", type_=table.c.org_id.type), *same)
+
+
+def unchanged_params(policy: PolicyRead) -> dict[str, Any]:
+    return {f"policy_{f}": getattr(policy, f) for f in GUARDED}
 
 
 def promotion_scope(

@@ -7,13 +7,16 @@ docs/reference/scheduler.md#noticing-a-schedule-that-stopped
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from driftwarden.agents import service as agents_service
+from driftwarden.api import unit_of_work
 from driftwarden.api.deps import (
     AdminDep,
     Caller,
@@ -239,7 +242,7 @@ def get_trigger_alert_delivery(
     name="run_contract_drift_schedule",
     response_model=Envelope[ScheduleRunRead],
 )
-def run_contract_drift_schedule(
+async def run_contract_drift_schedule(
     body: ScheduleRunCreate,
     request: Request,
     session: SessionDep,
@@ -250,12 +253,29 @@ def run_contract_drift_schedule(
 ) -> dict:
     """The one call a scheduler makes.
 
-    The trigger, then the anomaly notify, with the same dry_run.
+    The trigger, then the anomaly notify, with the same dry_run. `async`, its work in the thread
+    pool: FastAPI hands a plain `def` route's answer to the pool a second time to validate it.
     """
+    result = await run_in_threadpool(
+        _schedule_run, body, request, session, caller, settings=settings, clock=clock
+    )
+    request.state.audit_code = f"CONTRACT_DRIFT_ANOMALY_NOTIFY_{result.notify.outcome.upper()}"
+    return ok(result)
+
+
+def _schedule_run(
+    body: ScheduleRunCreate,
+    request: Request,
+    session: Session,
+    caller: Caller,
+    *,
+    settings: Settings,
+    clock: Clock,
+) -> ScheduleRunRead:
     org = _org(session, request, caller, body.org_id, body.agent_id)
     if body.escalation_agent_id is not None:  # validated as agent_id is, with the same error
         _org(session, request, caller, org, body.escalation_agent_id)
-    result = flows.schedule_run(
+    return flows.schedule_run(
         session,
         session_factory=request.app.state.session_factory,
         org_id=org,
@@ -265,9 +285,8 @@ def run_contract_drift_schedule(
         request_id=caller.request_id,
         idempotency_key=request.headers.get("idempotency-key"),
         api_key_id=caller.api_key_id,
+        write_event=functools.partial(unit_of_work.insert_with_completion, request.scope),
     )
-    request.state.audit_code = f"CONTRACT_DRIFT_ANOMALY_NOTIFY_{result.notify.outcome.upper()}"
-    return ok(result)
 
 
 @router.get(

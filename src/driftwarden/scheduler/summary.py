@@ -104,14 +104,42 @@ def summary_with_cooldown(
     now: datetime,
 ) -> tuple[SummaryRead, CooldownState]:
     """The notify's summary (no items) and its schedule's cooldown row, in one statement."""
-    params = {
+    params = summary_params(
+        org_id=org_id, schedule_name=schedule_name, window_days=window_days, now=now
+    )
+    statement = summary_with_cooldown_statement(by_schedule=schedule_name is not None)
+    row = session.execute(statement, params).one()._asdict()
+    return summary_of(row, org_id=org_id, schedule_name=schedule_name, window_days=window_days)
+
+
+@dataclass
+class SummaryAhead:
+    """The summary and cooldown row a schedule run's notify reads, asked of its trigger first.
+
+    A deduped trigger on Postgres reads them in its own INSERT's statement (one snapshot with the
+    winner it names, one statement fewer); otherwise `found` stays None and the notify reads them.
+    """
+
+    window_days: int
+    found: tuple[SummaryRead, CooldownState] | None = None
+
+
+def summary_params(
+    *, org_id: uuid.UUID, schedule_name: str | None, window_days: int, now: datetime
+) -> dict[str, Any]:
+    """The binds of `summary_with_cooldown_statement`."""
+    return {
         "org_id": org_id,
         "since": now - timedelta(days=window_days),
         "schedule_name": schedule_name,
         "cooldown_name": schedule_name or ALL_SCHEDULES,
     }
-    statement = _summary_with_cooldown_statement(by_schedule=schedule_name is not None)
-    row = session.execute(statement, params).one()._asdict()
+
+
+def summary_of(
+    row: dict[str, Any], *, org_id: uuid.UUID, schedule_name: str | None, window_days: int
+) -> tuple[SummaryRead, CooldownState]:
+    """The summary and cooldown state from a row of `summary_with_cooldown_statement`."""
     found = CooldownState(
         alert_fingerprint=row.pop("cooldown_fp"),
         last_notified_at=row.pop("cooldown_at"),
@@ -122,11 +150,26 @@ def summary_with_cooldown(
     return read, found
 
 
+def with_own_deduped(row: dict[str, Any], *, started_at: datetime) -> dict[str, Any]:
+    """The summary's counts with a deduped trigger that its statement's snapshot could not see
+    (the statement inserted it)."""
+    last = row["last_triggered_at"]
+    return {
+        **row,
+        "trigger_count": row["trigger_count"] + 1,
+        "deduped_count": row["deduped_count"] + 1,
+        "last_triggered_at": started_at if last is None else max(last, started_at),
+    }
+
+
 @functools.cache
-def _summary_with_cooldown_statement(*, by_schedule: bool) -> Select[Any]:
+def summary_with_cooldown_statement(*, by_schedule: bool) -> Select[Any]:
     """Built once, bound on each call: every schedule run's notify issues it, and building the
-    expression (and its ORM compile state) cost more than running it."""
-    state, runs = TriggerAlertState.__table__.c, TriggerRun.__table__.c  # Core: no ORM compile
+    expression (and its ORM compile state) cost more than running it. Over short aliases:
+    psycopg re-parses a statement longer than 4 kB on every execution, and a deduped schedule
+    run's, which carries this one, would be."""
+    state = TriggerAlertState.__table__.alias("cooldown").c  # Core: no ORM compile
+    runs = TriggerRun.__table__.alias("runs").c
     key = (
         state.org_id == bindparam("org_id", type_=state.org_id.type),
         state.schedule_name == bindparam("cooldown_name", type_=state.schedule_name.type),

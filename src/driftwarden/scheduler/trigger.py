@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import BindParameter, Insert, Select, bindparam, insert, select
@@ -28,9 +29,10 @@ from driftwarden.db.base import new_id
 from driftwarden.errors import DomainError
 from driftwarden.metrics import events as metrics
 from driftwarden.patterns import service as patterns_service
+from driftwarden.scheduler import policy as policy_service
+from driftwarden.scheduler import summary as summary_service
 from driftwarden.scheduler import windows
 from driftwarden.scheduler.models import TriggerRun
-from driftwarden.scheduler.policy import promotion_scope
 from driftwarden.scheduler.schemas import PolicyRead, TriggerCreate, TriggerRead
 from driftwarden.settings import Settings
 
@@ -47,6 +49,7 @@ class TriggerContext:
     request_id: str | None = None
     idempotency_key: str | None = None
     api_key_id: uuid.UUID | None = None
+    summary: summary_service.SummaryAhead | None = None  # what the notify after it reads
 
 
 def run_trigger(
@@ -58,26 +61,7 @@ def run_trigger(
     ctx: TriggerContext,
 ) -> TriggerRead:
     """Decide and record one trigger; the caller commits."""
-    schedule = body.schedule_name or policy.schedule_name
-    window = windows.window_for(ctx.now, body.window_minutes or policy.schedule_window_minutes)
-    key = windows.dedupe_key(
-        org_id=org_id, schedule_name=schedule, window=window, agent_id=body.agent_id
-    )
-    row = TriggerRun(
-        org_id=org_id,
-        schedule_name=schedule,
-        window_minutes=window.minutes,
-        window_start=window.start,
-        window_end=window.end,
-        agent_id=body.agent_id,
-        dedupe_key=key,
-        outcome="running",
-        dry_run=body.dry_run,
-        forced=body.force,
-        request_id=ctx.request_id,
-        idempotency_key=ctx.idempotency_key,
-        started_at=ctx.now,
-    )
+    row = _new_row(org_id=org_id, body=body, policy=policy, ctx=ctx)
     gated = windows.gate_outcome(
         policy_enabled=policy.enabled,
         promote_to_patterns=policy.promote_to_patterns,
@@ -98,6 +82,54 @@ def run_trigger(
     return _promote(session, row, org_id=org_id, body=body, policy=policy, ctx=ctx)
 
 
+def record_deduped_unread(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    body: TriggerCreate,
+    policy: PolicyRead,
+    ctx: TriggerContext,
+) -> TriggerRead | None:
+    """Postgres, a schedule run: the deduped trigger under a policy not read in this transaction
+    (this process's last read), recorded only while the org's policy is still that one, in the
+    statement that reads the notify's summary (`ctx.summary`). None when nothing was recorded
+    (the policy changed, it would gate the trigger, no winner yet): run the trigger after
+    reading the policy."""
+    if body.dry_run or body.force or ctx.summary is None or policy.is_default:
+        return None  # the defaults gate every trigger (not enabled)
+    if windows.gate_outcome(
+        policy_enabled=policy.enabled, promote_to_patterns=policy.promote_to_patterns, force=False
+    ):
+        return None
+    row = _new_row(org_id=org_id, body=body, policy=policy, ctx=ctx)
+    return read(row) if _record_deduped(session, row, ctx=ctx, unread=policy) else None
+
+
+def _new_row(
+    *, org_id: uuid.UUID, body: TriggerCreate, policy: PolicyRead, ctx: TriggerContext
+) -> TriggerRun:
+    schedule = body.schedule_name or policy.schedule_name
+    window = windows.window_for(ctx.now, body.window_minutes or policy.schedule_window_minutes)
+    key = windows.dedupe_key(
+        org_id=org_id, schedule_name=schedule, window=window, agent_id=body.agent_id
+    )
+    return TriggerRun(
+        org_id=org_id,
+        schedule_name=schedule,
+        window_minutes=window.minutes,
+        window_start=window.start,
+        window_end=window.end,
+        agent_id=body.agent_id,
+        dedupe_key=key,
+        outcome="running",
+        dry_run=body.dry_run,
+        forced=body.force,
+        request_id=ctx.request_id,
+        idempotency_key=ctx.idempotency_key,
+        started_at=ctx.now,
+    )
+
+
 def _winner(dedupe_key: str | BindParameter[str]) -> Select[tuple[uuid.UUID]]:
     """The trigger that already executed this window for real, if any (Core: no ORM compile)."""
     runs = TriggerRun.__table__.c
@@ -113,18 +145,26 @@ def _executed_in_window(session: Session, dedupe_key: str) -> uuid.UUID | None:
     return session.scalar(_winner(dedupe_key))
 
 
-def _record_deduped(session: Session, row: TriggerRun, *, ctx: TriggerContext) -> bool:
+def _record_deduped(
+    session: Session, row: TriggerRun, *, ctx: TriggerContext, unread: PolicyRead | None = None
+) -> bool:
     """When the window was executed, record this trigger as `deduped` from it in one statement.
 
     INSERT ... SELECT from the winner: no row is written (False) when there is none, and the
     caller goes on to claim the window. The row stays out of the session (nothing reloads it).
+    With `unread`, only while the org's policy is still that one (`policy.unchanged`).
     """
     table = TriggerRun.__table__
     settled = {"id": new_id(), "outcome": "deduped", "finished_at": ctx.now, "duration_ms": 0.0}
     values = {c.key: settled.get(c.key, getattr(row, c.key)) for c in table.columns}
     given = tuple(key for key, value in values.items() if value is not None)
-    params = {key: values[key] for key in given}
-    winner_id = session.scalar(_deduped_insert(given), {**params, "winner_key": row.dedupe_key})
+    params = {**{key: values[key] for key in given}, "winner_key": row.dedupe_key}
+    if unread is not None or (
+        ctx.summary is not None and session.get_bind().dialect.name == "postgresql"
+    ):
+        winner_id = _deduped_with_summary(session, row, given, params, ctx=ctx, unread=unread)
+    else:
+        winner_id = session.scalar(_deduped_insert(given), params)
     if winner_id is None:
         return False
     for name, value in settled.items():
@@ -134,19 +174,67 @@ def _record_deduped(session: Session, row: TriggerRun, *, ctx: TriggerContext) -
     return True
 
 
+def _deduped_with_summary(
+    session: Session,
+    row: TriggerRun,
+    given: tuple[str, ...],
+    params: dict[str, Any],
+    *,
+    ctx: TriggerContext,
+    unread: PolicyRead | None,
+) -> uuid.UUID | None:
+    """The deduped insert with the notify's summary of this org and schedule, one statement.
+
+    The summary cannot see the row its own statement inserts: it is added here, as the notify's
+    own read would count it. Nothing is found for the notify when no row was inserted.
+    """
+    assert ctx.summary is not None
+    scope = {"org_id": row.org_id, "schedule_name": row.schedule_name}
+    summary = summary_service.summary_params(
+        **scope, window_days=ctx.summary.window_days, now=ctx.now
+    )
+    if unread is not None:
+        summary.update(policy_service.unchanged_params(unread))
+    statement = _deduped_and_summary(given, guarded=unread is not None)
+    found = session.execute(statement, {**params, **summary}).one()._asdict()
+    winner_id = found.pop("deduped_from")
+    if winner_id is not None:
+        counted = summary_service.with_own_deduped(found, started_at=row.started_at)
+        ctx.summary.found = summary_service.summary_of(
+            counted, **scope, window_days=ctx.summary.window_days
+        )
+    return winner_id
+
+
 @functools.cache
-def _deduped_insert(given: tuple[str, ...]) -> Insert:
+def _deduped_insert(given: tuple[str, ...], *, guarded: bool = False) -> Insert:
     """The deduped INSERT ... SELECT for these columns, built once and bound on each call (the
-    retried schedule run issues it every time; building it cost more than running it)."""
+    retried schedule run issues it every time; building it cost more than running it).
+
+    `guarded`: only while the org's policy is the one bound (`policy.unchanged`)."""
     table = TriggerRun.__table__
     columns = [table.c[key] for key in given]
     winner = _winner(bindparam("winner_key", type_=table.c.dedupe_key.type)).subquery()
     source = select(*(bindparam(c.key, type_=c.type) for c in columns), winner.c.id)
+    if guarded:
+        source = source.where(policy_service.unchanged())
     return (
         insert(table)
         .from_select([*columns, table.c.deduped_from_trigger_id], source)
         .returning(table.c.deduped_from_trigger_id)
     )
+
+
+@functools.cache
+def _deduped_and_summary(given: tuple[str, ...], *, guarded: bool) -> Select[Any]:
+    """Postgres: the deduped insert as a data-modifying CTE beside the summary's aggregate.
+
+    The summary binds `org_id` and `schedule_name` too: the trigger's, the same values.
+    """
+    deduped = _deduped_insert(given, guarded=guarded).cte("deduped")
+    winner = select(deduped.c.deduped_from_trigger_id).scalar_subquery().label("deduped_from")
+    summary = summary_service.summary_with_cooldown_statement(by_schedule=True)
+    return summary.add_columns(winner).add_cte(deduped)
 
 
 def _claim(session: Session, row: TriggerRun) -> uuid.UUID | None:
@@ -180,7 +268,9 @@ def _promote(
     ctx: TriggerContext,
 ) -> TriggerRead:
     """Run the promotion inside a savepoint: its failure is recorded, not raised."""
-    min_drift, limit = promotion_scope(policy, min_drift=body.min_drift, limit=body.limit)
+    min_drift, limit = policy_service.promotion_scope(
+        policy, min_drift=body.min_drift, limit=body.limit
+    )
     started = time.perf_counter()
     try:
         with session.begin_nested():
