@@ -33,3 +33,20 @@ def test_the_watchdog_next_check_migration_goes_down_and_up_again(engine: Engine
         migrate.upgrade(engine)
     assert "next_check_at" in {c["name"] for c in inspect(engine).get_columns(table)}
     test_migrated_schema_matches_the_models(engine)
+
+
+def test_the_trigger_winner_index_migration_goes_down_and_up_again(engine: Engine) -> None:
+    """0008 is reversible: down to 0007 the index of executed windows goes, up again it is back."""
+    index = "ix_contract_drift_trigger_runs_executed_dedupe_key"
+
+    def indexes() -> set[str]:
+        return {i["name"] for i in inspect(engine).get_indexes("contract_drift_trigger_runs")}
+
+    try:
+        migrate.downgrade(engine, "0007")
+        assert migrate.current_revision(engine) == "0007"
+        assert index not in indexes()
+    finally:
+        migrate.upgrade(engine)
+    assert index in indexes()
+    test_migrated_schema_matches_the_models(engine)

@@ -16,6 +16,8 @@ _CLAIMS_WINDOW = text("outcome IN ('running', 'executed') AND dry_run = false AN
 # The policy refused the trigger (status.GATED_OUTCOMES); literal, so a query with it can use the
 # partial index below whatever its plan.
 REFUSED = text("outcome IN ('policy_disabled', 'promotion_disabled')")
+# The window's winner: literal too, for the same partial index to serve its lookup.
+EXECUTED = text("outcome = 'executed'")
 
 
 class DriftPolicy(Base):
@@ -56,6 +58,14 @@ class TriggerRun(Base):
             "started_at",
             sqlite_where=REFUSED,
             postgresql_where=REFUSED,
+        ),
+        # every deduped trigger looks up its window's winner: one row per window, not a scan
+        Index(
+            "ix_contract_drift_trigger_runs_executed_dedupe_key",
+            "dedupe_key",
+            "started_at",
+            sqlite_where=EXECUTED,
+            postgresql_where=EXECUTED,
         ),
     )
 

@@ -32,7 +32,7 @@ from driftwarden.patterns import service as patterns_service
 from driftwarden.scheduler import policy as policy_service
 from driftwarden.scheduler import summary as summary_service
 from driftwarden.scheduler import windows
-from driftwarden.scheduler.models import TriggerRun
+from driftwarden.scheduler.models import EXECUTED, TriggerRun
 from driftwarden.scheduler.schemas import PolicyRead, TriggerCreate, TriggerRead
 from driftwarden.settings import Settings
 
@@ -135,7 +135,7 @@ def _winner(dedupe_key: str | BindParameter[str]) -> Select[tuple[uuid.UUID]]:
     runs = TriggerRun.__table__.c
     return (
         select(runs.id)
-        .where(runs.dedupe_key == dedupe_key, runs.outcome == "executed", runs.dry_run.is_(False))
+        .where(runs.dedupe_key == dedupe_key, EXECUTED, runs.dry_run.is_(False))
         .order_by(runs.started_at)
         .limit(1)
     )
