@@ -35,18 +35,25 @@ def test_the_watchdog_next_check_migration_goes_down_and_up_again(engine: Engine
     test_migrated_schema_matches_the_models(engine)
 
 
-def test_the_trigger_winner_index_migration_goes_down_and_up_again(engine: Engine) -> None:
-    """0008 is reversible: down to 0007 the index of executed windows goes, up again it is back."""
-    index = "ix_contract_drift_trigger_runs_executed_dedupe_key"
+def test_the_trigger_run_indexes_migration_goes_down_and_up_again(engine: Engine) -> None:
+    """0008 is reversible: down to 0007 the index of executed windows goes and the schedule index
+    carries no columns; up again both are back (the included columns on Postgres only)."""
+    winner = "ix_contract_drift_trigger_runs_executed_dedupe_key"
+    schedule = "ix_contract_drift_trigger_runs_org_id_schedule_name_started_at"
 
-    def indexes() -> set[str]:
-        return {i["name"] for i in inspect(engine).get_indexes("contract_drift_trigger_runs")}
+    def indexes() -> dict[str, list[str]]:
+        found = inspect(engine).get_indexes("contract_drift_trigger_runs")
+        return {
+            i["name"]: i.get("dialect_options", {}).get("postgresql_include", []) for i in found
+        }
 
     try:
         migrate.downgrade(engine, "0007")
         assert migrate.current_revision(engine) == "0007"
-        assert index not in indexes()
+        assert winner not in indexes() and indexes()[schedule] == []
     finally:
         migrate.upgrade(engine)
-    assert index in indexes()
+    postgres = engine.dialect.name == "postgresql"
+    assert winner in indexes()
+    assert indexes()[schedule] == (["outcome", "dry_run"] if postgres else [])
     test_migrated_schema_matches_the_models(engine)

@@ -51,7 +51,10 @@ class TriggerRun(Base):
             sqlite_where=_CLAIMS_WINDOW,
             postgresql_where=_CLAIMS_WINDOW,
         ),
-        Index(None, "org_id", "schedule_name", "started_at"),
+        # the summary counts a schedule's triggers by outcome: from the index alone on Postgres
+        Index(
+            None, "org_id", "schedule_name", "started_at", postgresql_include=["outcome", "dry_run"]
+        ),
         # the watchdog's tick reads the refused triggers since its last one: few, and a small index
         Index(
             "ix_contract_drift_trigger_runs_refused_started_at",
