@@ -1,6 +1,7 @@
 """The deduped `POST /system/contracts/drift/schedule-run` against its floor, side by side.
 
 Run: .venv/bin/python benchmarks/schedule_run.py [--calls 300] [--agents 200] [--bindings 5]
+        [--history-days 0]
 Uses the Postgres at DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
 creating and dropping a database of its own, and one uvicorn process on 127.0.0.1.
 
@@ -8,7 +9,9 @@ The floor is `GET /api/v1/agents?limit=1` with the same API key: an authenticate
 touches the database. Both are timed alternately against the same server, so load on the machine
 weighs on both alike. Bar: median deduped schedule-run (the window already executed, alerts off)
 <= 1.5x the floor's median; the alerting path (no destination: every call's send fails and bumps
-the escalation) is printed beside it.
+the escalation) is printed beside it. With `--history-days 30` the org's daily schedule already
+has 30 days of a scheduler retrying every 5 minutes (8 640 triggers, one executed a day), the
+rows the summary of every call counts.
 
 The server is the app with a debug hook (`capturing_app`, this module only): SQLAlchemy's
 `before_cursor_execute`, `commit`, `rollback` and pool `checkout` events append to a file, so the
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from sqlalchemy import text
 
 from driftwarden.agents.models import Agent
 from driftwarden.auth import service as auth_service
@@ -106,6 +110,36 @@ def seed(url: str, *, agents: int, bindings: int) -> tuple[str, str]:
         session.commit()
     engine.dispose()
     return str(org.id), key
+
+
+HISTORY = text(
+    """
+    INSERT INTO contract_drift_trigger_runs (id, org_id, schedule_name, window_minutes,
+        window_start, window_end, dedupe_key, outcome, dry_run, forced, started_at)
+    SELECT gen_random_uuid(), CAST(:org AS uuid), 'daily', 1440, day, day + interval '1 day',
+        CAST(:org AS text) || ':daily:1440:'
+            || to_char(day AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ':*',
+        CASE WHEN at = day THEN 'executed' ELSE 'deduped' END, false, false, at
+    FROM generate_series(
+        date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - :days * interval '1 day',
+        date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '5 minutes',
+        interval '5 minutes') AS at,
+        LATERAL (SELECT date_trunc('day', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day) AS d
+    """
+)
+
+
+def add_history(url: str, org_id: str, days: int) -> int:
+    """The org's daily schedule as a scheduler retrying every 5 minutes left it over the last
+    `days` days (one executed trigger a day, the others deduped), then VACUUM ANALYZE as
+    autovacuum would: the rows the summary of every call counts. Returns the rows added."""
+    engine = make_engine(Settings(DATABASE_URL=url), null_pool=True)
+    with engine.begin() as connection:
+        added = connection.execute(HISTORY, {"org": org_id, "days": days}).rowcount
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM ANALYZE contract_drift_trigger_runs")
+    engine.dispose()
+    return added
 
 
 def capturing_app():  # type: ignore[no-untyped-def]
@@ -247,6 +281,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--agents", type=int, default=200)
     parser.add_argument("--bindings", type=int, default=5)
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=0,
+        help="days of a schedule retried every 5 minutes already recorded (30: 8 640 triggers)",
+    )
     args = parser.parse_args()
     url = scratch.create_database("dw_bench_schedule")
     capture = Path(f"/tmp/dw_bench_schedule_{os.getpid()}.sql")
@@ -254,6 +294,9 @@ def main() -> None:
     process = None
     try:
         org_id, key = seed(url, agents=args.agents, bindings=args.bindings)
+        if args.history_days:
+            added = add_history(url, org_id, args.history_days)
+            print(f"history: {added} triggers over {args.history_days} days before this one")
         port = int(os.environ.get("BENCH_PORT", "0")) or _free_port()
         process = serve(url, port, capture)
         headers = {"Authorization": f"Bearer {key}"}
