@@ -42,41 +42,6 @@ DUE_BUDGET_SECONDS = 30.0
 PROMOTED = frozenset({"executed", "failed"})  # outcomes of a trigger whose promotion ran
 
 
-def run_trigger(
-    session: Session,
-    *,
-    org_id: uuid.UUID,
-    body: TriggerCreate,
-    settings: Settings,
-    clock: Clock,
-    request_id: str | None,
-    idempotency_key: str | None,
-    api_key_id: uuid.UUID | None,
-    policy: PolicyRead | None = None,
-    summary: summary_service.SummaryAhead | None = None,
-) -> TriggerRead:
-    """Run one trigger; commit it when a promotion ran, ending the window claim before the notify.
-
-    A deduped or gated trigger claimed nothing and promoted nothing: its record stays in the
-    caller's transaction (one commit, not two, for the common retried call).
-    """
-    result = trigger(
-        session,
-        org_id=org_id,
-        body=body,
-        settings=settings,
-        clock=clock,
-        request_id=request_id,
-        idempotency_key=idempotency_key,
-        api_key_id=api_key_id,
-        policy=policy,
-        summary=summary,
-    )
-    if result.outcome in PROMOTED:
-        session.commit()
-    return result
-
-
 def trigger(
     session: Session,
     *,
@@ -88,7 +53,6 @@ def trigger(
     idempotency_key: str | None,
     api_key_id: uuid.UUID | None,
     policy: PolicyRead | None = None,
-    summary: summary_service.SummaryAhead | None = None,
 ) -> TriggerRead:
     """One trigger under the org's policy (read here unless the caller has it).
 
@@ -101,7 +65,6 @@ def trigger(
         request_id=request_id,
         idempotency_key=idempotency_key,
         api_key_id=api_key_id,
-        summary=summary,
     )
     return trigger_service.run_trigger(session, org_id=org_id, body=body, policy=policy, ctx=ctx)
 
@@ -227,43 +190,37 @@ def _schedule_trigger(
     api_key_id: uuid.UUID | None,
     summary: summary_service.SummaryAhead,
 ) -> tuple[TriggerRead, PolicyRead]:
-    """A schedule run's trigger, and the policy it ran under (read once for both steps).
+    """A schedule run's trigger, and the policy it ran under (read once for both steps); committed
+    when a promotion ran, ending the window claim before the notify. A deduped or gated trigger
+    claimed nothing: its record commits with the notify (one commit, not two, for the common
+    retried call).
 
     On Postgres a deduped trigger is tried first under the policy this process last read, in the
     statement that checks it is still the org's: one statement fewer than reading it. When that
     records nothing, the policy is read and the trigger runs as ever.
     """
+    ctx = trigger_service.TriggerContext(
+        now=clock.now(),
+        settings=settings,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+        api_key_id=api_key_id,
+        summary=summary,
+    )
     known = None
     if session.get_bind().dialect.name == "postgresql":
         known = policy_service.last_read(org_id)
     if known is not None:
-        ctx = trigger_service.TriggerContext(
-            now=clock.now(),
-            settings=settings,
-            request_id=request_id,
-            idempotency_key=idempotency_key,
-            api_key_id=api_key_id,
-            summary=summary,
-        )
         deduped = trigger_service.record_deduped_unread(
             session, org_id=org_id, body=body, policy=known, ctx=ctx
         )
         if deduped is not None:
             return deduped, known
     policy = policy_service.effective_policy(session, org_id=org_id)
-    trigger = run_trigger(
-        session,
-        org_id=org_id,
-        body=body,
-        settings=settings,
-        clock=clock,
-        request_id=request_id,
-        idempotency_key=idempotency_key,
-        api_key_id=api_key_id,
-        policy=policy,
-        summary=summary,
-    )
-    return trigger, policy
+    result = trigger_service.run_trigger(session, org_id=org_id, body=body, policy=policy, ctx=ctx)
+    if result.outcome in PROMOTED:
+        session.commit()
+    return result, policy
 
 
 @dataclass
