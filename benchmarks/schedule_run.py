@@ -11,7 +11,7 @@ weighs on both alike. Bar: median deduped schedule-run (the window already execu
 <= 1.5x the floor's median; the alerting path (no destination: every call's send fails and bumps
 the escalation) is printed beside it. With `--history-days 30` the org's daily schedule already
 has 30 days of a scheduler retrying every 5 minutes (8 640 triggers, one executed a day), the
-rows the summary of every call counts.
+rows the summary of every call covers (the database counts them per day as they are inserted).
 
 The server is the app with a debug hook (`capturing_app`, this module only): SQLAlchemy's
 `before_cursor_execute`, `commit`, `rollback` and pool `checkout` events append to a file, so the

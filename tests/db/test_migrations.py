@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, select
 
 from driftwarden.db import migrate
+from driftwarden.db.engine import make_session_factory
 from driftwarden.db.models import metadata
+from driftwarden.scheduler.models import TriggerDayCount, TriggerRun
+from tests.support import make_tenant
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
@@ -57,3 +63,57 @@ def test_the_trigger_run_indexes_migration_goes_down_and_up_again(engine: Engine
     assert winner in indexes()
     assert indexes()[schedule] == (["outcome", "dry_run"] if postgres else [])
     test_migrated_schema_matches_the_models(engine)
+
+
+def _trigger(org_id: uuid.UUID, at: datetime, outcome: str) -> TriggerRun:
+    return TriggerRun(
+        org_id=org_id,
+        schedule_name="daily",
+        window_minutes=1440,
+        window_start=at,
+        window_end=at + timedelta(days=1),
+        dedupe_key=f"k-{uuid.uuid4().hex}",
+        outcome=outcome,
+        dry_run=False,
+        forced=False,
+        started_at=at,
+    )
+
+
+def test_the_trigger_day_counts_migration_counts_the_triggers_already_there(
+    engine: Engine,
+) -> None:
+    """0009 is reversible, and counts on its way up the triggers written before it (without the
+    database's counting, gone at 0008)."""
+    org_id = make_tenant(engine).org_id
+    factory = make_session_factory(engine)
+    day = datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
+    try:
+        migrate.downgrade(engine, "0008")
+        assert "contract_drift_trigger_day_counts" not in inspect(engine).get_table_names()
+        with factory() as session:
+            session.add_all(
+                [
+                    _trigger(org_id, day, "executed"),
+                    _trigger(org_id, day + timedelta(minutes=30), "deduped"),
+                    _trigger(org_id, day + timedelta(minutes=59), "deduped"),
+                    _trigger(org_id, day + timedelta(hours=1), "deduped"),  # 11-21, 00:00
+                ]
+            )
+            session.commit()
+    finally:
+        migrate.upgrade(engine)
+    test_migrated_schema_matches_the_models(engine)
+    with factory() as session:
+        session.add(_trigger(org_id, day + timedelta(hours=2), "deduped"))  # counted as written
+        session.commit()
+        counts = session.execute(
+            select(TriggerDayCount.day, TriggerDayCount.outcome, TriggerDayCount.trigger_count)
+            .where(TriggerDayCount.org_id == org_id)
+            .order_by(TriggerDayCount.day, TriggerDayCount.outcome)
+        ).all()
+    assert [tuple(c) for c in counts] == [
+        (date(2026, 11, 20), "deduped", 2),
+        (date(2026, 11, 20), "executed", 1),
+        (date(2026, 11, 21), "deduped", 2),
+    ]

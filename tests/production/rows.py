@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     Engine,
     Float,
     Integer,
@@ -31,6 +32,8 @@ def _value(column: Column, now: datetime) -> Any:
         return uuid.uuid4()
     if isinstance(kind, (DateTime,)) or getattr(kind, "impl", None).__class__ is DateTime:
         return now
+    if isinstance(kind, Date):
+        return now.date()
     if isinstance(kind, Boolean):
         return False
     if isinstance(kind, Integer):

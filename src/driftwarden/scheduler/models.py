@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, text
@@ -92,6 +92,34 @@ class TriggerRun(Base):
     started_at: Mapped[datetime] = mapped_column(index=True)
     finished_at: Mapped[datetime | None]
     duration_ms: Mapped[float | None]
+
+
+class TriggerDayCount(Base):
+    """Real and dry-run triggers of one org, schedule, UTC day and outcome, counted as they are
+    written, so a summary over many days adds a row per day and outcome instead of counting every
+    trigger.
+
+    Kept by the database (revision 0009): row triggers on `contract_drift_trigger_runs` add each
+    settled row in the statement that writes it (never a `running` claim, its transaction's own
+    until it settles) and take back a deleted or re-settled one. `last_started_at` only grows: a
+    trigger leaves its day's count only by deletion (retention, oldest first; the org's), so while
+    `trigger_count` is above 0 it is the newest remaining trigger's.
+    docs/reference/scheduler.md#trigger-summary
+    """
+
+    __tablename__ = "contract_drift_trigger_day_counts"
+    # the summary over every schedule of an org reads its days
+    __table_args__ = (Index(None, "org_id", "day"),)
+
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+    )
+    schedule_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dry_run: Mapped[bool] = mapped_column(primary_key=True)
+    trigger_count: Mapped[int]
+    last_started_at: Mapped[datetime]
 
 
 class TriggerAlertState(Base):

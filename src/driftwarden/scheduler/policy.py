@@ -51,17 +51,17 @@ def last_read(org_id: uuid.UUID) -> PolicyRead | None:
 
 def unchanged() -> ColumnElement[bool]:
     """True in a statement while the org's policy row holds the values bound as `org_id` and
-    `policy_{column}` (`unchanged_params`). Not for the defaults: a row may appear.
+    `p_{column}` (`unchanged_params`). Not for the defaults: a row may appear.
 
-    Over a short alias: psycopg re-parses a statement longer than 4 kB on every execution, and
-    the deduped schedule run's statement that carries this would be."""
+    Over a short alias and bind names: psycopg re-parses a statement longer than 4 kB on every
+    execution, and the deduped schedule run's statement that carries this would be."""
     table = _policies.alias("p")
-    same = [table.c[f] == bindparam(f"policy_{f}", type_=table.c[f].type) for f in GUARDED]
+    same = [table.c[f] == bindparam(f"p_{f}", type_=table.c[f].type) for f in GUARDED]
     return exists().where(table.c.org_id == bindparam("org_id", type_=table.c.org_id.type), *same)
 
 
 def unchanged_params(policy: PolicyRead) -> dict[str, Any]:
-    return {f"policy_{f}": getattr(policy, f) for f in GUARDED}
+    return {f"p_{f}": getattr(policy, f) for f in GUARDED}
 
 
 def promotion_scope(

@@ -9,20 +9,23 @@ from __future__ import annotations
 import functools
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Select,
     String,
+    Subquery,
     and_,
     bindparam,
     case,
     func,
     literal,
+    literal_column,
     select,
     union,
+    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -34,6 +37,7 @@ from driftwarden.scheduler.models import (
     NotifyEvent,
     ScheduleWatchState,
     TriggerAlertState,
+    TriggerDayCount,
     TriggerRun,
 )
 from driftwarden.scheduler.schemas import (
@@ -71,10 +75,16 @@ def trigger_summary(
 
     docs/reference/scheduler.md#trigger-summary
     """
-    scope = _summary_scope(org_id, schedule_name, window_days, now)
-    row = session.execute(select(*_summary_columns()).where(*scope)).one()._asdict()
+    params = summary_params(
+        org_id=org_id, schedule_name=schedule_name, window_days=window_days, now=now
+    )
+    statement = summary_statement(by_schedule=schedule_name is not None)
+    row = session.execute(statement, params).one()._asdict()
     items = None
     if limit:
+        scope = [TriggerRun.org_id == org_id, TriggerRun.started_at >= params["since"]]
+        if schedule_name is not None:
+            scope.append(TriggerRun.schedule_name == schedule_name)
         rows = session.scalars(
             select(TriggerRun)
             .where(*scope)
@@ -127,10 +137,19 @@ class SummaryAhead:
 def summary_params(
     *, org_id: uuid.UUID, schedule_name: str | None, window_days: int, now: datetime
 ) -> dict[str, Any]:
-    """The binds of `summary_with_cooldown_statement`."""
+    """The binds of `summary_statement` (and `summary_with_cooldown_statement`).
+
+    The window, from `since` on, in two parts: its triggers up to the next UTC midnight
+    (`first_end`), counted row by row, and the days from that midnight's (`first_day`) on, from
+    their day counts (today's included: a transaction's own triggers are counted as written).
+    """
+    since = now - timedelta(days=window_days)
+    first_end = datetime.combine(since.astimezone(UTC).date(), time(), UTC) + timedelta(days=1)
     return {
         "org_id": org_id,
-        "since": now - timedelta(days=window_days),
+        "since": since,
+        "first_end": first_end,
+        "first_day": first_end.date(),
         "schedule_name": schedule_name,
         "cooldown_name": schedule_name or ALL_SCHEDULES,
     }
@@ -153,6 +172,7 @@ def summary_of(
 def with_own_deduped(row: dict[str, Any], *, started_at: datetime) -> dict[str, Any]:
     """The summary's counts with a deduped trigger that its statement's snapshot could not see
     (the statement inserted it)."""
+    row = _zeroed(row)
     last = row["last_triggered_at"]
     return {
         **row,
@@ -164,55 +184,79 @@ def with_own_deduped(row: dict[str, Any], *, started_at: datetime) -> dict[str, 
 
 @functools.cache
 def summary_with_cooldown_statement(*, by_schedule: bool) -> Select[Any]:
-    """Built once, bound on each call: every schedule run's notify issues it, and building the
-    expression (and its ORM compile state) cost more than running it. Over short aliases:
-    psycopg re-parses a statement longer than 4 kB on every execution, and a deduped schedule
-    run's, which carries this one, would be."""
-    state = TriggerAlertState.__table__.alias("cooldown").c  # Core: no ORM compile
-    runs = TriggerRun.__table__.alias("runs").c
+    """The summary's aggregates and its cooldown row, built once and bound on each call: every
+    schedule run's notify issues it, and building the expression (and its ORM compile state) cost
+    more than running it."""
+    state = TriggerAlertState.__table__.alias("c").c  # Core: no ORM compile
     key = (
         state.org_id == bindparam("org_id", type_=state.org_id.type),
         state.schedule_name == bindparam("cooldown_name", type_=state.schedule_name.type),
     )
-    cooldown = [
+    return summary_statement(by_schedule=by_schedule).add_columns(
         select(state.alert_fingerprint).where(*key).scalar_subquery().label("cooldown_fp"),
         select(state.last_notified_at).where(*key).scalar_subquery().label("cooldown_at"),
+    )
+
+
+@functools.cache
+def summary_statement(*, by_schedule: bool) -> Select[Any]:
+    """The summary's aggregates over `_counted`, bound by `summary_params`.
+
+    Over short aliases: psycopg re-parses a statement longer than 4 kB on every execution, and a
+    deduped schedule run's, which carries this one, would be.
+    """
+    source = _counted(by_schedule=by_schedule)
+    n, real = source.c.n, ~source.c.dry_run
+
+    def total(condition: ColumnElement[bool]):  # type: ignore[no-untyped-def]
+        return func.sum(case((condition, n)))  # None over no rows: `_summary_read` makes it 0
+
+    def of(outcome: str) -> ColumnElement[bool]:
+        return and_(real, source.c.outcome == literal_column(f"'{outcome}'"))  # no bind: shorter
+
+    columns = [
+        total(real).label("trigger_count"),
+        total(source.c.dry_run).label("dry_run_count"),
+        _latest(source.c.at, real).label("last_triggered_at"),
+        _latest(source.c.at, of("executed")).label("last_executed_at"),
     ]
-    scope = [
-        runs.org_id == bindparam("org_id", type_=runs.org_id.type),
-        runs.started_at >= bindparam("since", type_=runs.started_at.type),
+    columns += [total(of(o)).label(f"{o}_count") for o in TRIGGER_OUTCOMES]
+    return select(*columns).select_from(source)
+
+
+def _counted(*, by_schedule: bool) -> Subquery:
+    """(outcome, dry_run, at, n) of the window's triggers: a row per trigger of its first day
+    (n = 1, at its start), a row per outcome of each day after (n = its count, at its newest
+    start). Each part reads its own index range."""
+    runs = TriggerRun.__table__.alias("r").c
+    days = TriggerDayCount.__table__.alias("d").c
+
+    def bound(column, name: str):  # type: ignore[no-untyped-def]
+        return bindparam(name, type_=column.type)
+
+    first = [
+        runs.org_id == bound(runs.org_id, "org_id"),
+        runs.started_at >= bound(runs.started_at, "since"),
+        runs.started_at < bound(runs.started_at, "first_end"),
+    ]
+    after = [
+        days.org_id == bound(days.org_id, "org_id"),
+        days.day >= bound(days.day, "first_day"),
+        days.trigger_count > literal_column("0"),
     ]
     if by_schedule:
-        scope.append(
-            runs.schedule_name == bindparam("schedule_name", type_=runs.schedule_name.type)
-        )
-    return select(*_summary_columns(runs), *cooldown).where(*scope)
+        first.append(runs.schedule_name == bound(runs.schedule_name, "schedule_name"))
+        after.append(days.schedule_name == bound(days.schedule_name, "schedule_name"))
+    one = literal_column("1").label("n")
+    return union_all(
+        select(runs.outcome, runs.dry_run, runs.started_at.label("at"), one).where(*first),
+        select(days.outcome, days.dry_run, days.last_started_at, days.trigger_count).where(*after),
+    ).subquery("t")
 
 
-def _summary_scope(
-    org_id: uuid.UUID, schedule_name: str | None, window_days: int, now: datetime
-) -> list[ColumnElement[bool]]:
-    scope = [
-        TriggerRun.org_id == org_id,
-        TriggerRun.started_at >= now - timedelta(days=window_days),
-    ]
-    if schedule_name is not None:
-        scope.append(TriggerRun.schedule_name == schedule_name)
-    return scope
-
-
-def _summary_columns(runs: Any = TriggerRun) -> list[Any]:
-    """The summary's aggregates over `runs`: the entity, or its table's columns (Core)."""
-    real = runs.dry_run.is_(False)
-    columns = [
-        _count(real).label("trigger_count"),
-        _count(runs.dry_run.is_(True)).label("dry_run_count"),
-        _latest(runs.started_at, real).label("last_triggered_at"),
-        _latest(runs.started_at, and_(real, runs.outcome == "executed")).label("last_executed_at"),
-    ]
-    return columns + [
-        _count(and_(real, runs.outcome == o)).label(f"{o}_count") for o in TRIGGER_OUTCOMES
-    ]
+def _zeroed(row: dict[str, Any]) -> dict[str, Any]:
+    """The summary's counts, 0 where its statement's sums found no row."""
+    return {k: 0 if v is None and k.endswith("_count") else v for k, v in row.items()}
 
 
 def _summary_read(
@@ -223,6 +267,7 @@ def _summary_read(
     window_days: int,
     items: list[TriggerItem] | None,
 ) -> SummaryRead:
+    row = _zeroed(row)
     return SummaryRead(
         org_id=org_id,
         schedule_name=schedule_name or ALL_SCHEDULES,

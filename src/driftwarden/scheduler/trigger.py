@@ -131,8 +131,9 @@ def _new_row(
 
 
 def _winner(dedupe_key: str | BindParameter[str]) -> Select[tuple[uuid.UUID]]:
-    """The trigger that already executed this window for real, if any (Core: no ORM compile)."""
-    runs = TriggerRun.__table__.c
+    """The trigger that already executed this window for real, if any (Core: no ORM compile; over
+    a short alias, for the statement carrying it to stay under psycopg's 4 kB parse cache)."""
+    runs = TriggerRun.__table__.alias("w").c
     return (
         select(runs.id)
         .where(runs.dedupe_key == dedupe_key, EXECUTED, runs.dry_run.is_(False))
