@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text, update
 
 from driftwarden.db.engine import make_session_factory
 from driftwarden.notifications import formats
 from driftwarden.scheduler import watchdog, watchlist
-from driftwarden.scheduler.models import NotifyEvent
+from driftwarden.scheduler.models import NotifyEvent, ScheduleWatchState
 from driftwarden.scheduler.status import schedule_status, watch_action
 from tests.scheduler.conftest import PREFIX, ok_data, post, set_policy
 from tests.support import ON_POSTGRES
@@ -230,3 +231,53 @@ def test_racing_watchdogs_on_postgres_send_it_once(
         set_policy(client, admin, enabled=True)
         watchdog.tick(session_factory, settings=settings, clock=clock)
         set_policy(client, admin, enabled=False)
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not ON_POSTGRES, reason="needs RUN_DB_INTEGRATION=1")
+def test_a_tick_forgetting_schedules_keeps_the_episode_another_worker_is_claiming(
+    client: TestClient, admin, switched_off, session_factory, engine: Engine, clock
+) -> None:
+    """A tick's clean-up reads the row as `new` (policy off: not watched yet) while another
+    worker's claim turns it `disabled`. It waits for that claim, and must then keep the row:
+    deleting it would start the episode again, and a second worker would alert it again."""
+    _trigger(client, admin)
+    key = (admin.org_id, "hourly")
+    with session_factory() as session:
+        watched = watchdog.watched_schedules(session, now=clock.now(), org_ids=[admin.org_id])
+        watchlist.insert_missing(session, watched, now=clock.now())
+        session.commit()
+    with session_factory() as claimer:
+        claimer.execute(
+            update(ScheduleWatchState)
+            .where(ScheduleWatchState.org_id == key[0], ScheduleWatchState.schedule_name == key[1])
+            .values(last_status="disabled")
+        )  # the claim, not committed yet: it holds the row
+
+        def forget() -> None:
+            with session_factory() as session:
+                watchlist.forget_unwatched(session, org_ids=[admin.org_id])
+                session.commit()
+
+        thread = threading.Thread(target=forget)
+        thread.start()
+        _wait_for_a_lock_wait(engine)
+        claimer.commit()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    with session_factory() as session:
+        row = session.get(ScheduleWatchState, key)
+        assert row is not None and row.last_status == "disabled"
+
+
+def _wait_for_a_lock_wait(engine: Engine, timeout: float = 10.0) -> None:
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + timeout
+    with engine.connect() as connection:
+        while connection.execute(waiting).scalar() == 0:
+            assert time.monotonic() < deadline, "the clean-up never waited for the claim"
+            time.sleep(0.02)
+            connection.rollback()

@@ -197,17 +197,22 @@ def forget_unwatched(session: Session, *, org_ids: list[uuid.UUID] | None = None
 
     A `disabled` episode's row stays while its policy is off: it is what makes the alert go once.
     With `org_ids` (those `maybe_changed` names: every changed policy is among them), only theirs.
+
+    The row's own status is tested on the row, not inside a subquery: when another worker's claim
+    turns the row `disabled` while this DELETE waits for it, PostgreSQL re-checks the new row
+    version against the row's own conditions only (a subquery planned as an anti-join keeps what
+    it found), and deleting that row would start the episode, and its alert, again.
     """
-    watched = exists().where(
-        DriftPolicy.org_id == W.org_id,
-        DriftPolicy.schedule_name == W.schedule_name,
-        or_(DriftPolicy.enabled.is_(True), W.last_status == status_rules.DISABLED),
+    policy = [DriftPolicy.org_id == W.org_id, DriftPolicy.schedule_name == W.schedule_name]
+    enabled = exists().where(*policy, DriftPolicy.enabled.is_(True))
+    unwatched = and_(
+        ~enabled, or_(W.last_status != status_rules.DISABLED, ~exists().where(*policy))
     )
     if org_ids is None:
-        session.execute(delete(W).where(~watched))
+        session.execute(delete(W).where(unwatched))
         return
     for chunk in chunked(org_ids):
-        session.execute(delete(W).where(W.org_id.in_(chunk), ~watched))
+        session.execute(delete(W).where(W.org_id.in_(chunk), unwatched))
 
 
 def insert_missing(session: Session, missing: list[Watched], *, now: datetime) -> None:
