@@ -16,6 +16,7 @@ from driftwarden.notifications import service as notifications_service
 from driftwarden.notifications.outbox import origin
 from driftwarden.patterns import service as patterns_service
 from driftwarden.scheduler import policy as policy_service
+from driftwarden.scheduler import status_reads
 from driftwarden.scheduler import summary as summary_service
 
 CHART_DAYS = 30
@@ -47,7 +48,7 @@ def overview(session: Session, *, org_id: uuid.UUID, now: datetime) -> dict[str,
     """A fixed number of statements whatever the org's size: counts only, no drift items."""
     scan = contracts_service.scan_drift(session, org_id=org_id, limit=0)
     policy = policy_service.effective_policy(session, org_id=org_id)
-    statuses = summary_service.schedule_statuses(session, org_id=org_id, policy=policy, now=now)
+    statuses = status_reads.schedule_statuses(session, org_id=org_id, policy=policy, now=now)
     return {
         "scan": scan,
         "policy": policy,
@@ -72,9 +73,7 @@ def schedule(session: Session, *, org_id: uuid.UUID, now: datetime) -> dict[str,
             session, org_id=org_id, schedule_name=None, window_days=CHART_DAYS, now=now
         ),
         "events": summary_service.recent_notify_events(session, org_id=org_id, limit=20),
-        "statuses": summary_service.schedule_statuses(
-            session, org_id=org_id, policy=policy, now=now
-        ),
+        "statuses": status_reads.schedule_statuses(session, org_id=org_id, policy=policy, now=now),
         **_charts(session, org_id=org_id, now=now),
     }
 

@@ -29,7 +29,7 @@ from driftwarden.patterns.models import IssuePattern
 from driftwarden.scheduler import status as status_rules
 from driftwarden.scheduler.models import DriftPolicy, TriggerRun
 from driftwarden.scheduler.schemas import PolicyFields
-from driftwarden.scheduler.summary import newest_trigger_value
+from driftwarden.scheduler.status_reads import newest_trigger_value
 from driftwarden.scheduler.windows import gate_outcome
 
 OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")

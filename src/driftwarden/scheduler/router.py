@@ -31,7 +31,7 @@ from driftwarden.api.idempotency import IdempotencyKeyRequired
 from driftwarden.clock import Clock
 from driftwarden.patterns import service as patterns_service
 from driftwarden.patterns.schemas import PromoteRequest, PromoteResult
-from driftwarden.scheduler import flows
+from driftwarden.scheduler import flows, status_reads
 from driftwarden.scheduler import policy as policy_service
 from driftwarden.scheduler import summary as summary_service
 from driftwarden.scheduler.schemas import (
@@ -160,7 +160,7 @@ def get_trigger_summary(
         limit=limit,
     )
     policy = policy_service.effective_policy(session, org_id=org)
-    [result.schedule_status] = summary_service.schedule_statuses(
+    [result.schedule_status] = status_reads.schedule_statuses(
         session,
         org_id=org,
         policy=policy,
@@ -308,7 +308,7 @@ def get_schedule_status(
     """
     org = _org(session, request, caller, org_id)
     policy = policy_service.effective_policy(session, org_id=org)
-    items = summary_service.schedule_statuses(session, org_id=org, policy=policy, now=clock.now())
+    items = status_reads.schedule_statuses(session, org_id=org, policy=policy, now=clock.now())
     return ok(
         ScheduleStatusList(
             org_id=org,

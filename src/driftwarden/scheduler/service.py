@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, aliased
 
 from driftwarden.scheduler import windows
 from driftwarden.scheduler.models import DriftPolicy, TriggerRun
-from driftwarden.scheduler.summary import newest_trigger_value
+from driftwarden.scheduler.status_reads import newest_trigger_value
 
 MAX_DELAY_SECONDS = 60.0
 

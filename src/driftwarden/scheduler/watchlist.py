@@ -24,7 +24,7 @@ from driftwarden.db.helpers import chunked, dialect_insert
 from driftwarden.scheduler import status as status_rules
 from driftwarden.scheduler.models import REFUSED, DriftPolicy, ScheduleWatchState, TriggerRun
 from driftwarden.scheduler.schemas import PolicyRead
-from driftwarden.scheduler.summary import newest_trigger_value, policy_off
+from driftwarden.scheduler.status_reads import newest_trigger_value, policy_off
 from driftwarden.scheduler.windows import CHANGE_MARGIN
 
 W = ScheduleWatchState
