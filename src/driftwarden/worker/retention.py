@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from driftwarden.api.models import ApiAuditLog
 from driftwarden.db.prune import delete_in_batches
 from driftwarden.notifications.models import NotificationOutbox
-from driftwarden.scheduler.models import NotifyEvent, TriggerRun
+from driftwarden.scheduler.models import NotifyEvent, TriggerDayCount, TriggerRun
 from driftwarden.settings import Settings
 
 log = logging.getLogger("driftwarden.worker.retention")
@@ -75,6 +75,22 @@ def prune(
             batch_size=batch_size,
             max_batches=max_batches,
         )
+    if "trigger_runs" in deleted:
+        deleted["trigger_day_counts"] = _empty_day_counts(session_factory)
     if any(deleted.values()):
         log.info("retention pruned rows", extra={"deleted": deleted})
     return deleted
+
+
+def _empty_day_counts(session_factory: sessionmaker[Session]) -> int:
+    """The day counts that count nothing any more (their day's triggers pruned): safe at any
+    time, since a trigger written meanwhile raises its count first (the DELETE re-checks it) or
+    inserts the row anew."""
+    with session_factory() as session:
+        result = session.execute(
+            delete(TriggerDayCount)
+            .where(TriggerDayCount.trigger_count == 0)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    return result.rowcount or 0
