@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from driftwarden.contracts.models import ContractBinding, ContractDefinition
 from driftwarden.db import migrate, scratch
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.db.models import metadata
+from driftwarden.scheduler.models import TriggerRun
 
 ON_POSTGRES = os.environ.get("RUN_DB_INTEGRATION") == "1"
 
@@ -99,6 +100,24 @@ def make_tenant(
         )
         session.commit()
         return Tenant(org_id=org_id, api_key=plaintext, api_key_id=key.id, role=role)
+
+
+def trigger_run(org_id: uuid.UUID, at: datetime, outcome: str = "executed") -> TriggerRun:
+    """A settled, real trigger of the daily schedule started at `at`, as a row to add."""
+    return TriggerRun(
+        org_id=org_id,
+        schedule_name="daily",
+        window_minutes=1440,
+        window_start=at,
+        window_end=at + timedelta(days=1),
+        dedupe_key=f"k-{uuid.uuid4().hex}",
+        outcome=outcome,
+        dry_run=False,
+        forced=False,
+        started_at=at,
+        finished_at=at,
+        duration_ms=1.0,
+    )
 
 
 def free_port() -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
 from alembic.autogenerate import compare_metadata
@@ -12,8 +11,8 @@ from sqlalchemy import Engine, inspect, select
 from driftwarden.db import migrate
 from driftwarden.db.engine import make_session_factory
 from driftwarden.db.models import metadata
-from driftwarden.scheduler.models import TriggerDayCount, TriggerRun
-from tests.support import make_tenant
+from driftwarden.scheduler.models import TriggerDayCount
+from tests.support import make_tenant, trigger_run
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
@@ -65,21 +64,6 @@ def test_the_trigger_run_indexes_migration_goes_down_and_up_again(engine: Engine
     test_migrated_schema_matches_the_models(engine)
 
 
-def _trigger(org_id: uuid.UUID, at: datetime, outcome: str) -> TriggerRun:
-    return TriggerRun(
-        org_id=org_id,
-        schedule_name="daily",
-        window_minutes=1440,
-        window_start=at,
-        window_end=at + timedelta(days=1),
-        dedupe_key=f"k-{uuid.uuid4().hex}",
-        outcome=outcome,
-        dry_run=False,
-        forced=False,
-        started_at=at,
-    )
-
-
 def test_the_trigger_day_counts_migration_counts_the_triggers_already_there(
     engine: Engine,
 ) -> None:
@@ -94,10 +78,10 @@ def test_the_trigger_day_counts_migration_counts_the_triggers_already_there(
         with factory() as session:
             session.add_all(
                 [
-                    _trigger(org_id, day, "executed"),
-                    _trigger(org_id, day + timedelta(minutes=30), "deduped"),
-                    _trigger(org_id, day + timedelta(minutes=59), "deduped"),
-                    _trigger(org_id, day + timedelta(hours=1), "deduped"),  # 11-21, 00:00
+                    trigger_run(org_id, day, "executed"),
+                    trigger_run(org_id, day + timedelta(minutes=30), "deduped"),
+                    trigger_run(org_id, day + timedelta(minutes=59), "deduped"),
+                    trigger_run(org_id, day + timedelta(hours=1), "deduped"),  # 11-21, 00:00
                 ]
             )
             session.commit()
@@ -105,7 +89,7 @@ def test_the_trigger_day_counts_migration_counts_the_triggers_already_there(
         migrate.upgrade(engine)
     test_migrated_schema_matches_the_models(engine)
     with factory() as session:
-        session.add(_trigger(org_id, day + timedelta(hours=2), "deduped"))  # counted as written
+        session.add(trigger_run(org_id, day + timedelta(hours=2), "deduped"))  # counted as written
         session.commit()
         counts = session.execute(
             select(TriggerDayCount.day, TriggerDayCount.outcome, TriggerDayCount.trigger_count)

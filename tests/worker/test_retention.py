@@ -19,7 +19,7 @@ from driftwarden.scheduler.models import NotifyEvent, TriggerRun
 from driftwarden.scheduler.summary import trigger_summary
 from driftwarden.settings import Settings
 from driftwarden.worker import retention
-from tests.support import make_tenant
+from tests.support import make_tenant, trigger_run
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -72,21 +72,7 @@ def _event(org_id: uuid.UUID, age_days: float) -> NotifyEvent:
 
 
 def _run(org_id: uuid.UUID, age_days: float, outcome: str = "executed") -> TriggerRun:
-    at = NOW - timedelta(days=age_days)
-    return TriggerRun(
-        org_id=org_id,
-        schedule_name="daily",
-        window_minutes=1440,
-        window_start=at,
-        window_end=at + timedelta(days=1),
-        dedupe_key=f"k-{uuid.uuid4().hex}",
-        outcome=outcome,
-        dry_run=False,
-        forced=False,
-        started_at=at,
-        finished_at=at,
-        duration_ms=1.0,
-    )
+    return trigger_run(org_id, NOW - timedelta(days=age_days), outcome)
 
 
 def _count(session_factory, model, *where) -> int:  # type: ignore[no-untyped-def]
