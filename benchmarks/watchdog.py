@@ -46,7 +46,7 @@ from driftwarden.clock import FrozenClock
 from driftwarden.db import scratch
 from driftwarden.db.engine import make_engine, make_session_factory
 from driftwarden.scheduler import flows as scheduler_flows
-from driftwarden.scheduler import policy, summary, watchdog, windows
+from driftwarden.scheduler import policy, status_reads, watchdog, windows
 from driftwarden.scheduler import service as scheduler_service
 from driftwarden.scheduler.models import DriftPolicy, TriggerRun
 from driftwarden.settings import Settings
@@ -152,7 +152,7 @@ def measure(engine: Engine, *, runs: int, org_id: uuid.UUID) -> dict[str, tuple[
         with factory() as session:
             org_policy = policy.effective_policy(session, org_id=org_id)
             return len(
-                summary.schedule_statuses(session, org_id=org_id, policy=org_policy, now=NOW)
+                status_reads.schedule_statuses(session, org_id=org_id, policy=org_policy, now=NOW)
             )
 
     watcher = watchdog.WatchTracker()
