@@ -107,7 +107,7 @@ def test_prune_removes_old_rows_of_each_kind_and_keeps_recent_ones_and_dead_lett
         "audit_logs": 1,
         "notify_events": 1,
         "trigger_runs": 1,
-        "trigger_day_counts": 1,  # the old trigger's day, which counts nothing any more
+        "trigger_day_counts": 1,  # the old trigger's day
     }
     assert _count(factory, NotificationOutbox, NotificationOutbox.status == "sent") == 1
     assert (
@@ -152,7 +152,7 @@ def test_a_365_day_summary_is_unchanged_by_pruning(engine: Engine, settings: Set
         )
     deleted = retention.prune(factory, settings=settings, now=NOW)
     assert deleted["trigger_runs"] == 9  # days 402..418; day 400 is exactly at the cutoff and stays
-    assert deleted["trigger_day_counts"] == 9  # their days' counts, now 0
+    assert deleted["trigger_day_counts"] == 9  # their days' counts; day 400's stays
     with factory() as session:
         after = trigger_summary(
             session, org_id=org_id, schedule_name="daily", window_days=365, now=NOW, limit=None

@@ -108,8 +108,8 @@ class TriggerDayCount(Base):
     """
 
     __tablename__ = "contract_drift_trigger_day_counts"
-    # the summary over every schedule of an org reads its days
-    __table_args__ = (Index(None, "org_id", "day"),)
+    # the summary over every schedule of an org reads its days; retention drops the oldest days
+    __table_args__ = (Index(None, "org_id", "day"), Index(None, "day"))
 
     org_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete
@@ -76,20 +76,21 @@ def prune(
             max_batches=max_batches,
         )
     if "trigger_runs" in deleted:
-        deleted["trigger_day_counts"] = _empty_day_counts(session_factory)
+        cutoff_day = (now - timedelta(days=settings.retention_trigger_runs_days)).date()
+        deleted["trigger_day_counts"] = _day_counts_before(session_factory, cutoff_day)
     if any(deleted.values()):
         log.info("retention pruned rows", extra={"deleted": deleted})
     return deleted
 
 
-def _empty_day_counts(session_factory: sessionmaker[Session]) -> int:
-    """The day counts that count nothing any more (their day's triggers pruned): safe at any
-    time, since a trigger written meanwhile raises its count first (the DELETE re-checks it) or
-    inserts the row anew."""
+def _day_counts_before(session_factory: sessionmaker[Session], day: date) -> int:
+    """The trigger day counts of the days before `day`, whose triggers are all past retention
+    (the ones left go in the next batches: a take-back on a missing count does nothing). No
+    summary reaches them: its window is at most 365 days, retention at least 366."""
     with session_factory() as session:
         result = session.execute(
             delete(TriggerDayCount)
-            .where(TriggerDayCount.trigger_count == 0)
+            .where(TriggerDayCount.day < day)
             .execution_options(synchronize_session=False)
         )
         session.commit()

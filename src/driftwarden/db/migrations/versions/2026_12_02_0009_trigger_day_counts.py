@@ -16,7 +16,8 @@ sees its own triggers counted, and a snapshot sees a trigger exactly when it see
 - A take-back never inserts: an org's deletion may have removed its counts by cascade first.
 - Postgres: one PL/pgSQL trigger function; SQLite: four row triggers.
 
-Existing triggers are counted once, here. The table gets row-level security with no policy on
+Existing triggers are counted once, here. Retention drops the counts of days past it (by the
+`day` index). The table gets row-level security with no policy on
 Postgres, like every other table (revision 0002).
 
 Revision ID: 0009
@@ -116,6 +117,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index(op.f(f"ix_{TABLE}_org_id_day"), TABLE, ["org_id", "day"])
+    op.create_index(op.f(f"ix_{TABLE}_day"), TABLE, ["day"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f'ALTER TABLE "{TABLE}" ENABLE ROW LEVEL SECURITY')
         op.execute(POSTGRES_FUNCTION)
@@ -137,5 +139,6 @@ def downgrade() -> None:
     else:
         for name in SQLITE_BODIES:
             op.execute(f"DROP TRIGGER {FUNCTION}_{name}")
+    op.drop_index(op.f(f"ix_{TABLE}_day"), table_name=TABLE)
     op.drop_index(op.f(f"ix_{TABLE}_org_id_day"), table_name=TABLE)
     op.drop_table(TABLE)
