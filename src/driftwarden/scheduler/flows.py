@@ -59,14 +59,26 @@ def trigger(
     The caller commits (the trigger route: with its response).
     """
     policy = policy or policy_service.effective_policy(session, org_id=org_id)
-    ctx = trigger_service.TriggerContext(
+    ctx = _context(settings, clock, request_id, idempotency_key, api_key_id)
+    return trigger_service.run_trigger(session, org_id=org_id, body=body, policy=policy, ctx=ctx)
+
+
+def _context(
+    settings: Settings,
+    clock: Clock,
+    request_id: str | None,
+    idempotency_key: str | None,
+    api_key_id: uuid.UUID | None,
+    summary: summary_service.SummaryAhead | None = None,
+) -> trigger_service.TriggerContext:
+    return trigger_service.TriggerContext(
         now=clock.now(),
         settings=settings,
         request_id=request_id,
         idempotency_key=idempotency_key,
         api_key_id=api_key_id,
+        summary=summary,
     )
-    return trigger_service.run_trigger(session, org_id=org_id, body=body, policy=policy, ctx=ctx)
 
 
 def run_notify(
@@ -199,14 +211,7 @@ def _schedule_trigger(
     statement that checks it is still the org's: one statement fewer than reading it. When that
     records nothing, the policy is read and the trigger runs as ever.
     """
-    ctx = trigger_service.TriggerContext(
-        now=clock.now(),
-        settings=settings,
-        request_id=request_id,
-        idempotency_key=idempotency_key,
-        api_key_id=api_key_id,
-        summary=summary,
-    )
+    ctx = _context(settings, clock, request_id, idempotency_key, api_key_id, summary)
     known = None
     if session.get_bind().dialect.name == "postgresql":
         known = policy_service.last_read(org_id)
