@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -30,16 +32,25 @@ pytestmark = [
 RACERS = 32
 
 
+@contextmanager
+def _two_workers_with_the_policy_on(
+    database_url: str, tenant, tmp_path: Path
+) -> Iterator[httpx.Client]:  # type: ignore[no-untyped-def]
+    """A client of two uvicorn worker processes, as `tenant`, whose drift policy is enabled."""
+    with (
+        uvicorn_workers(database_url, workers=2, log=tmp_path / "uvicorn.log") as base_url,
+        httpx.Client(base_url=base_url, headers=tenant.headers, timeout=60) as http,
+    ):
+        policy = http.post("/api/system/contracts/drift-policy", json={"enabled": True})
+        assert policy.status_code == 200, policy.text
+        yield http
+
+
 def test_32_racing_triggers_on_two_workers_execute_the_window_once(
     database_url: str, engine: Engine, admin, tmp_path: Path
 ) -> None:
     seed_drift(engine, admin.org_id, breaking=3)
-    with (
-        uvicorn_workers(database_url, workers=2, log=tmp_path / "uvicorn.log") as base_url,
-        httpx.Client(base_url=base_url, headers=admin.headers, timeout=60) as http,
-    ):
-        policy = http.post("/api/system/contracts/drift-policy", json={"enabled": True})
-        assert policy.status_code == 200, policy.text
+    with _two_workers_with_the_policy_on(database_url, admin, tmp_path) as http:
 
         def fire(_: int) -> httpx.Response:
             return http.post(
@@ -68,16 +79,11 @@ def test_32_racing_triggers_on_two_workers_execute_the_window_once(
 def test_racing_schedule_runs_are_each_counted_once_on_their_day(
     database_url: str, engine: Engine, admin, tmp_path: Path
 ) -> None:
-    """The day counts are kept by the database at each commit: schedule runs and dry runs racing
-    on two workers (the same count rows, upserted concurrently) are each counted once."""
+    """The day counts are kept by the database as triggers are written: schedule runs and dry runs
+    racing on two workers (the same count rows, upserted concurrently) are each counted once."""
     seed_drift(engine, admin.org_id, breaking=2)
     real, dry = 24, 8
-    with (
-        uvicorn_workers(database_url, workers=2, log=tmp_path / "uvicorn.log") as base_url,
-        httpx.Client(base_url=base_url, headers=admin.headers, timeout=60) as http,
-    ):
-        policy = http.post("/api/system/contracts/drift-policy", json={"enabled": True})
-        assert policy.status_code == 200, policy.text
+    with _two_workers_with_the_policy_on(database_url, admin, tmp_path) as http:
 
         def fire(n: int) -> httpx.Response:
             return http.post(
