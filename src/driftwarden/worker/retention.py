@@ -61,11 +61,12 @@ def prune(
     Kept-forever rules are absent from the result.
     """
     deleted: dict[str, int] = {}
+    cutoffs: dict[str, datetime] = {}
     for rule in RULES:
         days = getattr(settings, rule.days_setting)
         if days == 0:
             continue
-        cutoff = now - timedelta(days=days)
+        cutoff = cutoffs[rule.name] = now - timedelta(days=days)
         deleted[rule.name] = delete_in_batches(
             session_factory,
             rule.model,
@@ -75,9 +76,10 @@ def prune(
             batch_size=batch_size,
             max_batches=max_batches,
         )
-    if "trigger_runs" in deleted:
-        cutoff_day = (now - timedelta(days=settings.retention_trigger_runs_days)).date()
-        deleted["trigger_day_counts"] = _day_counts_before(session_factory, cutoff_day)
+    if "trigger_runs" in cutoffs:
+        deleted["trigger_day_counts"] = _day_counts_before(
+            session_factory, cutoffs["trigger_runs"].date()
+        )
     if any(deleted.values()):
         log.info("retention pruned rows", extra={"deleted": deleted})
     return deleted
