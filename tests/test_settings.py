@@ -55,3 +55,16 @@ def test_the_message_names_every_bad_variable_and_no_value() -> None:
     line = describe_error(refused.value)
     assert "NOTIFY_WEBHOOK_SECRET" in line and "METRICS_TOKEN" in line
     assert "secret-one" not in line and "secret-two" not in line  # ...ours never does
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", None), ("  ", None), ("0", 0), ("5", 5)])
+def test_db_prepare_threshold_empty_is_unset(monkeypatch, value: str, expected) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DB_PREPARE_THRESHOLD", value)
+    assert Settings().db_prepare_threshold == expected
+
+
+def test_db_prepare_threshold_below_zero_is_refused_by_name(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DB_PREPARE_THRESHOLD", "-1")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert describe_error(refused.value).startswith("DB_PREPARE_THRESHOLD:")

@@ -78,6 +78,17 @@ class Settings(BaseSettings):
             "How long a request waits for a pooled connection before 503 SERVICE_OVERLOADED."
         ),
     )
+    db_prepare_threshold: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        validation_alias="DB_PREPARE_THRESHOLD",
+        description=(
+            "Executions of one statement on a connection before psycopg prepares it server-side;"
+            " unset = never (required behind a transaction pooler that keeps no prepared"
+            " statements, such as Supabase's on port 6543)."
+        ),
+    )
     notify_webhook_url: SecretStr | None = Field(
         default=None,
         validation_alias="NOTIFY_WEBHOOK_URL",
@@ -222,6 +233,11 @@ class Settings(BaseSettings):
         if not (value.startswith("postgresql+psycopg://") or value.startswith("sqlite:")):
             raise ValueError("DATABASE_URL/SUPABASE_DB_URL must be postgresql://… or sqlite:///…")
         return SecretStr(value)
+
+    @field_validator("db_prepare_threshold", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("notify_webhook_url")
     @classmethod

@@ -16,6 +16,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 import driftwarden
+from driftwarden.db.engine import make_engine
+from driftwarden.settings import Settings
 from tests.production.serve import ServeProcess
 from tests.support import ON_POSTGRES, make_tenant
 
@@ -49,15 +51,40 @@ def test_no_session_state_in_the_code() -> None:
     assert not found, "\n".join(found)
 
 
+MARK = "org_id IS NOT NULL AND name <> 'prepared?'"
+
+
+def _prepared_after(settings: Settings, runs: int) -> int:
+    """Statements the server keeps prepared for a connection after `runs` runs of one query."""
+    engine = make_engine(settings)
+    try:
+        with engine.connect() as conn:
+            for _ in range(runs):
+                conn.execute(text(f"SELECT count(*) FROM agents WHERE {MARK}")).scalar()
+            kept = "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE :query"
+            return conn.scalar(text(kept), {"query": f"%{MARK}%"})
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(not ON_POSTGRES, reason="prepared statements are a Postgres matter")
-def test_no_server_side_prepared_statements_are_kept(engine: Engine) -> None:
-    with engine.connect() as conn:
-        for _ in range(
-            12
-        ):  # psycopg would prepare after 5 runs of one query if prepare_threshold allowed it
-            conn.execute(text("SELECT count(*) FROM agents WHERE org_id IS NOT NULL")).scalar()
-        assert conn.scalar(text("SELECT count(*) FROM pg_prepared_statements")) == 0
+def test_no_server_side_prepared_statements_are_kept_by_default(settings: Settings) -> None:
+    # psycopg's own default would prepare the query after its 5th run.
+    default = settings.model_copy(update={"db_prepare_threshold": None})
+    assert _prepared_after(default, runs=12) == 0
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not ON_POSTGRES, reason="prepared statements are a Postgres matter")
+def test_db_prepare_threshold_lets_psycopg_prepare_on_a_direct_connection(
+    settings: Settings,
+) -> None:
+    """DB_PREPARE_THRESHOLD is psycopg's prepare_threshold: a query is prepared once it has run
+    that many times on the connection (0: on its first run)."""
+    assert _prepared_after(Settings(DATABASE_URL=settings.db_url, DB_PREPARE_THRESHOLD=3), 3) == 0
+    assert _prepared_after(Settings(DATABASE_URL=settings.db_url, DB_PREPARE_THRESHOLD=3), 4) == 1
+    assert _prepared_after(Settings(DATABASE_URL=settings.db_url, DB_PREPARE_THRESHOLD=0), 1) == 1
 
 
 def _connections(engine: Engine, app_name: str, pooled: bool) -> int:

@@ -19,10 +19,14 @@ def make_engine(settings: Settings, *, null_pool: bool = False) -> Engine:
     kwargs: dict = {
         "pool_pre_ping": True,  # a connection the server dropped (a restart) is replaced, not used
         "hide_parameters": True,  # a logged database error must not print bodies or secrets
-        # Supabase's transaction pooler (PgBouncer) cannot keep server-side prepared statements.
-        # A connect during an outage gives up about when a pool wait would (libpq's minimum is 2 s),
-        # so the request is answered 503 DATABASE_UNAVAILABLE within DB_POOL_TIMEOUT_SECONDS.
-        "connect_args": {"prepare_threshold": None, "connect_timeout": connect_timeout(settings)},
+        # Server-side prepared statements only when DB_PREPARE_THRESHOLD is set: Supabase's
+        # transaction pooler (PgBouncer) cannot keep them. A connect during an outage gives up
+        # about when a pool wait would (libpq's minimum is 2 s), so the request is answered
+        # 503 DATABASE_UNAVAILABLE within DB_POOL_TIMEOUT_SECONDS.
+        "connect_args": {
+            "prepare_threshold": settings.db_prepare_threshold,
+            "connect_timeout": connect_timeout(settings),
+        },
     }
     if null_pool:
         kwargs["poolclass"] = NullPool
