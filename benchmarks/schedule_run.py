@@ -1,7 +1,7 @@
 """The deduped `POST /system/contracts/drift/schedule-run` against its floor, side by side.
 
 Run: .venv/bin/python benchmarks/schedule_run.py [--calls 300] [--agents 200] [--bindings 5]
-        [--history-days 0]
+        [--history-days 0] [--prepare-threshold N]
 Uses the Postgres at DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
 creating and dropping a database of its own, and one uvicorn process on 127.0.0.1.
 
@@ -12,6 +12,9 @@ weighs on both alike. Bar: median deduped schedule-run (the window already execu
 the escalation) is printed beside it. With `--history-days 30` the org's daily schedule already
 has 30 days of a scheduler retrying every 5 minutes (8 640 triggers, one executed a day), the
 rows the summary of every call covers (the database counts them per day as they are inserted).
+`--prepare-threshold N` starts the server with DB_PREPARE_THRESHOLD=N (psycopg prepares a
+statement server-side after N runs on a connection, for direct connections and poolers that keep
+prepared statements); by default it is unset, as it must be behind a transaction pooler.
 
 The server is the app with a debug hook (`capturing_app`, this module only): SQLAlchemy's
 `before_cursor_execute`, `commit`, `rollback` and pool `checkout` events append to a file, so the
@@ -173,8 +176,9 @@ def capturing_app():  # type: ignore[no-untyped-def]
     return app
 
 
-def serve(url: str, port: int, capture: Path) -> subprocess.Popen:
+def serve(url: str, port: int, capture: Path, prepare_threshold: int | None) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", CAPTURE_ENV: str(capture)}
+    env["DB_PREPARE_THRESHOLD"] = "" if prepare_threshold is None else str(prepare_threshold)
     command = [sys.executable, "-m", "uvicorn", "--factory", "schedule_run:capturing_app"]
     command += ["--app-dir", str(Path(__file__).parent), "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen([*command, "--log-level", "warning"], env=env)
@@ -287,6 +291,12 @@ def main() -> None:
         default=0,
         help="days of a schedule retried every 5 minutes already recorded (30: 8 640 triggers)",
     )
+    parser.add_argument(
+        "--prepare-threshold",
+        type=int,
+        default=None,
+        help="the server's DB_PREPARE_THRESHOLD (default: unset, no prepared statements)",
+    )
     args = parser.parse_args()
     url = scratch.create_database("dw_bench_schedule")
     capture = Path(f"/tmp/dw_bench_schedule_{os.getpid()}.sql")
@@ -298,7 +308,9 @@ def main() -> None:
             added = add_history(url, org_id, args.history_days)
             print(f"history: {added} triggers over {args.history_days} days before this one")
         port = int(os.environ.get("BENCH_PORT", "0")) or _free_port()
-        process = serve(url, port, capture)
+        process = serve(url, port, capture, args.prepare_threshold)
+        shown = "unset" if args.prepare_threshold is None else args.prepare_threshold
+        print(f"server: DB_PREPARE_THRESHOLD={shown}")
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as http:
             run_bench(http, org_id, capture, args)
