@@ -8,14 +8,17 @@ Compared through HTTP on the same data, each path forced; on SQLite both are the
 from __future__ import annotations
 
 import itertools
+import uuid
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import StatementError
 
-from driftwarden.contracts import scan, scan_page
+from driftwarden.contracts import scan, scan_groups, scan_page
 from tests.contracts.conftest import Seeder
 from tests.contracts.helpers import API, data
+from tests.support import ON_POSTGRES, make_tenant
 
 URL = f"{API}/contracts/drift"
 PATHS = ("probed", "walked")
@@ -112,3 +115,57 @@ def test_the_choice_follows_the_share_of_the_scope() -> None:
     assert scan_page.probes(279, wanted=200, scope=10_000)
     assert not scan_page.probes(1245, wanted=200, scope=10_000)
     assert not scan_page.probes(0, wanted=0, scope=0)
+
+
+def test_statements_built_once_serve_each_scope_its_own_rows(
+    seeder: Seeder, session_factory: Any, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grouped count and the probed page are built once per scope shape and reused with each
+    scan's own values: two orgs, an agent scope and a type scope, scanned in turn, twice."""
+    _force(monkeypatch, "probed")
+    gate = seeder.definition("g", "2.0.0")
+    tone = seeder.definition("tone", "1.0.0", definition_type="evaluator")
+    mine = seeder.agent("mine")
+    seeder.bind(mine, gate, "1.0.0")
+    seeder.bind(seeder.agent("mine-too"), tone, "0.9.0")
+    other = Seeder(session_factory, make_tenant(engine, name="Other").org_id)
+    theirs = other.definition("g", "3.0.0")
+    for name in ("theirs", "theirs-2"):
+        other.bind(other.agent(name), theirs, "2.0.0")
+    scans = {
+        "mine": {"org_id": seeder.org_id},
+        "theirs": {"org_id": other.org_id},
+        "my agent": {"org_id": seeder.org_id, "agent_id": mine},
+        "my evaluators": {"org_id": seeder.org_id, "definition_type": "evaluator"},
+        "their evaluators": {"org_id": other.org_id, "definition_type": "evaluator"},
+    }
+    expected = {
+        "mine": ["mine", "mine-too"],
+        "theirs": ["theirs", "theirs-2"],
+        "my agent": ["mine"],
+        "my evaluators": ["mine-too"],
+        "their evaluators": [],
+    }
+    with session_factory() as session:
+        for _ in range(2):
+            found = {
+                name: [i.agent_name for i in scan.scan_drift(session, **scope).items]
+                for name, scope in scans.items()
+            }
+            assert found == expected
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="the built statements are Postgres's (arrays)")
+def test_a_built_statement_runs_only_with_its_scope_given(engine: Any) -> None:
+    """Its parameters have no values: left out, the execution fails, never reusing a value."""
+    scope = {
+        "org_id": uuid.uuid4(),
+        "agent_id": None,
+        "definition_ids": None,
+        "enabled_only": False,
+    }
+    built = scan_groups._grouped_per_definition(scan_page.template_scope(scope))
+    with engine.connect() as conn:
+        with pytest.raises(StatementError, match="scope_org_id"):
+            conn.execute(built)
+        assert conn.execute(built, scan_page.scope_params(scope)).all() == []

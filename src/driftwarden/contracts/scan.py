@@ -242,6 +242,8 @@ def scan_drift(
     tally = _tally(session, scope, currents, content)
     pairs, configs, by_severity = tally.keys, tally.configs, tally.severity_counts
     levels = included_levels(min_drift, include_healthy)
+    # The config column to read, only when a definition in scope has a schema.
+    config = scan_groups.grouped_config(content).label("config") if content.schema_ids else None
     scan = DriftScan(
         checked_agent_count=tally.agents,
         checked_binding_count=sum(tally.counts.values()),
@@ -266,7 +268,7 @@ def scan_drift(
             limit=remaining,
             offset=offset,
             configs=configs,
-            config=scan_groups.grouped_config(content).label("config"),
+            config=config,
             probe=probe,
         )
         scan.items.extend(_to_item(row, content) for row in rows)

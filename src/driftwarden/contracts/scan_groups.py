@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from driftwarden.contracts import content as content_rules
 from driftwarden.contracts.models import ContractBinding
-from driftwarden.contracts.scan_page import scope_filter
+from driftwarden.contracts.scan_page import scope_filter, scope_params, scope_shape, template_scope
 from driftwarden.db.base import JSONType
 
 
@@ -117,7 +117,11 @@ def grouped_rows(
     arrays: a few rows to decode instead of one per distinct bound version.
     """
     if not content.schema_ids and session.get_bind().dialect.name == "postgresql":
-        rows = session.connection().execute(_grouped_per_definition(scope)).all()
+        query = _PER_DEFINITION.get(scope_shape(scope))
+        if query is None:
+            built = _grouped_per_definition(template_scope(scope))
+            query = _PER_DEFINITION.setdefault(scope_shape(scope), built)
+        rows = session.connection().execute(query, scope_params(scope)).all()
         for definition_id, bounds, totals, enabled, agents in rows:
             configs = repeat(None, len(bounds))
             yield definition_id, zip(bounds, configs, totals, enabled, strict=True), agents
@@ -127,6 +131,10 @@ def grouped_rows(
     for definition_id, batch in groupby(rows, key=itemgetter(0)):
         groups = [row[1:5] for row in batch]
         yield definition_id, groups, rows[0][5]
+
+
+# _grouped_per_definition built once per scope shape, its values bound at each execution.
+_PER_DEFINITION: dict[tuple[bool, bool, bool], Select] = {}
 
 
 def _grouped_per_definition(scope: dict[str, Any]) -> Select:

@@ -77,6 +77,37 @@ def scope_filter(
     return query
 
 
+def scope_shape(scope: dict[str, Any]) -> tuple[bool, bool, bool]:
+    """What decides a scoped statement's structure: which filters it has, not their values."""
+    return scope["agent_id"] is not None, scope["definition_ids"] is not None, scope["enabled_only"]
+
+
+def template_scope(scope: dict[str, Any]) -> dict[str, Any]:
+    """`scope` with bind parameters in place of its values: a statement built once from it
+    serves every scope of the same shape, given scope_params(scope) at each execution. The
+    parameters have no value, so an execution that leaves one out fails instead of reusing one."""
+    return {
+        "org_id": bindparam("scope_org_id"),
+        "agent_id": None if scope["agent_id"] is None else bindparam("scope_agent_id"),
+        "definition_ids": (
+            None
+            if scope["definition_ids"] is None
+            else bindparam("scope_definition_ids", expanding=True)
+        ),
+        "enabled_only": scope["enabled_only"],
+    }
+
+
+def scope_params(scope: dict[str, Any]) -> dict[str, Any]:
+    """The values of template_scope(scope)'s parameters."""
+    params: dict[str, Any] = {"scope_org_id": scope["org_id"]}
+    if scope["agent_id"] is not None:
+        params["scope_agent_id"] = scope["agent_id"]
+    if scope["definition_ids"] is not None:
+        params["scope_definition_ids"] = list(scope["definition_ids"])
+    return params
+
+
 def _pair_filter(pairs: list[Pair], *, dialect_name: str) -> Any:
     """SQL condition matching rows whose (definition, bound version) is one of `pairs`."""
     by_definition: dict[uuid.UUID, set[str | None]] = defaultdict(set)
@@ -133,20 +164,53 @@ def item_rows(
 
     A stream when the level has too many pairs, or when configs decide it (schema'd definitions).
     With `probe` (a level holding little of the scope) its pairs are probed one by one instead.
+    `config` is the config column to read, or None when no definition in scope has a schema.
     """
+    column = null().label("config") if config is None else config
     if len(keys) > MAX_PAIRS_IN_SQL:
         return _item_rows_streamed(
-            session, scope, set(keys), limit=limit, offset=offset, config=config
+            session, scope, set(keys), limit=limit, offset=offset, config=column
         )
     dialect_name = session.get_bind().dialect.name
     if probe and dialect_name in ARRAY_DIALECTS and all(k[2] is None for k in keys):
-        query = _probed(scope, [(k[0], k[1]) for k in keys], config)
-    else:
-        query = _filtered(scope, keys, configs, config, dialect_name=dialect_name)
+        query, params = _probed_page(scope, keys, config, limit=limit, offset=offset)
+        return session.connection().execute(query, params).all()
+    query = _filtered(scope, keys, configs, column, dialect_name=dialect_name)
     query = query.offset(offset)
     if limit is not None:
         query = query.limit(limit)
     return session.connection().execute(query).all()
+
+
+# The probed page of a scan without config schemas, built once per scope shape and whether the
+# page is limited: building it is most of a small scan's Python.
+_PROBED_PAGES: dict[tuple[tuple[bool, bool, bool], bool], Select] = {}
+
+
+def _probed_page(
+    scope: dict[str, Any], keys: list[Key], config: Any, *, limit: int | None, offset: int
+) -> tuple[Select, dict[str, Any]]:
+    """The probed page's statement and its parameters (a built one reused when it can be)."""
+    params = {
+        "probe_definition_ids": [k[0] for k in keys],
+        "probe_bounds": [k[1] for k in keys],
+        "page_offset": offset,
+    }
+    if limit is not None:
+        params["page_limit"] = limit
+    if config is not None:
+        return _paged(_probed(scope, config), limited=limit is not None), params
+    shape = (scope_shape(scope), limit is not None)
+    query = _PROBED_PAGES.get(shape)
+    if query is None:
+        built = _probed(template_scope(scope), null().label("config"))
+        query = _PROBED_PAGES.setdefault(shape, _paged(built, limited=limit is not None))
+    return query, params | scope_params(scope)
+
+
+def _paged(query: Select, *, limited: bool) -> Select:
+    query = query.offset(bindparam("page_offset"))
+    return query.limit(bindparam("page_limit")) if limited else query
 
 
 def _filtered(
@@ -171,16 +235,17 @@ def _filtered(
     return scope_filter(query.order_by(*ITEM_ORDER), **scope)
 
 
-def _probed(scope: dict[str, Any], pairs: list[Pair], config: Any) -> Select:
+def _probed(scope: dict[str, Any], config: Any) -> Select:
     """Each pair's bindings found through ix_contract_bindings_drift_groups, then sorted.
 
-    The pairs are two array parameters, unnested; `OFFSET 0` keeps the lateral subquery from
-    being flattened into a join, which Postgres would plan as a hash over every binding.
+    The pairs are two array parameters (`probe_definition_ids`, `probe_bounds`), unnested;
+    `OFFSET 0` keeps the lateral subquery from being flattened into a join, which Postgres would
+    plan as a hash over every binding.
     """
     table = (
         func.unnest(
-            bindparam(None, [pair[0] for pair in pairs], type_=ARRAY(Uuid())),
-            bindparam(None, [pair[1] for pair in pairs], type_=ARRAY(String())),
+            bindparam("probe_definition_ids", type_=ARRAY(Uuid())),
+            bindparam("probe_bounds", type_=ARRAY(String())),
         )
         .table_valued(column("definition_id", Uuid()), column("bound", String()))
         .render_derived()
