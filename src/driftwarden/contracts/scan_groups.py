@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 
 from driftwarden.contracts import content as content_rules
 from driftwarden.contracts.models import ContractBinding
-from driftwarden.contracts.scan_page import scope_filter, scope_params, scope_shape, template_scope
+from driftwarden.contracts.scan_page import (
+    built_once,
+    scope_filter,
+    scope_params,
+    scope_shape,
+    template_scope,
+)
 from driftwarden.db.base import JSONType
 
 
@@ -117,10 +123,11 @@ def grouped_rows(
     arrays: a few rows to decode instead of one per distinct bound version.
     """
     if not content.schema_ids and session.get_bind().dialect.name == "postgresql":
-        query = _PER_DEFINITION.get(scope_shape(scope))
-        if query is None:
-            built = _grouped_per_definition(template_scope(scope))
-            query = _PER_DEFINITION.setdefault(scope_shape(scope), built)
+        query = built_once(
+            _PER_DEFINITION,
+            scope_shape(scope),
+            lambda: _grouped_per_definition(template_scope(scope)),
+        )
         rows = session.connection().execute(query, scope_params(scope)).all()
         for definition_id, bounds, totals, enabled, agents in rows:
             configs = repeat(None, len(bounds))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -96,6 +97,12 @@ def template_scope(scope: dict[str, Any]) -> dict[str, Any]:
         ),
         "enabled_only": scope["enabled_only"],
     }
+
+
+def built_once(cache: dict[Any, Select], shape: Any, build: Callable[[], Select]) -> Select:
+    """The statement cached for `shape`, built (from a template_scope) the first time."""
+    query = cache.get(shape)
+    return query if query is not None else cache.setdefault(shape, build())
 
 
 def scope_params(scope: dict[str, Any]) -> dict[str, Any]:
@@ -191,20 +198,21 @@ def _probed_page(
     scope: dict[str, Any], keys: list[Key], config: Any, *, limit: int | None, offset: int
 ) -> tuple[Select, dict[str, Any]]:
     """The probed page's statement and its parameters (a built one reused when it can be)."""
+    limited = limit is not None
     params = {
         "probe_definition_ids": [k[0] for k in keys],
         "probe_bounds": [k[1] for k in keys],
         "page_offset": offset,
     }
-    if limit is not None:
+    if limited:
         params["page_limit"] = limit
     if config is not None:
-        return _paged(_probed(scope, config), limited=limit is not None), params
-    shape = (scope_shape(scope), limit is not None)
-    query = _PROBED_PAGES.get(shape)
-    if query is None:
-        built = _probed(template_scope(scope), null().label("config"))
-        query = _PROBED_PAGES.setdefault(shape, _paged(built, limited=limit is not None))
+        return _paged(_probed(scope, config), limited=limited), params
+    query = built_once(
+        _PROBED_PAGES,
+        (scope_shape(scope), limited),
+        lambda: _paged(_probed(template_scope(scope), null().label("config")), limited=limited),
+    )
     return query, params | scope_params(scope)
 
 
