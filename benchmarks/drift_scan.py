@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import org_with_admin_key
+from common import free_port, org_with_admin_key
 from sqlalchemy import Uuid, bindparam, event, text
 from sqlalchemy.orm import Session
 
@@ -64,12 +63,6 @@ FLOOR_SQL = text(
     "SELECT b.definition_contract_version, d.contract_version FROM contract_bindings b "
     "JOIN contract_definitions d ON d.id = b.definition_id WHERE b.org_id = :org"
 ).bindparams(bindparam("org", type_=Uuid()))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def bound_version(rng: random.Random, current: str) -> str | None:

@@ -37,25 +37,16 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from common import org_with_admin_key
+from common import PgBouncer, free_port, org_with_admin_key
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from driftwarden.db import scratch
 
-ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SCHEDULE_RUN = "/api/v1/system/contracts/drift/schedule-run"
 POOL_SIZE, MAX_OVERFLOW = 5, 5  # per worker
 BOUNCER_POOL = 20
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Database:
@@ -82,30 +73,6 @@ class Database:
 
     def drop(self) -> None:
         scratch.drop_database(self.url, server=ADMIN_URL)
-
-
-class PgBouncer:
-    """scripts/ci/pgbouncer.sh on a free port, in a private state directory."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "PGBOUNCER_PORT": str(self.port),
-            "PGBOUNCER_DIR": tempfile.mkdtemp(prefix="dw-load-pgbouncer-"),
-        }
-
-    def __enter__(self) -> PgBouncer:
-        subprocess.run(
-            [str(ROOT / "scripts/ci/pgbouncer.sh"), "start"],
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        subprocess.run([str(ROOT / "scripts/ci/pgbouncer.sh"), "stop"], env=self.env, check=False)
 
 
 class Server:

@@ -1,9 +1,11 @@
 """The deduped `POST /system/contracts/drift/schedule-run` against its floor, side by side.
 
 Run: .venv/bin/python benchmarks/schedule_run.py [--calls 300] [--agents 200] [--bindings 5]
-        [--history-days 0] [--prepare-threshold N]
+        [--history-days 0] [--prepare-threshold N] [--via direct|pgbouncer]
 Uses the Postgres at DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
-creating and dropping a database of its own, and one uvicorn process on 127.0.0.1.
+creating and dropping a database of its own, and one uvicorn process on 127.0.0.1. With
+`--via pgbouncer` the server reaches it through a private PgBouncer in transaction mode
+(scripts/ci/pgbouncer.sh), as it would through Supabase's transaction pooler.
 
 The floor is `GET /api/v1/agents?limit=1` with the same API key: an authenticated request that
 touches the database. Both are timed alternately against the same server, so load on the machine
@@ -14,7 +16,8 @@ has 30 days of a scheduler retrying every 5 minutes (8 640 triggers, one execute
 rows the summary of every call covers (the database counts them per day as they are inserted).
 `--prepare-threshold N` starts the server with DB_PREPARE_THRESHOLD=N (psycopg prepares a
 statement server-side after N runs on a connection, for direct connections and poolers that keep
-prepared statements); by default it is unset, as it must be behind a transaction pooler.
+prepared statements); by default it is unset, as it must be behind a transaction pooler, and it is
+refused with `--via pgbouncer` (Debian's PgBouncer 1.18, which CI installs, cannot keep them).
 
 The server is the app with a debug hook (`capturing_app`, this module only): SQLAlchemy's
 `before_cursor_execute`, `commit`, `rollback` and pool `checkout` events append to a file, so the
@@ -26,6 +29,7 @@ the round-trip count adds both.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -38,7 +42,9 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from common import PgBouncer, free_port
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from driftwarden.agents.models import Agent
 from driftwarden.auth import service as auth_service
@@ -297,31 +303,50 @@ def main() -> None:
         default=None,
         help="the server's DB_PREPARE_THRESHOLD (default: unset, no prepared statements)",
     )
+    parser.add_argument(
+        "--via",
+        choices=("direct", "pgbouncer"),
+        default="direct",
+        help="how the server reaches PostgreSQL (default: direct)",
+    )
     args = parser.parse_args()
+    if args.via == "pgbouncer" and args.prepare_threshold is not None:
+        parser.error(
+            "--prepare-threshold needs --via direct: this PgBouncer keeps no prepared statements"
+        )
     url = scratch.create_database("dw_bench_schedule")
     capture = Path(f"/tmp/dw_bench_schedule_{os.getpid()}.sql")
     capture.write_text("")
-    process = None
     try:
         org_id, key = seed(url, agents=args.agents, bindings=args.bindings)
         if args.history_days:
             added = add_history(url, org_id, args.history_days)
             print(f"history: {added} triggers over {args.history_days} days before this one")
-        port = int(os.environ.get("BENCH_PORT", "0")) or _free_port()
-        process = serve(url, port, capture, args.prepare_threshold)
-        shown = "unset" if args.prepare_threshold is None else args.prepare_threshold
-        print(f"server: DB_PREPARE_THRESHOLD={shown}")
-        headers = {"Authorization": f"Bearer {key}"}
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as http:
-            run_bench(http, org_id, capture, args)
+        with PgBouncer() if args.via == "pgbouncer" else contextlib.nullcontext() as bouncer:
+            served = url
+            if bouncer is not None:
+                served = make_url(url).set(port=bouncer.port).render_as_string(hide_password=False)
+            bench_server(served, org_id, key, capture, args)
         commit = durable_commit_ms(url)
         print(f"one durable commit (INSERT, fsync) on this server: median {commit:.2f} ms")
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=20)
         scratch.drop_database(url)
         capture.unlink(missing_ok=True)
+
+
+def bench_server(url: str, org_id: str, key: str, capture: Path, args: argparse.Namespace) -> None:
+    """One uvicorn on `url` (PostgreSQL or the PgBouncer before it), benchmarked, stopped."""
+    port = int(os.environ.get("BENCH_PORT", "0")) or free_port()
+    process = serve(url, port, capture, args.prepare_threshold)
+    try:
+        shown = "unset" if args.prepare_threshold is None else args.prepare_threshold
+        print(f"server: via {args.via}, DB_PREPARE_THRESHOLD={shown}")
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as http:
+            run_bench(http, org_id, capture, args)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 def run_bench(http: httpx.Client, org_id: str, capture: Path, args: argparse.Namespace) -> None:
@@ -342,14 +367,6 @@ def run_bench(http: httpx.Client, org_id: str, capture: Path, args: argparse.Nam
     run()
     print_ratio("deduped, alerting, delivery failing", side_by_side(run, floor, args.calls // 3))
     print_statements("deduped schedule-run, alerting", statements_of(capture, run))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":
