@@ -8,7 +8,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from driftwarden.api import idempotency
+from driftwarden.api import idempotency_records
 from driftwarden.api.models import IdempotencyRecord
 from driftwarden.worker import jobs as worker_jobs
 from tests.support import wait_for
@@ -65,7 +65,10 @@ def test_the_worker_purges_expired_keys_and_keeps_live_ones(
 def test_one_purge_deletes_at_most_a_batch_oldest_first(session_factory, clock) -> None:
     now = clock.now()
     _records(session_factory, now, (-1, -3, 1, -2))
-    assert idempotency.purge_expired(session_factory, now=now, batch_size=2, max_batches=1) == 2
+    assert (
+        idempotency_records.purge_expired(session_factory, now=now, batch_size=2, max_batches=1)
+        == 2
+    )
     assert _keys(session_factory) == ["k0", "k2"]  # k1 (-3 h) and k3 (-2 h) expired first
 
 
@@ -74,7 +77,9 @@ def test_the_job_works_off_a_backlog_over_several_runs(session_factory, clock) -
     _records(session_factory, now, (-5, -4, -3, -2, -1, 1))
 
     def purge() -> int:
-        return idempotency.purge_expired(session_factory, now=now, batch_size=2, max_batches=2)
+        return idempotency_records.purge_expired(
+            session_factory, now=now, batch_size=2, max_batches=2
+        )
 
     assert purge() == 4
     assert _keys(session_factory) == ["k4", "k5"]  # the oldest expiries go first

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from driftwarden.agents import service as agents_service
 from driftwarden.agents.models import Agent
-from driftwarden.api import idempotency, unit_of_work
+from driftwarden.api import idempotency_records, unit_of_work
 from driftwarden.api.models import IdempotencyRecord
 from tests.support import ON_POSTGRES
 
@@ -67,7 +67,7 @@ def once_on_request_sessions(monkeypatch) -> dict[str, bool]:  # type: ignore[no
 def test_completion_failing_after_the_work_rolls_the_work_back(
     client: TestClient, admin, session_factory, monkeypatch
 ) -> None:
-    real = idempotency.complete_record
+    real = idempotency_records.complete_record
     calls = {"n": 0}
 
     def fails_once(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -77,7 +77,7 @@ def test_completion_failing_after_the_work_rolls_the_work_back(
             raise _blip()
         return done
 
-    monkeypatch.setattr(idempotency, "complete_record", fails_once)
+    monkeypatch.setattr(idempotency_records, "complete_record", fails_once)
     headers = {**admin.headers, "Idempotency-Key": "blip-1"}
     first = client.post(AGENTS, headers=headers, json={"name": "once"})
     assert first.status_code == 503 and first.json()["error"]["code"] == "DATABASE_UNAVAILABLE"

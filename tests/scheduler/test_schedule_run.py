@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import OperationalError
 
-from driftwarden.api import idempotency
+from driftwarden.api import idempotency_records
 from driftwarden.db.engine import make_session_factory
 from driftwarden.patterns.models import IssuePattern
 from driftwarden.scheduler.models import DriftPolicy, NotifyEvent, TriggerRun
@@ -285,7 +285,7 @@ def test_a_deduped_run_writes_its_notify_event_with_its_stored_response_or_not_a
     set_policy(client, admin, enabled=True)
     body = {"org_id": str(admin.org_id)}
     ok_data(post(client, admin, "/drift/schedule-run", body))
-    real, calls = idempotency.complete_record, []
+    real, calls = idempotency_records.complete_record, []
 
     def fails_once(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(kwargs)
@@ -294,7 +294,7 @@ def test_a_deduped_run_writes_its_notify_event_with_its_stored_response_or_not_a
             raise OperationalError("UPDATE idempotency_records ...", {}, Exception("gone"))
         return done
 
-    monkeypatch.setattr(idempotency, "complete_record", fails_once)
+    monkeypatch.setattr(idempotency_records, "complete_record", fails_once)
     failed = post(client, admin, "/drift/schedule-run", body, key="deduped-once")
     assert failed.status_code == 503
     assert _count(engine, TriggerRun) == 1 and _count(engine, NotifyEvent) == 1

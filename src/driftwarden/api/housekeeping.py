@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from driftwarden.api import idempotency
+from driftwarden.api import idempotency_records
 
 log = logging.getLogger("driftwarden.api.housekeeping")
 PURGE_EVERY_SECONDS = 300.0
@@ -26,7 +26,9 @@ async def purge_forever(app: FastAPI, *, every_seconds: float = PURGE_EVERY_SECO
         await asyncio.sleep(every_seconds)
         try:
             purged = await run_in_threadpool(
-                idempotency.purge_expired, app.state.session_factory, now=app.state.clock.now()
+                idempotency_records.purge_expired,
+                app.state.session_factory,
+                now=app.state.clock.now(),
             )
         except Exception:
             log.exception("idempotency purge failed; retrying in %.0f s", every_seconds)

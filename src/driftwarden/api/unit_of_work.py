@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from driftwarden.api import connection as request_connection
-from driftwarden.api import context, idempotency
+from driftwarden.api import context, idempotency, idempotency_records
 
 STATE_KEY = "unit_of_work"
 ROWS_KEY = "rows_with_completion"
@@ -79,14 +79,14 @@ def _end(scope: Scope, session: Session, held: list[Message] | None) -> list[Mes
         if audited:
             audit = context.audit_values(scope, state, status=status, error_code=None)
         if claim is not None:
-            if not idempotency.complete_record(
+            if not idempotency_records.complete_record(
                 session, state, claim, status, headers, body, audit=audit, rows=rows
             ):
                 session.rollback()  # another request took the key over: its run is the one kept
                 return idempotency.messages(idempotency.IN_PROGRESS)
         else:
             for table, row in rows:
-                session.execute(idempotency.insert_into(table), row)
+                session.execute(idempotency_records.insert_into(table), row)
             if audit is not None:
                 session.execute(context.AUDIT_INSERT, audit)
         session.commit()

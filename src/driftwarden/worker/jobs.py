@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from driftwarden.api import idempotency
+from driftwarden.api import idempotency_records
 from driftwarden.clock import Clock
 from driftwarden.scheduler import flows as scheduler_flows
 from driftwarden.scheduler import service as scheduler_service
@@ -50,7 +50,7 @@ def idempotency_purge(
     """The idempotency table stays at about one TTL's worth of keys (docs/reference/api.md)."""
 
     def run() -> None:
-        purged = idempotency.purge_expired(session_factory, now=clock.now())
+        purged = idempotency_records.purge_expired(session_factory, now=clock.now())
         if purged:
             log.info(json.dumps({"event": "idempotency_records_purged", "count": purged}))
 
