@@ -1,10 +1,30 @@
-"""The one way a response body is built from a database row: read its attributes by name."""
+"""The one way a response body is built from a database row: read its attributes by name; and the
+scalar types a request body's fields take as JSON has them."""
 
 from __future__ import annotations
 
-from typing import Any, Self
+from datetime import datetime
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict
+from pydantic_core import PydanticCustomError
+
+# A request body's numbers and booleans as the OpenAPI document states them. FastAPI validates
+# the parsed JSON in pydantic's lax mode, which would take `true` for 1, 1 for `true` and "5" for
+# 5; these refuse such input with a 422 instead. Python callers pass real ints and bools.
+Integer = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]  # an integer is a number, as in JSON
+Boolean = Annotated[bool, Strict()]
+
+
+def _date_time_text(value: object) -> object:
+    if isinstance(value, (int, float)):  # lax mode would read a number as Unix time
+        raise PydanticCustomError("datetime_type", "Input should be an RFC 3339 date-time string")
+    return value
+
+
+# A date-time field of a request body: an RFC 3339 string (or a datetime, from Python).
+Timestamp = Annotated[datetime, BeforeValidator(_date_time_text)]
 
 
 class _Overlay:

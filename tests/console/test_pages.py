@@ -279,6 +279,13 @@ def test_an_admin_edits_the_policy(client, admin, browser_for) -> None:
     ) == (True, "warning", "hourly", 50, 60, False)
     bad = browser.post("/console/schedule/policy", {"schedule_window_minutes": "1"}, token=token)
     assert bad.status_code == 422
+    not_a_number = browser.post("/console/schedule/policy", {"scan_limit": "many"}, token=token)
+    assert not_a_number.status_code == 422
+    # the form's numbers arrive as text: an emptied one leaves its value, "0" is a value
+    emptied = {"enabled": "on", "scan_limit": "", "alert_cooldown_minutes": "0"}
+    assert browser.post("/console/schedule/policy", emptied, token=token).status_code == 303
+    after = client.get("/api/v1/system/contracts/drift-policy", headers=admin.headers).json()
+    assert (after["data"]["scan_limit"], after["data"]["alert_cooldown_minutes"]) == (50, 0)
 
 
 def test_an_admin_replays_a_dead_letter(client, app, admin, browser_for) -> None:

@@ -63,12 +63,16 @@ def _operation(path: str, method: str, spec: dict[str, Any]) -> Operation:
 
 
 @lru_cache(maxsize=1)
-def operations() -> tuple[Operation, ...]:
+def document() -> dict[str, Any]:
     """Read from the app itself: no database is touched to build the document."""
-    document = create_app(Settings(DATABASE_URL="sqlite://")).openapi()
+    return create_app(Settings(DATABASE_URL="sqlite://")).openapi()
+
+
+@lru_cache(maxsize=1)
+def operations() -> tuple[Operation, ...]:
     return tuple(
         _operation(path, method, spec)
-        for path, item in sorted(document["paths"].items())
+        for path, item in sorted(document()["paths"].items())
         for method, spec in sorted(item.items())
         if method in {"get", "post", "put", "patch", "delete"}
     )

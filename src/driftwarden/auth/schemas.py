@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from driftwarden.auth.keys import Role
-from driftwarden.schemas import ReadModel
+from driftwarden.schemas import ReadModel, Timestamp
 
 
 class OrgCreate(BaseModel):
@@ -32,7 +32,7 @@ class ApiKeyCreate(BaseModel):
         default=None, description="null = a global key (global admins only)"
     )
     role: Role = "viewer"
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = None
 
 
 # `status` depends on the clock too: `ApiKeyRead.of(row, status=key_status(row, now))`.

@@ -11,7 +11,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
@@ -185,23 +185,34 @@ def change_pattern_status(
     return _redirect(f"/console/patterns/{pattern_id}?done=status")
 
 
+def _blank_is_unset(value: object) -> object:
+    return None if value == "" else value
+
+
+# A number field of a form: text, read as a number here; left empty, the value stays as it is.
+FormInt = Annotated[int | None, BeforeValidator(_blank_is_unset)]
+FormFloat = Annotated[float | None, BeforeValidator(_blank_is_unset)]
+
+
 class PolicyForm(BaseModel):
-    """The policy form as sent: checkboxes are present or absent, numbers arrive as text."""
+    """The policy form as sent: checkboxes are present or absent, numbers arrive as text (read
+    here: the policy's own fields take JSON numbers only)."""
 
     csrf_token: str | None = None
     enabled: str | None = None
     promote_to_patterns: str | None = None
     alert_enabled: str | None = None
     min_drift: str | None = None
-    scan_limit: str | None = None
+    scan_limit: FormInt = None
     schedule_name: str | None = None
-    schedule_window_minutes: str | None = None
-    alert_max_dedupe_hit_rate: str | None = None
-    alert_min_execution_rate: str | None = None
-    alert_cooldown_minutes: str | None = None
+    schedule_window_minutes: FormInt = None
+    alert_max_dedupe_hit_rate: FormFloat = None
+    alert_min_execution_rate: FormFloat = None
+    alert_cooldown_minutes: FormInt = None
 
     def update(self) -> PolicyUpdate:
-        values = {name: getattr(self, name) for name in POLICY_VALUES if getattr(self, name)}
+        values = {name: getattr(self, name) for name in POLICY_VALUES}
+        values = {name: value for name, value in values.items() if value not in (None, "")}
         return PolicyUpdate(
             **values, **{name: getattr(self, name) == "on" for name in POLICY_FLAGS}
         )

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from driftwarden.agents.schemas import AgentStatus
 from driftwarden.contracts.drift import Drift, is_valid_version
-from driftwarden.schemas import ReadModel
+from driftwarden.schemas import Boolean, Integer, ReadModel
 
 DefinitionType = Literal["gate", "evaluator", "run_type"]
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
@@ -18,7 +18,7 @@ MAX_IMPORT_BINDINGS = 200_000
 # No min_length: "" is a string that is not SemVer,
 # so it gets CONTRACT_VERSION_INVALID like any other.
 VERSION_FIELD = Field(max_length=256, description="SemVer 2.0.0, e.g. 1.4.2")
-ConfigSchema = dict[str, Any] | bool | None
+ConfigSchema = dict[str, Any] | Boolean | None
 SCHEMA_FIELD = Field(default=None, description="JSON Schema (Draft 2020-12) for configs, or null.")
 CHANGELOG_FIELD = Field(default=None, max_length=20_000)
 
@@ -34,7 +34,7 @@ class DefinitionCreate(BaseModel):
     config_schema: ConfigSchema = SCHEMA_FIELD
     changelog: str | None = CHANGELOG_FIELD
     description: str | None = Field(default=None, max_length=5000)
-    builtin: bool = Field(
+    builtin: Boolean = Field(
         default=False, description="Global admins only: visible to every org, immutable."
     )
 
@@ -46,7 +46,7 @@ class DefinitionUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     default_config: dict[str, Any] | None = None
-    is_active: bool | None = None
+    is_active: Boolean | None = None
 
 
 class DefinitionRead(ReadModel):
@@ -103,7 +103,7 @@ class BindingCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: uuid.UUID | None = None
     definition_id: uuid.UUID
-    enabled: bool = True
+    enabled: Boolean = True
     config: dict[str, Any] = Field(default_factory=dict)
     definition_contract_version: str | None = Field(
         default=None,
@@ -186,8 +186,8 @@ class UpgradePreviewRequest(BaseModel):
     org_id: uuid.UUID | None = None
     definition_id: uuid.UUID
     target_contract_version: str = VERSION_FIELD
-    include_items: bool = True
-    max_items: int = Field(default=200, ge=1, le=1000)
+    include_items: Boolean = True
+    max_items: Integer = Field(default=200, ge=1, le=1000)
     config_schema: ConfigSchema = Field(
         default=None,
         description="The target's schema; omitted: "
@@ -257,7 +257,7 @@ class ImportDefinition(BaseModel):
     config_schema: ConfigSchema = SCHEMA_FIELD
     changelog: str | None = CHANGELOG_FIELD
     description: str | None = Field(default=None, max_length=5000)
-    is_active: bool | None = None
+    is_active: Boolean | None = None
 
     _check_version = field_validator("contract_version")(_semver)
 
@@ -271,7 +271,7 @@ class ImportBinding(BaseModel):
     model_config = ConfigDict(extra="forbid")
     definition_type: DefinitionType
     key: str = Field(pattern=KEY_PATTERN)
-    enabled: bool | None = None
+    enabled: Boolean | None = None
     config: dict[str, Any] | None = None
     definition_contract_version: str | None = Field(
         default=None,

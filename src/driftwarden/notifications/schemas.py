@@ -11,7 +11,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from driftwarden.notifications.formats import EVENT_TYPES, WebhookFormat
-from driftwarden.schemas import ReadModel
+from driftwarden.schemas import Boolean, Integer, ReadModel
 
 EventType = Literal[
     "contract_drift.patterns_promoted",
@@ -54,7 +54,7 @@ class EndpointCreate(BaseModel):
     event_types: list[EventType] = Field(
         default_factory=list, description="Empty = every event type."
     )
-    enabled: bool = True
+    enabled: Boolean = True
     description: str | None = Field(default=None, max_length=2000)
 
     @field_validator("url")
@@ -68,7 +68,7 @@ class EndpointUpdate(BaseModel):
     url: str | None = Field(default=None, max_length=2000)
     format: WebhookFormat | None = None
     event_types: list[EventType] | None = None
-    enabled: bool | None = None
+    enabled: Boolean | None = None
     description: str | None = Field(default=None, max_length=2000)
 
     @field_validator("url")
@@ -141,7 +141,7 @@ class OutboxRead(ReadModel):
 class DrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: uuid.UUID | None = None
-    limit: int = Field(default=20, ge=1, le=200)
+    limit: Integer = Field(default=20, ge=1, le=200)
 
 
 class DrainRead(BaseModel):
@@ -173,8 +173,8 @@ class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: uuid.UUID | None = None
     event_type: EventType | None = None
-    limit: int = Field(default=20, ge=1, le=100)
-    dry_run: bool = False
+    limit: Integer = Field(default=20, ge=1, le=100)
+    dry_run: Boolean = False
 
 
 class ReplayRead(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from driftwarden.contracts.drift import MinDrift
 from driftwarden.patterns import lifecycle
 from driftwarden.patterns.lifecycle import PatternStatus
-from driftwarden.schemas import ReadModel
+from driftwarden.schemas import Boolean, Integer, ReadModel
 
 Priority = Literal["critical", "high", "medium", "low"]
 PRIORITIES: tuple[str, ...] = get_args(Priority)
@@ -59,7 +59,7 @@ class PatternUpdate(BaseModel):
     note: str | None = Field(
         default=None, max_length=2000, description="Why the status changed (history)."
     )
-    force: bool = Field(
+    force: Boolean = Field(
         default=False, description="Allow a jump the lifecycle forbids (global admins only)."
     )
 
@@ -108,11 +108,11 @@ class PromoteRequest(BaseModel):
     min_drift: MinDrift | None = Field(
         default=None, description="Default: the policy's, else breaking."
     )
-    limit: int | None = Field(
+    limit: Integer | None = Field(
         default=None, ge=1, le=1000, description="Default: the policy's scan_limit, else 200."
     )
-    dry_run: bool = False
-    auto_resolve: bool = True
+    dry_run: Boolean = False
+    auto_resolve: Boolean = True
 
 
 class QueuedNotification(BaseModel):

@@ -12,7 +12,7 @@ from driftwarden.contracts.drift import MinDrift
 from driftwarden.scheduler.anomaly import NotifyOutcome, WouldOutcome
 from driftwarden.scheduler.status import ScheduleState
 from driftwarden.scheduler.windows import SCHEDULE_NAME_PATTERN, TriggerOutcome
-from driftwarden.schemas import ReadModel
+from driftwarden.schemas import Boolean, Integer, Number, ReadModel
 
 
 class PolicyFields(BaseModel):
@@ -33,16 +33,16 @@ class PolicyUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     org_id: uuid.UUID | None = None
-    enabled: bool | None = None
+    enabled: Boolean | None = None
     min_drift: MinDrift | None = None
-    promote_to_patterns: bool | None = None
-    scan_limit: int | None = Field(default=None, ge=1, le=1000)
+    promote_to_patterns: Boolean | None = None
+    scan_limit: Integer | None = Field(default=None, ge=1, le=1000)
     schedule_name: str | None = Field(default=None, pattern=SCHEDULE_NAME_PATTERN)
-    schedule_window_minutes: int | None = Field(default=None, ge=5, le=10080)
-    alert_enabled: bool | None = None
-    alert_max_dedupe_hit_rate: float | None = Field(default=None, ge=0, le=1)
-    alert_min_execution_rate: float | None = Field(default=None, ge=0, le=1)
-    alert_cooldown_minutes: int | None = Field(default=None, ge=0, le=10080)
+    schedule_window_minutes: Integer | None = Field(default=None, ge=5, le=10080)
+    alert_enabled: Boolean | None = None
+    alert_max_dedupe_hit_rate: Number | None = Field(default=None, ge=0, le=1)
+    alert_min_execution_rate: Number | None = Field(default=None, ge=0, le=1)
+    alert_cooldown_minutes: Integer | None = Field(default=None, ge=0, le=10080)
 
 
 class PolicyRead(PolicyFields, ReadModel):
@@ -56,12 +56,12 @@ class TriggerCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: uuid.UUID | None = None
     schedule_name: str | None = Field(default=None, pattern=SCHEDULE_NAME_PATTERN)
-    window_minutes: int | None = Field(default=None, ge=5, le=10080)
-    dry_run: bool = False
-    force: bool = False
+    window_minutes: Integer | None = Field(default=None, ge=5, le=10080)
+    dry_run: Boolean = False
+    force: Boolean = False
     agent_id: uuid.UUID | None = None
     min_drift: MinDrift | None = None
-    limit: int | None = Field(default=None, ge=1, le=1000)
+    limit: Integer | None = Field(default=None, ge=1, le=1000)
 
 
 class TriggerRead(ReadModel):
@@ -180,9 +180,9 @@ class NotifyCreate(BaseModel):
     org_id: uuid.UUID | None = None
     schedule_name: str | None = Field(default=None, pattern=SCHEDULE_NAME_PATTERN)
     agent_id: uuid.UUID | None = None
-    window_days: int = Field(default=30, ge=1, le=365)
-    dry_run: bool = True
-    force_notify: bool = False
+    window_days: Integer = Field(default=30, ge=1, le=365)
+    dry_run: Boolean = True
+    force_notify: Boolean = False
 
 
 class Delivery(BaseModel):
@@ -261,11 +261,11 @@ class ScheduleRunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: uuid.UUID
     schedule_name: str | None = Field(default=None, pattern=SCHEDULE_NAME_PATTERN)
-    window_minutes: int | None = Field(default=None, ge=5, le=10080)
-    summary_window_days: int = Field(default=30, ge=1, le=365)
-    dry_run: bool = False
-    force: bool = False
-    force_notify: bool = False
+    window_minutes: Integer | None = Field(default=None, ge=5, le=10080)
+    summary_window_days: Integer = Field(default=30, ge=1, le=365)
+    dry_run: Boolean = False
+    force: Boolean = False
+    force_notify: Boolean = False
     agent_id: uuid.UUID | None = Field(
         default=None, description="Scopes the trigger; none: the whole org."
     )
@@ -275,7 +275,7 @@ class ScheduleRunCreate(BaseModel):
         "null: the org.",
     )
     min_drift: MinDrift | None = None
-    limit: int | None = Field(default=None, ge=1, le=1000)
+    limit: Integer | None = Field(default=None, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _escalate_to_the_trigger_agent(self) -> ScheduleRunCreate:
