@@ -3,10 +3,9 @@ scalar types a request body's fields take as JSON has them."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Strict
 from pydantic_core import PydanticCustomError
 
 # A request body's numbers and booleans as the OpenAPI document states them. FastAPI validates
@@ -18,13 +17,23 @@ Boolean = Annotated[bool, Strict()]
 
 
 def _date_time_text(value: object) -> object:
-    if isinstance(value, (int, float)):  # lax mode would read a number as Unix time
+    """Lax mode would read a number, or a string of digits, as Unix time."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _is_number(value)):
         raise PydanticCustomError("datetime_type", "Input should be an RFC 3339 date-time string")
     return value
 
 
-# A date-time field of a request body: an RFC 3339 string (or a datetime, from Python).
-Timestamp = Annotated[datetime, BeforeValidator(_date_time_text)]
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# A date-time field of a request body: an RFC 3339 string with its offset (a naive one would be
+# compared with aware times); from Python, an aware datetime.
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
 
 
 class _Overlay:

@@ -1,6 +1,7 @@
 """A request body's numbers, booleans and date-times are taken only as the OpenAPI document types
-them: `true` is not 1, 1 is not `true`, "5" is not 5 and a number is not a date-time. Read from
-the document, so every body field added later is covered too."""
+them: `true` is not 1, 1 is not `true`, "5" is not 5, and neither a number nor a date-time
+without its offset is an RFC 3339 date-time. Read from the document, so every body field added
+later is covered too."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from fastapi.testclient import TestClient
 
 from tests.production.openapi_ops import document
 
-# Values of another JSON type that pydantic's lax mode would coerce into the documented one.
+# Values pydantic's lax mode would coerce into the documented type (or, for a date-time without
+# its offset, take as a naive time).
 WRONG_BY_TYPE: dict[str, tuple[Any, ...]] = {
     "integer": (True, "5"),
     "number": (True, "0.5"),
     "boolean": (1, "true"),
-    "date-time": (1_700_000_000,),
+    # Unix time as a number or as digits; RFC 3339 without the offset, and a bare date
+    "date-time": (1_700_000_000, "1700000000", "2099-01-01T00:00:00", "2099-01-01"),
 }
 
 
@@ -112,3 +115,16 @@ def test_the_documented_types_are_still_taken(client: TestClient, admin) -> None
     )
     assert key.status_code == 201, key.text
     assert key.json()["data"]["expires_at"].startswith("2099-01-01T00:00:00")
+
+
+def test_a_date_time_without_its_offset_is_a_422_not_a_500(client: TestClient, admin) -> None:
+    """It was taken as a naive time, and comparing it with the clock's aware one raised."""
+    for expires_at in ("2099-01-01T00:00:00", "2099-01-01"):
+        response = client.post(
+            "/api/v1/system/api-keys",
+            headers={**admin.headers, "Idempotency-Key": uuid.uuid4().hex},
+            json={"name": "naive", "role": "viewer", "expires_at": expires_at},
+        )
+        assert response.status_code == 422, response.text
+        (detail,) = response.json()["error"]["details"]
+        assert detail["loc"] == ["body", "expires_at"]
