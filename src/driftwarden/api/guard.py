@@ -39,6 +39,29 @@ def has_non_json_constant(body: bytes) -> bool:
     return _NON_JSON_CONSTANT.search(_without_strings(body)) is not None
 
 
+# A `\uD800`-`\uDFFF` escape (not a backslash escaped before it): half of a UTF-16 pair.
+_SURROGATE_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u[dD]([89a-fA-F])[0-9a-fA-F]{2}")
+_HIGH = frozenset(b"89abAB")
+
+
+def has_lone_surrogate(body: bytes) -> bool:
+    """A `\ud800`-`\udbff` escape not followed at once by a `\udc00`-`\udfff` one, or a low one
+    without its high: JSON can spell it, but it is no character, and UTF-8 (so PostgreSQL, and
+    SQLite's JSON) cannot store it."""
+    pair_ends_at = None  # where the low half of the last high escape must start
+    for match in _SURROGATE_ESCAPE.finditer(body):
+        escape_at = match.end() - 6
+        if match.group(1)[0] in _HIGH:
+            if pair_ends_at is not None:
+                return True
+            pair_ends_at = match.end()
+        elif pair_ends_at != escape_at:
+            return True
+        else:
+            pair_ends_at = None
+    return pair_ends_at is not None
+
+
 def _parsed_as_json(scope: Scope) -> bool:
     """FastAPI parses a body as JSON when it names no content type or a JSON one."""
     content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
@@ -52,6 +75,8 @@ def _problem(scope: Scope, body: bytes) -> tuple[int, str, str] | None:
         return None
     if b"\\u0000" in body:
         return 422, "VALIDATION_ERROR", "NUL characters (\\u0000) are not allowed in JSON strings"
+    if b"\\u" in body and has_lone_surrogate(body):
+        return 422, "VALIDATION_ERROR", "unpaired UTF-16 surrogates (\\uD800-\\uDFFF) are not text"
     outside_strings = _without_strings(body)
     if _depth(outside_strings) > MAX_JSON_DEPTH:
         return 422, "VALIDATION_ERROR", f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
