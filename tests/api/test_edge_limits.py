@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from driftwarden.api.guard import has_non_json_constant
+from driftwarden.api.guard import has_non_json_constant, has_overflowing_number
 from tests.support import make_tenant
 
 CHUNK = 64 * 1024
@@ -145,3 +145,49 @@ JSON_VALUES = st.recursive(
 def test_the_constant_check_agrees_with_the_stdlib_parser(value: object) -> None:
     body = json.dumps(value)  # allow_nan=True writes NaN, Infinity and -Infinity as bare tokens
     assert has_non_json_constant(body.encode()) is _stdlib_saw_constant(body)
+
+
+def _stdlib_read_an_infinity(body: str) -> bool:
+    """The oracle: what Python's parser makes of each number."""
+
+    def infinite(value: object) -> bool:
+        if isinstance(value, float):
+            return math.isinf(value)
+        if isinstance(value, list):
+            return any(infinite(item) for item in value)
+        return False
+
+    return infinite(json.loads(body))
+
+
+NUMBER_TEXT = st.from_regex(
+    r"-?(0|[1-9][0-9]{0,2})(\.[0-9]{1,3})?([eE][+-]?[0-9]{1,3})?", fullmatch=True
+)
+WIDE_NUMBER_TEXT = st.integers(300, 320).map(lambda digits: "9" * digits + ".5")
+STRING_TEXT = st.sampled_from(["1e400", "-9e999", "x"]).map(json.dumps)  # numbers inside strings
+JSON_TEXT = st.recursive(
+    NUMBER_TEXT | WIDE_NUMBER_TEXT | STRING_TEXT | st.sampled_from(["true", "false", "null"]),
+    lambda children: st.lists(children, max_size=4).map(lambda items: f"[{','.join(items)}]"),
+    max_leaves=8,
+)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(JSON_TEXT)
+def test_the_overflow_check_agrees_with_the_stdlib_parser(body: str) -> None:
+    assert has_overflowing_number(body.encode()) is _stdlib_read_an_infinity(body)
+
+
+def test_a_number_beyond_a_double_is_refused_not_stored_as_null(client: TestClient) -> None:
+    """Python read it as infinity: PostgreSQL refused it (a 500), SQLite's JSON stored null."""
+    admin = make_tenant(client.app.state.engine, role="admin")  # type: ignore[attr-defined]
+    headers = {**admin.headers, "Content-Type": "application/json"}
+    for number in (b"1e400", b"-1.5E+999", b"9" * 400 + b".5"):
+        body = b'{"name": "x", "metadata": {"a": ' + number + b"}}"
+        response = client.post("/api/v1/agents", headers=headers, content=body)
+        assert response.status_code == 422, response.text
+        assert "1.8e308" in response.json()["error"]["message"]
+    kept = b'{"name": "x", "metadata": {"tiny": 1e-400, "big": 1e300, "text": "1e400"}}'
+    created = client.post("/api/v1/agents", headers=headers, content=kept)
+    assert created.status_code == 201, created.text
+    assert created.json()["data"]["metadata"] == {"tiny": 0.0, "big": 1e300, "text": "1e400"}

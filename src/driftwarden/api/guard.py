@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from itertools import accumulate
 
@@ -18,6 +19,11 @@ _BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKET_STEP)
 # Outside strings, JSON (RFC 8259) has no letters but true, false, null and exponents.
 _NON_JSON_CONSTANT = re.compile(rb"NaN|Infinity")
+# The only numbers that can be too large for a double: with an exponent, or with a fraction after
+# more than 308 digits (an integer without either is read as an int, of any size).
+_MAYBE_HUGE_NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+|-?[0-9]{309,}\.[0-9]+")
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_WIDE_RUN = b"0" * 309
 
 
 def _without_strings(body: bytes) -> bytes:
@@ -62,6 +68,22 @@ def has_lone_surrogate(body: bytes) -> bool:
     return pair_ends_at is not None
 
 
+def has_overflowing_number(body: bytes) -> bool:
+    """A number beyond a double's range (1e400): Python reads it as infinity, which PostgreSQL
+    refuses and SQLite's JSON stores as null."""
+    return _overflows(_without_strings(body))
+
+
+def _overflows(outside_strings: bytes) -> bool:
+    """Counted first (a multi-megabyte import seldom has a candidate): outside strings, every `e`
+    but those of `true` and `false` is an exponent's."""
+    text = outside_strings
+    exponents = text.count(b"e") + text.count(b"E") - text.count(b"true") - text.count(b"false")
+    if exponents <= 0 and _WIDE_RUN not in text.translate(_DIGITS_AS_ZERO):
+        return False
+    return any(math.isinf(float(n)) for n in _MAYBE_HUGE_NUMBER.findall(text))
+
+
 def _parsed_as_json(scope: Scope) -> bool:
     """FastAPI parses a body as JSON when it names no content type or a JSON one."""
     content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
@@ -82,6 +104,8 @@ def _problem(scope: Scope, body: bytes) -> tuple[int, str, str] | None:
         return 422, "VALIDATION_ERROR", f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
     if _parsed_as_json(scope) and _NON_JSON_CONSTANT.search(outside_strings):
         return 422, "VALIDATION_ERROR", "NaN, Infinity and -Infinity are not JSON (RFC 8259)"
+    if _parsed_as_json(scope) and _overflows(outside_strings):
+        return 422, "VALIDATION_ERROR", "a number beyond ±1.8e308 cannot be stored"
     return None
 
 
