@@ -143,3 +143,21 @@ def test_a_lone_surrogate_is_refused_before_any_route_or_record(client: TestClie
     assert created.json()["data"]["metadata"] == {"mood": "\U0001f600"}
     listed = client.get("/api/v1/agents", headers=admin.headers).json()["data"]
     assert [agent["metadata"] for agent in listed["items"]] == [{"mood": "\U0001f600"}]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_a_json_body_not_in_utf8_is_refused(client: TestClient, admin, encoding: str) -> None:
+    """Python's parser reads UTF-16 and UTF-32 too, past every byte check here (a NUL, a lone
+    surrogate, NaN): each reached the database as a 500."""
+    headers = {**admin.headers, "Content-Type": "application/json"}
+    for text in ('{"name": "x", "metadata": {"a": "\\u0000"}}', '{"name": "plain"}'):
+        response = client.post("/api/v1/agents", headers=headers, content=text.encode(encoding))
+        assert response.status_code == 422, response.text
+        assert "UTF-8" in response.json()["error"]["message"]
+
+
+def test_a_utf8_body_with_its_byte_order_mark_is_read(client: TestClient, admin) -> None:
+    headers = {**admin.headers, "Content-Type": "application/json"}
+    body = '{"name": "bom"}'.encode("utf-8-sig")
+    response = client.post("/api/v1/agents", headers=headers, content=body)
+    assert response.status_code == 201, response.text

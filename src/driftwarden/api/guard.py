@@ -95,6 +95,8 @@ def _problem(scope: Scope, body: bytes) -> tuple[int, str, str] | None:
         return 422, "VALIDATION_ERROR", "NUL characters are not allowed in the path or query"
     if not body:
         return None
+    if b"\x00" in body and _parsed_as_json(scope):  # never in UTF-8 JSON; in every UTF-16/32 one
+        return 422, "VALIDATION_ERROR", "JSON bodies must be UTF-8 (RFC 8259)"
     if b"\\u0000" in body:
         return 422, "VALIDATION_ERROR", "NUL characters (\\u0000) are not allowed in JSON strings"
     if b"\\u" in body and has_lone_surrogate(body):
