@@ -231,6 +231,11 @@ def test_a_member_changes_a_pattern_status_and_the_history_shows_it(
     assert _testid(page.text, "pattern-status") == "diagnosed" and "looked" in page.text
     jump = browser.post(f"{path}/status", {"status": "resolved"}, token=browser.csrf(path))
     assert jump.status_code == 409 and "PATTERN_INVALID_TRANSITION" in jump.text
+    # a NUL in a form field reached PostgreSQL's text (a 500); it is refused before any route
+    nul = browser.post(
+        f"{path}/status", {"status": "triaged", "note": "a\x00b"}, token=browser.csrf(path)
+    )
+    assert nul.status_code == 422 and "NUL" in nul.text
 
 
 def test_run_now_sends_a_dry_run_schedule_run_and_shows_the_six_signals(

@@ -12,6 +12,7 @@ from driftwarden.api.context import MUTATING, header
 from driftwarden.api.gate import refuse
 
 MAX_JSON_DEPTH = 32
+FORM = "application/x-www-form-urlencoded"
 # A JSON string, as the unrolled loop "normal* (special normal*)*": one alternation per escape,
 # not per character, which halves the guard's time on a multi-megabyte import body.
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -84,9 +85,13 @@ def _overflows(outside_strings: bytes) -> bool:
     return any(math.isinf(float(n)) for n in _MAYBE_HUGE_NUMBER.findall(text))
 
 
+def _content_type(scope: Scope) -> str:
+    return (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+
+
 def _parsed_as_json(scope: Scope) -> bool:
     """FastAPI parses a body as JSON when it names no content type or a JSON one."""
-    content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    content_type = _content_type(scope)
     return not content_type or content_type.endswith(("/json", "+json"))
 
 
@@ -95,8 +100,11 @@ def _problem(scope: Scope, body: bytes) -> tuple[int, str, str] | None:
         return 422, "VALIDATION_ERROR", "NUL characters are not allowed in the path or query"
     if not body:
         return None
-    if b"\x00" in body and _parsed_as_json(scope):  # never in UTF-8 JSON; in every UTF-16/32 one
-        return 422, "VALIDATION_ERROR", "JSON bodies must be UTF-8 (RFC 8259)"
+    if _parsed_as_json(scope):
+        if b"\x00" in body:  # never in UTF-8 JSON; in every UTF-16 or UTF-32 one
+            return 422, "VALIDATION_ERROR", "JSON bodies must be UTF-8 (RFC 8259)"
+    elif b"\x00" in body or (_content_type(scope) == FORM and b"%00" in body):
+        return 422, "VALIDATION_ERROR", "NUL characters are not allowed in a form"  # the console's
     if b"\\u0000" in body:
         return 422, "VALIDATION_ERROR", "NUL characters (\\u0000) are not allowed in JSON strings"
     if b"\\u" in body and has_lone_surrogate(body):
