@@ -46,13 +46,13 @@ def has_non_json_constant(body: bytes) -> bool:
     return _NON_JSON_CONSTANT.search(_without_strings(body)) is not None
 
 
-# A `\uD800`-`\uDFFF` escape (not a backslash escaped before it): half of a UTF-16 pair.
+# An escape of U+D800-U+DFFF (not after an escaped backslash): half of a UTF-16 pair.
 _SURROGATE_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u[dD]([89a-fA-F])[0-9a-fA-F]{2}")
 _HIGH = frozenset(b"89abAB")
 
 
 def has_lone_surrogate(body: bytes) -> bool:
-    """A `\ud800`-`\udbff` escape not followed at once by a `\udc00`-`\udfff` one, or a low one
+    """An escape of U+D800-U+DBFF not followed at once by one of U+DC00-U+DFFF, or a low one
     without its high: JSON can spell it, but it is no character, and UTF-8 (so PostgreSQL, and
     SQLite's JSON) cannot store it."""
     pair_ends_at = None  # where the low half of the last high escape must start
@@ -100,7 +100,8 @@ def _problem(scope: Scope, body: bytes) -> tuple[int, str, str] | None:
         return 422, "VALIDATION_ERROR", "NUL characters are not allowed in the path or query"
     if not body:
         return None
-    if _parsed_as_json(scope):
+    as_json = _parsed_as_json(scope)
+    if as_json:
         if b"\x00" in body:  # never in UTF-8 JSON; in every UTF-16 or UTF-32 one
             return 422, "VALIDATION_ERROR", "JSON bodies must be UTF-8 (RFC 8259)"
     elif b"\x00" in body or (_content_type(scope) == FORM and b"%00" in body):
@@ -112,9 +113,9 @@ def _problem(scope: Scope, body: bytes) -> tuple[int, str, str] | None:
     outside_strings = _without_strings(body)
     if _depth(outside_strings) > MAX_JSON_DEPTH:
         return 422, "VALIDATION_ERROR", f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
-    if _parsed_as_json(scope) and _NON_JSON_CONSTANT.search(outside_strings):
+    if as_json and _NON_JSON_CONSTANT.search(outside_strings):
         return 422, "VALIDATION_ERROR", "NaN, Infinity and -Infinity are not JSON (RFC 8259)"
-    if _parsed_as_json(scope) and _overflows(outside_strings):
+    if as_json and _overflows(outside_strings):
         return 422, "VALIDATION_ERROR", "a number beyond ±1.8e308 cannot be stored"
     return None
 
