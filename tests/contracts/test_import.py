@@ -386,3 +386,53 @@ def test_import_stores_json_values_and_odd_text_exactly(client: TestClient, admi
         (0, 0, 1),
         (0, 0, 1),
     )
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "problem"),
+    [
+        (
+            "json",
+            '{"agents": [{"external_id": "a", "name": "n", "metadata": {"x": 1e400}}]}',
+            "1.8e308",
+        ),
+        (
+            "json",
+            '{"agents": [{"external_id": "a", "name": "n", "metadata": {"x": "\\u0000"}}]}',
+            "NUL",
+        ),
+        (
+            "json",
+            '{"agents": [{"external_id": "a", "name": "n", "metadata": {"x": "\\udc00"}}]}',
+            "surrogate",
+        ),
+        ("yaml", 'agents:\n- external_id: a\n  name: n\n  metadata: {x: "\\0"}\n', "NUL"),
+        ("yaml", "agents:\n- external_id: a\n  name: n\n  metadata: {x: .inf}\n", "Infinity"),
+    ],
+)
+def test_cli_import_refuses_what_the_api_refuses(
+    fmt: str,
+    text: str,
+    problem: str,
+    tmp_path: Path,
+    admin: Any,
+    settings: Any,
+    client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Values the database cannot store: on PostgreSQL each was a traceback from COPY, on SQLite
+    an infinity was stored as null. Refused as the API refuses them, before any write."""
+    from driftwarden.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", settings.db_url)
+    get_settings.cache_clear()
+    path = tmp_path / f"bad.{fmt}"
+    path.write_text(text)
+    try:
+        refused = CliRunner().invoke(cli_app, ["import", str(path), "--org-id", str(admin.org_id)])
+    finally:
+        get_settings.cache_clear()
+    assert refused.exit_code == 2, refused.output
+    assert problem in refused.stderr and "nothing was written" in refused.stderr
+    assert "Traceback" not in refused.output
+    assert data(client.get(f"{API}/agents", headers=admin.headers))["total_count"] == 0

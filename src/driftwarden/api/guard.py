@@ -106,17 +106,25 @@ def _problem(scope: Scope, body: bytes) -> tuple[int, str, str] | None:
             return 422, "VALIDATION_ERROR", "JSON bodies must be UTF-8 (RFC 8259)"
     elif b"\x00" in body or (_content_type(scope) == FORM and b"%00" in body):
         return 422, "VALIDATION_ERROR", "NUL characters are not allowed in a form"  # the console's
-    if b"\\u0000" in body:
-        return 422, "VALIDATION_ERROR", "NUL characters (\\u0000) are not allowed in JSON strings"
-    if b"\\u" in body and has_lone_surrogate(body):
-        return 422, "VALIDATION_ERROR", "unpaired UTF-16 surrogates (\\uD800-\\uDFFF) are not text"
-    outside_strings = _without_strings(body)
+    problem = json_problem(body, as_json=as_json)
+    return None if problem is None else (422, "VALIDATION_ERROR", problem)
+
+
+def json_problem(text: bytes, *, as_json: bool = True) -> str | None:
+    """Why a JSON text that parses may still not be taken: what the database cannot store, or
+    nesting past the limit. None when there is nothing. `as_json=False`: a body parsed otherwise,
+    for which only the string and depth checks mean anything. `driftwarden import` asks it too."""
+    if b"\\u0000" in text:
+        return "NUL characters (\\u0000) are not allowed in JSON strings"
+    if b"\\u" in text and has_lone_surrogate(text):
+        return "unpaired UTF-16 surrogates (\\uD800-\\uDFFF) are not text"
+    outside_strings = _without_strings(text)
     if _depth(outside_strings) > MAX_JSON_DEPTH:
-        return 422, "VALIDATION_ERROR", f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+        return f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
     if as_json and _NON_JSON_CONSTANT.search(outside_strings):
-        return 422, "VALIDATION_ERROR", "NaN, Infinity and -Infinity are not JSON (RFC 8259)"
+        return "NaN, Infinity and -Infinity are not JSON (RFC 8259)"
     if as_json and _overflows(outside_strings):
-        return 422, "VALIDATION_ERROR", "a number beyond ±1.8e308 cannot be stored"
+        return "a number beyond ±1.8e308 cannot be stored"
     return None
 
 

@@ -13,6 +13,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
+from driftwarden.api import guard
 from driftwarden.auth.models import Org
 from driftwarden.cli.common import EXIT_FAILED, ensure_schema, fail, load_settings, one_session
 from driftwarden.clock import SystemClock
@@ -32,12 +33,24 @@ def field_path(loc: Iterable[Any]) -> str:
 
 
 def read_document(file: Path) -> Any:
-    """JSON or YAML; JSON goes through the json module (PyYAML is slow on large documents)."""
+    """JSON or YAML; JSON goes through the json module (PyYAML is slow on large documents).
+
+    Refused (exit 2) as the API refuses the same document: what the database cannot store (a NUL,
+    a lone surrogate, an infinity) and nesting past the limit (`api.guard.json_problem`, over the
+    JSON text, or over the YAML document written as JSON)."""
     text = file.read_text(encoding="utf-8")
-    if file.suffix.lower() == ".json" or text.lstrip().startswith("{"):
-        return json.loads(text)
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)
+    try:
+        if file.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+            document, as_json = json.loads(text), text.encode()
+        else:
+            document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            as_json = json.dumps(document, default=str).encode()  # YAML's dates as the API's text
+    except RecursionError:
+        fail(f"{file}: nested deeper than {guard.MAX_JSON_DEPTH} levels; nothing was written")
+    problem = guard.json_problem(as_json)
+    if problem is not None:
+        fail(f"{file}: {problem}; nothing was written")
+    return document
 
 
 def _fail(problems: list[dict[str, Any]]) -> NoReturn:
