@@ -5,14 +5,16 @@ Upsert by keys, all or nothing, every bad path named.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from driftwarden.cli import app as cli_app
 from tests.contracts.helpers import API, data, definition, error
@@ -220,6 +222,19 @@ def test_dry_run_roles_and_isolation(
     assert as_global["org_id"] == str(admin.org_id) and as_global["agents"]["unchanged"] == 2
 
 
+@contextlib.contextmanager
+def _cli_on(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Result]]:
+    """`driftwarden import ARGS...` on the test's database: yields the runner of one call."""
+    from driftwarden.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", settings.db_url)
+    get_settings.cache_clear()
+    try:
+        yield lambda *args: CliRunner().invoke(cli_app, ["import", *map(str, args)])
+    finally:
+        get_settings.cache_clear()
+
+
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
 def test_cli_import(
     fmt: str,
@@ -229,25 +244,16 @@ def test_cli_import(
     client: TestClient,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from driftwarden.settings import get_settings
-
-    monkeypatch.setenv("DATABASE_URL", settings.db_url)
-    get_settings.cache_clear()
     path = tmp_path / f"fleet.{fmt}"
     path.write_text(yaml.safe_dump(_doc()) if fmt == "yaml" else json.dumps(_doc()))
-    runner = CliRunner()
-    try:
-        dry = runner.invoke(
-            cli_app, ["import", str(path), "--org-id", str(admin.org_id), "--dry-run"]
-        )
-        done = runner.invoke(cli_app, ["import", str(path), "--org-id", str(admin.org_id)])
+    with _cli_on(settings, monkeypatch) as run:
+        dry = run(path, "--org-id", admin.org_id, "--dry-run")
+        done = run(path, "--org-id", admin.org_id)
         bad = _doc()
         bad["agents"][0]["bindings"][0]["key"] = "ghost"
         bad["definitions"][0]["contract_version"] = "v2"
         path.write_text(yaml.safe_dump(bad) if fmt == "yaml" else json.dumps(bad))
-        rejected = runner.invoke(cli_app, ["import", str(path), "--org-id", str(admin.org_id)])
-    finally:
-        get_settings.cache_clear()
+        rejected = run(path, "--org-id", admin.org_id)
     assert dry.exit_code == 0 and json.loads(dry.stdout)["dry_run"] is True
     assert done.exit_code == 0, done.output
     assert _tallies(json.loads(done.stdout)) == ((2, 0, 0), (2, 0, 0), (3, 0, 0))
@@ -259,18 +265,12 @@ def test_cli_import_reports_what_the_database_refuses(
     tmp_path: Path, admin: Any, settings: Any, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A document valid in shape but naming an unknown definition: every path, exit 2."""
-    from driftwarden.settings import get_settings
-
-    monkeypatch.setenv("DATABASE_URL", settings.db_url)
-    get_settings.cache_clear()
     doc = _doc()
     doc["agents"][0]["bindings"][0]["key"] = "ghost"
     path = tmp_path / "fleet.json"
     path.write_text(json.dumps(doc))
-    try:
-        rejected = CliRunner().invoke(cli_app, ["import", str(path), "--org-id", str(admin.org_id)])
-    finally:
-        get_settings.cache_clear()
+    with _cli_on(settings, monkeypatch) as run:
+        rejected = run(path, "--org-id", admin.org_id)
     assert rejected.exit_code == 2, rejected.output
     assert "agents[0].bindings[0].key: " in rejected.stderr
     assert "import rejected: 1 problem(s); nothing was written" in rejected.stderr
@@ -422,16 +422,10 @@ def test_cli_import_refuses_what_the_api_refuses(
 ) -> None:
     """Values the database cannot store: on PostgreSQL each was a traceback from COPY, on SQLite
     an infinity was stored as null. Refused as the API refuses them, before any write."""
-    from driftwarden.settings import get_settings
-
-    monkeypatch.setenv("DATABASE_URL", settings.db_url)
-    get_settings.cache_clear()
     path = tmp_path / f"bad.{fmt}"
     path.write_text(text)
-    try:
-        refused = CliRunner().invoke(cli_app, ["import", str(path), "--org-id", str(admin.org_id)])
-    finally:
-        get_settings.cache_clear()
+    with _cli_on(settings, monkeypatch) as run:
+        refused = run(path, "--org-id", admin.org_id)
     assert refused.exit_code == 2, refused.output
     assert problem in refused.stderr and "nothing was written" in refused.stderr
     assert "Traceback" not in refused.output
