@@ -307,6 +307,11 @@ def test_webhook_verify_cli(tmp_path, settings, clock, receiver, admin, session_
         )
         body.write_bytes(got.body + b" ")
         assert runner.invoke(cli_app, [*args, "--secret", SECRET], env={}).exit_code == 1
+        # bad input, not a traceback: a file that is not UTF-8, a header no request can carry
+        for saved in (b"\xff\xfe garbage", b'{"webhook-id": "\\udc00", "webhook-timestamp": "1"}'):
+            headers.write_bytes(saved)
+            refused = runner.invoke(cli_app, [*args, "--secret", SECRET], env={})
+            assert refused.exit_code == 2 and "webhook verify: " in refused.output, refused.output
     finally:
         get_settings.cache_clear()
 

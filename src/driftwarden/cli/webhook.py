@@ -15,19 +15,30 @@ app = typer.Typer(help="Standard Webhooks helpers.", no_args_is_help=True)
 
 
 def read_headers(path: Path) -> dict[str, str]:
-    """Headers saved as a JSON object, or as raw `Name: value` lines (an HTTP request head)."""
-    text = path.read_text(encoding="utf-8")
+    """Headers saved as a JSON object, or as raw `Name: value` lines (an HTTP request head).
+
+    Bad input (exit 2): a file that is not UTF-8, or a header no HTTP request could carry (text
+    outside Latin-1, such as a lone surrogate from a JSON escape)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        fail(f"webhook verify: {path} is not UTF-8 text")
     try:
         loaded = json.loads(text)
     except ValueError:
         loaded = None
     if isinstance(loaded, dict):
-        return {str(k).lower(): str(v) for k, v in loaded.items()}
-    headers = {}
-    for line in text.splitlines():
-        name, sep, value = line.partition(":")
-        if sep and name.strip() and " " not in name.strip():
-            headers[name.strip().lower()] = value.strip()
+        headers = {str(k).lower(): str(v) for k, v in loaded.items()}
+    else:
+        headers = {}
+        for line in text.splitlines():
+            name, sep, value = line.partition(":")
+            if sep and name.strip() and " " not in name.strip():
+                headers[name.strip().lower()] = value.strip()
+    try:
+        "".join(f"{name}{value}" for name, value in headers.items()).encode("latin-1")
+    except UnicodeEncodeError:
+        fail(f"webhook verify: {path} holds a header no HTTP request can carry (not Latin-1)")
     return headers
 
 
