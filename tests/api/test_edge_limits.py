@@ -172,7 +172,7 @@ JSON_TEXT = st.recursive(
 )
 
 
-@hypothesis_settings(max_examples=300, deadline=None)
+@hypothesis_settings(max_examples=150, deadline=None)
 @given(JSON_TEXT)
 def test_the_overflow_check_agrees_with_the_stdlib_parser(body: str) -> None:
     assert has_overflowing_number(body.encode()) is _stdlib_read_an_infinity(body)

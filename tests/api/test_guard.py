@@ -101,7 +101,7 @@ JSON_WITH_TEXT = st.recursive(
 )
 
 
-@hypothesis_settings(max_examples=300, deadline=None)
+@hypothesis_settings(max_examples=150, deadline=None)
 @given(JSON_WITH_TEXT)
 def test_the_surrogate_check_agrees_with_the_stdlib(value: object) -> None:
     body = json.dumps(value)  # ensure_ascii: every non-ASCII character an escape, pairs as pairs
