@@ -20,6 +20,7 @@ from sqlalchemy import update
 from driftwarden.notifications import endpoints as endpoints_service
 from driftwarden.notifications import signing
 from driftwarden.notifications.models import NotificationEndpoint, NotificationOutbox
+from driftwarden.notifications.schemas import EndpointCreate
 from tests.notifications.conftest import SECRET
 from tests.notifications.helpers import enqueue, row, verified
 from tests.support import ON_POSTGRES, make_tenant
@@ -451,6 +452,33 @@ def test_urls_the_client_cannot_send_to_are_refused_and_never_crash_a_send(
     assert sent.json()["data"]["status"] == "pending" and sent.json()["data"]["error"].startswith(
         "INVALID_URL"
     )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "http://ex ample.com/hook",
+        "http://%zz/hook",
+        "http://a..b/hook",
+        f"http://{'a' * 64}.example/hook",
+        f"http://{'a.' * 127}example/hook",
+        "http://127.0.0.1:0/hook",
+    ],
+)
+def test_a_host_no_resolver_answers_is_refused_when_the_endpoint_is_made(
+    client, admin, bad: str
+) -> None:
+    """They were taken, and failed at every delivery with a connection error."""
+    response = client.post(f"{BASE}/endpoints", headers=admin.headers, json={"url": bad})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["loc"] == ["body", "url"]
+
+
+def test_internal_names_and_idn_hosts_pass_the_url_schema() -> None:
+    """An underscore (some internal names have one), a trailing dot, an IDN host: the resolver and
+    the URL policy decide those, not the schema."""
+    for url in ("http://my_service:8080/hook", "https://example.com./hook", "https://exämple.com/"):
+        assert EndpointCreate(url=url).url == url
 
 
 def test_a_slack_url_defaults_to_the_slack_format(client, admin) -> None:

@@ -38,7 +38,22 @@ def _http_url(value: str) -> str:
         raise ValueError("url is not a valid URL") from exc
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError("url must be an http(s) URL")
+    if url.port == 0:
+        raise ValueError("url's port must be 1-65535")
+    if not _could_resolve(url.raw_host.decode("ascii")):
+        raise ValueError("url's host is not a host name or address")
     return value
+
+
+def _could_resolve(host: str) -> bool:
+    """What no resolver answers: a space or `%` (httpx escapes a space), an empty label, a label
+    over 63 characters or a name over 253 (RFC 1035). Anything else, an underscore included (some
+    internal names have one), is left to the resolver and the URL policy."""
+    if ":" in host:  # an IPv6 literal, parsed by httpx
+        return True
+    name = host.removesuffix(".")
+    labels = name.split(".")
+    return "%" not in name and len(name) <= 253 and all(1 <= len(label) <= 63 for label in labels)
 
 
 class EndpointCreate(BaseModel):
