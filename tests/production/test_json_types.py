@@ -128,3 +128,17 @@ def test_a_date_time_without_its_offset_is_a_422_not_a_500(client: TestClient, a
         assert response.status_code == 422, response.text
         (detail,) = response.json()["error"]["details"]
         assert detail["loc"] == ["body", "expires_at"]
+
+
+def test_a_config_schema_of_1_is_not_the_schema_true(client: TestClient, admin) -> None:
+    """`dict | bool` has two types, so the generated cases above leave it out: lax mode read 1 as
+    `true`, the schema that takes every config."""
+    body = {"definition_type": "gate", "key": "typed", "name": "n", "contract_version": "1.0.0"}
+    url = "/api/v1/contracts/definitions"
+    refused = client.post(url, headers=admin.headers, json={**body, "config_schema": 1})
+    assert refused.status_code == 422, refused.text
+    locs = [d["loc"][:2] for d in refused.json()["error"]["details"]]
+    assert locs and all(loc == ["body", "config_schema"] for loc in locs)
+    taken = client.post(url, headers=admin.headers, json={**body, "config_schema": True})
+    assert taken.status_code == 201, taken.text
+    assert taken.json()["data"]["config_schema"] is True
