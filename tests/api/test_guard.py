@@ -137,8 +137,9 @@ def test_a_lone_surrogate_is_refused_before_any_route_or_record(client: TestClie
             response = client.post("/api/v1/agents", headers=headers, content=body)
             assert response.status_code == 422, response.text
             assert "surrogate" in response.json()["error"]["message"]
-    emoji = {"name": "ok", "metadata": {"mood": "\U0001f600"}}  # sent as its pair
-    created = client.post("/api/v1/agents", headers=admin.headers, json=emoji)
+    emoji = rb'{"name": "ok", "metadata": {"mood": "\ud83d\ude00"}}'  # the emoji as its pair
+    headers = {**admin.headers, "Content-Type": "application/json"}
+    created = client.post("/api/v1/agents", headers=headers, content=emoji)
     assert created.status_code == 201, created.text
     assert created.json()["data"]["metadata"] == {"mood": "\U0001f600"}
     listed = client.get("/api/v1/agents", headers=admin.headers).json()["data"]
