@@ -89,9 +89,8 @@ def _content_type(scope: Scope) -> str:
     return (header(scope, b"content-type") or "").split(";")[0].strip().lower()
 
 
-def _parsed_as_json(scope: Scope) -> bool:
+def _parsed_as_json(content_type: str) -> bool:
     """FastAPI parses a body as JSON when it names no content type or a JSON one."""
-    content_type = _content_type(scope)
     return not content_type or content_type.endswith(("/json", "+json"))
 
 
@@ -100,11 +99,12 @@ def _problem(scope: Scope, body: bytes) -> tuple[int, str, str] | None:
         return 422, "VALIDATION_ERROR", "NUL characters are not allowed in the path or query"
     if not body:
         return None
-    as_json = _parsed_as_json(scope)
+    content_type = _content_type(scope)
+    as_json = _parsed_as_json(content_type)
     if as_json:
         if b"\x00" in body:  # never in UTF-8 JSON; in every UTF-16 or UTF-32 one
             return 422, "VALIDATION_ERROR", "JSON bodies must be UTF-8 (RFC 8259)"
-    elif b"\x00" in body or (_content_type(scope) == FORM and b"%00" in body):
+    elif b"\x00" in body or (content_type == FORM and b"%00" in body):
         return 422, "VALIDATION_ERROR", "NUL characters are not allowed in a form"  # the console's
     problem = json_problem(body, as_json=as_json)
     return None if problem is None else (422, "VALIDATION_ERROR", problem)
